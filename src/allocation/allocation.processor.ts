@@ -1,0 +1,110 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
+import { type AllocationJobData, partitionQueueNames } from '../enrollment/enrollment.queue.js';
+import { AllocationService, isTransientDatabaseError } from './allocation.service.js';
+
+/** How long a partition pauses when the database keeps failing; its job waits at the head meanwhile. */
+const DATABASE_OUTAGE_PAUSE_MS = 2000;
+
+/**
+ * Glue between BullMQ and AllocationService: one worker per partition queue, started only in worker roles.
+ * Each partition queue is pinned to global concurrency 1, so whatever WORKER_CONCURRENCY and however many
+ * worker processes there are, a partition has one job in flight and its courses are decided in queue order.
+ */
+@Injectable()
+export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Allocation');
+  private readonly config: AppConfig;
+  private workers: Worker<AllocationJobData>[] = [];
+  private queues: Queue[] = [];
+
+  constructor(
+    @Inject(AllocationService) private readonly allocation: AllocationService,
+    @Inject(Redis) private readonly redis: Redis,
+    @Inject(ConfigService) config: ConfigService,
+  ) {
+    this.config = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.config.role === 'api') return;
+    await this.start();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+
+  /** Starts taking jobs (also used by tests that start workers after filling the queue). */
+  async start(): Promise<void> {
+    const { queuePrefix: prefix, redis, workerConcurrency, jobLockMs } = this.config;
+    for (const name of partitionQueueNames(this.config.allocationPartitions)) {
+      const queue = new Queue(name, { connection: this.redis, prefix });
+      await queue.setGlobalConcurrency(1);
+      const worker = new Worker<AllocationJobData>(name, (job, token) => this.process(queue, job, token), {
+        connection: { host: redis.host, port: redis.port, maxRetriesPerRequest: null },
+        prefix,
+        concurrency: workerConcurrency,
+        lockDuration: jobLockMs,
+        stalledInterval: Math.max(1000, Math.floor(jobLockMs / 2)),
+        // A job whose worker died goes back to the head of its queue; only a job that keeps killing
+        // workers is set aside (failed) after this many tries.
+        maxStalledCount: 5,
+      });
+      worker.on('error', (error) => this.logger.warn(`${name}: ${error.message}`));
+      this.queues.push(queue);
+      this.workers.push(worker);
+    }
+    this.logger.log(
+      `allocating from ${this.workers.length} partition queues, concurrency ${workerConcurrency}`,
+    );
+  }
+
+  /** Stops taking jobs and waits for the running ones to commit. */
+  async stop(): Promise<void> {
+    const workers = this.workers;
+    this.workers = [];
+    await Promise.all(workers.map((worker) => worker.close()));
+    await Promise.all(this.queues.map((queue) => queue.close()));
+    this.queues = [];
+  }
+
+  private async process(queue: Queue, job: Job<AllocationJobData>, token?: string) {
+    try {
+      const decisions = await this.allocation.decide(job.data);
+      for (const decision of decisions) {
+        this.logger.log({
+          msg: 'decided',
+          idempotency_key: decision.idempotencyKey,
+          course_id: job.data.courseId,
+          status: decision.status,
+          reason: decision.reason,
+        });
+      }
+      return decisions.length;
+    } catch (error) {
+      if (isTransientDatabaseError(error)) {
+        // Put the job back in front of its priority and pause the partition, rather than failing it:
+        // a retry through BullMQ's delayed set would let later requests overtake it.
+        this.logger.warn(
+          `job ${job.id} (course ${job.data.courseId}) back to the head: database unavailable`,
+        );
+        await queue.rateLimit(DATABASE_OUTAGE_PAUSE_MS);
+        throw Worker.RateLimitError();
+      }
+      this.logger.error(
+        `job ${job.id} (course ${job.data.courseId}) failed: ${String(error)} (token ${token})`,
+      );
+      throw new UnrecoverableError(error instanceof Error ? error.message : String(error));
+    }
+  }
+}

@@ -1,0 +1,59 @@
+import { BullModule } from '@nestjs/bullmq';
+import { type DynamicModule, Module, ValidationPipe } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { Redis } from 'ioredis';
+import { AllocationModule } from './allocation/allocation.module.js';
+import { type AppConfig, appConfigLoader, CONFIG_NAMESPACE } from './config/app-config.js';
+import { CoursesModule } from './courses/courses.module.js';
+import { dataSourceOptions } from './database/data-source.js';
+import { DomainExceptionFilter } from './errors/domain-exception.filter.js';
+import { EnrollmentModule } from './enrollment/enrollment.module.js';
+import { HealthModule } from './health/health.module.js';
+import { RedisModule } from './redis/redis.module.js';
+
+@Module({})
+export class AppModule {
+  /** The role decides the modules: the API never allocates; a worker serves only the probes over HTTP. */
+  static forRoot(config: AppConfig): DynamicModule {
+    const servesApi = config.role !== 'worker';
+    const allocates = config.role !== 'api';
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, load: [appConfigLoader(config)] }),
+        TypeOrmModule.forRootAsync({
+          inject: [ConfigService],
+          useFactory: (configService: ConfigService) => {
+            const app = configService.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
+            return { ...dataSourceOptions(app.databaseUrl), migrationsRun: app.runMigrations };
+          },
+        }),
+        RedisModule,
+        BullModule.forRootAsync({
+          inject: [ConfigService, Redis],
+          useFactory: (configService: ConfigService, redis: Redis) => ({
+            connection: redis,
+            prefix: configService.getOrThrow<AppConfig>(CONFIG_NAMESPACE).queuePrefix,
+          }),
+        }),
+        HealthModule,
+        ...(servesApi
+          ? [
+              CoursesModule.register({ serveHttp: true }),
+              EnrollmentModule.register({ partitions: config.allocationPartitions }),
+            ]
+          : []),
+        ...(allocates ? [AllocationModule] : []),
+      ],
+      providers: [
+        {
+          provide: APP_PIPE,
+          useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }),
+        },
+        { provide: APP_FILTER, useClass: DomainExceptionFilter },
+      ],
+    };
+  }
+}

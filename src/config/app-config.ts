@@ -1,0 +1,98 @@
+import { registerAs } from '@nestjs/config';
+
+export type Role = 'api' | 'worker' | 'all';
+const ROLES: readonly Role[] = ['api', 'worker', 'all'];
+
+/** Every setting of the service, parsed once from the environment. */
+export interface AppConfig {
+  role: Role;
+  serverPort: number;
+  databaseUrl: string;
+  redis: { host: string; port: number };
+  adminToken: string;
+  /** BullMQ key prefix; lets several deployments (or test runs) share one Redis. */
+  queuePrefix: string;
+  /** Number of allocation partition queues; every process of a deployment must agree on it. */
+  allocationPartitions: number;
+  /** Local concurrency of each partition worker (each partition still runs one job at a time). */
+  workerConcurrency: number;
+  /** Most requests one queue job (and so one allocation transaction) carries. */
+  allocationBatchMax: number;
+  runMigrations: boolean;
+  idempotencyTtlSeconds: number;
+  courseCacheTtlMs: number;
+  /** How long a worker's job lock lives without renewal: bounds how soon a dead worker's job is re-queued. */
+  jobLockMs: number;
+  shutdownTimeoutMs: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+}
+
+export const CONFIG_NAMESPACE = 'app';
+
+/** Thrown at start when a variable is missing or malformed; the message names each one. */
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+export function parseConfig(env: Env): AppConfig {
+  const problems: string[] = [];
+  const read = (name: string, fallback: string): string => {
+    const value = env[name];
+    return value === undefined || value === '' ? fallback : value.trim();
+  };
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = read(name, String(fallback));
+    const value = Number(raw);
+    if (!/^-?\d+$/.test(raw) || value < min || value > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  };
+  const oneOf = <T extends string>(name: string, fallback: T, allowed: readonly T[]): T => {
+    const raw = read(name, fallback);
+    if (!allowed.includes(raw as T))
+      problems.push(`${name} must be one of ${allowed.join(', ')} (got "${raw}")`);
+    return raw as T;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = read(name, String(fallback)).toLowerCase();
+    if (!['true', 'false', '1', '0'].includes(raw))
+      problems.push(`${name} must be true or false (got "${raw}")`);
+    return raw === 'true' || raw === '1';
+  };
+
+  const databaseUrl = read('DATABASE_URL', 'postgres://postgres:postgres@127.0.0.1:5432/courseflow');
+  if (!/^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(databaseUrl)) {
+    problems.push('DATABASE_URL must look like postgres://user:password@host:5432/database');
+  }
+  const adminToken = read('ADMIN_TOKEN', 'dev-admin-token');
+  if (adminToken.length < 8) problems.push('ADMIN_TOKEN must be at least 8 characters');
+  const queuePrefix = read('QUEUE_PREFIX', 'courseflow');
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(queuePrefix)) {
+    problems.push(`QUEUE_PREFIX must be 1..64 of [A-Za-z0-9_-] (got "${queuePrefix}")`);
+  }
+
+  const config: AppConfig = {
+    role: oneOf('ROLE', 'all', ROLES),
+    serverPort: int('SERVER_PORT', 8000, 1, 65535),
+    databaseUrl,
+    redis: { host: read('REDIS_HOST', '127.0.0.1'), port: int('REDIS_PORT', 6379, 1, 65535) },
+    adminToken,
+    queuePrefix,
+    allocationPartitions: int('ALLOCATION_PARTITIONS', 16, 1, 1024),
+    workerConcurrency: int('WORKER_CONCURRENCY', 4, 1, 256),
+    allocationBatchMax: int('ALLOCATION_BATCH_MAX', 100, 1, 5000),
+    runMigrations: bool('RUN_MIGRATIONS', true),
+    idempotencyTtlSeconds: int('IDEMPOTENCY_TTL_SECONDS', 30 * 24 * 3600, 60, 365 * 24 * 3600),
+    courseCacheTtlMs: int('COURSE_CACHE_TTL_MS', 5000, 0, 3_600_000),
+    jobLockMs: int('JOB_LOCK_MS', 15000, 1000, 600_000),
+    shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 600_000),
+    logLevel: oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const),
+  };
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  return config;
+}
+
+/** The @nestjs/config namespace every module reads through ConfigService.getOrThrow(CONFIG_NAMESPACE). */
+export const appConfigLoader = (config: AppConfig) => registerAs(CONFIG_NAMESPACE, () => config);

@@ -1,0 +1,73 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { InjectRepository } from '@nestjs/typeorm';
+import { type EntityManager, QueryFailedError, type Repository } from 'typeorm';
+import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
+import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
+import { Course } from './course.entity.js';
+import type { CreateCourseDto } from './dto/create-course.dto.js';
+
+const UNIQUE_VIOLATION = '23505';
+
+@Injectable()
+export class CoursesService {
+  /** courseId -> expiry (ms). Courses are never deleted, so a short positive cache is safe on the accept path. */
+  private readonly knownCourses = new Map<number, number>();
+  private readonly cacheTtlMs: number;
+
+  constructor(
+    @InjectRepository(Course) private readonly courses: Repository<Course>,
+    @Inject(ConfigService) config: ConfigService,
+  ) {
+    this.cacheTtlMs = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE).courseCacheTtlMs;
+  }
+
+  list(): Promise<Course[]> {
+    return this.courses.find({ order: { code: 'ASC' } });
+  }
+
+  async get(id: number): Promise<Course> {
+    const course = await this.courses.findOneBy({ id });
+    if (!course) throw new DomainError(DomainErrorCode.CourseNotFound, `course_id ${id} does not exist`);
+    return course;
+  }
+
+  async create(dto: CreateCourseDto): Promise<Course> {
+    try {
+      return await this.courses.save(
+        this.courses.create({ code: dto.code, title: dto.title, capacity: dto.capacity }),
+      );
+    } catch (error) {
+      if (
+        error instanceof QueryFailedError &&
+        (error.driverError as { code?: string }).code === UNIQUE_VIOLATION
+      ) {
+        throw new DomainError(DomainErrorCode.CourseCodeTaken, `code ${dto.code} already exists`);
+      }
+      throw error;
+    }
+  }
+
+  /** Throws CourseNotFound unless the course exists; answers from memory when it was seen recently. */
+  async assertExists(id: number): Promise<void> {
+    const now = Date.now();
+    if ((this.knownCourses.get(id) ?? 0) > now) return;
+    const found = await this.courses.existsBy({ id });
+    if (!found) throw new DomainError(DomainErrorCode.CourseNotFound, `course_id ${id} does not exist`);
+    this.knownCourses.set(id, now + this.cacheTtlMs);
+  }
+
+  /**
+   * Takes the course row's write lock inside the allocation transaction: every change to a course's seats
+   * and waitlist happens while this lock is held, which is what keeps seats_taken <= capacity under races.
+   */
+  async lockForAllocation(manager: EntityManager, id: number): Promise<Course> {
+    const course = await manager.findOne(Course, { where: { id }, lock: { mode: 'pessimistic_write' } });
+    if (!course) throw new DomainError(DomainErrorCode.CourseNotFound, `course_id ${id} does not exist`);
+    return course;
+  }
+
+  async recordAllocation(manager: EntityManager, id: number, seatsTaken: number, waitlistLength: number) {
+    await manager.update(Course, { id }, { seatsTaken, waitlistLength });
+  }
+}

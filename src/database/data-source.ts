@@ -1,0 +1,26 @@
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { Decision } from '../allocation/decision.entity.js';
+import { Enrollment } from '../allocation/enrollment.entity.js';
+import { WaitlistEntry } from '../allocation/waitlist-entry.entity.js';
+import { Course } from '../courses/course.entity.js';
+import { migrations } from './migrations/index.js';
+
+export const entities = [Course, Decision, Enrollment, WaitlistEntry];
+
+/** One definition of the connection for the app (TypeOrmModule) and the TypeORM CLI (ormconfig.ts). */
+export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: databaseUrl,
+    entities,
+    migrations,
+    migrationsTableName: 'migrations',
+    // The schema comes from migrations only.
+    synchronize: false,
+    extra: { max: 20, connectionTimeoutMillis: 5000 },
+  };
+}
+
+export function createDataSource(databaseUrl: string): DataSource {
+  return new DataSource(dataSourceOptions(databaseUrl));
+}

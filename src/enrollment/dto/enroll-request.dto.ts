@@ -1,0 +1,42 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+
+export const STUDENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7E]{1,128}$/;
+
+export class EnrollRequestDto {
+  @ApiProperty({ example: 's-0042', pattern: STUDENT_ID_PATTERN.source, minLength: 1, maxLength: 64 })
+  @IsString()
+  @Matches(STUDENT_ID_PATTERN, { message: 'student_id must be 1..64 characters of [A-Za-z0-9._:-]' })
+  student_id!: string;
+
+  @ApiProperty({ example: 1, minimum: 1, description: 'A course id exactly as GET /courses returned it' })
+  @IsInt()
+  @Min(1)
+  @Max(2_147_483_647)
+  course_id!: number;
+
+  @ApiPropertyOptional({
+    example: 0,
+    minimum: 0,
+    maximum: 100,
+    default: 0,
+    description: 'Higher is served first',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  priority?: number;
+
+  @ApiPropertyOptional({
+    example: 'portal-7f3a9c1e',
+    minLength: 1,
+    maxLength: 128,
+    description: 'Identifies the request; may come instead as the Idempotency-Key header (one is required)',
+  })
+  @IsOptional()
+  @IsString()
+  @Matches(IDEMPOTENCY_KEY_PATTERN, { message: 'idempotency_key must be 1..128 printable ASCII characters' })
+  idempotency_key?: string;
+}

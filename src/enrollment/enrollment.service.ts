@@ -1,0 +1,155 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DecisionsService, type DecidedRequest } from '../allocation/decisions.service.js';
+import { CoursesService } from '../courses/courses.service.js';
+import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
+import type { EnrollRequestDto } from './dto/enroll-request.dto.js';
+import type { EnrollmentRequestResponse } from './dto/enrollment-request.response.js';
+import { EnrollmentQueue } from './enrollment.queue.js';
+import { type AcceptedRequest, IdempotencyStore } from './idempotency.store.js';
+
+export interface Submission {
+  /** True when this call queued the request (202); false for a replay of a known key (200). */
+  accepted: boolean;
+  request: EnrollmentRequestResponse;
+}
+
+/** Arbitration: validate against the world, claim the idempotency key, queue. Never decides. */
+@Injectable()
+export class EnrollmentService {
+  constructor(
+    @Inject(CoursesService) private readonly courses: CoursesService,
+    @Inject(IdempotencyStore) private readonly idempotency: IdempotencyStore,
+    @Inject(EnrollmentQueue) private readonly queue: EnrollmentQueue,
+    @Inject(DecisionsService) private readonly decisions: DecisionsService,
+  ) {}
+
+  async submit(dto: EnrollRequestDto, headerKey: string | undefined): Promise<Submission> {
+    const key = resolveIdempotencyKey(dto.idempotency_key, headerKey);
+    await this.courses.assertExists(dto.course_id);
+    const request: AcceptedRequest = {
+      student_id: dto.student_id,
+      course_id: dto.course_id,
+      priority: dto.priority ?? 0,
+      requested_at: new Date().toISOString(),
+    };
+
+    const holder = await unavailableOnFailure(() => this.idempotency.claim(key, request));
+    if (holder) return this.replay(key, request, holder);
+
+    try {
+      await this.enqueue(key, request);
+    } catch (error) {
+      // Nothing half-written: give the key back so the client's retry is a fresh request.
+      await this.idempotency.release(key).catch(() => undefined);
+      throw queueUnavailable(error);
+    }
+    return { accepted: true, request: queuedView(key, request) };
+  }
+
+  async status(key: string): Promise<EnrollmentRequestResponse> {
+    const decided = await this.decisions.find(key);
+    if (decided) return decidedView(decided);
+    const accepted = await unavailableOnFailure(() => this.idempotency.find(key));
+    if (!accepted)
+      throw new DomainError(DomainErrorCode.EnrollmentNotFound, `no request with idempotency_key ${key}`);
+    return queuedView(key, accepted);
+  }
+
+  private async replay(key: string, request: AcceptedRequest, holder: AcceptedRequest): Promise<Submission> {
+    const differing = (['student_id', 'course_id', 'priority'] as const).filter(
+      (field) => holder[field] !== request[field],
+    );
+    if (differing.length > 0) {
+      throw new DomainError(
+        DomainErrorCode.IdempotencyKeyReused,
+        `idempotency_key was used for another request (${differing.join(', ')} differ)`,
+      );
+    }
+    const decided = await this.decisions.find(key);
+    if (decided) return { accepted: false, request: decidedView(decided) };
+    if (await unavailableOnFailure(() => this.queue.has(holder.course_id, key))) {
+      return { accepted: false, request: queuedView(key, holder) };
+    }
+    // Claimed but not queued: the accepting process died between the two steps. Check the decision once
+    // more (the job may have just completed), then queue it now; this call is its acceptance.
+    const decidedMeanwhile = await this.decisions.find(key);
+    if (decidedMeanwhile) return { accepted: false, request: decidedView(decidedMeanwhile) };
+    await unavailableOnFailure(() => this.enqueue(key, holder));
+    return { accepted: true, request: queuedView(key, holder) };
+  }
+
+  private enqueue(key: string, request: AcceptedRequest): Promise<void> {
+    return this.queue.add(request.course_id, request.priority, {
+      idempotencyKey: key,
+      studentId: request.student_id,
+      requestedAt: request.requested_at,
+    });
+  }
+}
+
+function resolveIdempotencyKey(bodyKey: string | undefined, headerKey: string | undefined): string {
+  if (headerKey !== undefined && !/^[\x20-\x7E]{1,128}$/.test(headerKey)) {
+    throw new DomainError(
+      DomainErrorCode.IdempotencyKeyMissing,
+      'Idempotency-Key header must be 1..128 printable ASCII characters',
+    );
+  }
+  if (bodyKey !== undefined && headerKey !== undefined && bodyKey !== headerKey) {
+    throw new DomainError(
+      DomainErrorCode.IdempotencyKeyMismatch,
+      'idempotency_key and the Idempotency-Key header differ; send one, or the same in both',
+    );
+  }
+  const key = bodyKey ?? headerKey;
+  if (key === undefined) {
+    throw new DomainError(
+      DomainErrorCode.IdempotencyKeyMissing,
+      'idempotency_key is required (in the body or as the Idempotency-Key header)',
+    );
+  }
+  return key;
+}
+
+async function unavailableOnFailure<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    throw queueUnavailable(error);
+  }
+}
+
+function queueUnavailable(error: unknown): DomainError {
+  const detail = error instanceof Error ? error.message : String(error);
+  return new DomainError(
+    DomainErrorCode.QueueUnavailable,
+    `the queue cannot take requests now (${detail}); retry later`,
+  );
+}
+
+function queuedView(key: string, request: AcceptedRequest): EnrollmentRequestResponse {
+  return {
+    idempotency_key: key,
+    student_id: request.student_id,
+    course_id: request.course_id,
+    priority: request.priority,
+    status: 'queued',
+    waitlist_position: null,
+    reason: null,
+    requested_at: request.requested_at,
+    decided_at: null,
+  };
+}
+
+function decidedView(decided: DecidedRequest): EnrollmentRequestResponse {
+  return {
+    idempotency_key: decided.idempotencyKey,
+    student_id: decided.studentId,
+    course_id: decided.courseId,
+    priority: decided.priority,
+    status: decided.status,
+    waitlist_position: decided.waitlistPosition,
+    reason: decided.reason,
+    requested_at: decided.requestedAt.toISOString(),
+    decided_at: decided.decidedAt.toISOString(),
+  };
+}

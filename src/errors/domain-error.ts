@@ -1,0 +1,21 @@
+/** What went wrong, in the domain's words; DomainExceptionFilter is the one place that maps codes to HTTP. */
+export enum DomainErrorCode {
+  CourseNotFound = 'course_not_found',
+  CourseCodeTaken = 'course_code_taken',
+  EnrollmentNotFound = 'enrollment_not_found',
+  IdempotencyKeyMissing = 'idempotency_key_missing',
+  IdempotencyKeyMismatch = 'idempotency_key_mismatch',
+  IdempotencyKeyReused = 'idempotency_key_reused',
+  QueueUnavailable = 'queue_unavailable',
+  AdminTokenInvalid = 'admin_token_invalid',
+}
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: DomainErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}

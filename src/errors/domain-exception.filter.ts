@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  HttpStatus,
+  Logger,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { DomainError, DomainErrorCode } from './domain-error.js';
+
+const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
+  [DomainErrorCode.CourseNotFound]: HttpStatus.NOT_FOUND,
+  [DomainErrorCode.EnrollmentNotFound]: HttpStatus.NOT_FOUND,
+  [DomainErrorCode.CourseCodeTaken]: HttpStatus.CONFLICT,
+  [DomainErrorCode.IdempotencyKeyMissing]: HttpStatus.BAD_REQUEST,
+  [DomainErrorCode.IdempotencyKeyMismatch]: HttpStatus.BAD_REQUEST,
+  [DomainErrorCode.IdempotencyKeyReused]: HttpStatus.UNPROCESSABLE_ENTITY,
+  [DomainErrorCode.QueueUnavailable]: HttpStatus.SERVICE_UNAVAILABLE,
+  [DomainErrorCode.AdminTokenInvalid]: HttpStatus.UNAUTHORIZED,
+};
+
+/** Seconds a client should wait before retrying when the queue cannot take a request. */
+export const QUEUE_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * Every error leaves as `{ statusCode, error, message }`. Domain errors and Nest's HttpExceptions keep their
+ * meaning; anything else is a logged 500 carrying a correlation id, never a stack trace.
+ */
+@Catch()
+export class DomainExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Errors');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const response = http.getResponse<Response>();
+    const request = http.getRequest<Request>();
+
+    if (exception instanceof DomainError) {
+      const status = STATUS_BY_CODE[exception.code];
+      if (exception.code === DomainErrorCode.QueueUnavailable) {
+        response.setHeader('Retry-After', String(QUEUE_RETRY_AFTER_SECONDS));
+      }
+      response
+        .status(status)
+        .json({ statusCode: status, error: reasonPhrase(status), message: exception.message });
+      return;
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const body = exception.getResponse();
+      response
+        .status(status)
+        .json(
+          typeof body === 'string'
+            ? { statusCode: status, error: reasonPhrase(status), message: body }
+            : body,
+        );
+      return;
+    }
+    const correlationId = String(request.headers['x-request-id'] ?? randomUUID());
+    this.logger.error(
+      { err: exception, correlationId, method: request.method, url: request.originalUrl },
+      'unexpected error',
+    );
+    response.status(HttpStatus.INTERNAL_SERVER_ERROR).json({
+      statusCode: HttpStatus.INTERNAL_SERVER_ERROR,
+      error: 'Internal Server Error',
+      message: 'Unexpected error; quote the correlation id when reporting it',
+      correlation_id: correlationId,
+    });
+  }
+}
+
+function reasonPhrase(status: number): string {
+  const phrases: Record<number, string> = {
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    404: 'Not Found',
+    409: 'Conflict',
+    422: 'Unprocessable Entity',
+    503: 'Service Unavailable',
+  };
+  return phrases[status] ?? 'Error';
+}

@@ -7,14 +7,15 @@ const base = {
 };
 
 export default {
+  // Integration tests race hundreds of requests through real PostgreSQL and Redis.
+  testTimeout: 60_000,
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts'] },
     {
       ...base,
       displayName: 'int',
       testMatch: ['<rootDir>/test/**/*.int-spec.ts'],
-      globalSetup: '<rootDir>/test/support/global-setup.ts',
-      testTimeout: 60_000,
+      globalSetup: '<rootDir>/test/support/global-setup.mjs',
     },
   ],
 };

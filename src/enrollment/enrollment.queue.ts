@@ -61,9 +61,13 @@ export class EnrollmentQueue implements OnModuleInit {
 
   onModuleInit(): void {
     // The partition count comes from configuration, so the queues are looked up by name, not injected.
-    this.queues = partitionQueueNames(this.partitions).map((name) =>
-      this.moduleRef.get<Queue>(getQueueToken(name), { strict: false }),
-    );
+    this.queues = partitionQueueNames(this.partitions).map((name) => {
+      const queue = this.moduleRef.get<Queue>(getQueueToken(name), { strict: false });
+      // Connection trouble is reported by the shared Redis client and by /ready; an unhandled 'error'
+      // event here would only repeat it once per queue.
+      queue.on('error', () => undefined);
+      return queue;
+    });
   }
 
   queueFor(courseId: number): Queue {

@@ -7,6 +7,12 @@ import type { EnrollmentRequestResponse } from './dto/enrollment-request.respons
 import { EnrollmentQueue } from './enrollment.queue.js';
 import { type AcceptedRequest, IdempotencyStore } from './idempotency.store.js';
 
+/**
+ * A claim younger than this whose job is not in the queue yet is still in flight in another request;
+ * older, its process died before queueing it.
+ */
+const ORPHANED_CLAIM_AFTER_MS = 10_000;
+
 export interface Submission {
   /** True when this call queued the request (202); false for a replay of a known key (200). */
   accepted: boolean;
@@ -67,11 +73,16 @@ export class EnrollmentService {
     }
     const decided = await this.decisions.find(key);
     if (decided) return { accepted: false, request: decidedView(decided) };
-    if (await unavailableOnFailure(() => this.queue.has(holder.course_id, key))) {
+    const claimAgeMs = Date.now() - Date.parse(holder.requested_at);
+    if (
+      claimAgeMs < ORPHANED_CLAIM_AFTER_MS ||
+      (await unavailableOnFailure(() => this.queue.has(holder.course_id, key)))
+    ) {
       return { accepted: false, request: queuedView(key, holder) };
     }
-    // Claimed but not queued: the accepting process died between the two steps. Check the decision once
-    // more (the job may have just completed), then queue it now; this call is its acceptance.
+    // Claimed long ago but never queued: the accepting process died between the two steps. Check the
+    // decision once more (the job may have just completed), then queue it now; this call is its acceptance.
+    // Should the first process still add its job, the job id (derived from the key) collapses the two.
     const decidedMeanwhile = await this.decisions.find(key);
     if (decidedMeanwhile) return { accepted: false, request: decidedView(decidedMeanwhile) };
     await unavailableOnFailure(() => this.enqueue(key, holder));

@@ -1,0 +1,117 @@
+import {
+  ADMIN_TOKEN,
+  createWorld,
+  http,
+  newCourse,
+  startApp,
+  type TestApp,
+  type TestWorld,
+} from './support/test-app.js';
+
+describe('courses API', () => {
+  let world: TestWorld;
+  let api: TestApp;
+  const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+  beforeAll(async () => {
+    world = await createWorld();
+    api = await startApp(world);
+  });
+  afterAll(async () => {
+    await api.close();
+    await world.destroy();
+  });
+
+  it('creates a course for an operator and shows it with its seat counts', async () => {
+    const created = await http(
+      api.baseUrl,
+      'POST',
+      '/courses',
+      { code: 'CS101', title: 'Intro to CS', capacity: 30 },
+      admin,
+    );
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({
+      id: expect.any(Number),
+      code: 'CS101',
+      title: 'Intro to CS',
+      capacity: 30,
+      seats_taken: 0,
+      seats_available: 30,
+      waitlist_length: 0,
+    });
+    const fetched = await http(api.baseUrl, 'GET', `/courses/${created.body.id}`);
+    expect(fetched.status).toBe(200);
+    expect(fetched.body).toEqual(created.body);
+  });
+
+  it('lists courses ordered by code', async () => {
+    await http(api.baseUrl, 'POST', '/courses', { code: 'ZZ900', title: 'Last', capacity: 1 }, admin);
+    await http(api.baseUrl, 'POST', '/courses', { code: 'AA100', title: 'First', capacity: 1 }, admin);
+    const listed = await http(api.baseUrl, 'GET', '/courses');
+    expect(listed.status).toBe(200);
+    const codes = (listed.body as Array<{ code: string }>).map((course) => course.code);
+    expect(codes).toEqual([...codes].sort());
+    expect(codes).toEqual(expect.arrayContaining(['AA100', 'ZZ900']));
+  });
+
+  it('answers 409 when the code exists', async () => {
+    await newCourse(api.baseUrl, 5).then(async (id) => {
+      const existing = await http(api.baseUrl, 'GET', `/courses/${id}`);
+      const again = await http(
+        api.baseUrl,
+        'POST',
+        '/courses',
+        { code: existing.body.code, title: 'Again', capacity: 3 },
+        admin,
+      );
+      expect(again.status).toBe(409);
+      expect(again.body.message).toContain('code');
+    });
+  });
+
+  it.each([
+    ['no header', {}],
+    ['a wrong token', { authorization: 'Bearer not-the-token' }],
+    ['a token of another length', { authorization: 'Bearer x' }],
+    ['another scheme', { authorization: `Basic ${ADMIN_TOKEN}` }],
+  ])('answers 401 to a course creation with %s', async (_what, headers) => {
+    const denied = await http(
+      api.baseUrl,
+      'POST',
+      '/courses',
+      { code: 'NOPE1', title: 'Nope', capacity: 1 },
+      headers,
+    );
+    expect(denied.status).toBe(401);
+    expect(denied.body).toMatchObject({ statusCode: 401, error: 'Unauthorized' });
+    const listed = await http(api.baseUrl, 'GET', '/courses');
+    expect((listed.body as Array<{ code: string }>).some((course) => course.code === 'NOPE1')).toBe(false);
+  });
+
+  it.each([
+    ['capacity', { code: 'BAD1', title: 'x', capacity: -1 }],
+    ['capacity', { code: 'BAD2', title: 'x', capacity: 100001 }],
+    ['capacity', { code: 'BAD3', title: 'x', capacity: 2.5 }],
+    ['capacity', { code: 'BAD4', title: 'x', capacity: '30' }],
+    ['capacity', { code: 'BAD5', title: 'x' }],
+    ['code', { code: '', title: 'x', capacity: 1 }],
+    ['code', { code: 'C'.repeat(33), title: 'x', capacity: 1 }],
+    ['title', { code: 'BAD6', capacity: 1 }],
+    ['color', { code: 'BAD7', title: 'x', capacity: 1, color: 'red' }],
+  ])('answers 400 naming %s for an invalid course', async (field, body) => {
+    const rejected = await http(api.baseUrl, 'POST', '/courses', body, admin);
+    expect(rejected.status).toBe(400);
+    expect(JSON.stringify(rejected.body.message)).toContain(field);
+  });
+
+  it('answers 400 to malformed JSON', async () => {
+    const rejected = await http(api.baseUrl, 'POST', '/courses', '{"code": ', admin);
+    expect(rejected.status).toBe(400);
+  });
+
+  it('answers 404 for an unknown course and 400 for a non-numeric id', async () => {
+    expect((await http(api.baseUrl, 'GET', '/courses/999999')).status).toBe(404);
+    expect((await http(api.baseUrl, 'GET', '/courses/abc')).status).toBe(400);
+  });
+});

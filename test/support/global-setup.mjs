@@ -1,0 +1,26 @@
+// Migrates a template database once per test run; every test file copies it (CREATE DATABASE … TEMPLATE).
+// Plain JavaScript because Jest loads globalSetup outside its module mapping. The migrations run through
+// the TypeORM CLI and ormconfig.ts, exactly as `npm run migration:run` does.
+import { execFileSync } from 'node:child_process';
+import pg from 'pg';
+
+const ADMIN_DATABASE_URL =
+  process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const TEMPLATE_DATABASE = 'courseflow_test_template';
+
+export default async function globalSetup() {
+  const client = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${TEMPLATE_DATABASE} WITH (FORCE)`);
+    await client.query(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(ADMIN_DATABASE_URL);
+  url.pathname = `/${TEMPLATE_DATABASE}`;
+  execFileSync('npx', ['tsx', 'node_modules/typeorm/cli.js', 'migration:run', '-d', 'ormconfig.ts'], {
+    env: { ...process.env, NODE_OPTIONS: '', DATABASE_URL: url.toString() },
+    stdio: 'pipe',
+  });
+}

@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Redis } from 'ioredis';
+import { AppModule } from '../../src/app.module.js';
+import { type AppConfig, parseConfig } from '../../src/config/app-config.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+
+export const ADMIN_TOKEN = 'test-admin-token';
+
+/** One isolated world per test file: its own database and its own Redis key prefix. */
+export interface TestWorld {
+  database: TestDatabase;
+  queuePrefix: string;
+  env: Record<string, string>;
+  /** Drops the database and the world's Redis keys. */
+  destroy(): Promise<void>;
+}
+
+export async function createWorld(env: Record<string, string> = {}): Promise<TestWorld> {
+  const database = await createTestDatabase();
+  const queuePrefix = `cftest-${randomBytes(4).toString('hex')}`;
+  return {
+    database,
+    queuePrefix,
+    env: {
+      DATABASE_URL: database.url,
+      QUEUE_PREFIX: queuePrefix,
+      ADMIN_TOKEN,
+      ALLOCATION_PARTITIONS: '4',
+      RUN_MIGRATIONS: 'false',
+      ...env,
+    },
+    async destroy() {
+      await deleteRedisKeys(`${queuePrefix}:*`);
+      await database.drop();
+    },
+  };
+}
+
+export interface TestApp {
+  app: INestApplication;
+  config: AppConfig;
+  baseUrl: string;
+  close(): Promise<void>;
+}
+
+/** Boots the real application module (role, pipes, filters as in production) on a random port. */
+export async function startApp(world: TestWorld, env: Record<string, string> = {}): Promise<TestApp> {
+  const config = parseConfig({ ...process.env, ...world.env, ...env });
+  const app = await NestFactory.create(AppModule.forRoot(config), { logger: ['error'] });
+  app.enableShutdownHooks();
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address() as { port: number };
+  return { app, config, baseUrl: `http://127.0.0.1:${address.port}`, close: () => app.close() };
+}
+
+export async function deleteRedisKeys(pattern: string): Promise<void> {
+  const redis = new Redis({
+    host: process.env.REDIS_HOST ?? '127.0.0.1',
+    port: Number(process.env.REDIS_PORT ?? 6379),
+  });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export interface HttpResult<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export async function http<T = any>(
+  baseUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<HttpResult<T>> {
+  const response = await fetch(baseUrl + path, {
+    method,
+    headers: { 'content-type': 'application/json', connection: 'close', ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+let courseCounter = 0;
+
+/** Creates a course through the operator API and returns its id. */
+export async function newCourse(baseUrl: string, capacity: number): Promise<number> {
+  courseCounter += 1;
+  const code = `T${process.pid % 1000}-${courseCounter}-${randomBytes(2).toString('hex')}`;
+  const created = await http(
+    baseUrl,
+    'POST',
+    '/courses',
+    { code, title: `Test course ${code}`, capacity },
+    {
+      authorization: `Bearer ${ADMIN_TOKEN}`,
+    },
+  );
+  if (created.status !== 201)
+    throw new Error(`course creation failed: ${created.status} ${JSON.stringify(created.body)}`);
+  return created.body.id as number;
+}
+
+/** Polls until check() returns a value other than undefined, or fails after the deadline. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}

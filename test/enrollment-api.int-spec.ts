@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { jest } from '@jest/globals';
 import { connect } from './support/db-client.js';
 import {
@@ -227,6 +228,8 @@ describe('POST /enroll while Redis is unreachable', () => {
   afterAll(async () => {
     await api.close();
     await world.destroy();
+    // ioredis leaves each refused command's 2 s commandTimeout timer running; let them run out.
+    await sleep(2100);
   });
 
   it('answers 503 with Retry-After and leaves nothing half-written', async () => {

@@ -1,0 +1,177 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { AllocationService } from '../src/allocation/allocation.service.js';
+import {
+  AllocationJobName,
+  bullPriorityOf,
+  partitionOf,
+  partitionQueueName,
+  type AllocationJobData,
+} from '../src/enrollment/enrollment.queue.js';
+import { connect, courseTruth } from './support/db-client.js';
+import {
+  createWorld,
+  eventually,
+  http,
+  newCourse,
+  startApp,
+  type TestApp,
+  type TestWorld,
+} from './support/test-app.js';
+
+/** Guarantee 5: a job delivered twice, retried or orphaned still ends in exactly one decision. */
+describe('exactly one outcome', () => {
+  let world: TestWorld;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    world = await createWorld();
+    app = await startApp(world, { ROLE: 'all' });
+  });
+  afterAll(async () => {
+    await app.close();
+    await world.destroy();
+  });
+
+  const decisionCount = async (key: string) => {
+    const db = await connect(world.database.url);
+    try {
+      const { rows } = await db.query('SELECT count(*)::int AS n FROM decisions WHERE idempotency_key = $1', [
+        key,
+      ]);
+      return rows[0].n as number;
+    } finally {
+      await db.end();
+    }
+  };
+  const outcomeOf = (key: string) =>
+    eventually(
+      async () => {
+        const found = await http(app.baseUrl, 'GET', `/enrollments/${encodeURIComponent(key)}`);
+        return found.status === 200 && found.body.status !== 'queued' ? found.body : undefined;
+      },
+      20_000,
+      `decision of ${key}`,
+    );
+
+  it('decides a job delivered twice at the same moment once', async () => {
+    const courseId = await newCourse(app.baseUrl, 5);
+    const job: AllocationJobData = {
+      courseId,
+      priority: 0,
+      requests: [{ idempotencyKey: 'twice-1', studentId: 'tw-1', requestedAt: new Date().toISOString() }],
+    };
+    const allocation = app.app.get(AllocationService);
+    const [first, second] = await Promise.all([allocation.decide(job), allocation.decide(job)]);
+    // One delivery decides; the other waits on the row lock, then finds the decision and adds nothing.
+    expect([first.length, second.length].sort()).toEqual([0, 1]);
+    expect(await allocation.decide(job)).toEqual([]);
+    expect(await decisionCount('twice-1')).toBe(1);
+    const db = await connect(world.database.url);
+    try {
+      expect(await courseTruth(db, courseId)).toMatchObject({ seats_taken: 1, enrollments: 1 });
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('ignores a redelivered queue job whose request was already decided', async () => {
+    const courseId = await newCourse(app.baseUrl, 5);
+    const accepted = await http(app.baseUrl, 'POST', '/enroll', {
+      student_id: 'rd-1',
+      course_id: courseId,
+      idempotency_key: 'redelivered-1',
+    });
+    expect(accepted.status).toBe(202);
+    expect(await outcomeOf('redelivered-1')).toMatchObject({ status: 'enrolled' });
+
+    // The same request again under another job id, as a stalled job handed to a second worker would be.
+    const queue = new Queue(partitionQueueName(partitionOf(courseId, app.config.allocationPartitions)), {
+      connection: { host: app.config.redis.host, port: app.config.redis.port },
+      prefix: app.config.queuePrefix,
+    });
+    try {
+      const data: AllocationJobData = {
+        courseId,
+        priority: 0,
+        requests: [
+          { idempotencyKey: 'redelivered-1', studentId: 'rd-1', requestedAt: accepted.body.requested_at },
+        ],
+      };
+      const job = await queue.add(AllocationJobName.DecideRequests, data, {
+        jobId: 'redelivery-copy',
+        priority: bullPriorityOf(0),
+      });
+      await eventually(async () =>
+        (await job.isCompleted()) || (await queue.getJob('redelivery-copy')) === undefined ? true : undefined,
+      );
+    } finally {
+      await queue.close();
+    }
+    expect(await decisionCount('redelivered-1')).toBe(1);
+    const course = (await http(app.baseUrl, 'GET', `/courses/${courseId}`)).body;
+    expect(course).toMatchObject({ seats_taken: 1, waitlist_length: 0 });
+  });
+
+  it('queues a request whose accepting process died after claiming its key, on the client retry', async () => {
+    const courseId = await newCourse(app.baseUrl, 5);
+    const request = {
+      student_id: 'orphan-1',
+      course_id: courseId,
+      priority: 3,
+      idempotency_key: 'orphaned-claim',
+    };
+    // What a process that crashed between claiming the key and queueing the job leaves behind.
+    const redis = new Redis({ host: app.config.redis.host, port: app.config.redis.port });
+    try {
+      const claimedAt = new Date(Date.now() - 60_000).toISOString();
+      await redis.set(
+        `${app.config.queuePrefix}:request:orphaned-claim`,
+        JSON.stringify({ student_id: 'orphan-1', course_id: courseId, priority: 3, requested_at: claimedAt }),
+      );
+    } finally {
+      redis.disconnect();
+    }
+    const retried = await http(app.baseUrl, 'POST', '/enroll', request);
+    expect(retried.status).toBe(202);
+    expect(await outcomeOf('orphaned-claim')).toMatchObject({ status: 'enrolled', student_id: 'orphan-1' });
+    expect(await decisionCount('orphaned-claim')).toBe(1);
+  });
+
+  it('retries a transaction whose database connection dies, and decides once', async () => {
+    const courseId = await newCourse(app.baseUrl, 5);
+    const blocker = await connect(world.database.url);
+    const killer = await connect(world.database.url);
+    try {
+      // Hold the course row so the worker's transaction waits on the lock, then kill its connection.
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT * FROM courses WHERE id = $1 FOR UPDATE', [courseId]);
+      const accepted = await http(app.baseUrl, 'POST', '/enroll', {
+        student_id: 'tr-1',
+        course_id: courseId,
+        idempotency_key: 'transient-1',
+      });
+      expect(accepted.status).toBe(202);
+      const waitingPid = await eventually(
+        async () => {
+          const { rows } = await killer.query(
+            `SELECT pid FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%FROM "courses"%'`,
+          );
+          return rows[0]?.pid as number | undefined;
+        },
+        10_000,
+        'the worker to wait on the row lock',
+      );
+      await killer.query('SELECT pg_terminate_backend($1)', [waitingPid]);
+      await blocker.query('COMMIT');
+
+      expect(await outcomeOf('transient-1')).toMatchObject({ status: 'enrolled' });
+      expect(await decisionCount('transient-1')).toBe(1);
+      expect(await courseTruth(killer, courseId)).toMatchObject({ seats_taken: 1, enrollments: 1 });
+    } finally {
+      await blocker.end();
+      await killer.end();
+    }
+  });
+});

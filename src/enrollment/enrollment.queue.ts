@@ -5,6 +5,7 @@ import { ConfigService } from '@nestjs/config';
 import { ModuleRef } from '@nestjs/core';
 import type { Queue } from 'bullmq';
 import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
+import { type AcceptedRequest, IdempotencyStore } from './idempotency.store.js';
 
 /**
  * The arbitration queue. A course's requests all go to one partition queue, and each partition queue runs
@@ -45,18 +46,49 @@ export const bullPriorityOf = (priority: number): number => 101 - priority;
 export const jobIdFor = (idempotencyKey: string): string =>
   `req-${createHash('sha256').update(idempotencyKey).digest('base64url')}`;
 
+/** A batch's job id, derived from the idempotency keys it carries, in order. */
+export const batchJobIdFor = (idempotencyKeys: readonly string[]): string =>
+  idempotencyKeys.length === 1
+    ? jobIdFor(idempotencyKeys[0])
+    : `batch-${createHash('sha256').update(idempotencyKeys.join('\n')).digest('base64url')}`;
+
+interface WaitingRequest {
+  key: string;
+  request: AcceptedRequest;
+  /** Settles with null once the request is queued, or with the request that already holds its key. */
+  settle: (holder: AcceptedRequest | null) => void;
+  fail: (error: unknown) => void;
+}
+
+/** Requests of one (course, priority) waiting for the job in flight before them to be stored. */
+interface Lane {
+  waiting: WaitingRequest[];
+  flushing: boolean;
+}
+
+/**
+ * The producer. Requests are group-committed per (course, priority): a lone request is queued at once;
+ * while a job for its lane is being stored, later requests gather and go together in the next job, up to
+ * ALLOCATION_BATCH_MAX. A lane stores one job at a time, so jobs keep the order requests were accepted in,
+ * and a stampede costs two Redis round trips per batch instead of two per request.
+ */
 @Injectable()
 export class EnrollmentQueue implements OnModuleInit {
   private readonly partitions: number;
+  private readonly batchMax: number;
   private queues: Queue[] = [];
+  private readonly lanes = new Map<string, Lane>();
   /** Partition queues this process has already pinned to global concurrency 1. */
   private readonly serialized = new Set<Queue>();
 
   constructor(
     @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
+    @Inject(IdempotencyStore) private readonly idempotency: IdempotencyStore,
     @Inject(ConfigService) config: ConfigService,
   ) {
-    this.partitions = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE).allocationPartitions;
+    const app = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
+    this.partitions = app.allocationPartitions;
+    this.batchMax = app.allocationBatchMax;
   }
 
   onModuleInit(): void {
@@ -74,29 +106,100 @@ export class EnrollmentQueue implements OnModuleInit {
     return this.queues[partitionOf(courseId, this.partitions)];
   }
 
-  /** Puts one accepted request on its course's partition queue; resolves once Redis has stored the job. */
-  async add(courseId: number, priority: number, request: QueuedRequest): Promise<void> {
+  /**
+   * Claims the key and queues the request. Resolves with null once the job holding it is stored in Redis,
+   * or with the request that already holds the key (nothing queued then).
+   */
+  accept(key: string, request: AcceptedRequest): Promise<AcceptedRequest | null> {
+    return new Promise((settle, fail) => {
+      const laneKey = `${request.course_id}:${request.priority}`;
+      let lane = this.lanes.get(laneKey);
+      if (!lane) {
+        lane = { waiting: [], flushing: false };
+        this.lanes.set(laneKey, lane);
+      }
+      lane.waiting.push({ key, request, settle, fail });
+      if (!lane.flushing) void this.drain(laneKey, lane);
+    });
+  }
+
+  /** Queues, on its own, a claimed request whose job was never stored (its process died in between). */
+  async requeue(key: string, request: AcceptedRequest): Promise<void> {
+    await this.addJob(jobIdFor(key), request.course_id, request.priority, [{ key, request }]);
+  }
+
+  /** Whether the job that carries a claimed request is still in the queue (waiting or running). */
+  async holds(request: AcceptedRequest): Promise<boolean> {
+    return (
+      request.job_id !== undefined &&
+      (await this.queueFor(request.course_id).getJob(request.job_id)) !== undefined
+    );
+  }
+
+  private async drain(laneKey: string, lane: Lane): Promise<void> {
+    lane.flushing = true;
+    while (lane.waiting.length > 0) {
+      await this.flush(lane.waiting.splice(0, this.batchMax));
+    }
+    lane.flushing = false;
+    this.lanes.delete(laneKey);
+  }
+
+  /** One batch: claim every key in one pipeline, then store one job for the claimed ones. Never throws. */
+  private async flush(batch: WaitingRequest[]): Promise<void> {
+    const jobId = batchJobIdFor(batch.map(({ key }) => key));
+    let holders: Array<AcceptedRequest | null>;
+    try {
+      holders = await this.idempotency.claimAll(
+        batch.map(({ key, request }) => ({ key, request: { ...request, job_id: jobId } })),
+      );
+    } catch (error) {
+      for (const waiting of batch) waiting.fail(error);
+      return;
+    }
+    const claimed = batch.filter((waiting, index) => {
+      const holder = holders[index];
+      if (holder) waiting.settle(holder);
+      return holder === null;
+    });
+    if (claimed.length === 0) return;
+    const { course_id: courseId, priority } = claimed[0].request;
+    try {
+      await this.addJob(jobId, courseId, priority, claimed);
+    } catch (error) {
+      // Nothing half-written: give the keys back so the clients' retries are fresh requests.
+      await this.idempotency.releaseAll(claimed.map(({ key }) => key)).catch(() => undefined);
+      for (const waiting of claimed) waiting.fail(error);
+      return;
+    }
+    for (const waiting of claimed) waiting.settle(null);
+  }
+
+  private async addJob(
+    jobId: string,
+    courseId: number,
+    priority: number,
+    requests: Array<{ key: string; request: AcceptedRequest }>,
+  ): Promise<void> {
     const queue = this.queueFor(courseId);
     await this.ensureSerialized(queue);
-    const data: AllocationJobData = { courseId, priority, requests: [request] };
+    const data: AllocationJobData = {
+      courseId,
+      priority,
+      requests: requests.map(({ key, request }) => ({
+        idempotencyKey: key,
+        studentId: request.student_id,
+        requestedAt: request.requested_at,
+      })),
+    };
     await queue.add(AllocationJobName.DecideRequests, data, {
-      jobId: jobIdFor(request.idempotencyKey),
+      jobId,
       priority: bullPriorityOf(priority),
       // Order must survive failures, so retries happen inside the worker, never by re-queueing the job.
       attempts: 1,
       removeOnComplete: true,
       removeOnFail: false,
     });
-  }
-
-  async has(courseId: number, idempotencyKey: string): Promise<boolean> {
-    return (await this.queueFor(courseId).getJob(jobIdFor(idempotencyKey))) !== undefined;
-  }
-
-  /** Requests waiting (not yet taken by a worker) in every partition queue. */
-  async depth(): Promise<number> {
-    const counts = await Promise.all(this.queues.map((queue) => queue.getWaitingCount()));
-    return counts.reduce((sum, count) => sum + count, 0);
   }
 
   private async ensureSerialized(queue: Queue): Promise<void> {

@@ -39,16 +39,8 @@ export class EnrollmentService {
       requested_at: new Date().toISOString(),
     };
 
-    const holder = await unavailableOnFailure(() => this.idempotency.claim(key, request));
+    const holder = await unavailableOnFailure(() => this.queue.accept(key, request));
     if (holder) return this.replay(key, request, holder);
-
-    try {
-      await this.enqueue(key, request);
-    } catch (error) {
-      // Nothing half-written: give the key back so the client's retry is a fresh request.
-      await this.idempotency.release(key).catch(() => undefined);
-      throw queueUnavailable(error);
-    }
     return { accepted: true, request: queuedView(key, request) };
   }
 
@@ -76,25 +68,17 @@ export class EnrollmentService {
     const claimAgeMs = Date.now() - Date.parse(holder.requested_at);
     if (
       claimAgeMs < ORPHANED_CLAIM_AFTER_MS ||
-      (await unavailableOnFailure(() => this.queue.has(holder.course_id, key)))
+      (await unavailableOnFailure(() => this.queue.holds(holder)))
     ) {
       return { accepted: false, request: queuedView(key, holder) };
     }
     // Claimed long ago but never queued: the accepting process died between the two steps. Check the
     // decision once more (the job may have just completed), then queue it now; this call is its acceptance.
-    // Should the first process still add its job, the job id (derived from the key) collapses the two.
+    // Should the first process still store its job after all, the request is decided once regardless.
     const decidedMeanwhile = await this.decisions.find(key);
     if (decidedMeanwhile) return { accepted: false, request: decidedView(decidedMeanwhile) };
-    await unavailableOnFailure(() => this.enqueue(key, holder));
+    await unavailableOnFailure(() => this.queue.requeue(key, holder));
     return { accepted: true, request: queuedView(key, holder) };
-  }
-
-  private enqueue(key: string, request: AcceptedRequest): Promise<void> {
-    return this.queue.add(request.course_id, request.priority, {
-      idempotencyKey: key,
-      studentId: request.student_id,
-      requestedAt: request.requested_at,
-    });
   }
 }
 

@@ -9,6 +9,8 @@ export interface AcceptedRequest {
   course_id: number;
   priority: number;
   requested_at: string;
+  /** The queue job that carries the request (absent only while it is being claimed). */
+  job_id?: string;
 }
 
 /**
@@ -30,17 +32,22 @@ export class IdempotencyStore {
     this.ttlSeconds = app.idempotencyTtlSeconds;
   }
 
-  /** Claims the key for this request; returns null if claimed now, or the request that holds it already. */
-  async claim(key: string, request: AcceptedRequest): Promise<AcceptedRequest | null> {
-    const previous = await this.redis.set(
-      this.prefix + key,
-      JSON.stringify(request),
-      'EX',
-      this.ttlSeconds,
-      'NX',
-      'GET',
-    );
-    return previous === null ? null : (JSON.parse(previous) as AcceptedRequest);
+  /**
+   * Claims each key for its request, all in one pipeline. For each: null if claimed now, or the request
+   * that holds the key already.
+   */
+  async claimAll(
+    claims: Array<{ key: string; request: AcceptedRequest }>,
+  ): Promise<Array<AcceptedRequest | null>> {
+    const pipeline = this.redis.pipeline();
+    for (const { key, request } of claims) {
+      pipeline.set(this.prefix + key, JSON.stringify(request), 'EX', this.ttlSeconds, 'NX', 'GET');
+    }
+    const results = (await pipeline.exec()) ?? [];
+    return results.map(([error, previous]) => {
+      if (error) throw error;
+      return previous === null ? null : (JSON.parse(previous as string) as AcceptedRequest);
+    });
   }
 
   async find(key: string): Promise<AcceptedRequest | null> {
@@ -48,8 +55,8 @@ export class IdempotencyStore {
     return stored === null ? null : (JSON.parse(stored) as AcceptedRequest);
   }
 
-  /** Undoes a claim whose job could not be queued, so a retry starts afresh. */
-  async release(key: string): Promise<void> {
-    await this.redis.del(this.prefix + key);
+  /** Undoes claims whose job could not be queued, so retries start afresh. */
+  async releaseAll(keys: string[]): Promise<void> {
+    await this.redis.del(...keys.map((key) => this.prefix + key));
   }
 }

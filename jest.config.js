@@ -2,7 +2,11 @@
 const base = {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    // CommonJS that requires the ESM-only @nestjs packages: Jest loads an ESM copy (test/support/esm-copy.mjs).
+    '^@willsoto/nestjs-prometheus$': '<rootDir>/node_modules/.cache/courseflow-jest-esm/@willsoto/nestjs-prometheus/index.mjs',
+  },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
 };
 
@@ -10,7 +14,12 @@ export default {
   // Integration tests race hundreds of requests through real PostgreSQL and Redis.
   testTimeout: 60_000,
   projects: [
-    { ...base, displayName: 'unit', testMatch: ['<rootDir>/src/**/*.spec.ts'] },
+    {
+      ...base,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/src/**/*.spec.ts'],
+      globalSetup: '<rootDir>/test/support/unit-setup.mjs',
+    },
     {
       ...base,
       displayName: 'int',

@@ -11,6 +11,7 @@ import { dataSourceOptions } from './database/data-source.js';
 import { DomainExceptionFilter } from './errors/domain-exception.filter.js';
 import { EnrollmentModule } from './enrollment/enrollment.module.js';
 import { HealthModule } from './health/health.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { RedisModule } from './redis/redis.module.js';
 
 @Module({})
@@ -39,6 +40,7 @@ export class AppModule {
           }),
         }),
         HealthModule,
+        MetricsModule,
         ...(servesApi
           ? [
               CoursesModule.register({ serveHttp: true }),

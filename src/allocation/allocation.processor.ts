@@ -10,6 +10,7 @@ import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
 import { type AllocationJobData, partitionQueueNames } from '../enrollment/enrollment.queue.js';
+import { EnrollmentMetrics } from '../metrics/enrollment-metrics.js';
 import { AllocationService, isTransientDatabaseError } from './allocation.service.js';
 
 /** How long a partition pauses when the database keeps failing; its job waits at the head meanwhile. */
@@ -30,6 +31,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
   constructor(
     @Inject(AllocationService) private readonly allocation: AllocationService,
     @Inject(Redis) private readonly redis: Redis,
+    @Inject(EnrollmentMetrics) private readonly metrics: EnrollmentMetrics,
     @Inject(ConfigService) config: ConfigService,
   ) {
     this.config = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
@@ -81,7 +83,12 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
   private async process(queue: Queue, job: Job<AllocationJobData>, token?: string) {
     try {
       const decisions = await this.allocation.decide(job.data);
+      const decidedAt = new Date();
+      const requestedAt = new Map(
+        job.data.requests.map((request) => [request.idempotencyKey, request.requestedAt]),
+      );
       for (const decision of decisions) {
+        this.metrics.decided(decision.status, new Date(requestedAt.get(decision.idempotencyKey)!), decidedAt);
         this.logger.log({
           msg: 'decided',
           idempotency_key: decision.idempotencyKey,

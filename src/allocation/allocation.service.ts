@@ -93,12 +93,11 @@ export class AllocationService {
         })),
       );
     }
-    await this.courses.recordAllocation(
-      manager,
-      job.courseId,
-      outcome.seatsTaken,
-      course.waitlistLength + waitlisted.length,
-    );
+    await this.courses.recordAllocation(manager, course, {
+      seatsTaken: outcome.seatsTaken,
+      waitlistLength: course.waitlistLength + waitlisted.length,
+      decided: outcome.decisions.length,
+    });
     return outcome.decisions;
   }
 

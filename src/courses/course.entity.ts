@@ -23,6 +23,10 @@ export class Course {
   @Column({ name: 'waitlist_length', type: 'integer', default: 0 })
   waitlistLength!: number;
 
+  /** Requests decided for this course so far; queue depth is accepted (Redis) minus this. */
+  @Column({ name: 'requests_decided', type: 'integer', default: 0 })
+  requestsDecided!: number;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
 }

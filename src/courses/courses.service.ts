@@ -67,7 +67,29 @@ export class CoursesService {
     return course;
   }
 
-  async recordAllocation(manager: EntityManager, id: number, seatsTaken: number, waitlistLength: number) {
-    await manager.update(Course, { id }, { seatsTaken, waitlistLength });
+  /** Writes a decided batch's effect on the course; called while lockForAllocation's lock is held. */
+  async recordAllocation(
+    manager: EntityManager,
+    course: Course,
+    change: { seatsTaken: number; waitlistLength: number; decided: number },
+  ): Promise<void> {
+    await manager.update(
+      Course,
+      { id: course.id },
+      {
+        seatsTaken: change.seatsTaken,
+        waitlistLength: change.waitlistLength,
+        requestsDecided: course.requestsDecided + change.decided,
+      },
+    );
+  }
+
+  /** Every course's counters in one indexed read, for the metrics gauges. */
+  countersForMetrics(): Promise<
+    Array<Pick<Course, 'id' | 'code' | 'capacity' | 'seatsTaken' | 'requestsDecided'>>
+  > {
+    return this.courses.find({
+      select: { id: true, code: true, capacity: true, seatsTaken: true, requestsDecided: true },
+    });
   }
 }

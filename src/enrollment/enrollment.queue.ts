@@ -148,9 +148,11 @@ export class EnrollmentQueue implements OnModuleInit {
   /** One batch: claim every key in one pipeline, then store one job for the claimed ones. Never throws. */
   private async flush(batch: WaitingRequest[]): Promise<void> {
     const jobId = batchJobIdFor(batch.map(({ key }) => key));
+    const courseId = batch[0].request.course_id;
     let holders: Array<AcceptedRequest | null>;
     try {
       holders = await this.idempotency.claimAll(
+        courseId,
         batch.map(({ key, request }) => ({ key, request: { ...request, job_id: jobId } })),
       );
     } catch (error) {
@@ -163,12 +165,16 @@ export class EnrollmentQueue implements OnModuleInit {
       return holder === null;
     });
     if (claimed.length === 0) return;
-    const { course_id: courseId, priority } = claimed[0].request;
     try {
-      await this.addJob(jobId, courseId, priority, claimed);
+      await this.addJob(jobId, courseId, claimed[0].request.priority, claimed);
     } catch (error) {
       // Nothing half-written: give the keys back so the clients' retries are fresh requests.
-      await this.idempotency.releaseAll(claimed.map(({ key }) => key)).catch(() => undefined);
+      await this.idempotency
+        .releaseAll(
+          courseId,
+          claimed.map(({ key }) => key),
+        )
+        .catch(() => undefined);
       for (const waiting of claimed) waiting.fail(error);
       return;
     }

@@ -13,41 +13,73 @@ export interface AcceptedRequest {
   job_id?: string;
 }
 
+/** Per course, how many requests were ever accepted (claimed); queue depth is this minus those decided. */
+export const acceptedCountsKey = (queuePrefix: string): string => `${queuePrefix}:accepted-per-course`;
+
 /**
- * Idempotency keys live in Redis next to the queue: the claim is one atomic SET NX GET, so concurrent
+ * Claims keys atomically and counts the claims per course. Plain GET then SET inside the script (rather
+ * than SET NX GET) keeps it working on Redis 6.2.
+ * KEYS: accepted-counts hash, then one key per request. ARGV: ttl, course id, then one record per request.
+ */
+const CLAIM_SCRIPT = `
+local holders = {}
+local claimed = 0
+for i = 2, #KEYS do
+  local previous = redis.call('GET', KEYS[i])
+  if previous then
+    holders[i - 1] = previous
+  else
+    redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1])
+    holders[i - 1] = ''
+    claimed = claimed + 1
+  end
+end
+if claimed > 0 then redis.call('HINCRBY', KEYS[1], ARGV[2], claimed) end
+return holders
+`;
+
+type ClaimingRedis = Redis & {
+  claimRequests(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<string[]>;
+};
+
+/**
+ * Idempotency keys live in Redis next to the queue: a batch's claims are one atomic script, so concurrent
  * duplicates across any number of API processes see exactly one winner. Records expire after
  * IDEMPOTENCY_TTL_SECONDS; the decision itself stays in PostgreSQL for good.
  */
 @Injectable()
 export class IdempotencyStore {
   private readonly prefix: string;
+  private readonly acceptedCounts: string;
   private readonly ttlSeconds: number;
+  private readonly redis: ClaimingRedis;
 
-  constructor(
-    @Inject(Redis) private readonly redis: Redis,
-    @Inject(ConfigService) config: ConfigService,
-  ) {
+  constructor(@Inject(Redis) redis: Redis, @Inject(ConfigService) config: ConfigService) {
     const app = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
     this.prefix = `${app.queuePrefix}:request:`;
+    this.acceptedCounts = acceptedCountsKey(app.queuePrefix);
     this.ttlSeconds = app.idempotencyTtlSeconds;
+    if (!('claimRequests' in redis)) redis.defineCommand('claimRequests', { lua: CLAIM_SCRIPT });
+    this.redis = redis as ClaimingRedis;
   }
 
   /**
-   * Claims each key for its request, all in one pipeline. For each: null if claimed now, or the request
+   * Claims each key of one course's batch for its request. For each: null if claimed now, or the request
    * that holds the key already.
    */
   async claimAll(
+    courseId: number,
     claims: Array<{ key: string; request: AcceptedRequest }>,
   ): Promise<Array<AcceptedRequest | null>> {
-    const pipeline = this.redis.pipeline();
-    for (const { key, request } of claims) {
-      pipeline.set(this.prefix + key, JSON.stringify(request), 'EX', this.ttlSeconds, 'NX', 'GET');
-    }
-    const results = (await pipeline.exec()) ?? [];
-    return results.map(([error, previous]) => {
-      if (error) throw error;
-      return previous === null ? null : (JSON.parse(previous as string) as AcceptedRequest);
-    });
+    const holders = await this.redis.claimRequests(
+      claims.length + 1,
+      this.acceptedCounts,
+      ...claims.map(({ key }) => this.prefix + key),
+      this.ttlSeconds,
+      courseId,
+      ...claims.map(({ request }) => JSON.stringify(request)),
+    );
+    return holders.map((holder) => (holder === '' ? null : (JSON.parse(holder) as AcceptedRequest)));
   }
 
   async find(key: string): Promise<AcceptedRequest | null> {
@@ -56,7 +88,11 @@ export class IdempotencyStore {
   }
 
   /** Undoes claims whose job could not be queued, so retries start afresh. */
-  async releaseAll(keys: string[]): Promise<void> {
-    await this.redis.del(...keys.map((key) => this.prefix + key));
+  async releaseAll(courseId: number, keys: string[]): Promise<void> {
+    await this.redis
+      .multi()
+      .del(...keys.map((key) => this.prefix + key))
+      .hincrby(this.acceptedCounts, String(courseId), -keys.length)
+      .exec();
   }
 }

@@ -3,12 +3,14 @@
 // the TypeORM CLI and ormconfig.ts, exactly as `npm run migration:run` does.
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
+import { writeEsmCopies } from './esm-copy.mjs';
 
 const ADMIN_DATABASE_URL =
   process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const TEMPLATE_DATABASE = 'courseflow_test_template';
 
 export default async function globalSetup() {
+  writeEsmCopies();
   const client = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
   await client.connect();
   try {

@@ -1,4 +1,5 @@
 // Listed explicitly (not globbed) so the app, the CLI and Jest load the same classes under ESM.
 import { CreateSchema1795583224743 } from './1795583224743-CreateSchema.js';
+import { CountDecidedRequests1795584188136 } from './1795584188136-CountDecidedRequests.js';
 
-export const migrations = [CreateSchema1795583224743];
+export const migrations = [CreateSchema1795583224743, CountDecidedRequests1795584188136];

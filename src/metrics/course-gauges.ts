@@ -1,0 +1,70 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { Redis } from 'ioredis';
+import { type Gauge, register } from 'prom-client';
+import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
+import { CoursesService } from '../courses/courses.service.js';
+import { acceptedCountsKey } from '../enrollment/idempotency.store.js';
+
+export const QUEUE_DEPTH = 'courseflow_queue_depth';
+export const SEATS_TAKEN = 'courseflow_seats_taken';
+export const CAPACITY = 'courseflow_capacity';
+
+const REFRESH_SHARED_FOR_MS = 1000;
+
+/**
+ * The per-course gauges, read from the shared stores at scrape time: one read of the courses table and one
+ * HGETALL of the accepted-request counts. Every process reports the same fleet-wide values, so aggregate
+ * them with max(), not sum().
+ */
+@Injectable()
+export class CourseGauges {
+  private readonly logger = new Logger('Metrics');
+  private readonly acceptedCounts: string;
+  private refreshing?: Promise<void>;
+  private refreshedAt = 0;
+
+  constructor(
+    @Inject(CoursesService) private readonly courses: CoursesService,
+    @Inject(Redis) private readonly redis: Redis,
+    @Inject(ConfigService) config: ConfigService,
+  ) {
+    this.acceptedCounts = acceptedCountsKey(config.getOrThrow<AppConfig>(CONFIG_NAMESPACE).queuePrefix);
+  }
+
+  /**
+   * Refreshes the three gauges. A scrape collects each gauge in turn; the reads they trigger within a
+   * second of each other share one refresh.
+   */
+  refresh(): Promise<void> {
+    if (!this.refreshing || Date.now() - this.refreshedAt > REFRESH_SHARED_FOR_MS) {
+      this.refreshedAt = Date.now();
+      this.refreshing = this.read();
+    }
+    return this.refreshing;
+  }
+
+  private async read(): Promise<void> {
+    const gauge = (name: string) => register.getSingleMetric(name) as Gauge<'course'>;
+    const [depth, seats, capacity] = [gauge(QUEUE_DEPTH), gauge(SEATS_TAKEN), gauge(CAPACITY)];
+    try {
+      const [courses, accepted] = await Promise.all([
+        this.courses.countersForMetrics(),
+        this.redis.hgetall(this.acceptedCounts),
+      ]);
+      for (const each of [depth, seats, capacity]) each.reset();
+      for (const course of courses) {
+        const labels = { course: course.code };
+        const waiting = Number(accepted[String(course.id)] ?? 0) - course.requestsDecided;
+        depth.set(labels, Math.max(0, waiting));
+        seats.set(labels, course.seatsTaken);
+        capacity.set(labels, course.capacity);
+      }
+    } catch (error) {
+      // A scrape during an outage still returns the process metrics; /ready reports the outage.
+      this.logger.warn(
+        `course gauges unavailable: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  }
+}

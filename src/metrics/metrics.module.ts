@@ -1,0 +1,49 @@
+import { Global, Module } from '@nestjs/common';
+import {
+  makeCounterProvider,
+  makeGaugeProvider,
+  makeHistogramProvider,
+  PrometheusModule,
+} from '@willsoto/nestjs-prometheus';
+import { CoursesModule } from '../courses/courses.module.js';
+import { CAPACITY, CourseGauges, QUEUE_DEPTH, SEATS_TAKEN } from './course-gauges.js';
+import { EnrollmentMetrics, LATENCY_SECONDS, REQUESTS_TOTAL } from './enrollment-metrics.js';
+import { MetricsJsonController } from './metrics.controller.js';
+
+const courseGauge = (name: string, help: string) =>
+  makeGaugeProvider({
+    name,
+    help,
+    labelNames: ['course'],
+    inject: [CourseGauges],
+    // prom-client calls collect() on each gauge at scrape time; they share one read of the stores.
+    collect: (courseGauges: CourseGauges) => courseGauges.refresh(),
+  });
+
+@Global()
+@Module({
+  imports: [
+    PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: true } }),
+    CoursesModule.register({ serveHttp: false }),
+  ],
+  controllers: [MetricsJsonController],
+  providers: [
+    EnrollmentMetrics,
+    CourseGauges,
+    makeCounterProvider({
+      name: REQUESTS_TOTAL,
+      help: 'Enrollment requests by what became of them (queued, replayed, rejected_invalid, unavailable, enrolled, waitlisted, rejected)',
+      labelNames: ['status'],
+    }),
+    makeHistogramProvider({
+      name: LATENCY_SECONDS,
+      help: 'Seconds from acceptance (202) to decision',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    }),
+    courseGauge(QUEUE_DEPTH, 'Requests accepted for the course and not decided yet'),
+    courseGauge(SEATS_TAKEN, 'Seats taken in the course'),
+    courseGauge(CAPACITY, 'Seats the course has'),
+  ],
+  exports: [EnrollmentMetrics],
+})
+export class MetricsModule {}

@@ -11,6 +11,7 @@ import { dataSourceOptions } from './database/data-source.js';
 import { DomainExceptionFilter } from './errors/domain-exception.filter.js';
 import { EnrollmentModule } from './enrollment/enrollment.module.js';
 import { HealthModule } from './health/health.module.js';
+import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { RedisModule } from './redis/redis.module.js';
 
@@ -31,6 +32,7 @@ export class AppModule {
             return { ...dataSourceOptions(app.databaseUrl), migrationsRun: app.runMigrations };
           },
         }),
+        LoggingModule,
         RedisModule,
         BullModule.forRootAsync({
           inject: [ConfigService, Redis],

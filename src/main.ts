@@ -1,24 +1,27 @@
 import 'reflect-metadata';
-import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module.js';
-import { ConfigError, parseConfig } from './config/app-config.js';
+import { configureApp, exitGracefullyOnSignals } from './app.setup.js';
+import { type AppConfig, ConfigError, parseConfig } from './config/app-config.js';
+
+function loadConfigOrExit(): AppConfig {
+  try {
+    return parseConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(1);
+  }
+}
 
 async function bootstrap(): Promise<void> {
-  let config;
-  try {
-    config = parseConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(1);
-    }
-    throw error;
-  }
-  const app = await NestFactory.create(AppModule.forRoot(config));
-  app.enableShutdownHooks();
+  const config = loadConfigOrExit();
+  const app = await NestFactory.create(AppModule.forRoot(config), { bufferLogs: true });
+  configureApp(app);
+  exitGracefullyOnSignals(app, config);
   await app.listen(config.serverPort, '0.0.0.0');
-  new Logger('CourseFlow').log(`role ${config.role} listening on port ${config.serverPort}`);
+  app.get(Logger).log({ msg: 'listening', role: config.role, port: config.serverPort });
 }
 
 void bootstrap();

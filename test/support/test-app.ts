@@ -4,6 +4,7 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Redis } from 'ioredis';
 import { AppModule } from '../../src/app.module.js';
+import { configureApp } from '../../src/app.setup.js';
 import { type AppConfig, parseConfig } from '../../src/config/app-config.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
@@ -30,6 +31,7 @@ export async function createWorld(env: Record<string, string> = {}): Promise<Tes
       ADMIN_TOKEN,
       ALLOCATION_PARTITIONS: '4',
       RUN_MIGRATIONS: 'false',
+      LOG_LEVEL: 'error',
       ...env,
     },
     async destroy() {
@@ -49,8 +51,8 @@ export interface TestApp {
 /** Boots the real application module (role, pipes, filters as in production) on a random port. */
 export async function startApp(world: TestWorld, env: Record<string, string> = {}): Promise<TestApp> {
   const config = parseConfig({ ...process.env, ...world.env, ...env });
-  const app = await NestFactory.create(AppModule.forRoot(config), { logger: ['error'] });
-  app.enableShutdownHooks();
+  const app = await NestFactory.create(AppModule.forRoot(config), { bufferLogs: true });
+  configureApp(app);
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   return { app, config, baseUrl: `http://127.0.0.1:${address.port}`, close: () => app.close() };

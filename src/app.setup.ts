@@ -1,0 +1,65 @@
+import type { Server } from 'node:http';
+import type { INestApplication } from '@nestjs/common';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import type { AppConfig } from './config/app-config.js';
+
+/** What main.ts and the tests both do to an application before it listens. */
+export function configureApp(app: INestApplication): void {
+  app.useLogger(app.get(Logger));
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('CourseFlow')
+      .setDescription(
+        'Course enrollment engine: requests are accepted (202) onto an arbitration queue and decided by ' +
+          'allocation workers under a row lock. Poll the Location of a 202 for the outcome.',
+      )
+      .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN, for operator endpoints' })
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+}
+
+/**
+ * SIGTERM / SIGINT: stop accepting connections and let in-flight requests finish, then stop taking jobs and
+ * let running allocations commit, then close PostgreSQL and Redis; exit 0. Past SHUTDOWN_TIMEOUT_MS the
+ * process exits 1 instead: an unfinished job is re-queued at the head of its queue once its lock expires.
+ */
+export function exitGracefullyOnSignals(app: INestApplication, config: AppConfig): void {
+  const logger = app.get(Logger);
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log({ msg: 'shutting down', signal, timeout_ms: config.shutdownTimeoutMs });
+    setTimeout(() => {
+      logger.error({ msg: 'shutdown timed out; exiting', timeout_ms: config.shutdownTimeoutMs });
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
+    try {
+      await closeHttpServer(app.getHttpServer() as Server);
+      await app.close();
+      logger.log({ msg: 'shut down cleanly' });
+      process.exit(0);
+    } catch (error) {
+      logger.error({ msg: 'shutdown failed', err: error });
+      process.exit(1);
+    }
+  };
+  process.once('SIGTERM', (signal) => void stop(signal));
+  process.once('SIGINT', (signal) => void stop(signal));
+}
+
+/** Resolves once the server accepts nothing and every in-flight request has been answered. */
+function closeHttpServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    // Keep-alive connections that finish their request while we wait are closed as soon as they idle.
+    const idleCloser = setInterval(() => server.closeIdleConnections(), 100);
+    server.close(() => {
+      clearInterval(idleCloser);
+      resolve();
+    });
+  });
+}

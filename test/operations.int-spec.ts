@@ -1,0 +1,241 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { jest } from '@jest/globals';
+import { connect } from './support/db-client.js';
+import { withAdminClient } from './support/database.js';
+import {
+  createWorld,
+  eventually,
+  http,
+  newCourse,
+  startApp,
+  type TestApp,
+  type TestWorld,
+} from './support/test-app.js';
+
+/** Parses Prometheus text format into { 'name{labels}': value }. */
+function parseMetrics(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][\w:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    if (!match) throw new Error(`not Prometheus text format: ${line}`);
+    samples.set(match[1], Number(match[2]));
+  }
+  return samples;
+}
+
+async function scrape(baseUrl: string): Promise<Map<string, number>> {
+  const response = await fetch(`${baseUrl}/metrics`);
+  expect(response.status).toBe(200);
+  expect(response.headers.get('content-type')).toContain('text/plain');
+  return parseMetrics(await response.text());
+}
+
+describe('probes, metrics and docs', () => {
+  let world: TestWorld;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    world = await createWorld();
+    app = await startApp(world);
+  });
+  afterAll(async () => {
+    await app.close();
+    await world.destroy();
+  });
+
+  it('answers /health with ok and /ready with both dependencies ok', async () => {
+    const health = await http(app.baseUrl, 'GET', '/health');
+    expect(health.status).toBe(200);
+    expect(health.body.status).toBe('ok');
+    const ready = await http(app.baseUrl, 'GET', '/ready');
+    expect(ready.status).toBe(200);
+    expect(ready.body).toMatchObject({
+      status: 'ready',
+      redis: 'ok',
+      database: 'ok',
+      details: { database: { status: 'up' }, redis: { status: 'up' } },
+    });
+  });
+
+  it('reports the database down on /ready while it refuses connections, and recovers', async () => {
+    const name = world.database.name;
+    try {
+      await withAdminClient(async (client) => {
+        await client.query(`ALTER DATABASE ${name} WITH ALLOW_CONNECTIONS false`);
+        await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [
+          name,
+        ]);
+      });
+      const ready = await eventually(
+        async () => {
+          const answer = await http(app.baseUrl, 'GET', '/ready');
+          return answer.status === 503 ? answer : undefined;
+        },
+        10_000,
+        '/ready to fail',
+      );
+      expect(ready.body).toMatchObject({ status: 'not_ready', database: 'down', redis: 'ok' });
+      expect(ready.body.details.database.status).toBe('down');
+      expect((await http(app.baseUrl, 'GET', '/health')).status).toBe(200);
+    } finally {
+      await withAdminClient((client) => client.query(`ALTER DATABASE ${name} WITH ALLOW_CONNECTIONS true`));
+    }
+    await eventually(async () =>
+      (await http(app.baseUrl, 'GET', '/ready')).status === 200 ? true : undefined,
+    );
+  });
+
+  it('counts requests and decisions, and moves the per-course gauges', async () => {
+    const courseId = await newCourse(app.baseUrl, 2);
+    const code = (await http(app.baseUrl, 'GET', `/courses/${courseId}`)).body.code as string;
+    const before = await scrape(app.baseUrl);
+    const counter = (samples: Map<string, number>, status: string) =>
+      samples.get(`enrollment_requests_total{status="${status}"}`) ?? 0;
+
+    for (const student of ['m-1', 'm-2', 'm-3']) {
+      const accepted = await http(app.baseUrl, 'POST', '/enroll', {
+        student_id: student,
+        course_id: courseId,
+        idempotency_key: `metrics-${student}`,
+      });
+      expect(accepted.status).toBe(202);
+    }
+    expect(
+      (
+        await http(app.baseUrl, 'POST', '/enroll', {
+          student_id: 'm-1',
+          course_id: courseId,
+          idempotency_key: 'metrics-m-1',
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await http(app.baseUrl, 'POST', '/enroll', {
+          student_id: 'bad id',
+          course_id: courseId,
+          idempotency_key: 'x',
+        })
+      ).status,
+    ).toBe(400);
+
+    const after = await eventually(
+      async () => {
+        const samples = await scrape(app.baseUrl);
+        return samples.get(`courseflow_seats_taken{course="${code}"}`) === 2 &&
+          counter(samples, 'waitlisted') - counter(before, 'waitlisted') === 1
+          ? samples
+          : undefined;
+      },
+      10_000,
+      'the gauges to move',
+    );
+    expect(counter(after, 'queued') - counter(before, 'queued')).toBe(3);
+    expect(counter(after, 'replayed') - counter(before, 'replayed')).toBe(1);
+    expect(counter(after, 'rejected_invalid') - counter(before, 'rejected_invalid')).toBe(1);
+    expect(counter(after, 'enrolled') - counter(before, 'enrolled')).toBe(2);
+    expect(after.get(`courseflow_capacity{course="${code}"}`)).toBe(2);
+    expect(after.get(`courseflow_queue_depth{course="${code}"}`)).toBe(0);
+    expect(
+      after.get('enrollment_latency_seconds_count')! - (before.get('enrollment_latency_seconds_count') ?? 0),
+    ).toBe(3);
+    expect(after.has('enrollment_latency_seconds_bucket{le="0.001"}')).toBe(true);
+    expect(after.has('enrollment_latency_seconds_bucket{le="30"}')).toBe(true);
+    expect(after.has('process_resident_memory_bytes')).toBe(true);
+
+    const json = await http(app.baseUrl, 'GET', '/metrics/json');
+    expect(json.status).toBe(200);
+    const seats = (
+      json.body as Array<{ name: string; values: Array<{ labels: Record<string, string>; value: number }> }>
+    ).find((metric) => metric.name === 'courseflow_seats_taken');
+    expect(seats?.values).toContainEqual({ labels: { course: code }, value: 2 });
+  });
+
+  it('shows queue depth for requests accepted and not yet decided', async () => {
+    const courseId = await newCourse(app.baseUrl, 1);
+    const code = (await http(app.baseUrl, 'GET', `/courses/${courseId}`)).body.code as string;
+    // Hold the course row so the worker cannot decide while the gauge is read.
+    const blocker = await connect(world.database.url);
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM courses WHERE id = $1 FOR UPDATE', [courseId]);
+      for (const student of ['d-1', 'd-2', 'd-3']) {
+        await http(app.baseUrl, 'POST', '/enroll', {
+          student_id: student,
+          course_id: courseId,
+          idempotency_key: `depth-${student}`,
+        });
+      }
+      await sleep(1100); // the gauges are read at most once a second
+      expect((await scrape(app.baseUrl)).get(`courseflow_queue_depth{course="${code}"}`)).toBe(3);
+    } finally {
+      await blocker.query('ROLLBACK');
+      await blocker.end();
+    }
+    await eventually(async () => {
+      await sleep(1100);
+      return (await scrape(app.baseUrl)).get(`courseflow_queue_depth{course="${code}"}`) === 0
+        ? true
+        : undefined;
+    });
+  });
+
+  it('documents every route the application serves in the OpenAPI document', async () => {
+    const doc = await http(app.baseUrl, 'GET', '/docs-json');
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toMatch(/^3\./);
+    const documented = new Set(
+      Object.entries(doc.body.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
+        Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
+      ),
+    );
+    const router = (app.app.getHttpAdapter().getInstance() as { router: { stack: Array<{ route?: any }> } })
+      .router;
+    const served = router.stack
+      // Catch-all layers (Express's 404 fallback, `/*splat`) are not API routes.
+      .filter((layer) => layer.route && !String(layer.route.path).includes('*'))
+      .flatMap((layer) =>
+        Object.keys(layer.route.methods).map(
+          (method) => `${method.toUpperCase()} ${String(layer.route.path).replace(/:(\w+)/g, '{$1}')}`,
+        ),
+      )
+      .filter((route) => !route.includes('/docs'));
+    expect(served.length).toBeGreaterThanOrEqual(9);
+    for (const route of served) expect(documented).toContain(route);
+
+    const responses = (path: string, method: string) =>
+      Object.keys(doc.body.paths[path][method].responses).sort();
+    expect(responses('/enroll', 'post')).toEqual(['200', '202', '400', '404', '422', '503']);
+    expect(responses('/courses', 'post')).toEqual(['201', '400', '401', '409']);
+    expect(doc.body.paths['/courses'].post.security).toEqual([{ bearer: [] }]);
+    const enrollSchema = doc.body.components.schemas.EnrollRequestDto;
+    expect(enrollSchema.properties.priority).toMatchObject({ minimum: 0, maximum: 100, example: 0 });
+    expect(enrollSchema.required).toEqual(expect.arrayContaining(['student_id', 'course_id']));
+    expect((await fetch(`${app.baseUrl}/docs`)).status).toBe(200);
+  });
+});
+
+describe('/ready while Redis is unreachable', () => {
+  let world: TestWorld;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    world = await createWorld();
+    app = await startApp(world, { ROLE: 'api', REDIS_PORT: '6399' });
+  });
+  afterAll(async () => {
+    await app.close();
+    await world.destroy();
+    await sleep(2100); // ioredis leaves each refused command's 2 s timeout timer running
+  });
+
+  it('answers 503 with redis down while /health stays 200', async () => {
+    const ready = await http(app.baseUrl, 'GET', '/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ status: 'not_ready', redis: 'down', database: 'ok' });
+    expect(ready.body.details.redis.status).toBe('down');
+    expect((await http(app.baseUrl, 'GET', '/health')).status).toBe(200);
+  });
+});

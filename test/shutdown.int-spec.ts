@@ -1,0 +1,119 @@
+import { connect, courseTruth } from './support/db-client.js';
+import { type ChildService, startChildService } from './support/child-service.js';
+import { ADMIN_TOKEN, createWorld, eventually, http, newCourse, type TestWorld } from './support/test-app.js';
+
+/** SIGTERM in the middle of a stampede, on the built service running as a real process. */
+describe('graceful shutdown', () => {
+  let world: TestWorld;
+  let running: ChildService | undefined;
+
+  beforeAll(async () => {
+    world = await createWorld();
+  });
+  afterAll(async () => {
+    running?.process.kill('SIGKILL');
+    await world.destroy();
+  });
+
+  it('exits 0 on SIGTERM mid-stampede, and every 202 is decided exactly once after a restart', async () => {
+    const env = { ...world.env, ROLE: 'all', LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '20000' };
+    const first = await startChildService(env);
+    running = first;
+    const courseId = await newCourse(first.baseUrl, 40);
+
+    const keys = Array.from({ length: 400 }, (_, i) => `sigterm-${i}`);
+    const answers = keys.map((key, i) =>
+      http(first.baseUrl, 'POST', '/enroll', {
+        student_id: `sig-${i}`,
+        course_id: courseId,
+        idempotency_key: key,
+      })
+        .then((response) => response.status)
+        .catch(() => 'refused' as const),
+    );
+    // Signal once the first answers are back, while the rest are in flight or still connecting.
+    await Promise.race(answers.slice(0, 20));
+    const signalledAt = Date.now();
+    first.process.kill('SIGTERM');
+    const statuses = await Promise.all(answers);
+    const exit = await first.exited;
+    const shutdownMs = Date.now() - signalledAt;
+
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(shutdownMs).toBeLessThan(20_000);
+    const accepted = keys.filter((_, i) => statuses[i] === 202);
+    expect(accepted.length).toBeGreaterThan(0);
+    // Every request got a 202 or never reached the closed server; none half-handled.
+    expect(statuses.every((status) => status === 202 || status === 'refused')).toBe(true);
+
+    const second = await startChildService(env);
+    running = second;
+    const db = await connect(world.database.url);
+    try {
+      const decided = await eventually(
+        async () => {
+          const { rows } = await db.query('SELECT idempotency_key FROM decisions WHERE course_id = $1', [
+            courseId,
+          ]);
+          return rows.length >= accepted.length
+            ? rows.map((row) => row.idempotency_key as string)
+            : undefined;
+        },
+        30_000,
+        'every accepted request to be decided',
+      );
+      expect(decided.sort()).toEqual([...accepted].sort());
+      const truth = await courseTruth(db, courseId);
+      expect(truth.seats_taken).toBe(Math.min(40, accepted.length));
+      expect(truth.enrollments).toBe(truth.seats_taken);
+      expect(truth.waitlist_entries).toBe(accepted.length - truth.seats_taken);
+    } finally {
+      await db.end();
+    }
+
+    const lines = [...first.lines, ...second.lines];
+    console.log(
+      `SIGTERM test: ${accepted.length} of 400 accepted before shutdown; exit 0 after ${shutdownMs} ms`,
+    );
+    second.process.kill('SIGTERM');
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+
+    // The structured logs: JSON lines, request ids on HTTP lines, keys on decisions, no secrets.
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, any>);
+    const httpLines = entries.filter((entry) => entry.req);
+    expect(httpLines.length).toBeGreaterThan(0);
+    for (const entry of httpLines) expect(entry.req.id).toEqual(expect.any(String));
+    const decisions = entries.filter((entry) => entry.msg === 'decided');
+    expect(new Set(decisions.map((entry) => entry.idempotency_key))).toEqual(new Set(accepted));
+    expect(lines.join('\n')).not.toContain(ADMIN_TOKEN);
+    expect(entries.some((entry) => entry.msg === 'shut down cleanly')).toBe(true);
+  });
+
+  it('stops at start with a message naming a malformed variable', async () => {
+    await expect(startChildService({ ...world.env, REDIS_PORT: 'seventy' })).rejects.toThrow(
+      /REDIS_PORT must be an integer/,
+    );
+  });
+
+  it('uses a request id the caller sends and returns it', async () => {
+    const service = await startChildService({ ...world.env, ROLE: 'api', LOG_LEVEL: 'info' });
+    running = service;
+    const response = await fetch(`${service.baseUrl}/courses`, { headers: { 'x-request-id': 'trace-42' } });
+    expect(response.headers.get('x-request-id')).toBe('trace-42');
+    await http(
+      service.baseUrl,
+      'POST',
+      '/courses',
+      { code: 'LOG1', title: 'Logged', capacity: 1 },
+      {
+        authorization: `Bearer ${ADMIN_TOKEN}`,
+      },
+    );
+    service.process.kill('SIGTERM');
+    expect((await service.exited).code).toBe(0);
+    const entries = service.lines.map((line) => JSON.parse(line) as Record<string, any>);
+    expect(entries.some((entry) => entry.req?.id === 'trace-42')).toBe(true);
+    const authorized = entries.find((entry) => entry.req?.method === 'POST');
+    expect(authorized?.req.headers.authorization).toBe('[redacted]');
+  });
+});

@@ -1,0 +1,56 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { eventually } from './test-app.js';
+
+/** The built service (`node dist/main.js`) as a real child process, as an orchestrator runs it. */
+export interface ChildService {
+  process: ChildProcess;
+  baseUrl: string;
+  /** Every line the process printed on stdout so far. */
+  lines: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startChildService(env: Record<string, string>): Promise<ChildService> {
+  if (!existsSync('dist/main.js')) throw new Error('dist/main.js is missing: run `npm run build` first');
+  const port = await freePort();
+  const child = spawn(process.execPath, ['dist/main.js'], {
+    env: { ...process.env, NODE_OPTIONS: '', ...env, SERVER_PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let partial = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    const text = partial + chunk.toString();
+    const parts = text.split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts.filter((line) => line !== ''));
+  });
+  child.stderr!.on('data', (chunk: Buffer) => lines.push(chunk.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const baseUrl = `http://127.0.0.1:${port}`;
+  await eventually(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`service exited early:\n${lines.join('\n')}`);
+      const ready = await fetch(`${baseUrl}/ready`).catch(() => undefined);
+      return ready?.status === 200 ? true : undefined;
+    },
+    30_000,
+    'the child service to be ready',
+  );
+  return { process: child, baseUrl, lines, exited };
+}

@@ -3,10 +3,12 @@ import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import type { AppConfig } from './config/app-config.js';
+import { requestLogger } from './logging/logging.module.js';
 
 /** What main.ts and the tests both do to an application before it listens. */
 export function configureApp(app: INestApplication): void {
   app.useLogger(app.get(Logger));
+  app.use(requestLogger());
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

@@ -1,0 +1,123 @@
+import { decideBatch, type Hold, type PendingRequest } from './allocation.rules.js';
+
+const request = (n: number, studentId = `s-${n}`): PendingRequest => ({
+  idempotencyKey: `k-${n}`,
+  studentId,
+});
+const statuses = (outcome: ReturnType<typeof decideBatch>) => outcome.decisions.map((d) => d.status);
+
+describe('decideBatch', () => {
+  it('enrolls while seats are free, then waitlists', () => {
+    const outcome = decideBatch({ capacity: 2, seatsTaken: 0 }, new Map(), [
+      request(1),
+      request(2),
+      request(3),
+    ]);
+    expect(statuses(outcome)).toEqual(['enrolled', 'enrolled', 'waitlisted']);
+    expect(outcome.seatsTaken).toBe(2);
+  });
+
+  it('gives the last seat to the first request in arbitration order', () => {
+    const outcome = decideBatch({ capacity: 5, seatsTaken: 4 }, new Map(), [request(7), request(3)]);
+    expect(outcome.decisions).toEqual([
+      { idempotencyKey: 'k-7', studentId: 's-7', status: 'enrolled', reason: null },
+      { idempotencyKey: 'k-3', studentId: 's-3', status: 'waitlisted', reason: null },
+    ]);
+    expect(outcome.seatsTaken).toBe(5);
+  });
+
+  it('waitlists everyone in a course of capacity 0 and in a full course', () => {
+    expect(
+      statuses(decideBatch({ capacity: 0, seatsTaken: 0 }, new Map(), [request(1), request(2)])),
+    ).toEqual(['waitlisted', 'waitlisted']);
+    expect(statuses(decideBatch({ capacity: 3, seatsTaken: 3 }, new Map(), [request(1)]))).toEqual([
+      'waitlisted',
+    ]);
+  });
+
+  it.each([
+    ['enrolled', 'already_enrolled'],
+    ['waitlisted', 'already_waitlisted'],
+  ] as const)('rejects a student already %s in the course as %s, taking no seat', (hold, reason) => {
+    const outcome = decideBatch({ capacity: 10, seatsTaken: 1 }, new Map([['s-1', hold as Hold]]), [
+      request(1),
+    ]);
+    expect(outcome.decisions).toEqual([
+      { idempotencyKey: 'k-1', studentId: 's-1', status: 'rejected', reason },
+    ]);
+    expect(outcome.seatsTaken).toBe(1);
+  });
+
+  it('rejects a student who appears twice in one batch after the first place', () => {
+    const enrolledTwice = decideBatch({ capacity: 5, seatsTaken: 0 }, new Map(), [
+      request(1, 'x'),
+      request(2, 'x'),
+    ]);
+    expect(enrolledTwice.decisions.map((d) => [d.status, d.reason])).toEqual([
+      ['enrolled', null],
+      ['rejected', 'already_enrolled'],
+    ]);
+    expect(enrolledTwice.seatsTaken).toBe(1);
+    const waitlistedTwice = decideBatch({ capacity: 0, seatsTaken: 0 }, new Map(), [
+      request(1, 'y'),
+      request(2, 'y'),
+    ]);
+    expect(waitlistedTwice.decisions.map((d) => [d.status, d.reason])).toEqual([
+      ['waitlisted', null],
+      ['rejected', 'already_waitlisted'],
+    ]);
+  });
+
+  it('decides a batch that straddles the last seat in order', () => {
+    const outcome = decideBatch(
+      { capacity: 10, seatsTaken: 8 },
+      new Map(),
+      [1, 2, 3, 4].map((n) => request(n)),
+    );
+    expect(statuses(outcome)).toEqual(['enrolled', 'enrolled', 'waitlisted', 'waitlisted']);
+    expect(outcome.seatsTaken).toBe(10);
+  });
+
+  it('answers an empty batch with no decisions and the seats unchanged', () => {
+    expect(decideBatch({ capacity: 3, seatsTaken: 2 }, new Map(), [])).toEqual({
+      decisions: [],
+      seatsTaken: 2,
+    });
+  });
+
+  it('leaves its inputs untouched', () => {
+    const holds = new Map<string, Hold>([['s-9', 'enrolled']]);
+    const requests = [request(1), request(9)];
+    const frozen = JSON.stringify([...holds]) + JSON.stringify(requests);
+    decideBatch({ capacity: 1, seatsTaken: 0 }, holds, requests);
+    expect(JSON.stringify([...holds]) + JSON.stringify(requests)).toBe(frozen);
+  });
+
+  it('keeps its invariants over many random batches', () => {
+    let seed = 42;
+    const random = (below: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed % below;
+    };
+    for (let round = 0; round < 2000; round += 1) {
+      const capacity = random(6);
+      const seatsTaken = random(capacity + 1);
+      const holds = new Map<string, Hold>();
+      for (let i = 0; i < random(4); i += 1)
+        holds.set(`s-${random(8)}`, random(2) ? 'enrolled' : 'waitlisted');
+      const requests = Array.from({ length: random(12) }, (_, n) => request(n, `s-${random(8)}`));
+      const outcome = decideBatch({ capacity, seatsTaken }, holds, requests);
+
+      expect(outcome.decisions.map((d) => d.idempotencyKey)).toEqual(requests.map((r) => r.idempotencyKey));
+      expect(outcome.seatsTaken).toBeLessThanOrEqual(capacity);
+      const enrolled = outcome.decisions.filter((d) => d.status === 'enrolled');
+      expect(outcome.seatsTaken - seatsTaken).toBe(enrolled.length);
+      const placed = outcome.decisions.filter((d) => d.status !== 'rejected').map((d) => d.studentId);
+      expect(new Set(placed).size).toBe(placed.length);
+      for (const student of placed) expect(holds.has(student)).toBe(false);
+      for (const decision of outcome.decisions) {
+        expect(decision.reason === null).toBe(decision.status !== 'rejected');
+      }
+    }
+  });
+});

@@ -1,0 +1,87 @@
+import { ConfigError, parseConfig } from './app-config.js';
+
+describe('parseConfig', () => {
+  it('has a sane default for every setting', () => {
+    expect(parseConfig({})).toEqual({
+      role: 'all',
+      serverPort: 8000,
+      databaseUrl: 'postgres://postgres:postgres@127.0.0.1:5432/courseflow',
+      redis: { host: '127.0.0.1', port: 6379 },
+      adminToken: 'dev-admin-token',
+      queuePrefix: 'courseflow',
+      allocationPartitions: 16,
+      workerConcurrency: 4,
+      allocationBatchMax: 100,
+      runMigrations: true,
+      idempotencyTtlSeconds: 2_592_000,
+      courseCacheTtlMs: 5000,
+      jobLockMs: 15000,
+      shutdownTimeoutMs: 25000,
+      logLevel: 'info',
+    });
+  });
+
+  it('reads every variable', () => {
+    const config = parseConfig({
+      ROLE: 'worker',
+      SERVER_PORT: '9000',
+      DATABASE_URL: 'postgresql://u:p@db:5432/cf',
+      REDIS_HOST: 'redis',
+      REDIS_PORT: '6380',
+      ADMIN_TOKEN: 'a-long-admin-token',
+      QUEUE_PREFIX: 'prod_1',
+      ALLOCATION_PARTITIONS: '32',
+      WORKER_CONCURRENCY: '8',
+      ALLOCATION_BATCH_MAX: '250',
+      RUN_MIGRATIONS: 'false',
+      IDEMPOTENCY_TTL_SECONDS: '86400',
+      COURSE_CACHE_TTL_MS: '0',
+      JOB_LOCK_MS: '30000',
+      SHUTDOWN_TIMEOUT_MS: '10000',
+      LOG_LEVEL: 'debug',
+    });
+    expect(config).toMatchObject({
+      role: 'worker',
+      serverPort: 9000,
+      databaseUrl: 'postgresql://u:p@db:5432/cf',
+      redis: { host: 'redis', port: 6380 },
+      adminToken: 'a-long-admin-token',
+      queuePrefix: 'prod_1',
+      allocationPartitions: 32,
+      workerConcurrency: 8,
+      allocationBatchMax: 250,
+      runMigrations: false,
+      idempotencyTtlSeconds: 86400,
+      courseCacheTtlMs: 0,
+      jobLockMs: 30000,
+      shutdownTimeoutMs: 10000,
+      logLevel: 'debug',
+    });
+  });
+
+  it.each([
+    ['ROLE', 'boss'],
+    ['SERVER_PORT', 'abc'],
+    ['SERVER_PORT', '0'],
+    ['SERVER_PORT', '70000'],
+    ['REDIS_PORT', '-1'],
+    ['DATABASE_URL', 'nonsense'],
+    ['ADMIN_TOKEN', 'short'],
+    ['WORKER_CONCURRENCY', '0'],
+    ['WORKER_CONCURRENCY', '2.5'],
+    ['ALLOCATION_PARTITIONS', '0'],
+    ['ALLOCATION_BATCH_MAX', '0'],
+    ['RUN_MIGRATIONS', 'maybe'],
+    ['QUEUE_PREFIX', 'has spaces'],
+    ['LOG_LEVEL', 'loud'],
+  ])('stops with a message naming %s when it is %s', (name, value) => {
+    expect(() => parseConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => parseConfig({ [name]: value })).toThrow(new RegExp(`\\b${name}\\b`));
+  });
+
+  it('names every malformed variable at once', () => {
+    expect(() => parseConfig({ SERVER_PORT: 'x', REDIS_PORT: 'y', ROLE: 'z' })).toThrow(
+      /SERVER_PORT.*REDIS_PORT.*ROLE|ROLE.*SERVER_PORT.*REDIS_PORT/,
+    );
+  });
+});

@@ -1,0 +1,41 @@
+import {
+  batchJobIdFor,
+  bullPriorityOf,
+  jobIdFor,
+  partitionOf,
+  partitionQueueNames,
+} from './enrollment.queue.js';
+
+describe('arbitration queue helpers', () => {
+  it('maps request priority 100..0 to BullMQ priority 1..101, never 0', () => {
+    expect(bullPriorityOf(100)).toBe(1);
+    expect(bullPriorityOf(0)).toBe(101);
+    for (let priority = 1; priority <= 100; priority += 1) {
+      expect(bullPriorityOf(priority)).toBeGreaterThanOrEqual(1);
+      expect(bullPriorityOf(priority)).toBeLessThan(bullPriorityOf(priority - 1));
+    }
+  });
+
+  it('derives job ids from idempotency keys: stable, distinct, and free of ":"', () => {
+    expect(jobIdFor('a:b:c')).toBe(jobIdFor('a:b:c'));
+    expect(jobIdFor('a:b:c')).not.toBe(jobIdFor('a:b:d'));
+    expect(jobIdFor('a:b:c')).not.toContain(':');
+    expect(jobIdFor('123')).not.toMatch(/^\d+$/);
+    expect(batchJobIdFor(['only'])).toBe(jobIdFor('only'));
+    expect(batchJobIdFor(['a', 'b'])).toBe(batchJobIdFor(['a', 'b']));
+    expect(batchJobIdFor(['a', 'b'])).not.toBe(batchJobIdFor(['b', 'a']));
+    expect(batchJobIdFor(['x:1', 'y:2'])).not.toContain(':');
+  });
+
+  it('spreads courses over the partitions and keeps each course on one', () => {
+    for (let courseId = 1; courseId < 200; courseId += 1) {
+      expect(partitionOf(courseId, 16)).toBeGreaterThanOrEqual(0);
+      expect(partitionOf(courseId, 16)).toBeLessThan(16);
+      expect(partitionOf(courseId, 16)).toBe(partitionOf(courseId, 16));
+    }
+    const names = partitionQueueNames(16);
+    expect(names).toHaveLength(16);
+    expect(new Set(names).size).toBe(16);
+    for (const name of names) expect(name).not.toContain(':');
+  });
+});

@@ -1,0 +1,78 @@
+import type { ArgumentsHost } from '@nestjs/common';
+import { BadRequestException, Logger } from '@nestjs/common';
+import { jest } from '@jest/globals';
+import { DomainError, DomainErrorCode } from './domain-error.js';
+import { DomainExceptionFilter } from './domain-exception.filter.js';
+
+function answer(exception: unknown) {
+  const sent = { status: 0, body: undefined as unknown, headers: {} as Record<string, string> };
+  const response = {
+    status(code: number) {
+      sent.status = code;
+      return this;
+    },
+    json(body: unknown) {
+      sent.body = body;
+      return this;
+    },
+    setHeader(name: string, value: string) {
+      sent.headers[name] = value;
+    },
+  };
+  const request = { headers: {}, method: 'POST', originalUrl: '/enroll' };
+  const host = {
+    switchToHttp: () => ({ getResponse: () => response, getRequest: () => request }),
+  } as unknown as ArgumentsHost;
+  new DomainExceptionFilter().catch(exception, host);
+  return sent;
+}
+
+describe('DomainExceptionFilter', () => {
+  it.each([
+    [DomainErrorCode.CourseNotFound, 404, 'Not Found'],
+    [DomainErrorCode.EnrollmentNotFound, 404, 'Not Found'],
+    [DomainErrorCode.CourseCodeTaken, 409, 'Conflict'],
+    [DomainErrorCode.IdempotencyKeyMissing, 400, 'Bad Request'],
+    [DomainErrorCode.IdempotencyKeyMismatch, 400, 'Bad Request'],
+    [DomainErrorCode.IdempotencyKeyReused, 422, 'Unprocessable Entity'],
+    [DomainErrorCode.QueueUnavailable, 503, 'Service Unavailable'],
+    [DomainErrorCode.AdminTokenInvalid, 401, 'Unauthorized'],
+  ])('maps %s to %i', (code, status, error) => {
+    const sent = answer(new DomainError(code, 'what went wrong'));
+    expect(sent.status).toBe(status);
+    expect(sent.body).toEqual({ statusCode: status, error, message: 'what went wrong' });
+  });
+
+  it('asks the client to come back later when the queue is unavailable', () => {
+    expect(answer(new DomainError(DomainErrorCode.QueueUnavailable, 'down')).headers['Retry-After']).toBe(
+      '2',
+    );
+    expect(
+      answer(new DomainError(DomainErrorCode.CourseNotFound, 'x')).headers['Retry-After'],
+    ).toBeUndefined();
+  });
+
+  it("passes Nest's HTTP exceptions through with the fields they name", () => {
+    const sent = answer(new BadRequestException(['priority must not be greater than 100']));
+    expect(sent.status).toBe(400);
+    expect(sent.body).toEqual({
+      statusCode: 400,
+      error: 'Bad Request',
+      message: ['priority must not be greater than 100'],
+    });
+  });
+
+  it('turns anything else into a logged 500 with a correlation id and no stack trace', () => {
+    const logged = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const sent = answer(new Error('secret internals'));
+    expect(sent.status).toBe(500);
+    expect(sent.body).toMatchObject({
+      statusCode: 500,
+      error: 'Internal Server Error',
+      correlation_id: expect.any(String),
+    });
+    expect(JSON.stringify(sent.body)).not.toContain('secret internals');
+    expect(logged).toHaveBeenCalled();
+    logged.mockRestore();
+  });
+});

@@ -1,0 +1,66 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+
+/** No Docker engine runs here, so the deployment files are checked by reading them. */
+describe('deployment files', () => {
+  const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as {
+    services: Record<string, any>;
+  };
+  const envExample = readFileSync('.env.example', 'utf8');
+  const exampleNames = [...envExample.matchAll(/^([A-Z_]+)=/gm)].map((match) => match[1]);
+  const configSource = readFileSync('src/config/app-config.ts', 'utf8');
+  const dockerfile = readFileSync('Dockerfile', 'utf8');
+
+  it('runs postgres, redis, an api and workers', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['api', 'postgres', 'redis', 'worker']);
+    expect(compose.services.api.environment.ROLE).toBe('api');
+    expect(compose.services.worker.environment.ROLE).toBe('worker');
+  });
+
+  it('keeps accepted requests across a Redis restart (AOF on)', () => {
+    const command = [compose.services.redis.command].flat().join(' ');
+    expect(command).toMatch(/--appendonly yes/);
+  });
+
+  it('gives every service a health check, and the api and workers a readiness one', () => {
+    for (const [name, service] of Object.entries(compose.services)) {
+      expect({ name, healthcheck: Boolean(service.healthcheck?.test) }).toEqual({ name, healthcheck: true });
+    }
+    for (const name of ['api', 'worker']) {
+      expect([compose.services[name].healthcheck.test].flat().join(' ')).toContain('/ready');
+    }
+  });
+
+  it('starts the api and workers only once PostgreSQL and Redis are healthy', () => {
+    for (const name of ['api', 'worker']) {
+      expect(compose.services[name].depends_on).toMatchObject({
+        postgres: { condition: 'service_healthy' },
+        redis: { condition: 'service_healthy' },
+      });
+    }
+  });
+
+  it('lets SIGTERM shutdown finish before the container is killed', () => {
+    for (const name of ['api', 'worker']) expect(compose.services[name].stop_grace_period).toBe('30s');
+  });
+
+  it('configures the api and workers only with variables that .env.example lists', () => {
+    for (const name of ['api', 'worker']) {
+      for (const variable of Object.keys(compose.services[name].environment))
+        expect(exampleNames).toContain(variable);
+    }
+  });
+
+  it('lists in .env.example exactly the variables the service reads', () => {
+    const read = [...configSource.matchAll(/(?:read|int|bool|oneOf)\('([A-Z_]+)'/g)].map((match) => match[1]);
+    expect([...new Set(exampleNames)].sort()).toEqual([...new Set(read)].sort());
+  });
+
+  it('builds a slim, non-root image with production dependencies only', () => {
+    expect(dockerfile).toMatch(/^FROM node:20[\w.-]*slim AS build/m);
+    expect(dockerfile).toMatch(/^FROM node:20[\w.-]*slim AS runtime/m);
+    expect(dockerfile).toContain('npm ci --omit=dev');
+    expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile).toMatch(/^HEALTHCHECK .*/m);
+  });
+});

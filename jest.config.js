@@ -5,7 +5,8 @@ const base = {
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
     // CommonJS that requires the ESM-only @nestjs packages: Jest loads an ESM copy (test/support/esm-copy.mjs).
-    '^@willsoto/nestjs-prometheus$': '<rootDir>/node_modules/.cache/courseflow-jest-esm/@willsoto/nestjs-prometheus/index.mjs',
+    '^@willsoto/nestjs-prometheus$':
+      '<rootDir>/node_modules/.cache/courseflow-jest-esm/@willsoto/nestjs-prometheus/index.mjs',
   },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
 };

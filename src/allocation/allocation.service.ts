@@ -4,9 +4,6 @@ import { DataSource, type EntityManager, QueryFailedError } from 'typeorm';
 import { CoursesService } from '../courses/courses.service.js';
 import type { AllocationJobData, QueuedRequest } from '../enrollment/enrollment.queue.js';
 import { decideBatch, type Hold, type RequestDecision } from './allocation.rules.js';
-import { Decision } from './decision.entity.js';
-import { Enrollment } from './enrollment.entity.js';
-import { WaitlistEntry } from './waitlist-entry.entity.js';
 
 /** Tries of one transaction inside the worker before the job goes back to the head of its queue. */
 const IN_PROCESS_ATTEMPTS = 4;
@@ -32,9 +29,7 @@ export class AllocationService {
   async decide(job: AllocationJobData): Promise<RequestDecision[]> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.dataSource.transaction('READ COMMITTED', (manager) =>
-          this.decideLocked(manager, job),
-        );
+        return await this.dataSource.transaction((manager) => this.decideLocked(manager, job));
       } catch (error) {
         if (!isTransientDatabaseError(error) || attempt >= IN_PROCESS_ATTEMPTS) throw error;
         const delay = FIRST_BACKOFF_MS * 2 ** (attempt - 1);
@@ -46,53 +41,19 @@ export class AllocationService {
     }
   }
 
+  /**
+   * Four statements under the lock whatever the batch size: take the lock, read what the batch needs, write
+   * every row of the decisions in one multi-row statement, update the course.
+   */
   private async decideLocked(manager: EntityManager, job: AllocationJobData): Promise<RequestDecision[]> {
     const course = await this.courses.lockForAllocation(manager, job.courseId);
-    const pending = await this.undecided(manager, job.requests);
+    const state = await this.readState(manager, job);
+    const pending = job.requests.filter((request) => !state.decided.has(request.idempotencyKey));
     if (pending.length === 0) return [];
 
-    const holds = await this.holdsOf(manager, job.courseId, pending);
-    const outcome = decideBatch(course, holds, pending);
-    const byKey = new Map(pending.map((request) => [request.idempotencyKey, request]));
-    const decidedAt = new Date();
-
-    await manager.insert(
-      Decision,
-      outcome.decisions.map((decision) => ({
-        idempotencyKey: decision.idempotencyKey,
-        studentId: decision.studentId,
-        courseId: job.courseId,
-        priority: job.priority,
-        status: decision.status,
-        reason: decision.reason,
-        requestedAt: new Date(byKey.get(decision.idempotencyKey)!.requestedAt),
-        decidedAt,
-      })),
-    );
-    const enrolled = outcome.decisions.filter((decision) => decision.status === 'enrolled');
-    if (enrolled.length > 0) {
-      await manager.insert(
-        Enrollment,
-        enrolled.map(({ idempotencyKey, studentId }) => ({
-          courseId: job.courseId,
-          studentId,
-          idempotencyKey,
-        })),
-      );
-    }
+    const outcome = decideBatch(course, state.holds, pending);
     const waitlisted = outcome.decisions.filter((decision) => decision.status === 'waitlisted');
-    if (waitlisted.length > 0) {
-      const lastPosition = await this.lastWaitlistPosition(manager, job.courseId);
-      await manager.insert(
-        WaitlistEntry,
-        waitlisted.map(({ idempotencyKey, studentId }, index) => ({
-          courseId: job.courseId,
-          studentId,
-          idempotencyKey,
-          position: lastPosition + index + 1,
-        })),
-      );
-    }
+    await this.writeDecisions(manager, job, pending, outcome.decisions, state.lastWaitlistPosition);
     await this.courses.recordAllocation(manager, course, {
       seatsTaken: outcome.seatsTaken,
       waitlistLength: course.waitlistLength + waitlisted.length,
@@ -101,36 +62,70 @@ export class AllocationService {
     return outcome.decisions;
   }
 
-  private async undecided(manager: EntityManager, requests: QueuedRequest[]): Promise<QueuedRequest[]> {
-    const rows: Array<{ idempotency_key: string }> = await manager.query(
-      'SELECT idempotency_key FROM decisions WHERE idempotency_key = ANY($1)',
-      [requests.map((request) => request.idempotencyKey)],
+  /** Which requests are decided already (a redelivery), what the students hold, where the waitlist ends. */
+  private async readState(manager: EntityManager, job: AllocationJobData) {
+    const keys = job.requests.map((request) => request.idempotencyKey);
+    const students = [...new Set(job.requests.map((request) => request.studentId))];
+    const [row]: Array<{
+      decided: string[];
+      enrolled: string[];
+      waitlisted: string[];
+      last_position: number;
+    }> = await manager.query(
+      `SELECT ARRAY(SELECT idempotency_key FROM decisions WHERE idempotency_key = ANY($1::varchar[])) AS decided,
+                ARRAY(SELECT student_id FROM enrollments
+                       WHERE course_id = $2 AND student_id = ANY($3::varchar[])) AS enrolled,
+                ARRAY(SELECT student_id FROM waitlist_entries
+                       WHERE course_id = $2 AND student_id = ANY($3::varchar[])) AS waitlisted,
+                (SELECT COALESCE(MAX(position), 0) FROM waitlist_entries WHERE course_id = $2)::int AS last_position`,
+      [keys, job.courseId, students],
     );
-    const decided = new Set(rows.map((row) => row.idempotency_key));
-    return requests.filter((request) => !decided.has(request.idempotencyKey));
+    const holds = new Map<string, Hold>([
+      ...row.enrolled.map((student): [string, Hold] => [student, 'enrolled']),
+      ...row.waitlisted.map((student): [string, Hold] => [student, 'waitlisted']),
+    ]);
+    return { decided: new Set(row.decided), holds, lastWaitlistPosition: row.last_position };
   }
 
-  private async holdsOf(
+  /** The decisions, the new enrollments and the new waitlist entries, as one multi-row statement. */
+  private async writeDecisions(
     manager: EntityManager,
-    courseId: number,
-    requests: QueuedRequest[],
-  ): Promise<Map<string, Hold>> {
-    const students = [...new Set(requests.map((request) => request.studentId))];
-    const rows: Array<{ student_id: string; hold: Hold }> = await manager.query(
-      `SELECT student_id, 'enrolled' AS hold FROM enrollments WHERE course_id = $1 AND student_id = ANY($2)
-       UNION ALL
-       SELECT student_id, 'waitlisted' AS hold FROM waitlist_entries WHERE course_id = $1 AND student_id = ANY($2)`,
-      [courseId, students],
+    job: AllocationJobData,
+    pending: QueuedRequest[],
+    decisions: RequestDecision[],
+    lastWaitlistPosition: number,
+  ): Promise<void> {
+    const requestedAt = new Map(pending.map((request) => [request.idempotencyKey, request.requestedAt]));
+    const enrolled = decisions.filter((decision) => decision.status === 'enrolled');
+    const waitlisted = decisions.filter((decision) => decision.status === 'waitlisted');
+    await manager.query(
+      `WITH new_decisions AS (
+         INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at, decided_at)
+         SELECT key, student, $1, $2, status, reason, requested_at, now()
+           FROM unnest($3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::timestamptz[])
+                AS d(key, student, status, reason, requested_at)
+       ), new_enrollments AS (
+         INSERT INTO enrollments (course_id, student_id, idempotency_key)
+         SELECT $1, student, key FROM unnest($8::varchar[], $9::varchar[]) AS e(key, student)
+       )
+       INSERT INTO waitlist_entries (course_id, student_id, idempotency_key, position)
+       SELECT $1, student, key, $12 + ordinality
+         FROM unnest($10::varchar[], $11::varchar[]) WITH ORDINALITY AS w(key, student, ordinality)`,
+      [
+        job.courseId,
+        job.priority,
+        decisions.map((decision) => decision.idempotencyKey),
+        decisions.map((decision) => decision.studentId),
+        decisions.map((decision) => decision.status),
+        decisions.map((decision) => decision.reason),
+        decisions.map((decision) => requestedAt.get(decision.idempotencyKey)),
+        enrolled.map((decision) => decision.idempotencyKey),
+        enrolled.map((decision) => decision.studentId),
+        waitlisted.map((decision) => decision.idempotencyKey),
+        waitlisted.map((decision) => decision.studentId),
+        lastWaitlistPosition,
+      ],
     );
-    return new Map(rows.map((row) => [row.student_id, row.hold]));
-  }
-
-  private async lastWaitlistPosition(manager: EntityManager, courseId: number): Promise<number> {
-    const rows: Array<{ last: number }> = await manager.query(
-      'SELECT COALESCE(MAX(position), 0)::int AS last FROM waitlist_entries WHERE course_id = $1',
-      [courseId],
-    );
-    return rows[0].last;
   }
 }
 

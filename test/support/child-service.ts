@@ -7,8 +7,10 @@ import { eventually } from './test-app.js';
 export interface ChildService {
   process: ChildProcess;
   baseUrl: string;
-  /** Every line the process printed on stdout so far. */
+  /** Every line the process printed on stdout so far (its JSON log). */
   lines: string[];
+  /** What it printed on stderr (Node warnings, a failed start). */
+  stderr: string[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -38,19 +40,21 @@ export async function startChildService(env: Record<string, string>): Promise<Ch
     partial = parts.pop()!;
     lines.push(...parts.filter((line) => line !== ''));
   });
-  child.stderr!.on('data', (chunk: Buffer) => lines.push(chunk.toString()));
+  const stderr: string[] = [];
+  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   const baseUrl = `http://127.0.0.1:${port}`;
   await eventually(
     async () => {
-      if (child.exitCode !== null) throw new Error(`service exited early:\n${lines.join('\n')}`);
+      if (child.exitCode !== null)
+        throw new Error(`service exited early:\n${[...lines, ...stderr].join('\n')}`);
       const ready = await fetch(`${baseUrl}/ready`).catch(() => undefined);
       return ready?.status === 200 ? true : undefined;
     },
     30_000,
     'the child service to be ready',
   );
-  return { process: child, baseUrl, lines, exited };
+  return { process: child, baseUrl, lines, stderr, exited };
 }

@@ -4,7 +4,12 @@ import pg from 'pg';
 /** Where tests may create and drop databases; every test file gets its own copy of the template. */
 export const ADMIN_DATABASE_URL =
   process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-export const TEMPLATE_DATABASE = 'courseflow_test_template';
+/** Set by global-setup.mjs, which migrates it once per run. */
+const templateDatabase = (): string => {
+  const name = process.env.COURSEFLOW_TEST_TEMPLATE;
+  if (!name) throw new Error('COURSEFLOW_TEST_TEMPLATE is not set: run the tests through jest (globalSetup)');
+  return name;
+};
 
 export function databaseUrl(name: string): string {
   const url = new URL(ADMIN_DATABASE_URL);
@@ -31,7 +36,7 @@ export interface TestDatabase {
 /** A fresh database with the schema already migrated (CREATE DATABASE … TEMPLATE, milliseconds). */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = `courseflow_test_${randomBytes(5).toString('hex')}`;
-  await withAdminClient((client) => client.query(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DATABASE}`));
+  await withAdminClient((client) => client.query(`CREATE DATABASE ${name} TEMPLATE ${templateDatabase()}`));
   return {
     name,
     url: databaseUrl(name),

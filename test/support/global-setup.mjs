@@ -7,10 +7,13 @@ import { writeEsmCopies } from './esm-copy.mjs';
 
 const ADMIN_DATABASE_URL =
   process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const TEMPLATE_DATABASE = 'courseflow_test_template';
+// One template per test run, so two runs on one server never pull the template from under each other.
+const TEMPLATE_DATABASE = `courseflow_test_template_${process.pid}`;
 
 export default async function globalSetup() {
   writeEsmCopies();
+  // Jest starts its workers after this, so they inherit the name.
+  process.env.COURSEFLOW_TEST_TEMPLATE = TEMPLATE_DATABASE;
   const client = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
   await client.connect();
   try {

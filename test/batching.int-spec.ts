@@ -1,0 +1,130 @@
+import { AllocationService } from '../src/allocation/allocation.service.js';
+import type { AllocationJobData } from '../src/enrollment/enrollment.queue.js';
+import { connect, courseTruth } from './support/db-client.js';
+import {
+  createWorld,
+  eventually,
+  http,
+  newCourse,
+  startApp,
+  type TestApp,
+  type TestWorld,
+} from './support/test-app.js';
+
+/** Batches decided in one transaction: the edges, against the real database. */
+describe('batched allocation', () => {
+  let world: TestWorld;
+  let app: TestApp;
+  let worker: TestApp;
+  let allocation: AllocationService;
+
+  beforeAll(async () => {
+    world = await createWorld();
+    // These tests hand batches straight to the allocation service of a worker process.
+    app = await startApp(world, { ROLE: 'api' });
+    worker = await startApp(world, { ROLE: 'worker' });
+    allocation = worker.app.get(AllocationService);
+  });
+  afterAll(async () => {
+    await Promise.all([app.close(), worker.close()]);
+    await world.destroy();
+  });
+
+  const job = (courseId: number, students: string[], prefix: string): AllocationJobData => ({
+    courseId,
+    priority: 0,
+    requests: students.map((studentId, i) => ({
+      idempotencyKey: `${prefix}-${i}`,
+      studentId,
+      requestedAt: new Date().toISOString(),
+    })),
+  });
+  const outcome = async (key: string) => (await http(app.baseUrl, 'GET', `/enrollments/${key}`)).body;
+
+  it('decides a batch that straddles the last seat in order', async () => {
+    const courseId = await newCourse(app.baseUrl, 3);
+    await allocation.decide(job(courseId, ['a', 'b'], 'straddle-first'));
+    const decisions = await allocation.decide(job(courseId, ['c', 'd', 'e'], 'straddle'));
+    expect(decisions.map((d) => d.status)).toEqual(['enrolled', 'waitlisted', 'waitlisted']);
+    expect(await outcome('straddle-0')).toMatchObject({ status: 'enrolled' });
+    expect(await outcome('straddle-1')).toMatchObject({ status: 'waitlisted', waitlist_position: 1 });
+    expect(await outcome('straddle-2')).toMatchObject({ status: 'waitlisted', waitlist_position: 2 });
+    const db = await connect(world.database.url);
+    try {
+      expect(await courseTruth(db, courseId)).toEqual({
+        capacity: 3,
+        seats_taken: 3,
+        waitlist_length: 2,
+        enrollments: 3,
+        waitlist_entries: 2,
+      });
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('gives a student who appears twice in one batch one place and rejects the repeat', async () => {
+    const courseId = await newCourse(app.baseUrl, 1);
+    const decisions = await allocation.decide(job(courseId, ['dup', 'other', 'dup', 'other'], 'dupbatch'));
+    expect(decisions.map((d) => [d.status, d.reason])).toEqual([
+      ['enrolled', null],
+      ['waitlisted', null],
+      ['rejected', 'already_enrolled'],
+      ['rejected', 'already_waitlisted'],
+    ]);
+    expect(await outcome('dupbatch-3')).toMatchObject({ status: 'rejected', reason: 'already_waitlisted' });
+  });
+
+  it('decides only the undecided part of a batch that is delivered again with new requests', async () => {
+    const courseId = await newCourse(app.baseUrl, 10);
+    await allocation.decide(job(courseId, ['p', 'q'], 'partial'));
+    const again = await allocation.decide(job(courseId, ['p', 'q', 'r'], 'partial'));
+    expect(again.map((d) => d.idempotencyKey)).toEqual(['partial-2']);
+    const db = await connect(world.database.url);
+    try {
+      expect(await courseTruth(db, courseId)).toMatchObject({ seats_taken: 3, enrollments: 3 });
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('retries a batch whose transaction fails, and writes it once', async () => {
+    const courseId = await newCourse(app.baseUrl, 2);
+    const blocker = await connect(world.database.url);
+    const killer = await connect(world.database.url);
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM courses WHERE id = $1 FOR UPDATE', [courseId]);
+      const deciding = allocation.decide(job(courseId, ['x1', 'x2', 'x3', 'x1'], 'failing'));
+      const waitingPid = await eventually(
+        async () => {
+          const { rows } = await killer.query(
+            `SELECT pid FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%FROM "courses"%'`,
+          );
+          return rows[0]?.pid as number | undefined;
+        },
+        10_000,
+        'the batch to wait on the row lock',
+      );
+      await killer.query('SELECT pg_terminate_backend($1)', [waitingPid]);
+      await blocker.query('COMMIT');
+
+      const decisions = await deciding;
+      expect(decisions.map((d) => d.status)).toEqual(['enrolled', 'enrolled', 'waitlisted', 'rejected']);
+      const { rows } = await killer.query(
+        "SELECT count(*)::int AS n FROM decisions WHERE idempotency_key LIKE 'failing-%'",
+      );
+      expect(rows[0].n).toBe(4);
+      expect(await courseTruth(killer, courseId)).toMatchObject({
+        seats_taken: 2,
+        enrollments: 2,
+        waitlist_length: 1,
+        waitlist_entries: 1,
+      });
+    } finally {
+      await blocker.end();
+      await killer.end();
+    }
+  });
+});

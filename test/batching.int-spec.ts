@@ -31,11 +31,11 @@ describe('batched allocation', () => {
   });
 
   const job = (courseId: number, students: string[], prefix: string): AllocationJobData => ({
-    courseId,
     priority: 0,
     requests: students.map((studentId, i) => ({
       idempotencyKey: `${prefix}-${i}`,
       studentId,
+      courseId,
       requestedAt: new Date().toISOString(),
     })),
   });
@@ -86,6 +86,59 @@ describe('batched allocation', () => {
     } finally {
       await db.end();
     }
+  });
+
+  it('decides a batch spanning several courses, each course in its own order', async () => {
+    const small = await newCourse(app.baseUrl, 1);
+    const large = await newCourse(app.baseUrl, 2);
+    // Interleaved as one partition's lane would carry them; the same student may hold places in both.
+    const students: Array<[number, string]> = [
+      [large, 'm1'],
+      [small, 'm1'],
+      [small, 'm2'],
+      [large, 'm2'],
+      [small, 'm3'],
+      [large, 'm3'],
+      [large, 'm4'],
+    ];
+    const decisions = await allocation.decide({
+      priority: 0,
+      requests: students.map(([courseId, studentId], i) => ({
+        idempotencyKey: `multi-${i}`,
+        studentId,
+        courseId,
+        requestedAt: new Date().toISOString(),
+      })),
+    });
+    expect(decisions.map((d) => [d.courseId, d.studentId, d.status, d.waitlistPosition])).toEqual([
+      [large, 'm1', 'enrolled', null],
+      [small, 'm1', 'enrolled', null],
+      [small, 'm2', 'waitlisted', 1],
+      [large, 'm2', 'enrolled', null],
+      [small, 'm3', 'waitlisted', 2],
+      [large, 'm3', 'waitlisted', 1],
+      [large, 'm4', 'waitlisted', 2],
+    ]);
+    const db = await connect(world.database.url);
+    try {
+      expect(await courseTruth(db, small)).toEqual({
+        capacity: 1,
+        seats_taken: 1,
+        waitlist_length: 2,
+        enrollments: 1,
+        waitlist_entries: 2,
+      });
+      expect(await courseTruth(db, large)).toEqual({
+        capacity: 2,
+        seats_taken: 2,
+        waitlist_length: 2,
+        enrollments: 2,
+        waitlist_entries: 2,
+      });
+    } finally {
+      await db.end();
+    }
+    expect(await outcome('multi-6')).toMatchObject({ status: 'waitlisted', waitlist_position: 2 });
   });
 
   it('retries a batch whose transaction fails, and writes it once', async () => {

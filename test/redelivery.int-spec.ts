@@ -57,9 +57,10 @@ describe('exactly one outcome', () => {
   it('decides a job delivered twice at the same moment once', async () => {
     const courseId = await newCourse(app.baseUrl, 5);
     const job: AllocationJobData = {
-      courseId,
       priority: 0,
-      requests: [{ idempotencyKey: 'twice-1', studentId: 'tw-1', requestedAt: new Date().toISOString() }],
+      requests: [
+        { idempotencyKey: 'twice-1', studentId: 'tw-1', courseId, requestedAt: new Date().toISOString() },
+      ],
     };
     const allocation = app.app.get(AllocationService);
     const [first, second] = await Promise.all([allocation.decide(job), allocation.decide(job)]);
@@ -92,10 +93,14 @@ describe('exactly one outcome', () => {
     });
     try {
       const data: AllocationJobData = {
-        courseId,
         priority: 0,
         requests: [
-          { idempotencyKey: 'redelivered-1', studentId: 'rd-1', requestedAt: accepted.body.requested_at },
+          {
+            idempotencyKey: 'redelivered-1',
+            studentId: 'rd-1',
+            courseId,
+            requestedAt: accepted.body.requested_at,
+          },
         ],
       };
       const job = await queue.add(AllocationJobName.DecideRequests, data, {

@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
 import { type AllocationJobData, partitionQueueNames } from '../enrollment/enrollment.queue.js';
 import { EnrollmentMetrics } from '../metrics/enrollment-metrics.js';
-import { AllocationService, isTransientDatabaseError } from './allocation.service.js';
+import { AllocationService, describeJob, isTransientDatabaseError } from './allocation.service.js';
 
 /** How long a partition pauses when the database keeps failing; its job waits at the head meanwhile. */
 const DATABASE_OUTAGE_PAUSE_MS = 2000;
@@ -84,17 +84,15 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     try {
       const decisions = await this.allocation.decide(job.data);
       const decidedAt = new Date();
-      const requestedAt = new Map(
-        job.data.requests.map((request) => [request.idempotencyKey, request.requestedAt]),
-      );
       for (const decision of decisions) {
-        this.metrics.decided(decision.status, new Date(requestedAt.get(decision.idempotencyKey)!), decidedAt);
+        this.metrics.decided(decision.status, new Date(decision.requestedAt), decidedAt);
         this.logger.log({
           msg: 'decided',
           idempotency_key: decision.idempotencyKey,
-          course_id: job.data.courseId,
+          course_id: decision.courseId,
           status: decision.status,
           reason: decision.reason,
+          waitlist_position: decision.waitlistPosition,
         });
       }
       return decisions.length;
@@ -102,15 +100,11 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
       if (isTransientDatabaseError(error)) {
         // Put the job back in front of its priority and pause the partition, rather than failing it:
         // a retry through BullMQ's delayed set would let later requests overtake it.
-        this.logger.warn(
-          `job ${job.id} (course ${job.data.courseId}) back to the head: database unavailable`,
-        );
+        this.logger.warn(`job ${job.id} (${describeJob(job.data)}) back to the head: database unavailable`);
         await queue.rateLimit(DATABASE_OUTAGE_PAUSE_MS);
         throw Worker.RateLimitError();
       }
-      this.logger.error(
-        `job ${job.id} (course ${job.data.courseId}) failed: ${String(error)} (token ${token})`,
-      );
+      this.logger.error(`job ${job.id} (${describeJob(job.data)}) failed: ${String(error)} (token ${token})`);
       throw new UnrecoverableError(error instanceof Error ? error.message : String(error));
     }
   }

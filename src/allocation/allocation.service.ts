@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager, QueryFailedError } from 'typeorm';
 import { CoursesService } from '../courses/courses.service.js';
-import type { AllocationJobData, QueuedRequest } from '../enrollment/enrollment.queue.js';
+import type { AllocationJobData } from '../enrollment/enrollment.queue.js';
 import { decideBatch, type Hold, type RequestDecision } from './allocation.rules.js';
 
 /** Tries of one transaction inside the worker before the job goes back to the head of its queue. */
@@ -10,8 +10,8 @@ const IN_PROCESS_ATTEMPTS = 4;
 const FIRST_BACKOFF_MS = 100;
 
 /**
- * The locked transaction: one course row under pessimistic_write, the requests decided by the pure rules in
- * arbitration order, and all rows written before the lock is released.
+ * The locked transaction: the job's course rows under pessimistic_write, each course's requests decided by the
+ * pure rules in arbitration order, and all rows written before the locks are released.
  */
 @Injectable()
 export class AllocationService {
@@ -26,7 +26,7 @@ export class AllocationService {
    * Decides a job's requests; retries transient database errors with backoff. A redelivered job finds its
    * requests already decided and decides nothing again. Returns only the decisions made by this call.
    */
-  async decide(job: AllocationJobData): Promise<RequestDecision[]> {
+  async decide(job: AllocationJobData): Promise<AllocationDecision[]> {
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await this.dataSource.transaction((manager) => this.decideLocked(manager, job));
@@ -34,7 +34,7 @@ export class AllocationService {
         if (!isTransientDatabaseError(error) || attempt >= IN_PROCESS_ATTEMPTS) throw error;
         const delay = FIRST_BACKOFF_MS * 2 ** (attempt - 1);
         this.logger.warn(
-          `course ${job.courseId}: transient database error (${describe(error)}); retry in ${delay} ms`,
+          `${describeJob(job)}: transient database error (${describe(error)}); retry in ${delay} ms`,
         );
         await sleep(delay);
       }
@@ -42,91 +42,155 @@ export class AllocationService {
   }
 
   /**
-   * Four statements under the lock whatever the batch size: take the lock, read what the batch needs, write
-   * every row of the decisions in one multi-row statement, update the course.
+   * Three statements under the locks whatever the batch size and however many courses it spans: take the
+   * courses' locks, read what the batch needs, then write every decision, enrollment, waitlist entry and
+   * course counter in one statement.
    */
-  private async decideLocked(manager: EntityManager, job: AllocationJobData): Promise<RequestDecision[]> {
-    const course = await this.courses.lockForAllocation(manager, job.courseId);
-    const state = await this.readState(manager, job);
+  private async decideLocked(manager: EntityManager, job: AllocationJobData): Promise<AllocationDecision[]> {
+    const courseIds = [...new Set(job.requests.map((request) => request.courseId))];
+    const courses = await this.courses.lockForAllocation(manager, courseIds);
+    const state = await this.readState(manager, job, courseIds);
     const pending = job.requests.filter((request) => !state.decided.has(request.idempotencyKey));
     if (pending.length === 0) return [];
 
-    const outcome = decideBatch(course, state.holds, pending);
-    const waitlisted = outcome.decisions.filter((decision) => decision.status === 'waitlisted');
-    await this.writeDecisions(manager, job, pending, outcome.decisions, state.lastWaitlistPosition);
-    await this.courses.recordAllocation(manager, course, {
-      seatsTaken: outcome.seatsTaken,
-      waitlistLength: course.waitlistLength + waitlisted.length,
-      decided: outcome.decisions.length,
-    });
-    return outcome.decisions;
+    const decisions: AllocationDecision[] = [];
+    const changes: CourseChange[] = [];
+    for (const course of courses) {
+      const requests = pending.filter((request) => request.courseId === course.id);
+      if (requests.length === 0) continue;
+      const outcome = decideBatch(course, state.holdsIn(course.id), requests);
+      let position = state.lastWaitlistPosition.get(course.id) ?? 0;
+      for (const [index, decision] of outcome.decisions.entries()) {
+        decisions.push({
+          ...decision,
+          courseId: course.id,
+          requestedAt: requests[index].requestedAt,
+          waitlistPosition: decision.status === 'waitlisted' ? (position += 1) : null,
+        });
+      }
+      changes.push({
+        courseId: course.id,
+        seatsTaken: outcome.seatsTaken,
+        waitlisted: outcome.decisions.filter((decision) => decision.status === 'waitlisted').length,
+        decided: outcome.decisions.length,
+      });
+    }
+    await this.writeDecisions(manager, job.priority, decisions, changes);
+    // Back in the job's order (arbitration order), whatever order the courses were locked in.
+    const rank = new Map(pending.map((request, index) => [request.idempotencyKey, index]));
+    return decisions.sort((a, b) => rank.get(a.idempotencyKey)! - rank.get(b.idempotencyKey)!);
   }
 
-  /** Which requests are decided already (a redelivery), what the students hold, where the waitlist ends. */
-  private async readState(manager: EntityManager, job: AllocationJobData) {
-    const keys = job.requests.map((request) => request.idempotencyKey);
-    const students = [...new Set(job.requests.map((request) => request.studentId))];
+  /** Which requests are decided already (a redelivery), what the students hold, where each waitlist ends. */
+  private async readState(manager: EntityManager, job: AllocationJobData, courseIds: number[]) {
     const [row]: Array<{
       decided: string[];
-      enrolled: string[];
-      waitlisted: string[];
-      last_position: number;
+      held: Array<[number, string, Hold]>;
+      last_positions: Record<string, number>;
     }> = await manager.query(
       `SELECT ARRAY(SELECT idempotency_key FROM decisions WHERE idempotency_key = ANY($1::varchar[])) AS decided,
-                ARRAY(SELECT student_id FROM enrollments
-                       WHERE course_id = $2 AND student_id = ANY($3::varchar[])) AS enrolled,
-                ARRAY(SELECT student_id FROM waitlist_entries
-                       WHERE course_id = $2 AND student_id = ANY($3::varchar[])) AS waitlisted,
-                (SELECT COALESCE(MAX(position), 0) FROM waitlist_entries WHERE course_id = $2)::int AS last_position`,
-      [keys, job.courseId, students],
+              (SELECT COALESCE(json_agg(json_build_array(course_id, student_id, hold)), '[]')
+                 FROM (SELECT course_id, student_id, 'enrolled' AS hold FROM enrollments
+                        WHERE (course_id, student_id) IN (SELECT * FROM unnest($2::int[], $3::varchar[]))
+                       UNION ALL
+                       SELECT course_id, student_id, 'waitlisted' FROM waitlist_entries
+                        WHERE (course_id, student_id) IN (SELECT * FROM unnest($2::int[], $3::varchar[]))) h) AS held,
+              (SELECT COALESCE(json_object_agg(course_id, last_position), '{}')
+                 FROM (SELECT course_id, MAX(position) AS last_position FROM waitlist_entries
+                        WHERE course_id = ANY($4::int[]) GROUP BY course_id) w) AS last_positions`,
+      [
+        job.requests.map((request) => request.idempotencyKey),
+        job.requests.map((request) => request.courseId),
+        job.requests.map((request) => request.studentId),
+        courseIds,
+      ],
     );
-    const holds = new Map<string, Hold>([
-      ...row.enrolled.map((student): [string, Hold] => [student, 'enrolled']),
-      ...row.waitlisted.map((student): [string, Hold] => [student, 'waitlisted']),
-    ]);
-    return { decided: new Set(row.decided), holds, lastWaitlistPosition: row.last_position };
+    const holds = new Map<number, Map<string, Hold>>();
+    for (const [courseId, studentId, hold] of row.held) {
+      if (!holds.has(courseId)) holds.set(courseId, new Map());
+      holds.get(courseId)!.set(studentId, hold);
+    }
+    return {
+      decided: new Set(row.decided),
+      holdsIn: (courseId: number): ReadonlyMap<string, Hold> => holds.get(courseId) ?? new Map(),
+      lastWaitlistPosition: new Map(
+        Object.entries(row.last_positions).map(([courseId, last]): [number, number] => [
+          Number(courseId),
+          last,
+        ]),
+      ),
+    };
   }
 
-  /** The decisions, the new enrollments and the new waitlist entries, as one multi-row statement. */
+  /**
+   * The decisions, the new enrollments, the new waitlist entries and the courses' counters as one
+   * statement. The course rows are written here rather than through CoursesService to save a round trip
+   * per batch; their locks were taken by CoursesService.lockForAllocation.
+   */
   private async writeDecisions(
     manager: EntityManager,
-    job: AllocationJobData,
-    pending: QueuedRequest[],
-    decisions: RequestDecision[],
-    lastWaitlistPosition: number,
+    priority: number,
+    decisions: AllocationDecision[],
+    changes: CourseChange[],
   ): Promise<void> {
-    const requestedAt = new Map(pending.map((request) => [request.idempotencyKey, request.requestedAt]));
     const enrolled = decisions.filter((decision) => decision.status === 'enrolled');
     const waitlisted = decisions.filter((decision) => decision.status === 'waitlisted');
     await manager.query(
       `WITH new_decisions AS (
          INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at, decided_at)
-         SELECT key, student, $1, $2, status, reason, requested_at, now()
-           FROM unnest($3::varchar[], $4::varchar[], $5::varchar[], $6::varchar[], $7::timestamptz[])
-                AS d(key, student, status, reason, requested_at)
+         SELECT key, student, course, $1, status, reason, requested_at, now()
+           FROM unnest($2::varchar[], $3::varchar[], $4::int[], $5::varchar[], $6::varchar[], $7::timestamptz[])
+                AS d(key, student, course, status, reason, requested_at)
        ), new_enrollments AS (
          INSERT INTO enrollments (course_id, student_id, idempotency_key)
-         SELECT $1, student, key FROM unnest($8::varchar[], $9::varchar[]) AS e(key, student)
+         SELECT course, student, key FROM unnest($8::varchar[], $9::varchar[], $10::int[]) AS e(key, student, course)
+       ), new_waitlist_entries AS (
+         INSERT INTO waitlist_entries (course_id, student_id, idempotency_key, position)
+         SELECT course, student, key, position
+           FROM unnest($11::varchar[], $12::varchar[], $13::int[], $14::int[]) AS w(key, student, course, position)
        )
-       INSERT INTO waitlist_entries (course_id, student_id, idempotency_key, position)
-       SELECT $1, student, key, $12 + ordinality
-         FROM unnest($10::varchar[], $11::varchar[]) WITH ORDINALITY AS w(key, student, ordinality)`,
+       UPDATE courses
+          SET seats_taken = c.seats_taken,
+              waitlist_length = courses.waitlist_length + c.waitlisted,
+              requests_decided = courses.requests_decided + c.decided
+         FROM unnest($15::int[], $16::int[], $17::int[], $18::int[]) AS c(id, seats_taken, waitlisted, decided)
+        WHERE courses.id = c.id`,
       [
-        job.courseId,
-        job.priority,
+        priority,
         decisions.map((decision) => decision.idempotencyKey),
         decisions.map((decision) => decision.studentId),
+        decisions.map((decision) => decision.courseId),
         decisions.map((decision) => decision.status),
         decisions.map((decision) => decision.reason),
-        decisions.map((decision) => requestedAt.get(decision.idempotencyKey)),
+        decisions.map((decision) => decision.requestedAt),
         enrolled.map((decision) => decision.idempotencyKey),
         enrolled.map((decision) => decision.studentId),
+        enrolled.map((decision) => decision.courseId),
         waitlisted.map((decision) => decision.idempotencyKey),
         waitlisted.map((decision) => decision.studentId),
-        lastWaitlistPosition,
+        waitlisted.map((decision) => decision.courseId),
+        waitlisted.map((decision) => decision.waitlistPosition),
+        changes.map((change) => change.courseId),
+        changes.map((change) => change.seatsTaken),
+        changes.map((change) => change.waitlisted),
+        changes.map((change) => change.decided),
       ],
     );
   }
+}
+
+/** A decision as the worker reports it: the pure rules' verdict placed in its course. */
+export interface AllocationDecision extends RequestDecision {
+  courseId: number;
+  requestedAt: string;
+  waitlistPosition: number | null;
+}
+
+interface CourseChange {
+  courseId: number;
+  seatsTaken: number;
+  waitlisted: number;
+  decided: number;
 }
 
 /** PostgreSQL error classes worth another try: connection trouble, contention, and a lost insert race. */
@@ -148,4 +212,10 @@ export function isTransientDatabaseError(error: unknown): boolean {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** For logs: which courses a job is about. */
+export function describeJob(job: AllocationJobData): string {
+  const courses = [...new Set(job.requests.map((request) => request.courseId))];
+  return `${job.requests.length} request(s) for course${courses.length > 1 ? 's' : ''} ${courses.join(', ')}`;
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
-import { type EntityManager, QueryFailedError, type Repository } from 'typeorm';
+import { type EntityManager, In, QueryFailedError, type Repository } from 'typeorm';
 import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 import { Course } from './course.entity.js';
@@ -58,30 +58,20 @@ export class CoursesService {
   }
 
   /**
-   * Takes the course row's write lock inside the allocation transaction: every change to a course's seats
-   * and waitlist happens while this lock is held, which is what keeps seats_taken <= capacity under races.
+   * Takes the write locks of the courses' rows inside the allocation transaction, in id order so two
+   * transactions can never wait on each other: every change to a course's seats and waitlist happens while
+   * its lock is held, which is what keeps seats_taken <= capacity under races.
    */
-  async lockForAllocation(manager: EntityManager, id: number): Promise<Course> {
-    const course = await manager.findOne(Course, { where: { id }, lock: { mode: 'pessimistic_write' } });
-    if (!course) throw new DomainError(DomainErrorCode.CourseNotFound, `course_id ${id} does not exist`);
-    return course;
-  }
-
-  /** Writes a decided batch's effect on the course; called while lockForAllocation's lock is held. */
-  async recordAllocation(
-    manager: EntityManager,
-    course: Course,
-    change: { seatsTaken: number; waitlistLength: number; decided: number },
-  ): Promise<void> {
-    await manager.update(
-      Course,
-      { id: course.id },
-      {
-        seatsTaken: change.seatsTaken,
-        waitlistLength: change.waitlistLength,
-        requestsDecided: course.requestsDecided + change.decided,
-      },
-    );
+  async lockForAllocation(manager: EntityManager, ids: readonly number[]): Promise<Course[]> {
+    const courses = await manager.find(Course, {
+      where: { id: In([...new Set(ids)]) },
+      order: { id: 'ASC' },
+      lock: { mode: 'pessimistic_write' },
+    });
+    const missing = ids.filter((id) => !courses.some((course) => course.id === id));
+    if (missing.length > 0)
+      throw new DomainError(DomainErrorCode.CourseNotFound, `course_id ${missing[0]} does not exist`);
+    return courses;
   }
 
   /** Every course's counters in one indexed read, for the metrics gauges. */

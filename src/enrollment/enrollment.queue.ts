@@ -26,12 +26,15 @@ export enum AllocationJobName {
 export interface QueuedRequest {
   idempotencyKey: string;
   studentId: string;
+  courseId: number;
   requestedAt: string;
 }
 
-/** One job carries requests of one course and one priority, in the order they were accepted. */
+/**
+ * One job carries requests of one priority for courses of one partition, in the order they were accepted;
+ * a hot course fills a job on its own, spread traffic shares jobs between the partition's courses.
+ */
 export interface AllocationJobData {
-  courseId: number;
   priority: number;
   requests: QueuedRequest[];
 }
@@ -60,17 +63,18 @@ interface WaitingRequest {
   fail: (error: unknown) => void;
 }
 
-/** Requests of one (course, priority) waiting for the job in flight before them to be stored. */
+/** Requests of one (partition, priority) waiting for the job in flight before them to be stored. */
 interface Lane {
   waiting: WaitingRequest[];
   flushing: boolean;
 }
 
 /**
- * The producer. Requests are group-committed per (course, priority): a lone request is queued at once;
+ * The producer. Requests are group-committed per (partition, priority): a lone request is queued at once;
  * while a job for its lane is being stored, later requests gather and go together in the next job, up to
- * ALLOCATION_BATCH_MAX. A lane stores one job at a time, so jobs keep the order requests were accepted in,
- * and a stampede costs two Redis round trips per batch instead of two per request.
+ * ALLOCATION_BATCH_MAX. A lane stores one job at a time, so jobs keep the order requests were accepted in
+ * (a course's requests of one priority always share a lane), and a stampede costs two Redis round trips per
+ * batch instead of two per request, and the workers one transaction per batch.
  */
 @Injectable()
 export class EnrollmentQueue implements OnModuleInit {
@@ -112,7 +116,7 @@ export class EnrollmentQueue implements OnModuleInit {
    */
   accept(key: string, request: AcceptedRequest): Promise<AcceptedRequest | null> {
     return new Promise((settle, fail) => {
-      const laneKey = `${request.course_id}:${request.priority}`;
+      const laneKey = `${partitionOf(request.course_id, this.partitions)}:${request.priority}`;
       let lane = this.lanes.get(laneKey);
       if (!lane) {
         lane = { waiting: [], flushing: false };
@@ -125,7 +129,7 @@ export class EnrollmentQueue implements OnModuleInit {
 
   /** Queues, on its own, a claimed request whose job was never stored (its process died in between). */
   async requeue(key: string, request: AcceptedRequest): Promise<void> {
-    await this.addJob(jobIdFor(key), request.course_id, request.priority, [{ key, request }]);
+    await this.addJob(jobIdFor(key), [{ key, request }]);
   }
 
   /** Whether the job that carries a claimed request is still in the queue (waiting or running). */
@@ -148,11 +152,9 @@ export class EnrollmentQueue implements OnModuleInit {
   /** One batch: claim every key in one pipeline, then store one job for the claimed ones. Never throws. */
   private async flush(batch: WaitingRequest[]): Promise<void> {
     const jobId = batchJobIdFor(batch.map(({ key }) => key));
-    const courseId = batch[0].request.course_id;
     let holders: Array<AcceptedRequest | null>;
     try {
       holders = await this.idempotency.claimAll(
-        courseId,
         batch.map(({ key, request }) => ({ key, request: { ...request, job_id: jobId } })),
       );
     } catch (error) {
@@ -166,35 +168,30 @@ export class EnrollmentQueue implements OnModuleInit {
     });
     if (claimed.length === 0) return;
     try {
-      await this.addJob(jobId, courseId, claimed[0].request.priority, claimed);
+      await this.addJob(jobId, claimed);
     } catch (error) {
       // Nothing half-written: give the keys back so the clients' retries are fresh requests.
-      await this.idempotency
-        .releaseAll(
-          courseId,
-          claimed.map(({ key }) => key),
-        )
-        .catch(() => undefined);
+      await this.idempotency.releaseAll(claimed).catch(() => undefined);
       for (const waiting of claimed) waiting.fail(error);
       return;
     }
     for (const waiting of claimed) waiting.settle(null);
   }
 
+  /** Stores one job for requests of one lane (same partition, same priority), in their order. */
   private async addJob(
     jobId: string,
-    courseId: number,
-    priority: number,
     requests: Array<{ key: string; request: AcceptedRequest }>,
   ): Promise<void> {
+    const { course_id: courseId, priority } = requests[0].request;
     const queue = this.queueFor(courseId);
     await this.ensureSerialized(queue);
     const data: AllocationJobData = {
-      courseId,
       priority,
       requests: requests.map(({ key, request }) => ({
         idempotencyKey: key,
         studentId: request.student_id,
+        courseId: request.course_id,
         requestedAt: request.requested_at,
       })),
     };

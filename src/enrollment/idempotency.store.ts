@@ -19,22 +19,23 @@ export const acceptedCountsKey = (queuePrefix: string): string => `${queuePrefix
 /**
  * Claims keys atomically and counts the claims per course. Plain GET then SET inside the script (rather
  * than SET NX GET) keeps it working on Redis 6.2.
- * KEYS: accepted-counts hash, then one key per request. ARGV: ttl, course id, then one record per request.
+ * KEYS: accepted-counts hash, then one key per request. ARGV: ttl, then per request its record and course.
  */
 const CLAIM_SCRIPT = `
 local holders = {}
-local claimed = 0
+local claimedPerCourse = {}
 for i = 2, #KEYS do
   local previous = redis.call('GET', KEYS[i])
   if previous then
     holders[i - 1] = previous
   else
-    redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[1])
+    local course = ARGV[2 * i - 1]
+    redis.call('SET', KEYS[i], ARGV[2 * i - 2], 'EX', ARGV[1])
     holders[i - 1] = ''
-    claimed = claimed + 1
+    claimedPerCourse[course] = (claimedPerCourse[course] or 0) + 1
   end
 end
-if claimed > 0 then redis.call('HINCRBY', KEYS[1], ARGV[2], claimed) end
+for course, claimed in pairs(claimedPerCourse) do redis.call('HINCRBY', KEYS[1], course, claimed) end
 return holders
 `;
 
@@ -64,11 +65,10 @@ export class IdempotencyStore {
   }
 
   /**
-   * Claims each key of one course's batch for its request. For each: null if claimed now, or the request
-   * that holds the key already.
+   * Claims each key of a batch for its request. For each: null if claimed now, or the request that holds
+   * the key already.
    */
   async claimAll(
-    courseId: number,
     claims: Array<{ key: string; request: AcceptedRequest }>,
   ): Promise<Array<AcceptedRequest | null>> {
     const holders = await this.redis.claimRequests(
@@ -76,8 +76,7 @@ export class IdempotencyStore {
       this.acceptedCounts,
       ...claims.map(({ key }) => this.prefix + key),
       this.ttlSeconds,
-      courseId,
-      ...claims.map(({ request }) => JSON.stringify(request)),
+      ...claims.flatMap(({ request }) => [JSON.stringify(request), request.course_id]),
     );
     return holders.map((holder) => (holder === '' ? null : (JSON.parse(holder) as AcceptedRequest)));
   }
@@ -88,11 +87,13 @@ export class IdempotencyStore {
   }
 
   /** Undoes claims whose job could not be queued, so retries start afresh. */
-  async releaseAll(courseId: number, keys: string[]): Promise<void> {
-    await this.redis
-      .multi()
-      .del(...keys.map((key) => this.prefix + key))
-      .hincrby(this.acceptedCounts, String(courseId), -keys.length)
-      .exec();
+  async releaseAll(claims: Array<{ key: string; request: AcceptedRequest }>): Promise<void> {
+    const perCourse = new Map<number, number>();
+    for (const { request } of claims)
+      perCourse.set(request.course_id, (perCourse.get(request.course_id) ?? 0) + 1);
+    const transaction = this.redis.multi().del(...claims.map(({ key }) => this.prefix + key));
+    for (const [courseId, count] of perCourse)
+      transaction.hincrby(this.acceptedCounts, String(courseId), -count);
+    await transaction.exec();
   }
 }

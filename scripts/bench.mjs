@@ -129,9 +129,16 @@ async function startProcess(args, env, readyPath) {
   };
 }
 
+/** The node flags `npm start` runs the service with (heap bounds), so the figures are for that process. */
+const START_FLAGS = /^node (.*)dist\/main\.js$/
+  .exec(JSON.parse(readFileSync('package.json', 'utf8')).scripts.start)[1]
+  .trim()
+  .split(/\s+/)
+  .filter(Boolean);
+
 function startCourseFlow(world, role, extra = {}) {
   return startProcess(
-    ['dist/main.js'],
+    [...START_FLAGS, 'dist/main.js'],
     {
       DATABASE_URL: world.url,
       QUEUE_PREFIX: world.prefix,

@@ -56,6 +56,14 @@ describe('deployment files', () => {
     expect([...new Set(exampleNames)].sort()).toEqual([...new Set(read)].sort());
   });
 
+  it('starts the container with the same node flags as npm start', () => {
+    const scripts = JSON.parse(readFileSync('package.json', 'utf8')).scripts as Record<string, string>;
+    const start = /^node (.*)dist\/main\.js$/.exec(scripts.start)![1].trim().split(' ');
+    const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]) as string[];
+    expect(cmd).toEqual(['node', ...start, 'dist/main.js']);
+    expect(start).toEqual(expect.arrayContaining([expect.stringMatching(/^--max-old-space-size=/)]));
+  });
+
   it('builds a slim, non-root image with production dependencies only', () => {
     expect(dockerfile).toMatch(/^FROM node:20[\w.-]*slim AS build/m);
     expect(dockerfile).toMatch(/^FROM node:20[\w.-]*slim AS runtime/m);

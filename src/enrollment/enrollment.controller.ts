@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Res, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBadRequestResponse,
@@ -12,7 +12,6 @@ import {
 import type { Response } from 'express';
 import { EnrollRequestDto } from './dto/enroll-request.dto.js';
 import { EnrollmentRequestResponse } from './dto/enrollment-request.response.js';
-import { EnrollmentMetricsInterceptor } from './enrollment-metrics.interceptor.js';
 import { EnrollmentService } from './enrollment.service.js';
 
 @ApiTags('enrollment')
@@ -22,7 +21,6 @@ export class EnrollmentController {
 
   @Post('enroll')
   @HttpCode(202)
-  @UseInterceptors(EnrollmentMetricsInterceptor)
   @ApiHeader({
     name: 'Idempotency-Key',
     required: false,

@@ -1,14 +1,21 @@
 import { BullModule } from '@nestjs/bullmq';
-import { type DynamicModule, Module } from '@nestjs/common';
+import {
+  type DynamicModule,
+  type MiddlewareConsumer,
+  Module,
+  type NestModule,
+  RequestMethod,
+} from '@nestjs/common';
 import { AllocationModule } from '../allocation/allocation.module.js';
 import { CoursesModule } from '../courses/courses.module.js';
+import { EnrollmentMetricsMiddleware } from './enrollment-metrics.middleware.js';
 import { EnrollmentController } from './enrollment.controller.js';
 import { EnrollmentQueue, partitionQueueNames } from './enrollment.queue.js';
 import { EnrollmentService } from './enrollment.service.js';
 import { IdempotencyStore } from './idempotency.store.js';
 
 @Module({})
-export class EnrollmentModule {
+export class EnrollmentModule implements NestModule {
   static register(options: { partitions: number }): DynamicModule {
     return {
       module: EnrollmentModule,
@@ -21,5 +28,9 @@ export class EnrollmentModule {
       providers: [EnrollmentService, EnrollmentQueue, IdempotencyStore],
       exports: [EnrollmentQueue],
     };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(EnrollmentMetricsMiddleware).forRoutes({ path: 'enroll', method: RequestMethod.POST });
   }
 }

@@ -13,6 +13,8 @@ const UNIQUE_VIOLATION = '23505';
 export class CoursesService {
   /** courseId -> expiry (ms). Courses are never deleted, so a short positive cache is safe on the accept path. */
   private readonly knownCourses = new Map<number, number>();
+  /** Existence queries in flight, by course id. */
+  private readonly lookups = new Map<number, Promise<boolean>>();
   private readonly cacheTtlMs: number;
 
   constructor(
@@ -48,13 +50,21 @@ export class CoursesService {
     }
   }
 
-  /** Throws CourseNotFound unless the course exists; answers from memory when it was seen recently. */
+  /**
+   * Throws CourseNotFound unless the course exists; answers from memory when it was seen recently. Concurrent
+   * misses for one course share one query, so a stampede on a course this process has not seen yet costs
+   * one database round trip, not one per request.
+   */
   async assertExists(id: number): Promise<void> {
-    const now = Date.now();
-    if ((this.knownCourses.get(id) ?? 0) > now) return;
-    const found = await this.courses.existsBy({ id });
-    if (!found) throw new DomainError(DomainErrorCode.CourseNotFound, `course_id ${id} does not exist`);
-    this.knownCourses.set(id, now + this.cacheTtlMs);
+    if ((this.knownCourses.get(id) ?? 0) > Date.now()) return;
+    let lookup = this.lookups.get(id);
+    if (!lookup) {
+      lookup = this.courses.existsBy({ id }).finally(() => this.lookups.delete(id));
+      this.lookups.set(id, lookup);
+    }
+    if (!(await lookup))
+      throw new DomainError(DomainErrorCode.CourseNotFound, `course_id ${id} does not exist`);
+    this.knownCourses.set(id, Date.now() + this.cacheTtlMs);
   }
 
   /**

@@ -1,15 +1,7 @@
 import { AllocationService } from '../src/allocation/allocation.service.js';
 import type { AllocationJobData } from '../src/enrollment/enrollment.queue.js';
-import { connect, courseTruth } from './support/db-client.js';
-import {
-  createWorld,
-  eventually,
-  http,
-  newCourse,
-  startApp,
-  type TestApp,
-  type TestWorld,
-} from './support/test-app.js';
+import { backendWaitingForCourseLock, connect, courseTruth } from './support/db-client.js';
+import { createWorld, http, newCourse, startApp, type TestApp, type TestWorld } from './support/test-app.js';
 
 /** Batches decided in one transaction: the edges, against the real database. */
 describe('batched allocation', () => {
@@ -149,17 +141,7 @@ describe('batched allocation', () => {
       await blocker.query('BEGIN');
       await blocker.query('SELECT 1 FROM courses WHERE id = $1 FOR UPDATE', [courseId]);
       const deciding = allocation.decide(job(courseId, ['x1', 'x2', 'x3', 'x1'], 'failing'));
-      const waitingPid = await eventually(
-        async () => {
-          const { rows } = await killer.query(
-            `SELECT pid FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%FROM "courses"%'`,
-          );
-          return rows[0]?.pid as number | undefined;
-        },
-        10_000,
-        'the batch to wait on the row lock',
-      );
+      const waitingPid = await backendWaitingForCourseLock(killer, 'the batch to wait on the row lock');
       await killer.query('SELECT pg_terminate_backend($1)', [waitingPid]);
       await blocker.query('COMMIT');
 

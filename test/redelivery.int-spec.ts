@@ -8,7 +8,7 @@ import {
   partitionQueueName,
   type AllocationJobData,
 } from '../src/enrollment/enrollment.queue.js';
-import { connect, courseTruth } from './support/db-client.js';
+import { backendWaitingForCourseLock, connect, courseTruth } from './support/db-client.js';
 import {
   createWorld,
   eventually,
@@ -157,17 +157,7 @@ describe('exactly one outcome', () => {
         idempotency_key: 'transient-1',
       });
       expect(accepted.status).toBe(202);
-      const waitingPid = await eventually(
-        async () => {
-          const { rows } = await killer.query(
-            `SELECT pid FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%FROM "courses"%'`,
-          );
-          return rows[0]?.pid as number | undefined;
-        },
-        10_000,
-        'the worker to wait on the row lock',
-      );
+      const waitingPid = await backendWaitingForCourseLock(killer, 'the worker to wait on the row lock');
       await killer.query('SELECT pg_terminate_backend($1)', [waitingPid]);
       await blocker.query('COMMIT');
 

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { eventually } from './test-app.js';
 
 /** A direct PostgreSQL connection for asserting on what the service wrote. */
 export async function connect(url: string): Promise<pg.Client> {
@@ -25,4 +26,19 @@ export async function courseTruth(client: pg.Client, courseId: number): Promise<
     [courseId],
   );
   return rows[0] as CourseRow;
+}
+
+/** The backend of the transaction that waits for a course row's lock (held by a test), once it waits. */
+export function backendWaitingForCourseLock(client: pg.Client, description: string): Promise<number> {
+  return eventually(
+    async () => {
+      const { rows } = await client.query(
+        `SELECT pid FROM pg_stat_activity
+          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%FROM "courses"%'`,
+      );
+      return rows[0]?.pid as number | undefined;
+    },
+    10_000,
+    description,
+  );
 }

@@ -133,6 +133,29 @@ describe('batched allocation', () => {
     expect(await outcome('multi-6')).toMatchObject({ status: 'waitlisted', waitlist_position: 2 });
   });
 
+  it('rejects a request for a course that no longer exists and still decides the rest of its batch', async () => {
+    const courseId = await newCourse(app.baseUrl, 1);
+    const missing = 2_000_000_000;
+    const decisions = await allocation.decide({
+      priority: 0,
+      requests: [
+        {
+          idempotencyKey: 'gone-0',
+          studentId: 'g1',
+          courseId: missing,
+          requestedAt: new Date().toISOString(),
+        },
+        { idempotencyKey: 'gone-1', studentId: 'g1', courseId, requestedAt: new Date().toISOString() },
+      ],
+    });
+    expect(decisions.map((d) => [d.idempotencyKey, d.status, d.reason])).toEqual([
+      ['gone-0', 'rejected', 'course_not_found'],
+      ['gone-1', 'enrolled', null],
+    ]);
+    expect(await outcome('gone-0')).toMatchObject({ status: 'rejected', reason: 'course_not_found' });
+    expect(await allocation.decide(job(missing, ['g1'], 'gone'))).toEqual([]);
+  });
+
   it('retries a batch whose transaction fails, and writes it once', async () => {
     const courseId = await newCourse(app.baseUrl, 2);
     const blocker = await connect(world.database.url);

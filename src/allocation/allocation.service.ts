@@ -75,6 +75,23 @@ export class AllocationService {
         decided: outcome.decisions.length,
       });
     }
+    // A request for a course that no longer exists still gets its one decision, rather than failing the
+    // job and, with it, the other courses' requests it carries.
+    const existing = new Set(courses.map((course) => course.id));
+    for (const request of pending.filter((request) => !existing.has(request.courseId))) {
+      this.logger.warn(
+        `course ${request.courseId} does not exist; request ${request.idempotencyKey} rejected`,
+      );
+      decisions.push({
+        idempotencyKey: request.idempotencyKey,
+        studentId: request.studentId,
+        courseId: request.courseId,
+        requestedAt: request.requestedAt,
+        status: 'rejected',
+        reason: 'course_not_found',
+        waitlistPosition: null,
+      });
+    }
     await this.writeDecisions(manager, job.priority, decisions, changes);
     // Back in the job's order (arbitration order), whatever order the courses were locked in.
     const rank = new Map(pending.map((request, index) => [request.idempotencyKey, index]));

@@ -1,7 +1,8 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 export type DecisionStatus = 'enrolled' | 'waitlisted' | 'rejected';
-export type RejectionReason = 'already_enrolled' | 'already_waitlisted';
+/** course_not_found: the course row is gone (courses are never deleted by the API; a safety net). */
+export type RejectionReason = 'already_enrolled' | 'already_waitlisted' | 'course_not_found';
 
 /**
  * The one decision an accepted request ends in. The primary key on the idempotency key is what makes a

@@ -70,18 +70,15 @@ export class CoursesService {
   /**
    * Takes the write locks of the courses' rows inside the allocation transaction, in id order so two
    * transactions can never wait on each other: every change to a course's seats and waitlist happens while
-   * its lock is held, which is what keeps seats_taken <= capacity under races.
+   * its lock is held, which is what keeps seats_taken <= capacity under races. Returns the rows of the
+   * courses that exist.
    */
   async lockForAllocation(manager: EntityManager, ids: readonly number[]): Promise<Course[]> {
-    const courses = await manager.find(Course, {
+    return manager.find(Course, {
       where: { id: In([...new Set(ids)]) },
       order: { id: 'ASC' },
       lock: { mode: 'pessimistic_write' },
     });
-    const missing = ids.filter((id) => !courses.some((course) => course.id === id));
-    if (missing.length > 0)
-      throw new DomainError(DomainErrorCode.CourseNotFound, `course_id ${missing[0]} does not exist`);
-    return courses;
   }
 
   /** Every course's counters in one indexed read, for the metrics gauges. */

@@ -26,7 +26,7 @@ export class EnrollmentRequestResponse {
     type: String,
     nullable: true,
     example: null,
-    enum: ['already_enrolled', 'already_waitlisted'],
+    enum: ['already_enrolled', 'already_waitlisted', 'course_not_found'],
     description: 'Set only when rejected',
   })
   reason!: string | null;

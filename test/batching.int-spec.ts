@@ -1,6 +1,6 @@
 import { AllocationService } from '../src/allocation/allocation.service.js';
 import type { AllocationJobData } from '../src/enrollment/enrollment.queue.js';
-import { backendWaitingForCourseLock, connect, courseTruth } from './support/db-client.js';
+import { backendWaitingForCourseLock, connect, courseTruth, courseTruthAt } from './support/db-client.js';
 import { createWorld, http, newCourse, startApp, type TestApp, type TestWorld } from './support/test-app.js';
 
 /** Batches decided in one transaction: the edges, against the real database. */
@@ -41,18 +41,13 @@ describe('batched allocation', () => {
     expect(await outcome('straddle-0')).toMatchObject({ status: 'enrolled' });
     expect(await outcome('straddle-1')).toMatchObject({ status: 'waitlisted', waitlist_position: 1 });
     expect(await outcome('straddle-2')).toMatchObject({ status: 'waitlisted', waitlist_position: 2 });
-    const db = await connect(world.database.url);
-    try {
-      expect(await courseTruth(db, courseId)).toEqual({
-        capacity: 3,
-        seats_taken: 3,
-        waitlist_length: 2,
-        enrollments: 3,
-        waitlist_entries: 2,
-      });
-    } finally {
-      await db.end();
-    }
+    expect(await courseTruthAt(world.database.url, courseId)).toEqual({
+      capacity: 3,
+      seats_taken: 3,
+      waitlist_length: 2,
+      enrollments: 3,
+      waitlist_entries: 2,
+    });
   });
 
   it('gives a student who appears twice in one batch one place and rejects the repeat', async () => {
@@ -72,12 +67,10 @@ describe('batched allocation', () => {
     await allocation.decide(job(courseId, ['p', 'q'], 'partial'));
     const again = await allocation.decide(job(courseId, ['p', 'q', 'r'], 'partial'));
     expect(again.map((d) => d.idempotencyKey)).toEqual(['partial-2']);
-    const db = await connect(world.database.url);
-    try {
-      expect(await courseTruth(db, courseId)).toMatchObject({ seats_taken: 3, enrollments: 3 });
-    } finally {
-      await db.end();
-    }
+    expect(await courseTruthAt(world.database.url, courseId)).toMatchObject({
+      seats_taken: 3,
+      enrollments: 3,
+    });
   });
 
   it('decides a batch spanning several courses, each course in its own order', async () => {
@@ -111,25 +104,20 @@ describe('batched allocation', () => {
       [large, 'm3', 'waitlisted', 1],
       [large, 'm4', 'waitlisted', 2],
     ]);
-    const db = await connect(world.database.url);
-    try {
-      expect(await courseTruth(db, small)).toEqual({
-        capacity: 1,
-        seats_taken: 1,
-        waitlist_length: 2,
-        enrollments: 1,
-        waitlist_entries: 2,
-      });
-      expect(await courseTruth(db, large)).toEqual({
-        capacity: 2,
-        seats_taken: 2,
-        waitlist_length: 2,
-        enrollments: 2,
-        waitlist_entries: 2,
-      });
-    } finally {
-      await db.end();
-    }
+    expect(await courseTruthAt(world.database.url, small)).toEqual({
+      capacity: 1,
+      seats_taken: 1,
+      waitlist_length: 2,
+      enrollments: 1,
+      waitlist_entries: 2,
+    });
+    expect(await courseTruthAt(world.database.url, large)).toEqual({
+      capacity: 2,
+      seats_taken: 2,
+      waitlist_length: 2,
+      enrollments: 2,
+      waitlist_entries: 2,
+    });
     expect(await outcome('multi-6')).toMatchObject({ status: 'waitlisted', waitlist_position: 2 });
   });
 

@@ -8,7 +8,7 @@ import {
   partitionQueueName,
   type AllocationJobData,
 } from '../src/enrollment/enrollment.queue.js';
-import { backendWaitingForCourseLock, connect, courseTruth } from './support/db-client.js';
+import { backendWaitingForCourseLock, connect, courseTruth, courseTruthAt } from './support/db-client.js';
 import {
   createWorld,
   eventually,
@@ -68,12 +68,10 @@ describe('exactly one outcome', () => {
     expect([first.length, second.length].sort()).toEqual([0, 1]);
     expect(await allocation.decide(job)).toEqual([]);
     expect(await decisionCount('twice-1')).toBe(1);
-    const db = await connect(world.database.url);
-    try {
-      expect(await courseTruth(db, courseId)).toMatchObject({ seats_taken: 1, enrollments: 1 });
-    } finally {
-      await db.end();
-    }
+    expect(await courseTruthAt(world.database.url, courseId)).toMatchObject({
+      seats_taken: 1,
+      enrollments: 1,
+    });
   });
 
   it('ignores a redelivered queue job whose request was already decided', async () => {

@@ -4,8 +4,9 @@ import { jest } from '@jest/globals';
 import { DomainError, DomainErrorCode } from './domain-error.js';
 import { DomainExceptionFilter } from './domain-exception.filter.js';
 
-function answer(exception: unknown) {
+function answer(exception: unknown, requestId?: string) {
   const sent = { status: 0, body: undefined as unknown, headers: {} as Record<string, string> };
+  if (requestId) sent.headers['X-Request-Id'] = requestId;
   const response = {
     status(code: number) {
       sent.status = code;
@@ -17,6 +18,9 @@ function answer(exception: unknown) {
     },
     setHeader(name: string, value: string) {
       sent.headers[name] = value;
+    },
+    getHeader(name: string) {
+      return sent.headers[name];
     },
   };
   const request = { headers: {}, method: 'POST', originalUrl: '/enroll' };
@@ -73,6 +77,16 @@ describe('DomainExceptionFilter', () => {
     });
     expect(JSON.stringify(sent.body)).not.toContain('secret internals');
     expect(logged).toHaveBeenCalled();
+    logged.mockRestore();
+  });
+
+  it('uses the request id of the access log as the correlation id', () => {
+    const logged = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    expect(answer(new Error('boom'), 'trace-7').body).toMatchObject({ correlation_id: 'trace-7' });
+    expect(logged).toHaveBeenCalledWith(
+      expect.objectContaining({ correlationId: 'trace-7' }),
+      'unexpected error',
+    );
     logged.mockRestore();
   });
 });

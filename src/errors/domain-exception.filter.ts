@@ -59,7 +59,8 @@ export class DomainExceptionFilter implements ExceptionFilter {
         );
       return;
     }
-    const correlationId = String(request.headers['x-request-id'] ?? randomUUID());
+    // The request id the access log carries (set by requestLogger), so the 500 and its log line match.
+    const correlationId = String(response.getHeader('X-Request-Id') ?? randomUUID());
     this.logger.error(
       { err: exception, correlationId, method: request.method, url: request.originalUrl },
       'unexpected error',

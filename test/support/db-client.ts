@@ -28,6 +28,16 @@ export async function courseTruth(client: pg.Client, courseId: number): Promise<
   return rows[0] as CourseRow;
 }
 
+/** courseTruth over a connection of its own, for tests that need nothing else from the database. */
+export async function courseTruthAt(url: string, courseId: number): Promise<CourseRow> {
+  const client = await connect(url);
+  try {
+    return await courseTruth(client, courseId);
+  } finally {
+    await client.end();
+  }
+}
+
 /** The backend of the transaction that waits for a course row's lock (held by a test), once it waits. */
 export function backendWaitingForCourseLock(client: pg.Client, description: string): Promise<number> {
   return eventually(

@@ -11,6 +11,7 @@ import {
 import { backendWaitingForCourseLock, connect, courseTruth, courseTruthAt } from './support/db-client.js';
 import {
   createWorld,
+  deleteRedisKeys,
   eventually,
   http,
   newCourse,
@@ -19,7 +20,7 @@ import {
   type TestWorld,
 } from './support/test-app.js';
 
-/** Guarantee 5: a job delivered twice, retried or orphaned still ends in exactly one decision. */
+/** Guarantee 5: a job delivered twice, retried, or a key whose claim Redis lost still ends in one decision. */
 describe('exactly one outcome', () => {
   let world: TestWorld;
   let app: TestApp;
@@ -116,29 +117,46 @@ describe('exactly one outcome', () => {
     expect(course).toMatchObject({ seats_taken: 1, waitlist_length: 0 });
   });
 
-  it('queues a request whose accepting process died after claiming its key, on the client retry', async () => {
+  it('answers a replay with the decision PostgreSQL holds when Redis lost the claim, and queues nothing', async () => {
     const courseId = await newCourse(app.baseUrl, 5);
-    const request = {
-      student_id: 'orphan-1',
-      course_id: courseId,
-      priority: 3,
-      idempotency_key: 'orphaned-claim',
-    };
-    // What a process that crashed between claiming the key and queueing the job leaves behind.
+    const request = { student_id: 'lost-1', course_id: courseId, priority: 3, idempotency_key: 'lost-claim' };
+    expect((await http(app.baseUrl, 'POST', '/enroll', request)).status).toBe(202);
+    expect(await outcomeOf('lost-claim')).toMatchObject({ status: 'enrolled' });
+
+    // Redis restarted without its data: the claims are gone, the decision is in PostgreSQL.
+    await deleteRedisKeys(`${app.config.queuePrefix}:*:request:*`);
+    const replay = await http(app.baseUrl, 'POST', '/enroll', request);
+    expect(replay.status).toBe(200);
+    expect(replay.body).toMatchObject({
+      status: 'enrolled',
+      student_id: 'lost-1',
+      decided_at: expect.any(String),
+    });
+    expect((await http(app.baseUrl, 'POST', '/enroll', { ...request, priority: 4 })).status).toBe(422);
+
     const redis = new Redis({ host: app.config.redis.host, port: app.config.redis.port });
     try {
-      const claimedAt = new Date(Date.now() - 60_000).toISOString();
-      await redis.set(
-        `${app.config.queuePrefix}:request:orphaned-claim`,
-        JSON.stringify({ student_id: 'orphan-1', course_id: courseId, priority: 3, requested_at: claimedAt }),
-      );
+      expect(await redis.keys(`${app.config.queuePrefix}:*:request:lost-claim`)).toEqual([]);
     } finally {
       redis.disconnect();
     }
-    const retried = await http(app.baseUrl, 'POST', '/enroll', request);
-    expect(retried.status).toBe(202);
-    expect(await outcomeOf('orphaned-claim')).toMatchObject({ status: 'enrolled', student_id: 'orphan-1' });
-    expect(await decisionCount('orphaned-claim')).toBe(1);
+    expect(await decisionCount('lost-claim')).toBe(1);
+  });
+
+  it('decides a key sent many times at once by one job, once', async () => {
+    const courseId = await newCourse(app.baseUrl, 5);
+    const request = { student_id: 'dup-1', course_id: courseId, idempotency_key: 'many-at-once' };
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, () => http(app.baseUrl, 'POST', '/enroll', request)),
+    );
+    expect(answers.filter((answer) => answer.status === 202)).toHaveLength(1);
+    expect(answers.every((answer) => answer.status === 202 || answer.status === 200)).toBe(true);
+    expect(await outcomeOf('many-at-once')).toMatchObject({ status: 'enrolled' });
+    expect(await decisionCount('many-at-once')).toBe(1);
+    expect(await courseTruthAt(world.database.url, courseId)).toMatchObject({
+      seats_taken: 1,
+      enrollments: 1,
+    });
   });
 
   it('retries a transaction whose database connection dies, and decides once', async () => {

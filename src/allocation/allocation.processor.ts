@@ -9,9 +9,11 @@ import { ConfigService } from '@nestjs/config';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
-import { type AllocationJobData, partitionQueueNames } from '../enrollment/enrollment.queue.js';
+import { type AllocationJobData, type QueuedRequest } from '../enrollment/enrollment.queue.js';
+import { readClaims } from '../enrollment/idempotency.store.js';
+import { partitionOf, partitionQueueNames } from '../enrollment/partition-keys.js';
 import { EnrollmentMetrics } from '../metrics/enrollment-metrics.js';
-import { AllocationService, describeJob, isTransientDatabaseError } from './allocation.service.js';
+import { AllocationService, DatabaseUnavailableError, describeJob } from './allocation.service.js';
 
 /** How long a partition pauses when the database keeps failing; its job waits at the head meanwhile. */
 const DATABASE_OUTAGE_PAUSE_MS = 2000;
@@ -81,8 +83,17 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
   }
 
   private async process(queue: Queue, job: Job<AllocationJobData>, token?: string) {
+    let requests: QueuedRequest[];
     try {
-      const decisions = await this.allocation.decide(job.data);
+      requests = await this.requestsOwnedBy(job);
+    } catch (error) {
+      // Redis trouble: the job goes back to the wait list untouched (or, if Redis is gone, its lock expires
+      // and it is handed out again).
+      this.logger.warn(`job ${job.id} back to the queue: claims unreadable (${String(error)})`);
+      throw Worker.RateLimitError();
+    }
+    try {
+      const decisions = await this.allocation.decide({ ...job.data, requests });
       const decidedAt = new Date();
       for (const decision of decisions) {
         this.metrics.decided(decision.status, new Date(decision.requestedAt), decidedAt);
@@ -97,15 +108,50 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
       }
       return decisions.length;
     } catch (error) {
-      if (isTransientDatabaseError(error)) {
+      if (error instanceof DatabaseUnavailableError) {
         // Put the job back in front of its priority and pause the partition, rather than failing it:
         // a retry through BullMQ's delayed set would let later requests overtake it.
-        this.logger.warn(`job ${job.id} (${describeJob(job.data)}) back to the head: database unavailable`);
-        await queue.rateLimit(DATABASE_OUTAGE_PAUSE_MS);
+        this.logger.warn(`job ${job.id} (${describeJob(job.data)}) back to the head: ${error.message}`);
+        await queue.rateLimit(DATABASE_OUTAGE_PAUSE_MS).catch(() => undefined);
         throw Worker.RateLimitError();
       }
-      this.logger.error(`job ${job.id} (${describeJob(job.data)}) failed: ${String(error)} (token ${token})`);
+      this.logger.error({
+        msg: 'job failed',
+        job_id: job.id,
+        token,
+        error: String(error),
+        idempotency_keys: requests.map((request) => request.idempotencyKey),
+      });
       throw new UnrecoverableError(error instanceof Error ? error.message : String(error));
     }
+  }
+
+  /**
+   * The job's requests whose claims name this job, each key once. A request also carried by another job
+   * (a duplicate sent while its key was being claimed) is decided by the job its claim names. A request
+   * whose claim is gone (expired, or Redis lost it) is decided here: PostgreSQL decides a key once anyway.
+   */
+  private async requestsOwnedBy(job: Job<AllocationJobData>): Promise<QueuedRequest[]> {
+    const { requests } = job.data;
+    if (requests.length === 0) return [];
+    const partition = partitionOf(requests[0].courseId, this.config.allocationPartitions);
+    const claims = await readClaims(
+      this.redis,
+      this.config.queuePrefix,
+      partition,
+      requests.map((request) => request.idempotencyKey),
+    );
+    const seen = new Set<string>();
+    return requests.filter((request, index) => {
+      const claim = claims[index];
+      const owned =
+        !seen.has(request.idempotencyKey) &&
+        (claim === null ||
+          (claim.job_id === job.id &&
+            claim.student_id === request.studentId &&
+            claim.course_id === request.courseId));
+      if (owned) seen.add(request.idempotencyKey);
+      return owned;
+    });
   }
 }

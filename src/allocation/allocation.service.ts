@@ -1,11 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { DataSource, type EntityManager, QueryFailedError } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { CoursesService } from '../courses/courses.service.js';
+import { isConnectionError, isRetryableDatabaseError, sqlStateOf } from '../database/database-errors.js';
 import type { AllocationJobData } from '../enrollment/enrollment.queue.js';
 import { decideBatch, type Hold, type RequestDecision } from './allocation.rules.js';
 
-/** Tries of one transaction inside the worker before the job goes back to the head of its queue. */
+/**
+ * Tries of one transaction inside the worker for an error that is neither an outage nor permanent (a
+ * deadlock, a lost insert race): past this the job leaves the head of its partition (it fails), so one
+ * request that keeps violating a constraint cannot stall the courses behind it.
+ */
 const IN_PROCESS_ATTEMPTS = 4;
 const FIRST_BACKOFF_MS = 100;
 
@@ -23,21 +28,41 @@ export class AllocationService {
   ) {}
 
   /**
-   * Decides a job's requests; retries transient database errors with backoff. A redelivered job finds its
-   * requests already decided and decides nothing again. Returns only the decisions made by this call.
+   * Decides a job's requests; retries contention errors a bounded number of times with backoff. A
+   * redelivered job finds its requests already decided and decides nothing again. Returns only the
+   * decisions made by this call. Throws DatabaseUnavailableError when PostgreSQL cannot be reached: the
+   * job then waits at the head of its queue, however long the outage lasts.
    */
   async decide(job: AllocationJobData): Promise<AllocationDecision[]> {
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await this.dataSource.transaction((manager) => this.decideLocked(manager, job));
       } catch (error) {
-        if (!isTransientDatabaseError(error) || attempt >= IN_PROCESS_ATTEMPTS) throw error;
+        // A lost connection is often one backend, not the server: try again here first.
+        const outage = await this.isOutage(error);
+        if (!outage && !isRetryableDatabaseError(error)) throw error;
+        if (attempt >= IN_PROCESS_ATTEMPTS) throw outage ? new DatabaseUnavailableError(error) : error;
         const delay = FIRST_BACKOFF_MS * 2 ** (attempt - 1);
         this.logger.warn(
           `${describeJob(job)}: transient database error (${describe(error)}); retry in ${delay} ms`,
         );
         await sleep(delay);
       }
+    }
+  }
+
+  /**
+   * An error names a connection problem, or carries no SQLSTATE (the server did not answer it) and the
+   * database does not answer a ping either: either way the job is not at fault.
+   */
+  private async isOutage(error: unknown): Promise<boolean> {
+    if (isConnectionError(error)) return true;
+    if (sqlStateOf(error) !== undefined) return false;
+    try {
+      await this.dataSource.query('SELECT 1');
+      return false;
+    } catch {
+      return true;
     }
   }
 
@@ -210,21 +235,12 @@ interface CourseChange {
   decided: number;
 }
 
-/** PostgreSQL error classes worth another try: connection trouble, contention, and a lost insert race. */
-const TRANSIENT_SQLSTATE = /^(08|40|53|55P03|57P0|23505)/;
-
-export function isTransientDatabaseError(error: unknown): boolean {
-  if (error instanceof QueryFailedError) {
-    const code = (error.driverError as { code?: string }).code ?? '';
-    return TRANSIENT_SQLSTATE.test(code);
+/** The database cannot be reached; the job is not at fault and waits at the head of its queue. */
+export class DatabaseUnavailableError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`database unavailable: ${describe(cause)}`);
+    this.name = 'DatabaseUnavailableError';
   }
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: string }).code ?? '';
-  return (
-    TRANSIENT_SQLSTATE.test(code) ||
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(code) ||
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect/i.test(error.message)
-  );
 }
 
 function describe(error: unknown): string {

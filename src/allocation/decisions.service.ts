@@ -19,6 +19,16 @@ export interface DecidedRequest {
 export class DecisionsService {
   constructor(@Inject(DataSource) private readonly dataSource: DataSource) {}
 
+  /** The decisions among these keys, by key: one indexed read for a whole batch. */
+  async findMany(idempotencyKeys: readonly string[]): Promise<Map<string, DecidedRequest>> {
+    const rows: Array<Record<string, unknown>> = await this.dataSource.query(
+      `SELECT idempotency_key, student_id, course_id, priority, status, reason, requested_at, decided_at
+         FROM decisions WHERE idempotency_key = ANY($1::varchar[])`,
+      [idempotencyKeys],
+    );
+    return new Map(rows.map((row) => [row.idempotency_key as string, decidedRequestOf(row)]));
+  }
+
   async find(idempotencyKey: string): Promise<DecidedRequest | null> {
     // The waitlist place is the entry's rank among the entries still present, counted on the
     // (course_id, position) index.
@@ -32,18 +42,21 @@ export class DecisionsService {
         WHERE d.idempotency_key = $1`,
       [idempotencyKey],
     );
-    const row = rows[0];
-    if (!row) return null;
-    return {
-      idempotencyKey: row.idempotency_key as string,
-      studentId: row.student_id as string,
-      courseId: row.course_id as number,
-      priority: row.priority as number,
-      status: row.status as DecisionStatus,
-      reason: row.reason as RejectionReason | null,
-      waitlistPosition: row.status === 'waitlisted' ? (row.waitlist_position as number) : null,
-      requestedAt: row.requested_at as Date,
-      decidedAt: row.decided_at as Date,
-    };
+    return rows[0] ? decidedRequestOf(rows[0]) : null;
   }
+}
+
+function decidedRequestOf(row: Record<string, unknown>): DecidedRequest {
+  return {
+    idempotencyKey: row.idempotency_key as string,
+    studentId: row.student_id as string,
+    courseId: row.course_id as number,
+    priority: row.priority as number,
+    status: row.status as DecisionStatus,
+    reason: row.reason as RejectionReason | null,
+    waitlistPosition:
+      row.status === 'waitlisted' ? ((row.waitlist_position as number | undefined) ?? null) : null,
+    requestedAt: row.requested_at as Date,
+    decidedAt: row.decided_at as Date,
+  };
 }

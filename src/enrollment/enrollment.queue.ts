@@ -3,22 +3,20 @@ import { getQueueToken } from '@nestjs/bullmq';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ModuleRef } from '@nestjs/core';
-import type { Queue } from 'bullmq';
+import { Job, type Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { DecisionsService } from '../allocation/decisions.service.js';
 import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
 import { type AcceptedRequest, IdempotencyStore } from './idempotency.store.js';
+import { partitionOf, partitionQueueNames } from './partition-keys.js';
+
+export { partitionOf, partitionQueueName, partitionQueueNames } from './partition-keys.js';
 
 /**
  * The arbitration queue. A course's requests all go to one partition queue, and each partition queue runs
  * one job at a time across every worker process (BullMQ global concurrency 1), so a course's requests are
  * decided in the order BullMQ hands them out, while different partitions are decided in parallel.
  */
-export const partitionQueueName = (partition: number): string => `allocation-${partition}`;
-
-export const partitionQueueNames = (partitions: number): string[] =>
-  Array.from({ length: partitions }, (_, partition) => partitionQueueName(partition));
-
-export const partitionOf = (courseId: number, partitions: number): number => courseId % partitions;
-
 export enum AllocationJobName {
   DecideRequests = 'decide-requests',
 }
@@ -65,6 +63,7 @@ interface WaitingRequest {
 
 /** Requests of one (partition, priority) waiting for the job in flight before them to be stored. */
 interface Lane {
+  partition: number;
   waiting: WaitingRequest[];
   flushing: boolean;
 }
@@ -73,8 +72,8 @@ interface Lane {
  * The producer. Requests are group-committed per (partition, priority): a lone request is queued at once;
  * while a job for its lane is being stored, later requests gather and go together in the next job, up to
  * ALLOCATION_BATCH_MAX. A lane stores one job at a time, so jobs keep the order requests were accepted in
- * (a course's requests of one priority always share a lane), and a stampede costs two Redis round trips per
- * batch instead of two per request, and the workers one transaction per batch.
+ * (a course's requests of one priority always share a lane), and a stampede costs one Redis transaction
+ * per batch instead of one per request, and the workers one database transaction per batch.
  */
 @Injectable()
 export class EnrollmentQueue implements OnModuleInit {
@@ -88,6 +87,7 @@ export class EnrollmentQueue implements OnModuleInit {
   constructor(
     @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
     @Inject(IdempotencyStore) private readonly idempotency: IdempotencyStore,
+    @Inject(DecisionsService) private readonly decisions: DecisionsService,
     @Inject(ConfigService) config: ConfigService,
   ) {
     const app = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
@@ -106,20 +106,18 @@ export class EnrollmentQueue implements OnModuleInit {
     });
   }
 
-  queueFor(courseId: number): Queue {
-    return this.queues[partitionOf(courseId, this.partitions)];
-  }
-
   /**
    * Claims the key and queues the request. Resolves with null once the job holding it is stored in Redis,
-   * or with the request that already holds the key (nothing queued then).
+   * or with the request that already holds the key (nothing queued then): a claim in Redis, or a decision
+   * PostgreSQL holds for a key Redis no longer knows.
    */
   accept(key: string, request: AcceptedRequest): Promise<AcceptedRequest | null> {
     return new Promise((settle, fail) => {
-      const laneKey = `${partitionOf(request.course_id, this.partitions)}:${request.priority}`;
+      const partition = partitionOf(request.course_id, this.partitions);
+      const laneKey = `${partition}:${request.priority}`;
       let lane = this.lanes.get(laneKey);
       if (!lane) {
-        lane = { waiting: [], flushing: false };
+        lane = { partition, waiting: [], flushing: false };
         this.lanes.set(laneKey, lane);
       }
       lane.waiting.push({ key, request, settle, fail });
@@ -127,82 +125,112 @@ export class EnrollmentQueue implements OnModuleInit {
     });
   }
 
-  /** Queues, on its own, a claimed request whose job was never stored (its process died in between). */
-  async requeue(key: string, request: AcceptedRequest): Promise<void> {
-    await this.addJob(jobIdFor(key), [{ key, request }]);
-  }
-
-  /** Whether the job that carries a claimed request is still in the queue (waiting or running). */
-  async holds(request: AcceptedRequest): Promise<boolean> {
-    return (
-      request.job_id !== undefined &&
-      (await this.queueFor(request.course_id).getJob(request.job_id)) !== undefined
-    );
-  }
-
   private async drain(laneKey: string, lane: Lane): Promise<void> {
     lane.flushing = true;
     while (lane.waiting.length > 0) {
-      await this.flush(lane.waiting.splice(0, this.batchMax));
+      await this.flush(lane.partition, lane.waiting.splice(0, this.batchMax));
     }
     lane.flushing = false;
     this.lanes.delete(laneKey);
   }
 
-  /** One batch: claim every key in one pipeline, then store one job for the claimed ones. Never throws. */
-  private async flush(batch: WaitingRequest[]): Promise<void> {
-    const jobId = batchJobIdFor(batch.map(({ key }) => key));
-    let holders: Array<AcceptedRequest | null>;
+  /**
+   * One batch: answer the keys that are known already, then claim the others and store their job in one
+   * Redis transaction, so there is never a claim without its job, and a failure writes nothing. Never throws.
+   */
+  private async flush(partition: number, batch: WaitingRequest[]): Promise<void> {
     try {
-      holders = await this.idempotency.claimAll(
-        batch.map(({ key, request }) => ({ key, request: { ...request, job_id: jobId } })),
-      );
+      const known = await this.knownHolders(partition, batch);
+      const fresh = batch.filter((waiting, index) => {
+        const holder = known[index];
+        if (holder) waiting.settle(holder);
+        return holder === null;
+      });
+      if (fresh.length === 0) return;
+      const holders = await this.claimAndQueue(partition, fresh);
+      fresh.forEach((waiting, index) => waiting.settle(holders[index]));
     } catch (error) {
       for (const waiting of batch) waiting.fail(error);
-      return;
     }
-    const claimed = batch.filter((waiting, index) => {
-      const holder = holders[index];
-      if (holder) waiting.settle(holder);
-      return holder === null;
-    });
-    if (claimed.length === 0) return;
-    try {
-      await this.addJob(jobId, claimed);
-    } catch (error) {
-      // Nothing half-written: give the keys back so the clients' retries are fresh requests.
-      await this.idempotency.releaseAll(claimed).catch(() => undefined);
-      for (const waiting of claimed) waiting.fail(error);
-      return;
-    }
-    for (const waiting of claimed) waiting.settle(null);
   }
 
-  /** Stores one job for requests of one lane (same partition, same priority), in their order. */
-  private async addJob(
-    jobId: string,
-    requests: Array<{ key: string; request: AcceptedRequest }>,
-  ): Promise<void> {
-    const { course_id: courseId, priority } = requests[0].request;
-    const queue = this.queueFor(courseId);
+  /**
+   * For each request, what already holds its key outside this partition's claims: a claim in another
+   * partition (the key was sent for a course elsewhere), or a decision in PostgreSQL whose claim Redis lost.
+   * One read of each kind per batch. A database outage does not stop acceptance: the worker decides a key
+   * once whatever the queue holds.
+   */
+  private async knownHolders(
+    partition: number,
+    batch: WaitingRequest[],
+  ): Promise<Array<AcceptedRequest | null>> {
+    const keys = batch.map(({ key }) => key);
+    const [elsewhere, decided] = await Promise.all([
+      this.idempotency.findOutside(partition, keys),
+      this.decisions.findMany(keys).catch(() => new Map()),
+    ]);
+    return keys.map((key, index) => {
+      const decision = decided.get(key);
+      if (decision) {
+        return {
+          student_id: decision.studentId,
+          course_id: decision.courseId,
+          priority: decision.priority,
+          requested_at: decision.requestedAt.toISOString(),
+        };
+      }
+      return elsewhere[index];
+    });
+  }
+
+  /**
+   * MULTI: the claim script, then the job carrying every request of the batch. A request whose key turned
+   * out to be held already travels in the job too, but its claim names another job, so the worker skips it.
+   */
+  private async claimAndQueue(
+    partition: number,
+    batch: WaitingRequest[],
+  ): Promise<Array<AcceptedRequest | null>> {
+    const queue = this.queues[partition];
     await this.ensureSerialized(queue);
+    const jobId = batchJobIdFor(batch.map(({ key }) => key));
+    const priority = batch[0].request.priority;
     const data: AllocationJobData = {
       priority,
-      requests: requests.map(({ key, request }) => ({
+      requests: batch.map(({ key, request }) => ({
         idempotencyKey: key,
         studentId: request.student_id,
         courseId: request.course_id,
         requestedAt: request.requested_at,
       })),
     };
-    await queue.add(AllocationJobName.DecideRequests, data, {
+    const client = (await queue.backend.client) as unknown as Redis;
+    const transaction = this.idempotency.multi(client);
+    this.idempotency.claimIn(
+      transaction,
+      partition,
+      batch.map(({ key, request }) => ({ key, request: { ...request, job_id: jobId } })),
+    );
+    const job = new Job<AllocationJobData>(
+      queue,
+      AllocationJobName.DecideRequests,
+      data,
+      {
+        priority: bullPriorityOf(priority),
+        // Order must survive failures, so retries happen inside the worker, never by re-queueing the job.
+        attempts: 1,
+        removeOnComplete: true,
+        removeOnFail: false,
+      },
       jobId,
-      priority: bullPriorityOf(priority),
-      // Order must survive failures, so retries happen inside the worker, never by re-queueing the job.
-      attempts: 1,
-      removeOnComplete: true,
-      removeOnFail: false,
-    });
+    );
+    const added = job.addJob(transaction as never);
+    added.catch(() => undefined); // its failure surfaces through exec() below
+    const results = await transaction.exec();
+    if (!results) throw new Error('the Redis transaction was discarded');
+    for (const [error] of results) if (error) throw error;
+    await added;
+    return this.idempotency.parseClaims(results[0][1]);
   }
 
   private async ensureSerialized(queue: Queue): Promise<void> {

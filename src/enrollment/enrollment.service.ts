@@ -7,12 +7,6 @@ import type { EnrollmentRequestResponse } from './dto/enrollment-request.respons
 import { EnrollmentQueue } from './enrollment.queue.js';
 import { type AcceptedRequest, IdempotencyStore } from './idempotency.store.js';
 
-/**
- * A claim younger than this whose job is not in the queue yet is still in flight in another request;
- * older, its process died before queueing it.
- */
-const ORPHANED_CLAIM_AFTER_MS = 10_000;
-
 export interface Submission {
   /** True when this call queued the request (202); false for a replay of a known key (200). */
   accepted: boolean;
@@ -63,22 +57,9 @@ export class EnrollmentService {
         `idempotency_key was used for another request (${differing.join(', ')} differ)`,
       );
     }
+    // The claim and its job were stored together, so a claimed key is queued until it is decided.
     const decided = await this.decisions.find(key);
-    if (decided) return { accepted: false, request: decidedView(decided) };
-    const claimAgeMs = Date.now() - Date.parse(holder.requested_at);
-    if (
-      claimAgeMs < ORPHANED_CLAIM_AFTER_MS ||
-      (await unavailableOnFailure(() => this.queue.holds(holder)))
-    ) {
-      return { accepted: false, request: queuedView(key, holder) };
-    }
-    // Claimed long ago but never queued: the accepting process died between the two steps. Check the
-    // decision once more (the job may have just completed), then queue it now; this call is its acceptance.
-    // Should the first process still store its job after all, the request is decided once regardless.
-    const decidedMeanwhile = await this.decisions.find(key);
-    if (decidedMeanwhile) return { accepted: false, request: decidedView(decidedMeanwhile) };
-    await unavailableOnFailure(() => this.queue.requeue(key, holder));
-    return { accepted: true, request: queuedView(key, holder) };
+    return { accepted: false, request: decided ? decidedView(decided) : queuedView(key, holder) };
   }
 }
 
@@ -114,11 +95,8 @@ async function unavailableOnFailure<T>(operation: () => Promise<T>): Promise<T> 
 }
 
 function queueUnavailable(error: unknown): DomainError {
-  const detail = error instanceof Error ? error.message : String(error);
-  return new DomainError(
-    DomainErrorCode.QueueUnavailable,
-    `the queue cannot take requests now (${detail}); retry later`,
-  );
+  if (error instanceof DomainError) return error;
+  return new DomainError(DomainErrorCode.QueueUnavailable, 'the queue (Redis) is unavailable; retry later');
 }
 
 function queuedView(key: string, request: AcceptedRequest): EnrollmentRequestResponse {

@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { Redis } from 'ioredis';
+import { type ChainableCommander, Redis } from 'ioredis';
 import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
+import { acceptedCountsKey, claimKey } from './partition-keys.js';
 
 /** What the API stored when it accepted a request; compared against replays of the same key. */
 export interface AcceptedRequest {
@@ -9,16 +10,13 @@ export interface AcceptedRequest {
   course_id: number;
   priority: number;
   requested_at: string;
-  /** The queue job that carries the request (absent only while it is being claimed). */
+  /** The queue job that carries the request; written in the same transaction as that job. */
   job_id?: string;
 }
 
-/** Per course, how many requests were ever accepted (claimed); queue depth is this minus those decided. */
-export const acceptedCountsKey = (queuePrefix: string): string => `${queuePrefix}:accepted-per-course`;
-
 /**
  * Claims keys atomically and counts the claims per course. Plain GET then SET inside the script (rather
- * than SET NX GET) keeps it working on Redis 6.2.
+ * than SET NX GET) keeps it working on Redis 6.2. Every key it touches carries the partition's hash tag.
  * KEYS: accepted-counts hash, then one key per request. ARGV: ttl, then per request its record and course.
  */
 const CLAIM_SCRIPT = `
@@ -39,61 +37,91 @@ for course, claimed in pairs(claimedPerCourse) do redis.call('HINCRBY', KEYS[1],
 return holders
 `;
 
-type ClaimingRedis = Redis & {
-  claimRequests(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<string[]>;
-};
+const CLAIM_COMMAND = 'claimRequests';
+
+type Claims = Array<{ key: string; request: AcceptedRequest }>;
 
 /**
- * Idempotency keys live in Redis next to the queue: a batch's claims are one atomic script, so concurrent
- * duplicates across any number of API processes see exactly one winner. Records expire after
- * IDEMPOTENCY_TTL_SECONDS; the decision itself stays in PostgreSQL for good.
+ * Idempotency keys live in Redis next to the queue: a batch's claims are one atomic script, run in the same
+ * MULTI that stores the batch's job, so concurrent duplicates across any number of API processes see exactly
+ * one winner and no claim ever exists without its job. Records expire after IDEMPOTENCY_TTL_SECONDS; the
+ * decision itself stays in PostgreSQL for good.
  */
 @Injectable()
 export class IdempotencyStore {
-  private readonly prefix: string;
-  private readonly acceptedCounts: string;
+  private readonly queuePrefix: string;
+  private readonly partitions: number;
   private readonly ttlSeconds: number;
-  private readonly redis: ClaimingRedis;
 
-  constructor(@Inject(Redis) redis: Redis, @Inject(ConfigService) config: ConfigService) {
+  constructor(
+    @Inject(Redis) private readonly redis: Redis,
+    @Inject(ConfigService) config: ConfigService,
+  ) {
     const app = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
-    this.prefix = `${app.queuePrefix}:request:`;
-    this.acceptedCounts = acceptedCountsKey(app.queuePrefix);
+    this.queuePrefix = app.queuePrefix;
+    this.partitions = app.allocationPartitions;
     this.ttlSeconds = app.idempotencyTtlSeconds;
-    if (!('claimRequests' in redis)) redis.defineCommand('claimRequests', { lua: CLAIM_SCRIPT });
-    this.redis = redis as ClaimingRedis;
   }
 
-  /**
-   * Claims each key of a batch for its request. For each: null if claimed now, or the request that holds
-   * the key already.
-   */
-  async claimAll(
-    claims: Array<{ key: string; request: AcceptedRequest }>,
-  ): Promise<Array<AcceptedRequest | null>> {
-    const holders = await this.redis.claimRequests(
+  /** A transaction on this client in which claimIn() may run (ioredis copies commands into a MULTI). */
+  multi(client: Redis): ChainableCommander {
+    if (!(CLAIM_COMMAND in client)) client.defineCommand(CLAIM_COMMAND, { lua: CLAIM_SCRIPT });
+    return client.multi();
+  }
+
+  /** Adds the claims of one partition's batch to a transaction from multi(); parseClaims() reads its reply. */
+  claimIn(transaction: ChainableCommander, partition: number, claims: Claims): void {
+    (transaction as unknown as Record<string, (...args: Array<string | number>) => unknown>)[CLAIM_COMMAND](
       claims.length + 1,
-      this.acceptedCounts,
-      ...claims.map(({ key }) => this.prefix + key),
+      acceptedCountsKey(this.queuePrefix, partition),
+      ...claims.map(({ key }) => claimKey(this.queuePrefix, partition, key)),
       this.ttlSeconds,
       ...claims.flatMap(({ request }) => [JSON.stringify(request), request.course_id]),
     );
-    return holders.map((holder) => (holder === '' ? null : (JSON.parse(holder) as AcceptedRequest)));
   }
 
+  /** For each claim: null if claimed now, or the request that held the key already. */
+  parseClaims(reply: unknown): Array<AcceptedRequest | null> {
+    return (reply as string[]).map((holder) =>
+      holder === '' ? null : (JSON.parse(holder) as AcceptedRequest),
+    );
+  }
+
+  /** The claim of a key, whichever partition holds it. */
   async find(key: string): Promise<AcceptedRequest | null> {
-    const stored = await this.redis.get(this.prefix + key);
-    return stored === null ? null : (JSON.parse(stored) as AcceptedRequest);
+    const [found] = await this.findOutside(-1, [key]);
+    return found;
   }
 
-  /** Undoes claims whose job could not be queued, so retries start afresh. */
-  async releaseAll(claims: Array<{ key: string; request: AcceptedRequest }>): Promise<void> {
-    const perCourse = new Map<number, number>();
-    for (const { request } of claims)
-      perCourse.set(request.course_id, (perCourse.get(request.course_id) ?? 0) + 1);
-    const transaction = this.redis.multi().del(...claims.map(({ key }) => this.prefix + key));
-    for (const [courseId, count] of perCourse)
-      transaction.hincrby(this.acceptedCounts, String(courseId), -count);
-    await transaction.exec();
+  /** For each key, its claim in a partition other than `partition`, if any (one read per partition). */
+  async findOutside(partition: number, keys: readonly string[]): Promise<Array<AcceptedRequest | null>> {
+    const found: Array<AcceptedRequest | null> = keys.map(() => null);
+    const others = Array.from({ length: this.partitions }, (_, other) => other).filter(
+      (other) => other !== partition,
+    );
+    const replies = await Promise.all(
+      others.map((other) => this.redis.mget(...keys.map((key) => claimKey(this.queuePrefix, other, key)))),
+    );
+    for (const stored of replies) {
+      stored.forEach((value, index) => {
+        if (value !== null) found[index] ??= JSON.parse(value) as AcceptedRequest;
+      });
+    }
+    return found;
   }
+}
+
+/**
+ * The claims of a job's keys, read by the worker (all in the job's partition, so one MGET): a request is
+ * the job's to decide only when its claim names that job.
+ */
+export async function readClaims(
+  redis: Redis,
+  queuePrefix: string,
+  partition: number,
+  keys: readonly string[],
+): Promise<Array<AcceptedRequest | null>> {
+  if (keys.length === 0) return [];
+  const stored = await redis.mget(...keys.map((key) => claimKey(queuePrefix, partition, key)));
+  return stored.map((value) => (value === null ? null : (JSON.parse(value) as AcceptedRequest)));
 }

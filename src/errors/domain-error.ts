@@ -7,6 +7,7 @@ export enum DomainErrorCode {
   IdempotencyKeyMismatch = 'idempotency_key_mismatch',
   IdempotencyKeyReused = 'idempotency_key_reused',
   QueueUnavailable = 'queue_unavailable',
+  DatabaseUnavailable = 'database_unavailable',
   AdminTokenInvalid = 'admin_token_invalid',
 }
 

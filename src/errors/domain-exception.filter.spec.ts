@@ -40,6 +40,7 @@ describe('DomainExceptionFilter', () => {
     [DomainErrorCode.IdempotencyKeyMismatch, 400, 'Bad Request'],
     [DomainErrorCode.IdempotencyKeyReused, 422, 'Unprocessable Entity'],
     [DomainErrorCode.QueueUnavailable, 503, 'Service Unavailable'],
+    [DomainErrorCode.DatabaseUnavailable, 503, 'Service Unavailable'],
     [DomainErrorCode.AdminTokenInvalid, 401, 'Unauthorized'],
   ])('maps %s to %i', (code, status, error) => {
     const sent = answer(new DomainError(code, 'what went wrong'));
@@ -54,6 +55,23 @@ describe('DomainExceptionFilter', () => {
     expect(
       answer(new DomainError(DomainErrorCode.CourseNotFound, 'x')).headers['Retry-After'],
     ).toBeUndefined();
+  });
+
+  it('answers a lost or refused database connection with 503, Retry-After and the dependency, not the driver', () => {
+    for (const error of [
+      new Error('Connection terminated unexpectedly'),
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+      Object.assign(new Error('the database system is shutting down'), { code: '57P03' }),
+    ]) {
+      const sent = answer(error);
+      expect(sent.status).toBe(503);
+      expect(sent.headers['Retry-After']).toBe('2');
+      expect(sent.body).toEqual({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: 'the database (PostgreSQL) is unavailable; retry later',
+      });
+    }
   });
 
   it("passes Nest's HTTP exceptions through with the fields they name", () => {

@@ -8,6 +8,7 @@ import {
   Logger,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { isConnectionError } from '../database/database-errors.js';
 import { DomainError, DomainErrorCode } from './domain-error.js';
 
 const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
@@ -18,11 +19,19 @@ const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
   [DomainErrorCode.IdempotencyKeyMismatch]: HttpStatus.BAD_REQUEST,
   [DomainErrorCode.IdempotencyKeyReused]: HttpStatus.UNPROCESSABLE_ENTITY,
   [DomainErrorCode.QueueUnavailable]: HttpStatus.SERVICE_UNAVAILABLE,
+  [DomainErrorCode.DatabaseUnavailable]: HttpStatus.SERVICE_UNAVAILABLE,
   [DomainErrorCode.AdminTokenInvalid]: HttpStatus.UNAUTHORIZED,
 };
 
-/** Seconds a client should wait before retrying when the queue cannot take a request. */
+/** Seconds a client should wait before retrying when a dependency is unavailable. */
 export const QUEUE_RETRY_AFTER_SECONDS = 2;
+
+/** A PostgreSQL outage met on any route: the client may retry; the driver's words stay in the log. */
+const databaseUnavailable = () =>
+  new DomainError(
+    DomainErrorCode.DatabaseUnavailable,
+    'the database (PostgreSQL) is unavailable; retry later',
+  );
 
 /**
  * Every error leaves as `{ statusCode, error, message }`. Domain errors and Nest's HttpExceptions keep their
@@ -32,14 +41,19 @@ export const QUEUE_RETRY_AFTER_SECONDS = 2;
 export class DomainExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
 
-  catch(exception: unknown, host: ArgumentsHost): void {
+  catch(thrown: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const response = http.getResponse<Response>();
     const request = http.getRequest<Request>();
+    // Not logged per request: the dependency monitor logs each outage once, when it starts and ends.
+    const exception =
+      !(thrown instanceof DomainError) && !(thrown instanceof HttpException) && isConnectionError(thrown)
+        ? databaseUnavailable()
+        : thrown;
 
     if (exception instanceof DomainError) {
       const status = STATUS_BY_CODE[exception.code];
-      if (exception.code === DomainErrorCode.QueueUnavailable) {
+      if (status === HttpStatus.SERVICE_UNAVAILABLE) {
         response.setHeader('Retry-After', String(QUEUE_RETRY_AFTER_SECONDS));
       }
       response

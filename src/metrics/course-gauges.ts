@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { type Gauge, register } from 'prom-client';
 import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
 import { CoursesService } from '../courses/courses.service.js';
-import { acceptedCountsKey } from '../enrollment/idempotency.store.js';
+import { acceptedCountsKey } from '../enrollment/partition-keys.js';
 
 export const QUEUE_DEPTH = 'courseflow_queue_depth';
 export const SEATS_TAKEN = 'courseflow_seats_taken';
@@ -14,13 +14,14 @@ const REFRESH_SHARED_FOR_MS = 1000;
 
 /**
  * The per-course gauges, read from the shared stores at scrape time: one read of the courses table and one
- * HGETALL of the accepted-request counts. Every process reports the same fleet-wide values, so aggregate
+ * HGETALL per partition of the accepted-request counts. Every process reports the same fleet-wide values, so aggregate
  * them with max(), not sum().
  */
 @Injectable()
 export class CourseGauges {
   private readonly logger = new Logger('Metrics');
-  private readonly acceptedCounts: string;
+  /** One accepted-counts hash per partition. */
+  private readonly acceptedCounts: string[];
   private refreshing?: Promise<void>;
   private refreshedAt = 0;
 
@@ -29,7 +30,10 @@ export class CourseGauges {
     @Inject(Redis) private readonly redis: Redis,
     @Inject(ConfigService) config: ConfigService,
   ) {
-    this.acceptedCounts = acceptedCountsKey(config.getOrThrow<AppConfig>(CONFIG_NAMESPACE).queuePrefix);
+    const app = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
+    this.acceptedCounts = Array.from({ length: app.allocationPartitions }, (_, partition) =>
+      acceptedCountsKey(app.queuePrefix, partition),
+    );
   }
 
   /**
@@ -50,12 +54,14 @@ export class CourseGauges {
     try {
       const [courses, accepted] = await Promise.all([
         this.courses.countersForMetrics(),
-        this.redis.hgetall(this.acceptedCounts),
+        Promise.all(this.acceptedCounts.map((key) => this.redis.hgetall(key))),
       ]);
+      // A course lives in one partition, so its count is in exactly one hash.
+      const acceptedPerCourse = Object.assign({}, ...accepted) as Record<string, string>;
       for (const each of [depth, seats, capacity]) each.reset();
       for (const course of courses) {
         const labels = { course: course.code };
-        const waiting = Number(accepted[String(course.id)] ?? 0) - course.requestsDecided;
+        const waiting = Number(acceptedPerCourse[String(course.id)] ?? 0) - course.requestsDecided;
         depth.set(labels, Math.max(0, waiting));
         seats.set(labels, course.seatsTaken);
         capacity.set(labels, course.capacity);

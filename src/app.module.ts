@@ -29,7 +29,13 @@ export class AppModule {
           inject: [ConfigService],
           useFactory: (configService: ConfigService) => {
             const app = configService.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
-            return { ...dataSourceOptions(app.databaseUrl), migrationsRun: app.runMigrations };
+            // main.ts has waited for the database already; a failure now is reported at once, not in 27 s.
+            return {
+              ...dataSourceOptions(app.databaseUrl),
+              migrationsRun: app.runMigrations,
+              retryAttempts: 2,
+              retryDelay: 1000,
+            };
           },
         }),
         LoggingModule,

@@ -7,16 +7,20 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
 import { type AllocationJobData, type QueuedRequest } from '../enrollment/enrollment.queue.js';
 import { readClaims } from '../enrollment/idempotency.store.js';
 import { partitionOf, partitionQueueNames } from '../enrollment/partition-keys.js';
 import { EnrollmentMetrics } from '../metrics/enrollment-metrics.js';
+import { workerConnectionOptions } from '../redis/redis.module.js';
 import { AllocationService, DatabaseUnavailableError, describeJob } from './allocation.service.js';
 
 /** How long a partition pauses when the database keeps failing; its job waits at the head meanwhile. */
 const DATABASE_OUTAGE_PAUSE_MS = 2000;
+/** How often a worker that could not reach Redis at start tries again. */
+const START_RETRY_MS = 500;
 
 /**
  * Glue between BullMQ and AllocationService: one worker per partition queue, started only in worker roles.
@@ -29,6 +33,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
   private readonly config: AppConfig;
   private workers: Worker<AllocationJobData>[] = [];
   private queues: Queue[] = [];
+  private stopping = false;
 
   constructor(
     @Inject(AllocationService) private readonly allocation: AllocationService,
@@ -39,45 +44,85 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     this.config = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  /** Not awaited: with Redis away at start the process still serves /health and /ready, and starts later. */
+  onApplicationBootstrap(): void {
     if (this.config.role === 'api') return;
-    await this.start();
+    this.start().catch((error: unknown) =>
+      this.logger.error({ msg: 'allocation workers did not start', err: error }),
+    );
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     await this.stop();
   }
 
-  /** Starts taking jobs (also used by tests that start workers after filling the queue). */
-  async start(): Promise<void> {
-    const { queuePrefix: prefix, redis, workerConcurrency, jobLockMs } = this.config;
+  /**
+   * Creates the partition workers, pins each partition to one job at a time, then starts taking jobs. A
+   * worker never takes a job before its partition is pinned, so order holds even if this process is the
+   * first to touch the queue; while Redis is away, pinning is retried.
+   */
+  private async start(): Promise<void> {
+    const { queuePrefix: prefix, workerConcurrency, jobLockMs } = this.config;
     for (const name of partitionQueueNames(this.config.allocationPartitions)) {
       const queue = new Queue(name, { connection: this.redis, prefix });
-      await queue.setGlobalConcurrency(1);
+      // Availability is logged once per change by the shared client; these would repeat it per queue.
+      queue.on('error', () => undefined);
       const worker = new Worker<AllocationJobData>(name, (job, token) => this.process(queue, job, token), {
-        connection: { host: redis.host, port: redis.port, maxRetriesPerRequest: null },
+        connection: workerConnectionOptions(this.config),
         prefix,
+        autorun: false,
         concurrency: workerConcurrency,
         lockDuration: jobLockMs,
         stalledInterval: Math.max(1000, Math.floor(jobLockMs / 2)),
         // A job whose worker died goes back to the head of its queue; only a job that keeps killing
         // workers is set aside (failed) after this many tries.
         maxStalledCount: 5,
+        // After a Redis outage, take jobs again within a second (BullMQ waits 15 s by default).
+        runRetryDelay: 1000,
       });
-      worker.on('error', (error) => this.logger.warn(`${name}: ${error.message}`));
+      worker.on('error', (error) => {
+        if (this.redis.status === 'ready') this.logger.warn(`${name}: ${error.message}`);
+      });
       this.queues.push(queue);
       this.workers.push(worker);
+    }
+    for (const queue of this.queues) {
+      while (!this.stopping && !(await this.pinned(queue))) await sleep(START_RETRY_MS);
+    }
+    if (this.stopping) return;
+    for (const worker of this.workers) {
+      worker.run().catch((error: unknown) => this.logger.error({ msg: 'worker stopped', err: error }));
     }
     this.logger.log(
       `allocating from ${this.workers.length} partition queues, concurrency ${workerConcurrency}`,
     );
   }
 
-  /** Stops taking jobs and waits for the running ones to commit. */
+  /** Pins a partition to one job at a time; false while Redis cannot be reached (BullMQ would wait for ever). */
+  private async pinned(queue: Queue): Promise<boolean> {
+    if (this.redis.status !== 'ready') return false;
+    const timeout = sleep(START_RETRY_MS * 4).then(() => false);
+    return Promise.race([
+      queue.setGlobalConcurrency(1).then(
+        () => true,
+        () => false,
+      ),
+      timeout,
+    ]);
+  }
+
+  /**
+   * Stops taking jobs and waits for the running ones to commit. With Redis away a running job cannot be
+   * completed anyway, so the workers close at once: its job stays active in Redis and is handed out again
+   * when its lock expires, and PostgreSQL decides its requests once.
+   */
   async stop(): Promise<void> {
+    this.stopping = true;
+    const force = this.redis.status !== 'ready';
     const workers = this.workers;
     this.workers = [];
-    await Promise.all(workers.map((worker) => worker.close()));
+    await Promise.all(workers.map((worker) => worker.close(force)));
+    // The queues share the process's Redis client, so closing them sends nothing (RedisModule closes it).
     await Promise.all(this.queues.map((queue) => queue.close()));
     this.queues = [];
   }

@@ -17,6 +17,7 @@ describe('parseConfig', () => {
       courseCacheTtlMs: 5000,
       jobLockMs: 15000,
       shutdownTimeoutMs: 25000,
+      databaseStartTimeoutMs: 30000,
       logLevel: 'info',
     });
   });
@@ -38,6 +39,7 @@ describe('parseConfig', () => {
       COURSE_CACHE_TTL_MS: '0',
       JOB_LOCK_MS: '30000',
       SHUTDOWN_TIMEOUT_MS: '10000',
+      DATABASE_START_TIMEOUT_MS: '5000',
       LOG_LEVEL: 'debug',
     });
     expect(config).toMatchObject({
@@ -55,6 +57,7 @@ describe('parseConfig', () => {
       courseCacheTtlMs: 0,
       jobLockMs: 30000,
       shutdownTimeoutMs: 10000,
+      databaseStartTimeoutMs: 5000,
       logLevel: 'debug',
     });
   });

@@ -24,6 +24,8 @@ export interface AppConfig {
   /** How long a worker's job lock lives without renewal: bounds how soon a dead worker's job is re-queued. */
   jobLockMs: number;
   shutdownTimeoutMs: number;
+  /** How long a starting process waits for PostgreSQL before it gives up with one clear line. */
+  databaseStartTimeoutMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 }
 
@@ -88,6 +90,7 @@ export function parseConfig(env: Env): AppConfig {
     courseCacheTtlMs: int('COURSE_CACHE_TTL_MS', 5000, 0, 3_600_000),
     jobLockMs: int('JOB_LOCK_MS', 15000, 1000, 600_000),
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 600_000),
+    databaseStartTimeoutMs: int('DATABASE_START_TIMEOUT_MS', 30000, 0, 600_000),
     logLevel: oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const),
   };
   if (problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);

@@ -24,3 +24,16 @@ export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
 export function createDataSource(databaseUrl: string): DataSource {
   return new DataSource(dataSourceOptions(databaseUrl));
 }
+
+/** host:port/database of a DATABASE_URL, for log lines and probes: never the credentials. */
+export function databaseAddress(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  return `${url.hostname}:${url.port || '5432'}${url.pathname}`;
+}
+
+/** The URL with its password masked, for the one line that tells an operator what to check. */
+export function maskedDatabaseUrl(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  if (url.password) url.password = '***';
+  return url.toString();
+}

@@ -40,11 +40,14 @@ describe('database error classes', () => {
     },
   );
 
-  it.each(['42601', '23514', '42P01', '22P02'])('neither retries nor waits out SQLSTATE %s', (code) => {
-    expect(isRetryableDatabaseError(sqlError(code))).toBe(false);
-    expect(isConnectionError(sqlError(code))).toBe(false);
-    expect(sqlStateOf(sqlError(code))).toBe(code);
-  });
+  it.each(['42601', '23514', '42P01', '22P02', '3D000', '28P01'])(
+    'neither retries nor waits out SQLSTATE %s',
+    (code) => {
+      expect(isRetryableDatabaseError(sqlError(code))).toBe(false);
+      expect(isConnectionError(sqlError(code))).toBe(false);
+      expect(sqlStateOf(sqlError(code))).toBe(code);
+    },
+  );
 
   it('leaves other errors to the ping: no SQLSTATE, no connection words', () => {
     expect(isConnectionError(new Error('boom'))).toBe(false);

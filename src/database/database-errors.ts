@@ -33,8 +33,8 @@ function driverErrorOf(error: unknown): unknown {
 /** The five-character SQLSTATE the server sent, if the server answered at all. */
 export function sqlStateOf(error: unknown): string | undefined {
   const code = (driverErrorOf(error) as { code?: unknown } | undefined)?.code;
-  // Classes are two digits, or HV, P0, XX, F0; a node errno such as EPIPE is not one.
-  return typeof code === 'string' && /^([0-9]{2}|HV|P0|XX|F0)[0-9A-Z]{3}$/.test(code) ? code : undefined;
+  // Five digits and capitals, at least one digit: a node errno such as EPIPE is not one.
+  return typeof code === 'string' && /^(?=.*\d)[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
 /** PostgreSQL is unreachable, refusing connections or going away, judged by what the driver reports. */

@@ -1,4 +1,5 @@
 import { BullModule } from '@nestjs/bullmq';
+import { Queue } from 'bullmq';
 import {
   type DynamicModule,
   type MiddlewareConsumer,
@@ -14,13 +15,38 @@ import { EnrollmentQueue, partitionQueueNames } from './enrollment.queue.js';
 import { EnrollmentService } from './enrollment.service.js';
 import { IdempotencyStore } from './idempotency.store.js';
 
+/**
+ * The API's partition queues, as @nestjs/bullmq creates them. They report connection trouble through the
+ * shared Redis client's availability log, once per outage: without a listener from birth, BullMQ prints
+ * every reconnection failure as a raw stack trace. And they share that client, which RedisModule closes:
+ * with Redis away, BullMQ's own close would wait for a connection that may never come.
+ */
+class PartitionQueue extends Queue {
+  constructor(...args: ConstructorParameters<typeof Queue>) {
+    super(...args);
+    this.on('error', () => undefined);
+  }
+
+  override async close(): Promise<void> {
+    if ((this.opts.connection as { status?: string }).status === 'ready') await super.close();
+  }
+}
+BullModule.queueClass = PartitionQueue;
+
 @Module({})
 export class EnrollmentModule implements NestModule {
   static register(options: { partitions: number }): DynamicModule {
     return {
       module: EnrollmentModule,
       imports: [
-        BullModule.registerQueue(...partitionQueueNames(options.partitions).map((name) => ({ name }))),
+        BullModule.registerQueue(
+          // A forced disconnect first awaits BullMQ's client, which never resolves while Redis is away;
+          // the shared client is closed by RedisModule anyway.
+          ...partitionQueueNames(options.partitions).map((name) => ({
+            name,
+            forceDisconnectOnShutdown: false,
+          })),
+        ),
         CoursesModule.register({ serveHttp: false }),
         AllocationModule,
       ],

@@ -4,7 +4,7 @@ import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ModuleRef } from '@nestjs/core';
 import { Job, type Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { DecisionsService } from '../allocation/decisions.service.js';
 import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
 import { type AcceptedRequest, IdempotencyStore } from './idempotency.store.js';
@@ -88,6 +88,7 @@ export class EnrollmentQueue implements OnModuleInit {
     @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
     @Inject(IdempotencyStore) private readonly idempotency: IdempotencyStore,
     @Inject(DecisionsService) private readonly decisions: DecisionsService,
+    @Inject(Redis) private readonly redis: Redis,
     @Inject(ConfigService) config: ConfigService,
   ) {
     const app = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
@@ -98,11 +99,7 @@ export class EnrollmentQueue implements OnModuleInit {
   onModuleInit(): void {
     // The partition count comes from configuration, so the queues are looked up by name, not injected.
     this.queues = partitionQueueNames(this.partitions).map((name) => {
-      const queue = this.moduleRef.get<Queue>(getQueueToken(name), { strict: false });
-      // Connection trouble is reported by the shared Redis client and by /ready; an unhandled 'error'
-      // event here would only repeat it once per queue.
-      queue.on('error', () => undefined);
-      return queue;
+      return this.moduleRef.get<Queue>(getQueueToken(name), { strict: false });
     });
   }
 

@@ -1,13 +1,13 @@
 import { Controller, Get, HttpStatus, Inject, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
-import {
-  HealthCheckService,
-  type HealthIndicatorResult,
-  HealthIndicatorService,
-  TypeOrmHealthIndicator,
-} from '@nestjs/terminus';
+import { ConfigService } from '@nestjs/config';
+import { HealthCheckService, type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import type { Response } from 'express';
 import { Redis } from 'ioredis';
+import { DataSource } from 'typeorm';
+import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
+import { databaseAddress } from '../database/data-source.js';
+import { redisAddress } from '../redis/redis.module.js';
 
 /** A hung dependency must not hang the probe. */
 const CHECK_TIMEOUT_MS = 1500;
@@ -17,10 +17,18 @@ const CHECK_TIMEOUT_MS = 1500;
 export class HealthController {
   constructor(
     @Inject(HealthCheckService) private readonly health: HealthCheckService,
-    @Inject(TypeOrmHealthIndicator) private readonly database: TypeOrmHealthIndicator,
     @Inject(HealthIndicatorService) private readonly indicators: HealthIndicatorService,
+    @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(Redis) private readonly redis: Redis,
-  ) {}
+    @Inject(ConfigService) config: ConfigService,
+  ) {
+    const app = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
+    this.databaseAddress = databaseAddress(app.databaseUrl);
+    this.redisAddress = redisAddress(app);
+  }
+
+  private readonly databaseAddress: string;
+  private readonly redisAddress: string;
 
   /** Liveness: the process answers. No dependency is checked, so an outage never restarts healthy pods. */
   @Get('health')
@@ -55,16 +63,22 @@ export class HealthController {
     };
   }
 
+  /** A failed check names the dependency and where it is expected, not the driver's words. */
   private checks() {
+    const probe = (key: 'database' | 'redis', where: string, ping: () => Promise<unknown>) => () =>
+      this.indicators
+        .check(key)
+        .attempt(async () => {
+          try {
+            await ping();
+          } catch {
+            throw new Error(`${key} unavailable at ${where}`);
+          }
+        })
+        .withTimeout(CHECK_TIMEOUT_MS);
     return [
-      () => this.database.pingCheck('database').withTimeout(CHECK_TIMEOUT_MS),
-      () =>
-        this.indicators
-          .check('redis')
-          .attempt(async () => {
-            await this.redis.ping();
-          })
-          .withTimeout(CHECK_TIMEOUT_MS),
+      probe('database', this.databaseAddress, () => this.dataSource.query('SELECT 1')),
+      probe('redis', this.redisAddress, () => this.redis.ping()),
     ];
   }
 }

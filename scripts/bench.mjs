@@ -35,7 +35,8 @@ const CONNECTIONS = 64;
 const ADMIN_DATABASE_URL =
   process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS = { host: process.env.REDIS_HOST ?? '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
-const DATABASE = 'courseflow_bench';
+// Per run, so two benchmarks (or a benchmark and a test run) on one server never drop each other's.
+const DATABASE = `courseflow_bench_${process.pid}`;
 const ADMIN_TOKEN = `bench-${randomBytes(8).toString('hex')}`;
 
 const children = new Set();
@@ -186,6 +187,8 @@ async function load(url, { courseIds, duration, amount }) {
     p99: result.latency.p99,
     answered: result.requests.total,
     failed: result.non2xx + result.errors,
+    // What failed, for the error message: answers by status class, socket errors, timeouts.
+    failures: `${result['4xx']} 4xx, ${result['5xx']} 5xx, ${result.errors} errors (${result.timeouts} timeouts)`,
   };
 }
 
@@ -226,7 +229,7 @@ async function acceptPhase() {
   const echo = await startProcess(['--import', 'tsx', 'bench/bare-echo.ts'], {}, '/enroll');
   const floor = await load(echo.url, { courseIds: [1], duration: SCALE.acceptSeconds });
   await echo.stop();
-  if (ours.failed > 0) throw new Error(`${ours.failed} accept requests failed`);
+  if (ours.failed > 0) throw new Error(`${ours.failed} accept requests failed: ${ours.failures}`);
   return { ours, floor, apiRss };
 }
 
@@ -276,7 +279,8 @@ async function hotPhase() {
   const api = await startCourseFlow(world, 'api');
   const courseId = await createCourse(api.url, SCALE.hotSeats);
   const queued = await load(api.url, { courseIds: [courseId], amount: SCALE.hotRequests });
-  if (queued.failed > 0) throw new Error(`${queued.failed} requests failed while queueing`);
+  if (queued.failed > 0)
+    throw new Error(`${queued.failed} requests failed while queueing: ${queued.failures}`);
   const apiRss = api.peakRssMiB();
   await api.stop();
 
@@ -309,7 +313,8 @@ async function spreadPhase(workers) {
     return rows.map((row) => row.id);
   });
   const queued = await load(api.url, { courseIds, amount: SCALE.spreadRequests });
-  if (queued.failed > 0) throw new Error(`${queued.failed} requests failed while queueing`);
+  if (queued.failed > 0)
+    throw new Error(`${queued.failed} requests failed while queueing: ${queued.failures}`);
   const apiRss = api.peakRssMiB();
   await api.stop();
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../../scripts/net.mjs';
 import { eventually } from './test-app.js';
 
 /** The built service (`node dist/main.js`) as a real child process, as an orchestrator runs it. */
@@ -12,17 +12,6 @@ export interface ChildService {
   /** What it printed on stderr (Node warnings, a failed start). */
   stderr: string[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startChildService(env: Record<string, string>): Promise<ChildService> {

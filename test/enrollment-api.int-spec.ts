@@ -34,7 +34,7 @@ describe('POST /enroll and GET /enrollments/:key', () => {
         const found = await http(api.baseUrl, 'GET', `/enrollments/${encodeURIComponent(key)}`);
         return found.body?.status !== 'queued' ? found : undefined;
       },
-      10_000,
+      30_000,
       `decision of ${key}`,
     );
 
@@ -240,7 +240,14 @@ describe('POST /enroll while Redis is unreachable', () => {
     });
     expect(refused.status).toBe(503);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(refused.body).toMatchObject({ statusCode: 503, error: 'Service Unavailable' });
+    expect(refused.body).toEqual({
+      statusCode: 503,
+      error: 'Service Unavailable',
+      message: 'the queue (Redis) is unavailable; retry later',
+    });
+    const lookup = await http(api.baseUrl, 'GET', '/enrollments/during-outage');
+    expect(lookup.status).toBe(503);
+    expect(lookup.headers.get('retry-after')).toBe('2');
     const db = await connect(world.database.url);
     try {
       const { rows } = await db.query('SELECT count(*)::int AS n FROM decisions');

@@ -3,6 +3,7 @@ import { jest } from '@jest/globals';
 import { connect } from './support/db-client.js';
 import { withAdminClient } from './support/database.js';
 import {
+  ADMIN_TOKEN,
   createWorld,
   eventually,
   http,
@@ -72,12 +73,41 @@ describe('probes, metrics and docs', () => {
           const answer = await http(app.baseUrl, 'GET', '/ready');
           return answer.status === 503 ? answer : undefined;
         },
-        10_000,
+        30_000,
         '/ready to fail',
       );
       expect(ready.body).toMatchObject({ status: 'not_ready', database: 'down', redis: 'ok' });
-      expect(ready.body.details.database.status).toBe('down');
+      expect(ready.body.details.database).toMatchObject({
+        status: 'down',
+        message: `database unavailable at 127.0.0.1:5432/${name}`,
+      });
       expect((await http(app.baseUrl, 'GET', '/health')).status).toBe(200);
+      // Every route that needs the database says so with a 503 the client may retry, never a 500.
+      for (const [method, path, body] of [
+        ['GET', '/courses', undefined],
+        ['GET', '/courses/1', undefined],
+        ['POST', '/courses', { code: 'DOWN1', title: 'During an outage', capacity: 1 }],
+        ['GET', '/enrollments/no-such-key', undefined],
+        [
+          'POST',
+          '/enroll',
+          { student_id: 's-down', course_id: 987_654, idempotency_key: 'during-db-outage' },
+        ],
+      ] as const) {
+        const answer = await http(app.baseUrl, method, path, body, {
+          authorization: `Bearer ${ADMIN_TOKEN}`,
+        });
+        expect({ route: `${method} ${path}`, status: answer.status, body: answer.body }).toEqual({
+          route: `${method} ${path}`,
+          status: 503,
+          body: {
+            statusCode: 503,
+            error: 'Service Unavailable',
+            message: 'the database (PostgreSQL) is unavailable; retry later',
+          },
+        });
+        expect(answer.headers.get('retry-after')).toBe('2');
+      }
     } finally {
       await withAdminClient((client) => client.query(`ALTER DATABASE ${name} WITH ALLOW_CONNECTIONS true`));
     }
@@ -128,7 +158,7 @@ describe('probes, metrics and docs', () => {
           ? samples
           : undefined;
       },
-      10_000,
+      30_000,
       'the gauges to move',
     );
     expect(counter(after, 'queued') - counter(before, 'queued')).toBe(3);

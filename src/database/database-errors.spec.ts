@@ -49,6 +49,15 @@ describe('database error classes', () => {
     },
   );
 
+  it('treats a server error met while connecting (not a failed statement) as an outage', () => {
+    const refused = Object.assign(new Error('database "x" is not currently accepting connections'), {
+      code: '55000',
+      severity: 'FATAL',
+    });
+    expect(isConnectionError(refused)).toBe(true);
+    expect(isConnectionError(new QueryFailedError('SELECT 1', [], refused))).toBe(false);
+  });
+
   it('leaves other errors to the ping: no SQLSTATE, no connection words', () => {
     expect(isConnectionError(new Error('boom'))).toBe(false);
     expect(sqlStateOf(new Error('boom'))).toBeUndefined();

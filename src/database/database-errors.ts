@@ -40,6 +40,9 @@ export function sqlStateOf(error: unknown): string | undefined {
 /** PostgreSQL is unreachable, refusing connections or going away, judged by what the driver reports. */
 export function isConnectionError(error: unknown): boolean {
   const sqlState = sqlStateOf(error);
+  // TypeORM wraps every failed statement in a QueryFailedError; a bare server error was raised while
+  // connecting (e.g. 55000 'database is not currently accepting connections'): no connection, an outage.
+  if (sqlState !== undefined && !(error instanceof QueryFailedError)) return true;
   if (sqlState !== undefined) return OUTAGE_SQLSTATE.test(sqlState);
   for (const candidate of [error, driverErrorOf(error)]) {
     if (!(candidate instanceof Error)) continue;

@@ -1,0 +1,1015 @@
+// npm run chaos: guarantee 5 under faults — every accepted (202) request ends in exactly one decision, and a
+// crash loses none and decides none twice. Starts PRIVATE servers it may kill (a PostgreSQL 15 cluster and a
+// redis-server with AOF, in a temp dir, on free ports), the built service as one API and one worker process,
+// and for each fault a stampede on a fresh course with the fault injected midway. Prints a Markdown table and
+// exits 1 if a request was lost, decided twice, decided out of order or left queued without a job.
+// CHAOS_REPEAT (5) runs of each fault; CHAOS_FAULTS=substring,substring selects faults; CHAOS_SEED (1) seeds
+// the stampedes; CHAOS_BUDGET_S skips the runs that would start after that many seconds; CHAOS_KEEP=1 keeps
+// the temp dir (every process's log); CHAOS_PG_BIN (/usr/lib/postgresql/15/bin).
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect as connectTcp } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { freePort as freeLocalPort } from './net.mjs';
+
+const exec = promisify(execFile);
+
+const REPEAT = Number(process.env.CHAOS_REPEAT ?? 5);
+const SELECTED = (process.env.CHAOS_FAULTS ?? '')
+  .split(',')
+  .map((part) => part.trim())
+  .filter(Boolean);
+const SEED = Number(process.env.CHAOS_SEED ?? 1);
+const BUDGET_MS = process.env.CHAOS_BUDGET_S ? Number(process.env.CHAOS_BUDGET_S) * 1000 : Infinity;
+const KEEP = process.env.CHAOS_KEEP === '1';
+const PG_BIN = process.env.CHAOS_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+
+const CAPACITY = 50;
+const STUDENTS = 1850; // one key each
+const DUPLICATES = 150; // the same key and payload again, later in the stream
+const SECOND_KEYS = 50; // a new key for a student who already has one in the course
+const PRIORITIES = [0, 10, 50];
+const CONCURRENCY = 64;
+const FAULT_AFTER = 0.4; // of the requests answered
+const QUEUE_PREFIX = 'courseflow';
+const ADMIN_TOKEN = `chaos-${randomBytes(12).toString('hex')}`;
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+// Every wait has a deadline, so a service that hangs is reported, never waited on forever.
+const READY_MS = 60_000;
+const STAMPEDE_MS = 90_000; // a client stops retrying this long after the stampede began
+const ATTEMPT_MS = 10_000; // one HTTP attempt; an API stuck on a dead dependency must not hold a client
+const EXIT_MS = SHUTDOWN_TIMEOUT_MS + 10_000; // past this a SIGTERM'd process is reported hung and killed
+const DECISIONS_MS = 120_000; // after the stampede and the fault are over
+const STALL_MS = 45_000; // no new decision for this long: give up (a dead worker's job returns in <= 23 s)
+const EMPTY_QUEUE_MS = 5_000; // nothing queued in Redis and no new decision for this long: give up
+
+const startedAt = Date.now();
+const log = (line) => console.error(`[chaos ${((Date.now() - startedAt) / 1000).toFixed(0)} s] ${line}`);
+
+// ---------------------------------------------------------------- cleanup
+
+const children = new Set();
+let dir;
+let pgData;
+let cleaned = false;
+
+/** Synchronous, so it also runs from process.on('exit'): kill our children, stop our PostgreSQL, rm. */
+function cleanup() {
+  if (cleaned) return;
+  cleaned = true;
+  for (const child of children) child.kill('SIGKILL');
+  if (pgData && existsSync(join(pgData, 'postmaster.pid'))) {
+    try {
+      execFileSync(...asPostgres(`${PG_BIN}/pg_ctl -D ${pgData} -m immediate -w -t 30 stop`), {
+        cwd: dir,
+        stdio: 'ignore',
+        timeout: 40_000,
+      });
+    } catch {
+      // Already stopped; nothing else of ours to stop.
+    }
+  }
+  if (dir && !KEEP) rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+  else if (dir) console.error(`[chaos] kept ${dir} (logs in ${join(dir, 'logs')})`);
+}
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
+
+// ---------------------------------------------------------------- processes and servers
+
+/** pg_ctl refuses to run as root: as root, go through `su postgres`. */
+function asPostgres(command) {
+  return process.getuid?.() === 0 ? ['su', ['postgres', '-c', command]] : ['sh', ['-c', command]];
+}
+
+/** A free port (see net.mjs: below the ephemeral range) that this run has not handed out already. */
+async function freePort(taken) {
+  for (;;) {
+    const port = await freeLocalPort();
+    if (taken.has(port)) continue;
+    taken.add(port);
+    return port;
+  }
+}
+
+/** Warnings and errors of the service processes, kept to explain a failed run. */
+const notable = [];
+
+/** Writes a child's output to logs/<name>.log and keeps the service's warn/error lines in memory. */
+function capture(child, name, { service }) {
+  const file = createWriteStream(join(dir, 'logs', `${name}.log`));
+  for (const stream of [child.stdout, child.stderr]) {
+    let partial = '';
+    stream.on('data', (chunk) => {
+      file.write(chunk);
+      if (!service) return;
+      const lines = (partial + chunk).split('\n');
+      partial = lines.pop();
+      for (const line of lines) noteLine(name, line);
+    });
+  }
+  // 'close', not 'exit': output can still arrive after the process has exited.
+  child.once('close', () => file.end());
+}
+
+function noteLine(name, line) {
+  if (line.trim() === '') return;
+  let level = 50;
+  let text = line;
+  try {
+    const entry = JSON.parse(line);
+    level = entry.level;
+    text = typeof entry.msg === 'string' ? entry.msg : JSON.stringify(entry);
+    if (entry.err?.message) text += `: ${entry.err.message}`;
+  } catch {
+    // Not JSON: Node's own output (an uncaught error, a warning), worth keeping, without its stack lines.
+    if (/^\s|^[}\]]/.test(line)) return;
+  }
+  if (level < 40) return;
+  notable.push({ at: Date.now(), name, text: text.slice(0, 300) });
+  if (notable.length > 5000) notable.splice(0, 1000);
+}
+
+/** Resolves { code, signal, at } when the child exits. */
+function track(child) {
+  children.add(child);
+  return new Promise((resolve) =>
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      resolve({ code, signal, at: Date.now() });
+    }),
+  );
+}
+
+function startPostgres(world) {
+  const options = `-p ${world.pg.port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
+  return pgCtl(`-o '${options}' -l ${join(dir, 'postgres.log')} -w -t 60 start`);
+}
+
+async function pgCtl(args) {
+  await exec(...asPostgres(`${PG_BIN}/pg_ctl -D ${pgData} ${args}`), { cwd: dir, timeout: 90_000 });
+}
+
+const pgServer = {
+  start: (world) => startPostgres(world),
+  stop: () => pgCtl('-m immediate -w -t 60 stop'),
+  restart: (world) =>
+    pgCtl(
+      `-o '-p ${world.pg.port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off' ` +
+        `-l ${join(dir, 'postgres.log')} -m fast -w -t 60 restart`,
+    ),
+};
+
+async function startRedis(world) {
+  const child = spawn(
+    'redis-server',
+    [
+      ...['--port', String(world.redis.port), '--bind', '127.0.0.1', '--daemonize', 'no'],
+      ...['--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--dir', join(dir, 'redis')],
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  world.redis.incarnation += 1;
+  capture(child, `redis-${world.redis.incarnation}`, { service: false });
+  world.redis.child = child;
+  world.redis.exited = track(child);
+  const deadline = Date.now() + 30_000;
+  // It answers -LOADING while it replays the AOF; +PONG means the queue is back.
+  while (!(await redisPing(world.redis.port))) {
+    if (!isRunning({ child }) || Date.now() > deadline) throw new Error('redis-server did not start');
+    await sleep(50);
+  }
+}
+
+function redisPing(port) {
+  return new Promise((resolve) => {
+    const socket = connectTcp(port, '127.0.0.1');
+    let reply = '';
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (data) => {
+      reply += data;
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+  });
+}
+
+const redisServer = {
+  start: (world) => startRedis(world),
+  async kill(world) {
+    world.redis.child.kill('SIGKILL');
+    await world.redis.exited;
+  },
+  async shutdown(world) {
+    await exec('redis-cli', ['-p', String(world.redis.port), 'shutdown'], { timeout: 10_000 }).catch(
+      () => undefined,
+    );
+    if (!(await within(world.redis.exited, 10_000))) {
+      world.redis.child.kill('SIGKILL');
+      await world.redis.exited;
+    }
+  },
+};
+
+/** The promise's value, or null if it has not settled within ms. */
+function within(promise, ms) {
+  return Promise.race([promise, sleep(ms, null)]);
+}
+
+function spawnService(world, role, migrate) {
+  const incarnation = (world.incarnations[role] = (world.incarnations[role] ?? 0) + 1);
+  const name = `${role}-${incarnation}`;
+  const port = world.ports[role];
+  const child = spawn(process.execPath, ['dist/main.js'], {
+    env: {
+      ...process.env,
+      NODE_OPTIONS: '',
+      ROLE: role,
+      DATABASE_URL: world.databaseUrl,
+      REDIS_HOST: '127.0.0.1',
+      REDIS_PORT: String(world.redis.port),
+      QUEUE_PREFIX,
+      ADMIN_TOKEN,
+      SERVER_PORT: String(port),
+      RUN_MIGRATIONS: String(migrate),
+      LOG_LEVEL: 'info',
+      SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  capture(child, name, { service: true });
+  const service = {
+    role,
+    name,
+    child,
+    exited: track(child),
+    spawnedAt: Date.now(),
+    url: `http://127.0.0.1:${port}`,
+  };
+  world.services[role] = service;
+  return service;
+}
+
+async function waitReady(service, ms = READY_MS) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (service.child.exitCode !== null || service.child.signalCode !== null) {
+      throw new Error(
+        `${service.name} exited (${service.child.exitCode ?? service.child.signalCode}) before it was ready`,
+      );
+    }
+    const answer = await fetch(`${service.url}/ready`, { signal: AbortSignal.timeout(2000) }).catch(
+      () => null,
+    );
+    await answer?.body?.cancel();
+    if (answer?.status === 200) return;
+    if (Date.now() > deadline)
+      throw new Error(`${service.name} was not ready ${ms / 1000} s after it started`);
+    await sleep(200);
+  }
+}
+
+/** Starts a service process; resolves once it is ready, with the moment it was spawned. */
+async function startService(world, role, migrate = false) {
+  const service = spawnService(world, role, migrate);
+  await waitReady(service);
+  return service.spawnedAt;
+}
+
+async function killService(world, role) {
+  const service = world.services[role];
+  service.child.kill('SIGKILL');
+  await service.exited;
+}
+
+/** For a service or a server entry: its child process has not exited. */
+const isRunning = (holder) => holder?.child.exitCode === null && holder.child.signalCode === null;
+
+/** Before each run: both servers up, both processes up and ready; anything a failed run left down is restarted. */
+async function ensureHealthy(world) {
+  if (!existsSync(join(pgData, 'postmaster.pid'))) await pgServer.start(world);
+  if (!isRunning(world.redis)) await redisServer.start(world);
+  for (const role of ['api', 'worker']) {
+    const service = world.services[role];
+    if (isRunning(service)) {
+      try {
+        await waitReady(service);
+        continue;
+      } catch (error) {
+        log(`${service.name}: ${error.message}; restarting it`);
+        service.child.kill('SIGKILL');
+        await service.exited;
+      }
+    } else {
+      log(`${service.name} is not running; starting it again`);
+    }
+    await startService(world, role);
+  }
+}
+
+async function query(world, sql, params = []) {
+  const client = new pg.Client({
+    connectionString: world.databaseUrl,
+    connectionTimeoutMillis: 2000,
+    query_timeout: 10_000,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.query(sql, params)).rows;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function startWorld() {
+  dir = mkdtempSync(join(tmpdir(), 'courseflow-chaos-'));
+  mkdirSync(join(dir, 'logs'));
+  mkdirSync(join(dir, 'redis'));
+  // PostgreSQL runs as postgres and keeps its data, socket and log here.
+  if (process.getuid?.() === 0) execFileSync('chown', ['postgres', dir]);
+  pgData = join(dir, 'data');
+  const taken = new Set();
+  const world = {
+    pg: { port: await freePort(taken) },
+    redis: { port: await freePort(taken), incarnation: 0 },
+    ports: { api: await freePort(taken), worker: await freePort(taken) },
+    services: {},
+    incarnations: {},
+  };
+  world.databaseUrl = `postgres://postgres@127.0.0.1:${world.pg.port}/courseflow`;
+  log(
+    `temp dir ${dir}; PostgreSQL :${world.pg.port}, Redis :${world.redis.port}, API :${world.ports.api}, worker :${world.ports.worker}`,
+  );
+  await exec(...asPostgres(`${PG_BIN}/initdb -D ${pgData} -A trust -U postgres --no-sync`), {
+    cwd: dir,
+    timeout: 120_000,
+  });
+  await pgServer.start(world);
+  const admin = new pg.Client({
+    connectionString: `postgres://postgres@127.0.0.1:${world.pg.port}/postgres`,
+  });
+  await admin.connect();
+  await admin.query('CREATE DATABASE courseflow');
+  await admin.end();
+  await redisServer.start(world);
+  // The API migrates the empty database; the worker starts once the schema is there.
+  await startService(world, 'api', true);
+  await startService(world, 'worker', false);
+  return world;
+}
+
+/** Jobs still waiting or running in Redis (BullMQ's lists and sets), or null if Redis does not answer. */
+async function queuedJobs(world) {
+  const redis = new Redis({
+    host: '127.0.0.1',
+    port: world.redis.port,
+    lazyConnect: true,
+    connectTimeout: 1000,
+    commandTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    if (!world.queues?.length) {
+      const queues = [];
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${QUEUE_PREFIX}:*:meta`, 'COUNT', 1000);
+        cursor = next;
+        queues.push(...keys.map((key) => key.slice(0, -':meta'.length)));
+      } while (cursor !== '0');
+      world.queues = queues;
+    }
+    let waiting = 0;
+    let failed = 0;
+    for (const queue of world.queues) {
+      const counts = await redis
+        .multi()
+        .llen(`${queue}:wait`)
+        .llen(`${queue}:paused`)
+        .llen(`${queue}:active`)
+        .zcard(`${queue}:prioritized`)
+        .zcard(`${queue}:delayed`)
+        .zcard(`${queue}:waiting-children`)
+        .zcard(`${queue}:failed`)
+        .exec();
+      const [wait, paused, active, prioritized, delayed, children, failedJobs] = counts.map(([, n]) => n);
+      waiting += wait + paused + active + prioritized + delayed + children;
+      failed += failedJobs;
+    }
+    return { waiting, failed };
+  } catch {
+    return null;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------- the faults
+
+/** Stops a dependency, SIGTERMs a process meanwhile, and times its exit; then heals both. */
+async function sigtermWhileDown(world, role, down, up) {
+  await down(world);
+  await sleep(1000); // let the process run into the outage before it is asked to stop
+  const service = world.services[role];
+  // A process the outage alone brought down is reported as such, not as a quick exit.
+  const before = !isRunning(service);
+  const signalledAt = Date.now();
+  service.child.kill('SIGTERM');
+  const exited = await within(service.exited, EXIT_MS);
+  const exit = exited
+    ? { code: exited.code, signal: exited.signal, seconds: (exited.at - signalledAt) / 1000, before }
+    : { hung: true, seconds: EXIT_MS / 1000 };
+  if (!exited) await killService(world, role);
+  await up(world);
+  return { healedAt: await startService(world, role), exit };
+}
+
+const FAULTS = [
+  {
+    name: 'pg stop -m immediate, down 3 s',
+    async inject(world) {
+      await pgServer.stop();
+      await sleep(3000);
+      await pgServer.start(world);
+      return { healedAt: Date.now() };
+    },
+  },
+  {
+    name: 'pg stop -m immediate, down 30 s',
+    async inject(world) {
+      await pgServer.stop();
+      await sleep(30_000);
+      await pgServer.start(world);
+      return { healedAt: Date.now() };
+    },
+  },
+  {
+    name: 'pg restart -m fast',
+    async inject(world) {
+      await pgServer.restart(world);
+      return { healedAt: Date.now() };
+    },
+  },
+  {
+    name: 'redis kill -9, back after 3 s',
+    async inject(world) {
+      await redisServer.kill(world);
+      await sleep(3000);
+      await redisServer.start(world);
+      return { healedAt: Date.now() };
+    },
+  },
+  {
+    name: 'redis shutdown, back after 3 s',
+    async inject(world) {
+      await redisServer.shutdown(world);
+      await sleep(3000);
+      await redisServer.start(world);
+      return { healedAt: Date.now() };
+    },
+  },
+  {
+    name: 'api kill -9',
+    async inject(world) {
+      await killService(world, 'api');
+      return { healedAt: await startService(world, 'api') };
+    },
+  },
+  {
+    name: 'worker kill -9',
+    async inject(world) {
+      await killService(world, 'worker');
+      return { healedAt: await startService(world, 'worker') };
+    },
+  },
+  {
+    name: 'api SIGTERM while redis down',
+    inject: (world) => sigtermWhileDown(world, 'api', redisServer.kill, redisServer.start),
+  },
+  {
+    name: 'worker SIGTERM while redis down',
+    inject: (world) => sigtermWhileDown(world, 'worker', redisServer.kill, redisServer.start),
+  },
+  {
+    name: 'api SIGTERM while pg down',
+    inject: (world) => sigtermWhileDown(world, 'api', pgServer.stop, pgServer.start),
+  },
+  {
+    name: 'worker SIGTERM while pg down',
+    inject: (world) => sigtermWhileDown(world, 'worker', pgServer.stop, pgServer.start),
+  },
+];
+
+// ---------------------------------------------------------------- the stampede
+
+/** mulberry32: the same seed gives the same stampede. */
+function prng(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+/**
+ * 1,850 students with one key each, then, at random later places in the stream, 150 exact repeats of an
+ * earlier request and 50 second keys of students who already sent one (same priority, so a decided first
+ * key makes the second one a rejection).
+ */
+function stampedeRequests(courseId, tag, random) {
+  const firsts = Array.from({ length: STUDENTS }, (_, i) => ({
+    student_id: `${tag}-s${i}`,
+    course_id: courseId,
+    priority: PRIORITIES[Math.floor(random() * PRIORITIES.length)],
+    idempotency_key: `${tag}-k${i}`,
+  }));
+  const students = firsts.map((_, i) => i);
+  for (let i = students.length - 1; i > 0; i -= 1) {
+    const j = Math.floor(random() * (i + 1));
+    [students[i], students[j]] = [students[j], students[i]];
+  }
+  const placed = firsts.map((request, i) => ({ request, kind: 'first', place: i }));
+  // A repeat goes somewhere after its original (place + 0.5 sorts it between two originals).
+  const later = (i) => i + 1 + Math.floor(random() * (STUDENTS - i)) - 0.5;
+  for (const i of students.slice(0, DUPLICATES)) {
+    placed.push({ request: firsts[i], kind: 'duplicate', place: later(i) });
+  }
+  for (const i of students.slice(DUPLICATES, DUPLICATES + SECOND_KEYS)) {
+    const request = { ...firsts[i], idempotency_key: `${firsts[i].idempotency_key}-again` };
+    placed.push({ request, kind: 'second key', place: later(i) });
+  }
+  return placed.sort((a, b) => a.place - b.place);
+}
+
+/**
+ * A portal's client: on a 5xx, a timeout or a refused connection it sends the SAME request again after
+ * Retry-After (or 1 s), until it gets a 2xx or 4xx or the stampede's deadline passes. Every answer is kept.
+ */
+async function sendUntilAnswered(url, request, answers, deadline) {
+  const body = JSON.stringify(request);
+  const key = request.idempotency_key;
+  if (!answers.has(key)) answers.set(key, []);
+  for (;;) {
+    let status;
+    let bodyStatus = null;
+    let waitSeconds = 1;
+    try {
+      const response = await fetch(`${url}/enroll`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(ATTEMPT_MS),
+      });
+      status = response.status;
+      bodyStatus = (await response.json().catch(() => null))?.status ?? null;
+      waitSeconds = Math.min(Number(response.headers.get('retry-after')) || 1, 5);
+    } catch (error) {
+      status = error.name === 'TimeoutError' ? 'timeout' : 'refused';
+    }
+    answers.get(key).push({ status, bodyStatus, at: Date.now() });
+    if (typeof status === 'number' && status < 500) return true;
+    if (Date.now() + waitSeconds * 1000 > deadline) return false;
+    await sleep(waitSeconds * 1000);
+  }
+}
+
+async function stampede(url, sends, answers, onAnswered) {
+  const deadline = Date.now() + STAMPEDE_MS;
+  let next = 0;
+  let answered = 0;
+  let gaveUp = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < sends.length && Date.now() < deadline) {
+        const { request } = sends[next++];
+        if (await sendUntilAnswered(url, request, answers, deadline)) onAnswered(++answered);
+        else gaveUp += 1;
+      }
+    }),
+  );
+  return { gaveUp, unsent: sends.length - next };
+}
+
+async function createCourse(world, code) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const response = await fetch(`${world.services.api.url}/courses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({ code, title: 'Chaos', capacity: CAPACITY }),
+      signal: AbortSignal.timeout(ATTEMPT_MS),
+    }).catch(() => null);
+    const body = await response?.json().catch(() => null);
+    if (response?.status === 201) return body.id;
+    if (Date.now() > deadline) throw new Error(`POST /courses answered ${response?.status ?? 'nothing'}`);
+    await sleep(500);
+  }
+}
+
+// ---------------------------------------------------------------- waiting and checking
+
+/** What the clients were told, per key. */
+function summarize(answers) {
+  const accepted = new Set();
+  const queuedReplies = new Set();
+  const acceptedTwice = new Set();
+  /** A 503 promises nothing was kept, so a retry of it must be a 202, never a 200. */
+  const keptAfter503 = new Set();
+  /**
+   * Ms by which the key's job was certainly stored: its first 202, or else its first 200 with a decision. (A
+   * 200 "queued" proves only the claim: a repeat can arrive while the original's job is still being stored.)
+   */
+  const queuedBy = new Map();
+  const decidedBy = new Map();
+  const statuses = {};
+  for (const [key, list] of answers) {
+    for (const [index, { status, bodyStatus, at }] of list.entries()) {
+      statuses[status] = (statuses[status] ?? 0) + 1;
+      if (status === 202) {
+        if (accepted.has(key)) acceptedTwice.add(key);
+        accepted.add(key);
+      }
+      if (status === 200 && bodyStatus === 'queued') queuedReplies.add(key);
+      if (status === 202 && !queuedBy.has(key)) queuedBy.set(key, at);
+      if (status === 200 && !accepted.has(key) && list.slice(0, index).some((a) => a.status === 503)) {
+        keptAfter503.add(key);
+      }
+      if (status === 200 && bodyStatus !== 'queued' && bodyStatus !== null && !decidedBy.has(key)) {
+        decidedBy.set(key, at);
+      }
+    }
+  }
+  for (const [key, at] of decidedBy) if (!queuedBy.has(key)) queuedBy.set(key, at);
+  return { accepted, queuedReplies, acceptedTwice, keptAfter503, queuedBy, statuses };
+}
+
+/** Polls PostgreSQL until every key the service acknowledged has a decision, or it is plain none will come. */
+async function waitForDecisions(world, courseId, keys) {
+  const deadline = Date.now() + DECISIONS_MS;
+  let decided = 0;
+  let progressAt = Date.now();
+  for (;;) {
+    const rows = await query(world, 'SELECT idempotency_key FROM decisions WHERE course_id = $1', [
+      courseId,
+    ]).catch(() => null);
+    if (rows) {
+      const count = rows.filter((row) => keys.has(row.idempotency_key)).length;
+      if (count === keys.size) return 'all decided';
+      if (count > decided) [decided, progressAt] = [count, Date.now()];
+    }
+    const idle = Date.now() - progressAt;
+    const jobs = idle > EMPTY_QUEUE_MS ? await queuedJobs(world) : null;
+    if (jobs?.waiting === 0)
+      return `gave up: no job left in Redis (${jobs.failed} failed) and no decision for ${EMPTY_QUEUE_MS / 1000} s`;
+    if (idle > STALL_MS) return `gave up: no new decision for ${STALL_MS / 1000} s`;
+    if (Date.now() > deadline) return `gave up: deadline (${DECISIONS_MS / 1000} s)`;
+    await sleep(500);
+  }
+}
+
+/**
+ * Arbitration order (guarantee 4), judged by outcome: a request B that got a better place than a request
+ * A that precedes it (higher priority, or equal priority and accepted earlier) is out of place if A was
+ * already queued when B's job was taken. Requests are decided as they arrive, so a seat may rightly go to
+ * an early low-priority request; the moment B's job was taken is bounded below by the start of the
+ * course's previous allocation transaction (one job at a time per partition, each committed before the
+ * next is taken), and A's queueing above by the client's receipt of its 202. Requests in the same
+ * transaction were both in hand. Rejected requests (second keys) hold no place and are left out.
+ */
+function orderViolations(placed, transactionStarts, queuedBy) {
+  const starts = [...new Set(transactionStarts)].sort((a, b) => a - b);
+  const previousStart = new Map(starts.map((start, i) => [start, i > 0 ? starts[i - 1] : -Infinity]));
+  const precedes = (a, b) =>
+    a.priority > b.priority || (a.priority === b.priority && a.requestedUs < b.requestedUs);
+  // Enrolled is 0, waitlisted its position: lower is better.
+  const rank = (r) => (r.status === 'enrolled' ? 0 : r.position);
+  const outOfPlace = [];
+  for (const b of placed) {
+    const takenAfter = previousStart.get(b.decidedUs);
+    for (const a of placed) {
+      if (a === b || !precedes(a, b) || rank(b) >= rank(a)) continue;
+      const queuedUs = (queuedBy.get(a.key) ?? Infinity) * 1000;
+      if (a.decidedUs === b.decidedUs || queuedUs < takenAfter) {
+        outOfPlace.push({ a, b, queuedUs, takenAfter });
+        break;
+      }
+    }
+  }
+  return outOfPlace;
+}
+
+/** One out-of-place pair, for the progress log. */
+function describeViolation({ a, b, queuedUs, takenAfter }) {
+  const at = (us) => (Number.isFinite(us) ? new Date(us / 1000).toISOString().slice(11, 23) : 'never');
+  const place = (r) => (r.status === 'enrolled' ? 'enrolled' : `waitlisted #${r.position}`);
+  return (
+    `${b.key} (priority ${b.priority}, accepted ${at(b.requestedUs)}) ${place(b)} at ${at(b.decidedUs)}, ` +
+    `ahead of ${a.key} (priority ${a.priority}, accepted ${at(a.requestedUs)}, 202 by ${at(queuedUs)}) ` +
+    `${place(a)} at ${at(a.decidedUs)}; the transaction before began ${at(takenAfter)}`
+  );
+}
+
+async function check(world, courseId, told, healedAt) {
+  // Microseconds since the epoch as exact integers: a JS Date would round two transactions together.
+  const decisions = await query(
+    world,
+    `SELECT d.idempotency_key AS key, d.priority, d.status,
+            (extract(epoch FROM d.requested_at) * 1e6)::bigint::text AS requested_us,
+            (extract(epoch FROM d.decided_at) * 1e6)::bigint::text AS decided_us,
+            e.idempotency_key IS NOT NULL AS has_seat, w.position
+       FROM decisions d
+       LEFT JOIN enrollments e ON e.idempotency_key = d.idempotency_key
+       LEFT JOIN waitlist_entries w ON w.idempotency_key = d.idempotency_key
+      WHERE d.course_id = $1`,
+    [courseId],
+  );
+  const [counts] = await query(
+    world,
+    `SELECT c.capacity, c.seats_taken,
+            (SELECT count(*)::int FROM enrollments WHERE course_id = c.id) AS enrollments,
+            (SELECT count(*)::int FROM (SELECT idempotency_key FROM decisions WHERE course_id = c.id
+                                         GROUP BY 1 HAVING count(*) > 1) k) AS keys_twice,
+            (SELECT count(*)::int FROM (SELECT student_id FROM (SELECT student_id FROM enrollments WHERE course_id = c.id
+                                                                UNION ALL
+                                                                SELECT student_id FROM waitlist_entries WHERE course_id = c.id) h
+                                         GROUP BY 1 HAVING count(*) > 1) s) AS students_twice,
+            (SELECT count(*)::int FROM enrollments e WHERE e.course_id = c.id AND NOT EXISTS
+               (SELECT 1 FROM decisions d WHERE d.idempotency_key = e.idempotency_key AND d.status = 'enrolled')) AS seats_without_decision,
+            (SELECT count(*)::int FROM waitlist_entries w WHERE w.course_id = c.id AND NOT EXISTS
+               (SELECT 1 FROM decisions d WHERE d.idempotency_key = w.idempotency_key AND d.status = 'waitlisted')) AS places_without_decision
+       FROM courses c WHERE c.id = $1`,
+    [courseId],
+  );
+  // Recovery: from the heal to the first decision committed after it.
+  const [first] =
+    healedAt === undefined
+      ? [{ at: null }]
+      : await query(
+          world,
+          `SELECT (extract(epoch FROM min(decided_at)) * 1000)::float8 AS at
+             FROM decisions WHERE course_id = $1 AND decided_at >= to_timestamp($2::float8 / 1000)`,
+          [courseId, healedAt],
+        );
+
+  const decidedKeys = new Set(decisions.map((d) => d.key));
+  const decidedAccepted = [...told.accepted].filter((key) => decidedKeys.has(key)).length;
+  // A decision whose own row is missing (an enrolled decision with no seat...) is counted with the doubles:
+  // either way a request's one outcome and the course's state disagree.
+  const decisionsWithoutRow = decisions.filter(
+    (d) => (d.status === 'enrolled' && !d.has_seat) || (d.status === 'waitlisted' && d.position === null),
+  ).length;
+  const seatsWrong = counts.seats_taken !== counts.enrollments || counts.seats_taken > counts.capacity;
+  const placed = decisions
+    .filter((d) => d.status === 'enrolled' || d.status === 'waitlisted')
+    .map((d) => ({
+      key: d.key,
+      priority: d.priority,
+      status: d.status,
+      position: d.position,
+      requestedUs: Number(d.requested_us),
+      decidedUs: Number(d.decided_us),
+    }));
+  const violations = orderViolations(
+    placed,
+    decisions.map((d) => Number(d.decided_us)),
+    told.queuedBy,
+  );
+  return {
+    accepted: told.accepted.size,
+    decided: decidedAccepted,
+    lost: told.accepted.size - decidedAccepted,
+    doubled:
+      counts.keys_twice +
+      counts.students_twice +
+      (seatsWrong ? 1 : 0) +
+      decisionsWithoutRow +
+      counts.seats_without_decision +
+      counts.places_without_decision,
+    queuedWithoutJob: [...told.queuedReplies].filter((key) => !decidedKeys.has(key)).length,
+    orderViolations: violations.length,
+    violationExamples: violations.slice(0, 3).map(describeViolation),
+    recoverSeconds: first.at === null ? null : Math.max(0, first.at - healedAt) / 1000,
+    detail:
+      `seats ${counts.seats_taken}/${counts.capacity}, enrollment rows ${counts.enrollments}, ` +
+      `students with two places ${counts.students_twice}, rows disagreeing with decisions ` +
+      `${decisionsWithoutRow + counts.seats_without_decision + counts.places_without_decision}`,
+  };
+}
+
+// ---------------------------------------------------------------- one run
+
+async function runScenario(world, fault, run) {
+  const runStartedAt = Date.now();
+  await ensureHealthy(world);
+  const seed =
+    (SEED * 1_000_003 + run * 7919 + createHash('sha256').update(fault.name).digest().readUInt32BE(0)) >>> 0;
+  const tag = `c${run}-${randomBytes(3).toString('hex')}`;
+  const courseId = await createCourse(world, tag.toUpperCase());
+  const sends = stampedeRequests(courseId, tag, prng(seed));
+  const answers = new Map();
+  log(`${fault.name} #${run}: course ${courseId}, ${sends.length} requests (seed ${seed})`);
+
+  let injected;
+  const inject = () => {
+    injected ??= fault.inject(world).then(
+      (result) => result,
+      (error) => ({ error }),
+    );
+  };
+  const sent = await stampede(world.services.api.url, sends, answers, (answered) => {
+    if (answered >= FAULT_AFTER * sends.length) inject();
+  });
+  inject(); // a stampede that never got that far still gets its fault
+  const outcome = await injected;
+  const notes = [];
+  if (outcome.error) notes.push(`fault injection failed: ${outcome.error.message}`);
+  if (sent.gaveUp + sent.unsent > 0)
+    notes.push(`${sent.gaveUp} requests never answered, ${sent.unsent} never sent`);
+
+  const told = summarize(answers);
+  const waitFor = new Set([...told.accepted, ...told.queuedReplies]);
+  // A failed heal (a process that never became ready) is put right before waiting, or nothing decides.
+  if (outcome.error) await ensureHealthy(world).catch((error) => notes.push(error.message));
+  const waited = await waitForDecisions(world, courseId, waitFor);
+  if (waited !== 'all decided') notes.push(waited);
+  if (told.acceptedTwice.size > 0) notes.push(`${told.acceptedTwice.size} keys answered 202 twice`);
+  if (told.keptAfter503.size > 0) {
+    notes.push(`${told.keptAfter503.size} keys answered 503, then 200 with no 202: a 503 kept the request`);
+  }
+
+  const result = { ...(await check(world, courseId, told, outcome.healedAt)), exit: outcome.exit, notes };
+  notes.push(...result.violationExamples.map((example) => `out of order: ${example}`));
+  const statuses = Object.entries(told.statuses)
+    .map(([status, n]) => `${status}×${n}`)
+    .join(' ');
+  log(
+    `${fault.name} #${run}: accepted ${result.accepted}, decided ${result.decided}, lost ${result.lost}, ` +
+      `doubled ${result.doubled}, queued w/o job ${result.queuedWithoutJob}, order ${result.orderViolations}, ` +
+      `recover ${result.recoverSeconds?.toFixed(1) ?? '–'} s${outcome.exit ? `, ${formatExit(outcome.exit)}` : ''}; ` +
+      `answers ${statuses}; ${result.detail}; ${((Date.now() - runStartedAt) / 1000).toFixed(0)} s` +
+      notes.map((note) => `\n    note: ${note}`).join(''),
+  );
+  const failed = result.lost + result.doubled + result.queuedWithoutJob + result.orderViolations > 0;
+  if (failed || notes.length > 0) printNotable(runStartedAt);
+  return result;
+}
+
+/** The service's warnings and errors since the run began, grouped, most frequent first. */
+function printNotable(since) {
+  const groups = new Map();
+  for (const { at, name, text } of notable) {
+    if (at < since) continue;
+    const key = `${name.replace(/-\d+$/, '')}: ${text.replace(/\d+/g, '#')}`.slice(0, 200);
+    const group = groups.get(key) ?? { count: 0, example: `${name}: ${text}` };
+    group.count += 1;
+    groups.set(key, group);
+  }
+  const top = [...groups.values()].sort((a, b) => b.count - a.count).slice(0, 8);
+  for (const { count, example } of top) console.error(`    log ×${count} ${example.slice(0, 240)}`);
+}
+
+// ---------------------------------------------------------------- report
+
+function formatExit(exit) {
+  if (exit.hung) return `hung, killed after ${exit.seconds} s`;
+  if (exit.before) return `had exited ${exit.code ?? exit.signal} before SIGTERM`;
+  return `exit ${exit.code ?? exit.signal} in ${exit.seconds.toFixed(1)} s`;
+}
+
+function exitColumn(results) {
+  const exits = results.map((r) => r.exit).filter(Boolean);
+  if (exits.length === 0) return '–';
+  if (exits.length === 1) return formatExit(exits[0]);
+  const kinds = {};
+  for (const exit of exits) {
+    const kind = exit.hung
+      ? 'hung'
+      : `${exit.before ? 'exited before, ' : ''}exit ${exit.code ?? exit.signal}`;
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
+  }
+  const max = Math.max(...exits.map((exit) => (exit.before ? 0 : exit.seconds)));
+  return `${Object.entries(kinds)
+    .map(([kind, n]) => `${kind} ×${n}`)
+    .join(', ')}; max ${max.toFixed(1)} s`;
+}
+
+function report(faults, results, failedRuns) {
+  const sum = (list, pick) => list.reduce((total, r) => total + pick(r), 0);
+  const lines = [
+    `Chaos: ${REPEAT} run(s) of each fault; each a fresh course with ${CAPACITY} seats and ${STUDENTS + DUPLICATES + SECOND_KEYS} POST /enroll ` +
+      `(${STUDENTS} keys, ${DUPLICATES} exact repeats, ${SECOND_KEYS} second keys), ${CONCURRENCY} at a time, the fault after ${FAULT_AFTER * 100}% were answered.`,
+    '',
+    '| fault | runs | accepted | decided | lost | doubled | queued w/o job | order violations | recover (s, max) | exit on SIGTERM |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const fault of faults) {
+    const list = results.get(fault.name);
+    const incomplete = failedRuns.get(fault.name) ?? 0;
+    const recovered = list.map((r) => r.recoverSeconds).filter((s) => s !== null);
+    lines.push(
+      `| ${fault.name} | ${list.length}${incomplete ? ` (+${incomplete} incomplete)` : ''} | ${sum(list, (r) => r.accepted)} | ` +
+        `${sum(list, (r) => r.decided)} | ${sum(list, (r) => r.lost)} | ${sum(list, (r) => r.doubled)} | ` +
+        `${sum(list, (r) => r.queuedWithoutJob)} | ${sum(list, (r) => r.orderViolations)} | ` +
+        `${recovered.length ? Math.max(...recovered).toFixed(1) : '–'} | ${exitColumn(list)} |`,
+    );
+  }
+  const all = [...results.values()].flat();
+  const totals = {
+    lost: sum(all, (r) => r.lost),
+    doubled: sum(all, (r) => r.doubled),
+    orderViolations: sum(all, (r) => r.orderViolations),
+    queuedWithoutJob: sum(all, (r) => r.queuedWithoutJob),
+  };
+  lines.push(
+    '',
+    `TOTAL lost=${totals.lost} doubled=${totals.doubled} order_violations=${totals.orderViolations} ` +
+      `queued_without_job=${totals.queuedWithoutJob}`,
+  );
+  console.log(lines.join('\n'));
+  return Object.values(totals).every((n) => n === 0);
+}
+
+// ---------------------------------------------------------------- main
+
+function preflight() {
+  if (!(Number.isInteger(REPEAT) && REPEAT >= 1)) throw new Error('CHAOS_REPEAT must be a positive integer');
+  if (!existsSync('dist/main.js'))
+    throw new Error('dist/main.js is missing: run `npm run build` (npm run chaos does)');
+  if (!existsSync(`${PG_BIN}/initdb`)) throw new Error(`no PostgreSQL at ${PG_BIN} (set CHAOS_PG_BIN)`);
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('redis-server is not on PATH');
+  }
+}
+
+async function main() {
+  preflight();
+  const faults = FAULTS.filter(
+    (fault) => SELECTED.length === 0 || SELECTED.some((part) => fault.name.includes(part)),
+  );
+  if (faults.length === 0) {
+    throw new Error(`CHAOS_FAULTS matches no fault; the faults are: ${FAULTS.map((f) => f.name).join('; ')}`);
+  }
+  const world = await startWorld();
+  const results = new Map(faults.map((fault) => [fault.name, []]));
+  const failedRuns = new Map();
+  let complete = true;
+  try {
+    for (let run = 1; run <= REPEAT; run += 1) {
+      for (const fault of faults) {
+        if (Date.now() - startedAt > BUDGET_MS) {
+          log(`${fault.name} #${run}: skipped, past CHAOS_BUDGET_S`);
+          failedRuns.set(fault.name, (failedRuns.get(fault.name) ?? 0) + 1);
+          complete = false;
+          continue;
+        }
+        try {
+          results.get(fault.name).push(await runScenario(world, fault, run));
+        } catch (error) {
+          // The run proves nothing; the next one starts by putting servers and processes right.
+          log(`${fault.name} #${run}: run failed: ${error.message}`);
+          printNotable(Date.now() - 60_000);
+          failedRuns.set(fault.name, (failedRuns.get(fault.name) ?? 0) + 1);
+          complete = false;
+        }
+      }
+    }
+  } finally {
+    // A graceful stop if they manage it in time; cleanup() kills whatever is left.
+    for (const service of Object.values(world.services)) service.child.kill('SIGTERM');
+    await within(Promise.all(Object.values(world.services).map((service) => service.exited)), EXIT_MS);
+  }
+  const clean = report(faults, results, failedRuns);
+  if (!complete) console.error('[chaos] some runs failed or were skipped: the table does not cover them');
+  return clean && complete;
+}
+
+main().then(
+  (ok) => process.exit(ok ? 0 : 1),
+  (error) => {
+    console.error(`chaos failed: ${error.stack ?? error}`);
+    process.exit(1);
+  },
+);

@@ -17,9 +17,10 @@ describe('deployment files', () => {
     expect(compose.services.worker.environment.ROLE).toBe('worker');
   });
 
-  it('keeps accepted requests across a Redis restart (AOF on)', () => {
+  it('keeps accepted requests across a Redis restart (AOF on) and never evicts one', () => {
     const command = [compose.services.redis.command].flat().join(' ');
     expect(command).toMatch(/--appendonly yes/);
+    expect(command).toMatch(/--maxmemory-policy noeviction/);
   });
 
   it('gives every service a health check, and the api and workers a readiness one', () => {

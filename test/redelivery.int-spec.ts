@@ -159,6 +159,60 @@ describe('exactly one outcome', () => {
     });
   });
 
+  it('lets a job that keeps violating a constraint leave the head, so the courses behind it are decided', async () => {
+    const partitions = app.config.allocationPartitions;
+    const poisoned = await newCourse(app.baseUrl, 5);
+    let behind = await newCourse(app.baseUrl, 5);
+    while (partitionOf(behind, partitions) !== partitionOf(poisoned, partitions)) {
+      behind = await newCourse(app.baseUrl, 5);
+    }
+    // A stray row already holds the key, so inserting this request's enrollment violates a unique
+    // constraint (23505) on every try: a retry can never succeed.
+    const db = await connect(world.database.url);
+    try {
+      await db.query(
+        "INSERT INTO enrollments (course_id, student_id, idempotency_key) VALUES ($1, 'stray', 'poisoned-key')",
+        [poisoned],
+      );
+      await db.query('UPDATE courses SET seats_taken = 1 WHERE id = $1', [poisoned]);
+    } finally {
+      await db.end();
+    }
+    const first = await http(app.baseUrl, 'POST', '/enroll', {
+      student_id: 'poison-1',
+      course_id: poisoned,
+      idempotency_key: 'poisoned-key',
+    });
+    expect(first.status).toBe(202);
+    const second = await http(app.baseUrl, 'POST', '/enroll', {
+      student_id: 'behind-1',
+      course_id: behind,
+      idempotency_key: 'behind-the-poison',
+    });
+    expect(second.status).toBe(202);
+
+    expect(await outcomeOf('behind-the-poison')).toMatchObject({ status: 'enrolled' });
+    const queue = new Queue(partitionQueueName(partitionOf(poisoned, partitions)), {
+      connection: { host: app.config.redis.host, port: app.config.redis.port },
+      prefix: app.config.queuePrefix,
+    });
+    try {
+      const failed = await eventually(async () => {
+        const jobs = await queue.getFailed();
+        return jobs.find((job) =>
+          (job.data as AllocationJobData).requests.some(
+            (request) => request.idempotencyKey === 'poisoned-key',
+          ),
+        );
+      });
+      expect(failed.failedReason).toMatch(/enrollments|duplicate key/);
+    } finally {
+      await queue.close();
+    }
+    expect(await decisionCount('poisoned-key')).toBe(0);
+    expect((await http(app.baseUrl, 'GET', '/enrollments/poisoned-key')).body.status).toBe('queued');
+  });
+
   it('retries a transaction whose database connection dies, and decides once', async () => {
     const courseId = await newCourse(app.baseUrl, 5);
     const blocker = await connect(world.database.url);

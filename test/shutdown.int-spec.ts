@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../scripts/net.mjs';
 import { connect, courseTruth } from './support/db-client.js';
 import { type ChildService, startChildService } from './support/child-service.js';
 import { ADMIN_TOKEN, createWorld, eventually, http, newCourse, type TestWorld } from './support/test-app.js';
@@ -93,6 +95,65 @@ describe('graceful shutdown', () => {
     await expect(startChildService({ ...world.env, REDIS_PORT: 'seventy' })).rejects.toThrow(
       /REDIS_PORT must be an integer/,
     );
+  });
+
+  it('gives up on an unreachable PostgreSQL with JSON lines at once and one line saying what to check', async () => {
+    const port = await freePort();
+    const url = `postgres://postgres:hunter2secret@127.0.0.1:${port}/courseflow`;
+    const failure = await startChildService({
+      ...world.env,
+      DATABASE_URL: url,
+      DATABASE_START_TIMEOUT_MS: '2500',
+      LOG_LEVEL: 'info',
+    }).catch((error: Error) => error.message);
+    const lines = String(failure).split('\n').slice(1).filter(Boolean);
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, any>);
+    const retries = entries.filter(
+      (entry) => entry.msg === `database unavailable at 127.0.0.1:${port}/courseflow, retrying`,
+    );
+    expect(retries.length).toBeGreaterThanOrEqual(2);
+    expect(entries.at(-1)).toMatchObject({
+      level: 60,
+      msg: expect.stringContaining(
+        `cannot connect to PostgreSQL at postgres://postgres:***@127.0.0.1:${port}/courseflow`,
+      ),
+    });
+    expect(entries.at(-1)!.msg).toContain('Check DATABASE_URL');
+    expect(String(failure)).not.toContain('hunter2secret');
+  });
+
+  it('starts with Redis away: live, not ready, one log line for the outage, and a quick clean SIGTERM', async () => {
+    const redisPort = await freePort();
+    const service = await startChildService(
+      { ...world.env, ROLE: 'all', REDIS_PORT: String(redisPort), LOG_LEVEL: 'info' },
+      'live',
+    );
+    running = service;
+    const ready = await http(service.baseUrl, 'GET', '/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ status: 'not_ready', redis: 'down', database: 'ok' });
+    expect(ready.body.details.redis.message).toBe(`redis unavailable at 127.0.0.1:${redisPort}`);
+    const db = await connect(world.database.url);
+    const { rows } = await db
+      .query("INSERT INTO courses (code, title, capacity) VALUES ('AWAY1', 'Redis away', 3) RETURNING id")
+      .finally(() => db.end());
+    const refused = await http(service.baseUrl, 'POST', '/enroll', {
+      student_id: 's-1',
+      course_id: rows[0].id,
+      idempotency_key: 'redis-away',
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.body.message).toBe('the queue (Redis) is unavailable; retry later');
+    await sleep(3000); // a dozen reconnection attempts
+    const signalledAt = Date.now();
+    service.process.kill('SIGTERM');
+    expect(await service.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - signalledAt).toBeLessThan(5000);
+
+    // Nothing but JSON lines, and the outage said once, not once per retry.
+    expect(service.stderr.join('')).toBe('');
+    const entries = service.lines.map((line) => JSON.parse(line) as Record<string, any>);
+    expect(entries.filter((entry) => String(entry.msg).startsWith('redis unavailable at'))).toHaveLength(1);
   });
 
   it('uses a request id the caller sends and returns it', async () => {

@@ -14,7 +14,11 @@ export interface ChildService {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export async function startChildService(env: Record<string, string>): Promise<ChildService> {
+/** Resolves once the service is ready (both dependencies answer), or, with until 'live', once it answers /health. */
+export async function startChildService(
+  env: Record<string, string>,
+  until: 'ready' | 'live' = 'ready',
+): Promise<ChildService> {
   if (!existsSync('dist/main.js')) throw new Error('dist/main.js is missing: run `npm run build` first');
   const port = await freePort();
   const child = spawn(process.execPath, ['dist/main.js'], {
@@ -39,11 +43,13 @@ export async function startChildService(env: Record<string, string>): Promise<Ch
     async () => {
       if (child.exitCode !== null)
         throw new Error(`service exited early:\n${[...lines, ...stderr].join('\n')}`);
-      const ready = await fetch(`${baseUrl}/ready`).catch(() => undefined);
-      return ready?.status === 200 ? true : undefined;
+      const answer = await fetch(`${baseUrl}/${until === 'ready' ? 'ready' : 'health'}`).catch(
+        () => undefined,
+      );
+      return answer?.status === 200 ? true : undefined;
     },
     30_000,
-    'the child service to be ready',
+    `the child service to be ${until}`,
   );
   return { process: child, baseUrl, lines, stderr, exited };
 }

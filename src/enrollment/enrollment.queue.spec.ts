@@ -1,3 +1,4 @@
+import { acceptedCountsKey, claimKey, partitionQueueName } from './partition-keys.js';
 import {
   batchJobIdFor,
   bullPriorityOf,
@@ -37,5 +38,15 @@ describe('arbitration queue helpers', () => {
     expect(names).toHaveLength(16);
     expect(new Set(names).size).toBe(16);
     for (const name of names) expect(name).not.toContain(':');
+  });
+
+  it('puts every key one partition touches in one Redis Cluster slot (one hash tag), and partitions apart', () => {
+    const tagOf = (key: string) => /\{([^}]*)\}/.exec(key)?.[1];
+    // BullMQ's keys are <prefix>:<queue name>:<suffix>, so the tag in the queue name tags them all.
+    const queueKey = `courseflow:${partitionQueueName(3)}:wait`;
+    expect(tagOf(queueKey)).toBe('p3');
+    expect(tagOf(claimKey('courseflow', 3, 'any{odd}key'))).toBe('p3');
+    expect(tagOf(acceptedCountsKey('courseflow', 3))).toBe('p3');
+    expect(tagOf(claimKey('courseflow', 4, 'k'))).toBe('p4');
   });
 });

@@ -137,6 +137,8 @@ export class EnrollmentQueue implements OnModuleInit {
    */
   private async flush(partition: number, batch: WaitingRequest[]): Promise<void> {
     try {
+      // BullMQ waits for a connection that never came up instead of failing: answer 503 at once.
+      if (this.redis.status !== 'ready') throw new Error(`redis is ${this.redis.status}`);
       const known = await this.knownHolders(partition, batch);
       const fresh = batch.filter((waiting, index) => {
         const holder = known[index];

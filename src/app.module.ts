@@ -6,7 +6,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { Redis } from 'ioredis';
 import { AllocationModule } from './allocation/allocation.module.js';
 import { type AppConfig, appConfigLoader, CONFIG_NAMESPACE } from './config/app-config.js';
-import { CoursesModule } from './courses/courses.module.js';
+import { CoursesHttpModule } from './courses/courses.module.js';
 import { dataSourceOptions } from './database/data-source.js';
 import { DomainExceptionFilter } from './errors/domain-exception.filter.js';
 import { EnrollmentModule } from './enrollment/enrollment.module.js';
@@ -50,10 +50,7 @@ export class AppModule {
         HealthModule,
         MetricsModule,
         ...(servesApi
-          ? [
-              CoursesModule.register({ serveHttp: true }),
-              EnrollmentModule.register({ partitions: config.allocationPartitions }),
-            ]
+          ? [CoursesHttpModule, EnrollmentModule.register({ partitions: config.allocationPartitions })]
           : []),
         ...(allocates ? [AllocationModule] : []),
       ],

@@ -1,3 +1,4 @@
+import { CoursesService } from '../src/courses/courses.service.js';
 import {
   ADMIN_TOKEN,
   createWorld,
@@ -20,6 +21,10 @@ describe('courses API', () => {
   afterAll(async () => {
     await api.close();
     await world.destroy();
+  });
+
+  it('builds one CoursesService however many modules need it, so a process has one course cache', () => {
+    expect(api.app.get(CoursesService, { strict: false, each: true })).toHaveLength(1);
   });
 
   it('creates a course for an operator and shows it with its seat counts', async () => {

@@ -9,10 +9,7 @@ import { Enrollment } from './enrollment.entity.js';
 import { WaitlistEntry } from './waitlist-entry.entity.js';
 
 @Module({
-  imports: [
-    TypeOrmModule.forFeature([Decision, Enrollment, WaitlistEntry]),
-    CoursesModule.register({ serveHttp: false }),
-  ],
+  imports: [TypeOrmModule.forFeature([Decision, Enrollment, WaitlistEntry]), CoursesModule],
   providers: [AllocationService, AllocationProcessor, DecisionsService],
   exports: [DecisionsService, AllocationProcessor],
 })

@@ -47,7 +47,7 @@ export class EnrollmentModule implements NestModule {
             forceDisconnectOnShutdown: false,
           })),
         ),
-        CoursesModule.register({ serveHttp: false }),
+        CoursesModule,
         AllocationModule,
       ],
       controllers: [EnrollmentController],

@@ -24,7 +24,7 @@ const courseGauge = (name: string, help: string) =>
 @Module({
   imports: [
     PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: true } }),
-    CoursesModule.register({ serveHttp: false }),
+    CoursesModule,
   ],
   controllers: [MetricsJsonController],
   providers: [

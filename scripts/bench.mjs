@@ -235,42 +235,46 @@ async function acceptPhase() {
 
 /** The row-lock baseline: one transaction per request (lock, bump, insert), in a tight pg loop. */
 async function naiveRowLockLoop(world, courseId, transactions, clients = 8) {
-  const pool = new pg.Pool({ connectionString: world.url, max: clients });
+  const connections = await Promise.all(
+    Array.from({ length: clients }, async () => {
+      const client = new pg.Client({ connectionString: world.url });
+      await client.connect();
+      return client;
+    }),
+  );
   let next = 0;
   const started = process.hrtime.bigint();
   await Promise.all(
-    Array.from({ length: clients }, async () => {
-      const client = await pool.connect();
-      try {
-        while (next < transactions) {
-          const n = next++;
-          await client.query('BEGIN');
-          const { rows } = await client.query(
-            'SELECT capacity, seats_taken FROM courses WHERE id = $1 FOR UPDATE',
-            [courseId],
-          );
-          const status = rows[0].seats_taken < rows[0].capacity ? 'enrolled' : 'waitlisted';
+    connections.map(async (client) => {
+      while (next < transactions) {
+        const n = next++;
+        await client.query('BEGIN');
+        const { rows } = await client.query(
+          'SELECT capacity, seats_taken FROM courses WHERE id = $1 FOR UPDATE',
+          [courseId],
+        );
+        const status = rows[0].seats_taken < rows[0].capacity ? 'enrolled' : 'waitlisted';
+        await client.query(
+          `INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, requested_at, decided_at)
+           VALUES ($1, $2, $3, 0, $4, now(), now())`,
+          [`naive-${n}`, `naive-${n}`, courseId, status],
+        );
+        if (status === 'enrolled') {
           await client.query(
-            `INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, requested_at, decided_at)
-             VALUES ($1, $2, $3, 0, $4, now(), now())`,
-            [`naive-${n}`, `naive-${n}`, courseId, status],
+            'INSERT INTO enrollments (course_id, student_id, idempotency_key) VALUES ($1, $2, $3)',
+            [courseId, `naive-${n}`, `naive-${n}`],
           );
-          if (status === 'enrolled') {
-            await client.query(
-              'INSERT INTO enrollments (course_id, student_id, idempotency_key) VALUES ($1, $2, $3)',
-              [courseId, `naive-${n}`, `naive-${n}`],
-            );
-            await client.query('UPDATE courses SET seats_taken = seats_taken + 1 WHERE id = $1', [courseId]);
-          }
-          await client.query('COMMIT');
+          await client.query('UPDATE courses SET seats_taken = seats_taken + 1 WHERE id = $1', [courseId]);
         }
-      } finally {
-        client.release();
+        await client.query('COMMIT');
       }
     }),
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  await pool.end();
+  // Client.end() resolves once the server has closed the connection. pg.Pool's end() resolves before that,
+  // with the pool's error listener still on each closing client: the next phase's DROP DATABASE … WITH
+  // (FORCE) could then reach a connection still closing, and its 57P01 crashed the bench (the CI flake).
+  await Promise.all(connections.map((client) => client.end()));
   return transactions / seconds;
 }
 

@@ -17,7 +17,7 @@ import { RedisModule } from './redis/redis.module.js';
 
 @Module({})
 export class AppModule {
-  /** The role decides the modules: the API never allocates; a worker serves only the probes over HTTP. */
+  /** The role decides the modules: an API process never allocates; a worker serves only probes, metrics and docs. */
   static forRoot(config: AppConfig): DynamicModule {
     const servesApi = config.role !== 'worker';
     const allocates = config.role !== 'api';

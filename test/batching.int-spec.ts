@@ -1,5 +1,5 @@
 import { AllocationService } from '../src/allocation/allocation.service.js';
-import type { AllocationJobData } from '../src/enrollment/enrollment.queue.js';
+import type { AllocationJobData } from '../src/queue/allocation-queue.contract.js';
 import { backendWaitingForCourseLock, connect, courseTruth, courseTruthAt } from './support/db-client.js';
 import { createWorld, http, newCourse, startApp, type TestApp, type TestWorld } from './support/test-app.js';
 

@@ -7,7 +7,7 @@ import {
   partitionOf,
   partitionQueueName,
   type AllocationJobData,
-} from '../src/enrollment/enrollment.queue.js';
+} from '../src/queue/allocation-queue.contract.js';
 import { backendWaitingForCourseLock, connect, courseTruth, courseTruthAt } from './support/db-client.js';
 import {
   createWorld,

@@ -10,12 +10,16 @@ import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
-import { type AllocationJobData, type QueuedRequest } from '../enrollment/enrollment.queue.js';
-import { readClaims } from '../enrollment/idempotency.store.js';
-import { partitionOf, partitionQueueNames } from '../enrollment/partition-keys.js';
+import {
+  type AllocationJobData,
+  partitionOf,
+  partitionQueueNames,
+  type QueuedRequest,
+} from '../queue/allocation-queue.contract.js';
 import { EnrollmentMetrics } from '../metrics/enrollment-metrics.js';
 import { workerConnectionOptions } from '../redis/redis.module.js';
 import { AllocationService, DatabaseUnavailableError, describeJob } from './allocation.service.js';
+import { requestsOwnedBy } from './job-claims.js';
 
 /** How long a partition pauses when the database keeps failing; its job waits at the head meanwhile. */
 const DATABASE_OUTAGE_PAUSE_MS = 2000;
@@ -44,9 +48,11 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     this.config = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
   }
 
-  /** Not awaited: with Redis away at start the process still serves /health and /ready, and starts later. */
+  /**
+   * Only worker and all roles import AllocationModule. Not awaited: with Redis away at start the process
+   * still serves /health and /ready, and starts taking jobs later.
+   */
   onApplicationBootstrap(): void {
-    if (this.config.role === 'api') return;
     this.start().catch((error: unknown) =>
       this.logger.error({ msg: 'allocation workers did not start', err: error }),
     );
@@ -130,7 +136,9 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
   private async process(queue: Queue, job: Job<AllocationJobData>, token?: string) {
     let requests: QueuedRequest[];
     try {
-      requests = await this.requestsOwnedBy(job);
+      const { requests: carried } = job.data;
+      const partition = partitionOf(carried[0]?.courseId ?? 0, this.config.allocationPartitions);
+      requests = await requestsOwnedBy(this.redis, this.config.queuePrefix, partition, job.id, carried);
     } catch (error) {
       // Redis trouble: the job goes back to the wait list untouched (or, if Redis is gone, its lock expires
       // and it is handed out again).
@@ -169,34 +177,5 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
       });
       throw new UnrecoverableError(error instanceof Error ? error.message : String(error));
     }
-  }
-
-  /**
-   * The job's requests whose claims name this job, each key once. A request also carried by another job
-   * (a duplicate sent while its key was being claimed) is decided by the job its claim names. A request
-   * whose claim is gone (expired, or Redis lost it) is decided here: PostgreSQL decides a key once anyway.
-   */
-  private async requestsOwnedBy(job: Job<AllocationJobData>): Promise<QueuedRequest[]> {
-    const { requests } = job.data;
-    if (requests.length === 0) return [];
-    const partition = partitionOf(requests[0].courseId, this.config.allocationPartitions);
-    const claims = await readClaims(
-      this.redis,
-      this.config.queuePrefix,
-      partition,
-      requests.map((request) => request.idempotencyKey),
-    );
-    const seen = new Set<string>();
-    return requests.filter((request, index) => {
-      const claim = claims[index];
-      const owned =
-        !seen.has(request.idempotencyKey) &&
-        (claim === null ||
-          (claim.job_id === job.id &&
-            claim.student_id === request.studentId &&
-            claim.course_id === request.courseId));
-      if (owned) seen.add(request.idempotencyKey);
-      return owned;
-    });
   }
 }

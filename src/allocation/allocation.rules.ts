@@ -1,4 +1,4 @@
-import type { DecisionStatus, RejectionReason } from './decision.entity.js';
+import type { DecisionStatus, RejectionReason } from '../decisions/decision.entity.js';
 
 /** What a student already holds in the course being decided. */
 export type Hold = 'enrolled' | 'waitlisted';

@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { CoursesService } from '../courses/courses.service.js';
 import { isConnectionError, isRetryableDatabaseError, sqlStateOf } from '../database/database-errors.js';
-import type { AllocationJobData } from '../enrollment/enrollment.queue.js';
+import type { AllocationJobData } from '../queue/allocation-queue.contract.js';
 import { decideBatch, type Hold, type RequestDecision } from './allocation.rules.js';
 
 /**

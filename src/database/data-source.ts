@@ -1,5 +1,5 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { Decision } from '../allocation/decision.entity.js';
+import { Decision } from '../decisions/decision.entity.js';
 import { Enrollment } from '../allocation/enrollment.entity.js';
 import { WaitlistEntry } from '../allocation/waitlist-entry.entity.js';
 import { Course } from '../courses/course.entity.js';

@@ -7,11 +7,12 @@ import {
   type NestModule,
   RequestMethod,
 } from '@nestjs/common';
-import { AllocationModule } from '../allocation/allocation.module.js';
 import { CoursesModule } from '../courses/courses.module.js';
 import { EnrollmentMetricsMiddleware } from './enrollment-metrics.middleware.js';
 import { EnrollmentController } from './enrollment.controller.js';
-import { EnrollmentQueue, partitionQueueNames } from './enrollment.queue.js';
+import { DecisionsModule } from '../decisions/decisions.module.js';
+import { partitionQueueNames } from '../queue/allocation-queue.contract.js';
+import { EnrollmentQueue } from './enrollment.queue.js';
 import { EnrollmentService } from './enrollment.service.js';
 import { IdempotencyStore } from './idempotency.store.js';
 
@@ -48,7 +49,7 @@ export class EnrollmentModule implements NestModule {
           })),
         ),
         CoursesModule,
-        AllocationModule,
+        DecisionsModule,
       ],
       controllers: [EnrollmentController],
       providers: [EnrollmentService, EnrollmentQueue, IdempotencyStore],

@@ -1,57 +1,21 @@
-import { createHash } from 'node:crypto';
 import { getQueueToken } from '@nestjs/bullmq';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { ModuleRef } from '@nestjs/core';
 import { Job, type Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { DecisionsService } from '../allocation/decisions.service.js';
 import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
-import { type AcceptedRequest, IdempotencyStore } from './idempotency.store.js';
-import { partitionOf, partitionQueueNames } from './partition-keys.js';
-
-export { partitionOf, partitionQueueName, partitionQueueNames } from './partition-keys.js';
-
-/**
- * The arbitration queue. A course's requests all go to one partition queue, and each partition queue runs
- * one job at a time across every worker process (BullMQ global concurrency 1), so a course's requests are
- * decided in the order BullMQ hands them out, while different partitions are decided in parallel.
- */
-export enum AllocationJobName {
-  DecideRequests = 'decide-requests',
-}
-
-export interface QueuedRequest {
-  idempotencyKey: string;
-  studentId: string;
-  courseId: number;
-  requestedAt: string;
-}
-
-/**
- * One job carries requests of one priority for courses of one partition, in the order they were accepted;
- * a hot course fills a job on its own, spread traffic shares jobs between the partition's courses.
- */
-export interface AllocationJobData {
-  priority: number;
-  requests: QueuedRequest[];
-}
-
-/**
- * BullMQ serves the lowest number first, and a job without priority (0) skips the prioritized set and
- * runs before every prioritized job; so request priority 100..0 becomes BullMQ priority 1..101.
- */
-export const bullPriorityOf = (priority: number): number => 101 - priority;
-
-/** Derived from the idempotency key (hashed: BullMQ ids may not contain ':'), so duplicates collapse. */
-export const jobIdFor = (idempotencyKey: string): string =>
-  `req-${createHash('sha256').update(idempotencyKey).digest('base64url')}`;
-
-/** A batch's job id, derived from the idempotency keys it carries, in order. */
-export const batchJobIdFor = (idempotencyKeys: readonly string[]): string =>
-  idempotencyKeys.length === 1
-    ? jobIdFor(idempotencyKeys[0])
-    : `batch-${createHash('sha256').update(idempotencyKeys.join('\n')).digest('base64url')}`;
+import { DecisionsService } from '../decisions/decisions.service.js';
+import {
+  type AcceptedRequest,
+  AllocationJobName,
+  type AllocationJobData,
+  batchJobIdFor,
+  bullPriorityOf,
+  partitionOf,
+  partitionQueueNames,
+} from '../queue/allocation-queue.contract.js';
+import { IdempotencyStore } from './idempotency.store.js';
 
 interface WaitingRequest {
   key: string;

@@ -1,11 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DecisionsService, type DecidedRequest } from '../allocation/decisions.service.js';
+import { DecisionsService, type DecidedRequest } from '../decisions/decisions.service.js';
 import { CoursesService } from '../courses/courses.service.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 import type { EnrollRequestDto } from './dto/enroll-request.dto.js';
 import type { EnrollmentRequestResponse } from './dto/enrollment-request.response.js';
 import { EnrollmentQueue } from './enrollment.queue.js';
-import { type AcceptedRequest, IdempotencyStore } from './idempotency.store.js';
+import type { AcceptedRequest } from '../queue/allocation-queue.contract.js';
+import { IdempotencyStore } from './idempotency.store.js';
 
 export interface Submission {
   /** True when this call queued the request (202); false for a replay of a known key (200). */

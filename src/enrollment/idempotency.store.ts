@@ -2,17 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { type ChainableCommander, Redis } from 'ioredis';
 import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
-import { acceptedCountsKey, claimKey } from './partition-keys.js';
-
-/** What the API stored when it accepted a request; compared against replays of the same key. */
-export interface AcceptedRequest {
-  student_id: string;
-  course_id: number;
-  priority: number;
-  requested_at: string;
-  /** The queue job that carries the request; written in the same transaction as that job. */
-  job_id?: string;
-}
+import type { AcceptedRequest } from '../queue/allocation-queue.contract.js';
+import { acceptedCountsKey, claimKey } from '../redis/redis-keys.js';
 
 /**
  * Claims keys atomically and counts the claims per course. Plain GET then SET inside the script (rather
@@ -109,19 +100,4 @@ export class IdempotencyStore {
     }
     return found;
   }
-}
-
-/**
- * The claims of a job's keys, read by the worker (all in the job's partition, so one MGET): a request is
- * the job's to decide only when its claim names that job.
- */
-export async function readClaims(
-  redis: Redis,
-  queuePrefix: string,
-  partition: number,
-  keys: readonly string[],
-): Promise<Array<AcceptedRequest | null>> {
-  if (keys.length === 0) return [];
-  const stored = await redis.mget(...keys.map((key) => claimKey(queuePrefix, partition, key)));
-  return stored.map((value) => (value === null ? null : (JSON.parse(value) as AcceptedRequest)));
 }

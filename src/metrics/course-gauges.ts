@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { type Gauge, register } from 'prom-client';
 import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
 import { CoursesService } from '../courses/courses.service.js';
-import { acceptedCountsKey } from '../enrollment/partition-keys.js';
+import { acceptedCountsKey } from '../redis/redis-keys.js';
 
 export const QUEUE_DEPTH = 'courseflow_queue_depth';
 export const SEATS_TAKEN = 'courseflow_seats_taken';

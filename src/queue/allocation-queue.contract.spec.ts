@@ -1,11 +1,12 @@
-import { acceptedCountsKey, claimKey, partitionQueueName } from './partition-keys.js';
+import { acceptedCountsKey, claimKey } from '../redis/redis-keys.js';
 import {
   batchJobIdFor,
   bullPriorityOf,
   jobIdFor,
   partitionOf,
+  partitionQueueName,
   partitionQueueNames,
-} from './enrollment.queue.js';
+} from './allocation-queue.contract.js';
 
 describe('arbitration queue helpers', () => {
   it('maps request priority 100..0 to BullMQ priority 1..101, never 0', () => {

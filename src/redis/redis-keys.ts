@@ -1,0 +1,14 @@
+/**
+ * Every Redis key name the service uses, in one place. Every key one partition touches together (its BullMQ
+ * queue keys, the claims of the requests it carries, its counters) carries the partition's hash tag, so each
+ * script and transaction stays in one Redis Cluster slot while partitions spread over the cluster's masters.
+ */
+export const partitionTag = (partition: number): string => `{p${partition}}`;
+
+/** A key's claim lives in the partition of the course it was sent for, beside that partition's queue. */
+export const claimKey = (queuePrefix: string, partition: number, idempotencyKey: string): string =>
+  `${queuePrefix}:${partitionTag(partition)}:request:${idempotencyKey}`;
+
+/** Per course of one partition, how many requests were ever accepted; queue depth is this minus those decided. */
+export const acceptedCountsKey = (queuePrefix: string, partition: number): string =>
+  `${queuePrefix}:${partitionTag(partition)}:accepted-per-course`;

@@ -1,4 +1,11 @@
-import { decideBatch, type Hold, type PendingRequest } from './allocation.rules.js';
+import {
+  decideBatch,
+  decideJob,
+  type Hold,
+  type JobRequest,
+  type LockedCourse,
+  type PendingRequest,
+} from './allocation.rules.js';
 
 const request = (n: number, studentId = `s-${n}`): PendingRequest => ({
   idempotencyKey: `k-${n}`,
@@ -117,6 +124,112 @@ describe('decideBatch', () => {
       for (const student of placed) expect(holds.has(student)).toBe(false);
       for (const decision of outcome.decisions) {
         expect(decision.reason === null).toBe(decision.status !== 'rejected');
+      }
+    }
+  });
+});
+
+describe('decideJob', () => {
+  const course = (id: number, capacity: number, seatsTaken = 0, lastWaitlistPosition = 0): LockedCourse => ({
+    id,
+    capacity,
+    seatsTaken,
+    lastWaitlistPosition,
+    holds: new Map(),
+  });
+  const ask = (n: number, courseId: number, studentId = `s-${n}`): JobRequest => ({
+    idempotencyKey: `k-${n}`,
+    studentId,
+    courseId,
+  });
+
+  it("places waitlisted requests after the course's last position, in arbitration order", () => {
+    const outcome = decideJob([course(7, 1, 1, 4)], [ask(1, 7), ask(2, 7)]);
+    expect(outcome.decisions.map((d) => [d.idempotencyKey, d.status, d.waitlistPosition])).toEqual([
+      ['k-1', 'waitlisted', 5],
+      ['k-2', 'waitlisted', 6],
+    ]);
+    expect(outcome.counters).toEqual([{ courseId: 7, seatsTaken: 1, waitlisted: 2, decided: 2 }]);
+  });
+
+  it("decides each course of a job on its own counters, and answers in the job's order", () => {
+    const outcome = decideJob([course(2, 1), course(6, 5, 5)], [ask(1, 6), ask(2, 2), ask(3, 2), ask(4, 6)]);
+    expect(
+      outcome.decisions.map((d) => [d.idempotencyKey, d.courseId, d.status, d.waitlistPosition]),
+    ).toEqual([
+      ['k-1', 6, 'waitlisted', 1],
+      ['k-2', 2, 'enrolled', null],
+      ['k-3', 2, 'waitlisted', 1],
+      ['k-4', 6, 'waitlisted', 2],
+    ]);
+    expect(outcome.counters).toEqual([
+      { courseId: 2, seatsTaken: 1, waitlisted: 1, decided: 2 },
+      { courseId: 6, seatsTaken: 5, waitlisted: 2, decided: 2 },
+    ]);
+  });
+
+  it('rejects a request for a course that is gone as course_not_found, and decides the others', () => {
+    const outcome = decideJob([course(3, 2)], [ask(1, 99), ask(2, 3)]);
+    expect(outcome.decisions).toEqual([
+      {
+        idempotencyKey: 'k-1',
+        studentId: 's-1',
+        courseId: 99,
+        status: 'rejected',
+        reason: 'course_not_found',
+        waitlistPosition: null,
+      },
+      {
+        idempotencyKey: 'k-2',
+        studentId: 's-2',
+        courseId: 3,
+        status: 'enrolled',
+        reason: null,
+        waitlistPosition: null,
+      },
+    ]);
+    expect(outcome.counters).toEqual([{ courseId: 3, seatsTaken: 1, waitlisted: 0, decided: 1 }]);
+  });
+
+  it('keeps positions contiguous and counters true over many random jobs', () => {
+    let seed = 7;
+    const random = (below: number) => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      return seed % below;
+    };
+    for (let round = 0; round < 1000; round += 1) {
+      const courses = Array.from({ length: 1 + random(3) }, (_, index) => {
+        const capacity = random(4);
+        return course(index + 1, capacity, random(capacity + 1), random(3));
+      });
+      const requests = Array.from({ length: random(15) }, (_, n) => ask(n, 1 + random(4), `s-${random(6)}`));
+      const outcome = decideJob(courses, requests);
+
+      expect(outcome.decisions.map((d) => d.idempotencyKey)).toEqual(requests.map((r) => r.idempotencyKey));
+      for (const locked of courses) {
+        const mine = outcome.decisions.filter((d) => d.courseId === locked.id);
+        const positions = mine.filter((d) => d.status === 'waitlisted').map((d) => d.waitlistPosition);
+        expect(positions).toEqual(positions.map((_, index) => locked.lastWaitlistPosition + index + 1));
+        const counter = outcome.counters.find((c) => c.courseId === locked.id);
+        if (mine.length === 0) {
+          expect(counter).toBeUndefined();
+          continue;
+        }
+        const enrolled = mine.filter((d) => d.status === 'enrolled').length;
+        expect(counter).toEqual({
+          courseId: locked.id,
+          seatsTaken: locked.seatsTaken + enrolled,
+          waitlisted: positions.length,
+          decided: mine.length,
+        });
+        expect(counter!.seatsTaken).toBeLessThanOrEqual(locked.capacity);
+      }
+      for (const decision of outcome.decisions.filter((d) => d.courseId > courses.length)) {
+        expect(decision).toMatchObject({
+          status: 'rejected',
+          reason: 'course_not_found',
+          waitlistPosition: null,
+        });
       }
     }
   });

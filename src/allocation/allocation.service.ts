@@ -4,7 +4,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { CoursesService } from '../courses/courses.service.js';
 import { isConnectionError, isRetryableDatabaseError, sqlStateOf } from '../database/database-errors.js';
 import type { AllocationJobData } from '../queue/allocation-queue.contract.js';
-import { decideBatch, type Hold, type RequestDecision } from './allocation.rules.js';
+import { type CounterChange, decideJob, type Hold, type JobDecision } from './allocation.rules.js';
 
 /**
  * Tries of one transaction inside the worker for an error that is neither an outage nor permanent (a
@@ -67,9 +67,8 @@ export class AllocationService {
   }
 
   /**
-   * Three statements under the locks whatever the batch size and however many courses it spans: take the
-   * courses' locks, read what the batch needs, then write every decision, enrollment, waitlist entry and
-   * course counter in one statement.
+   * Lock, read, decide, write: the courses' row locks, one read of what the job needs, the pure rules, then
+   * every decision, enrollment, waitlist entry and course counter in one statement.
    */
   private async decideLocked(manager: EntityManager, job: AllocationJobData): Promise<AllocationDecision[]> {
     const courseIds = [...new Set(job.requests.map((request) => request.courseId))];
@@ -78,49 +77,27 @@ export class AllocationService {
     const pending = job.requests.filter((request) => !state.decided.has(request.idempotencyKey));
     if (pending.length === 0) return [];
 
-    const decisions: AllocationDecision[] = [];
-    const changes: CourseChange[] = [];
-    for (const course of courses) {
-      const requests = pending.filter((request) => request.courseId === course.id);
-      if (requests.length === 0) continue;
-      const outcome = decideBatch(course, state.holdsIn(course.id), requests);
-      let position = state.lastWaitlistPosition.get(course.id) ?? 0;
-      for (const [index, decision] of outcome.decisions.entries()) {
-        decisions.push({
-          ...decision,
-          courseId: course.id,
-          requestedAt: requests[index].requestedAt,
-          waitlistPosition: decision.status === 'waitlisted' ? (position += 1) : null,
-        });
-      }
-      changes.push({
-        courseId: course.id,
-        seatsTaken: outcome.seatsTaken,
-        waitlisted: outcome.decisions.filter((decision) => decision.status === 'waitlisted').length,
-        decided: outcome.decisions.length,
-      });
-    }
-    // A request for a course that no longer exists still gets its one decision, rather than failing the
-    // job and, with it, the other courses' requests it carries.
-    const existing = new Set(courses.map((course) => course.id));
-    for (const request of pending.filter((request) => !existing.has(request.courseId))) {
+    const outcome = decideJob(
+      courses.map((course) => ({
+        id: course.id,
+        capacity: course.capacity,
+        seatsTaken: course.seatsTaken,
+        lastWaitlistPosition: state.lastWaitlistPosition.get(course.id) ?? 0,
+        holds: state.holdsIn(course.id),
+      })),
+      pending,
+    );
+    const decisions = outcome.decisions.map((decision, index) => ({
+      ...decision,
+      requestedAt: pending[index].requestedAt,
+    }));
+    for (const rejected of decisions.filter((decision) => decision.reason === 'course_not_found')) {
       this.logger.warn(
-        `course ${request.courseId} does not exist; request ${request.idempotencyKey} rejected`,
+        `course ${rejected.courseId} does not exist; request ${rejected.idempotencyKey} rejected`,
       );
-      decisions.push({
-        idempotencyKey: request.idempotencyKey,
-        studentId: request.studentId,
-        courseId: request.courseId,
-        requestedAt: request.requestedAt,
-        status: 'rejected',
-        reason: 'course_not_found',
-        waitlistPosition: null,
-      });
     }
-    await this.writeDecisions(manager, job.priority, decisions, changes);
-    // Back in the job's order (arbitration order), whatever order the courses were locked in.
-    const rank = new Map(pending.map((request, index) => [request.idempotencyKey, index]));
-    return decisions.sort((a, b) => rank.get(a.idempotencyKey)! - rank.get(b.idempotencyKey)!);
+    await this.writeDecisions(manager, job.priority, decisions, outcome.counters);
+    return decisions;
   }
 
   /** Which requests are decided already (a redelivery), what the students hold, where each waitlist ends. */
@@ -173,7 +150,7 @@ export class AllocationService {
     manager: EntityManager,
     priority: number,
     decisions: AllocationDecision[],
-    changes: CourseChange[],
+    changes: CounterChange[],
   ): Promise<void> {
     const enrolled = decisions.filter((decision) => decision.status === 'enrolled');
     const waitlisted = decisions.filter((decision) => decision.status === 'waitlisted');
@@ -221,18 +198,9 @@ export class AllocationService {
   }
 }
 
-/** A decision as the worker reports it: the pure rules' verdict placed in its course. */
-export interface AllocationDecision extends RequestDecision {
-  courseId: number;
+/** A decision as the worker reports it: the rules' verdict with the request's acceptance time. */
+export interface AllocationDecision extends JobDecision {
   requestedAt: string;
-  waitlistPosition: number | null;
-}
-
-interface CourseChange {
-  courseId: number;
-  seatsTaken: number;
-  waitlisted: number;
-  decided: number;
 }
 
 /** The database cannot be reached; the job is not at fault and waits at the head of its queue. */

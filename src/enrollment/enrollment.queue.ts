@@ -15,21 +15,13 @@ import {
   partitionOf,
   partitionQueueNames,
 } from '../queue/allocation-queue.contract.js';
+import { GroupCommit } from './group-commit.js';
 import { IdempotencyStore } from './idempotency.store.js';
 
-interface WaitingRequest {
+/** A request on its way into a job. */
+interface Submitted {
   key: string;
   request: AcceptedRequest;
-  /** Settles with null once the request is queued, or with the request that already holds its key. */
-  settle: (holder: AcceptedRequest | null) => void;
-  fail: (error: unknown) => void;
-}
-
-/** Requests of one (partition, priority) waiting for the job in flight before them to be stored. */
-interface Lane {
-  partition: number;
-  waiting: WaitingRequest[];
-  flushing: boolean;
 }
 
 /**
@@ -42,9 +34,9 @@ interface Lane {
 @Injectable()
 export class EnrollmentQueue implements OnModuleInit {
   private readonly partitions: number;
-  private readonly batchMax: number;
   private queues: Queue[] = [];
-  private readonly lanes = new Map<string, Lane>();
+  /** Lanes are (partition, priority): a course's requests of one priority always share one. */
+  private readonly commits: GroupCommit<Submitted, AcceptedRequest | null>;
   /** Partition queues this process has already pinned to global concurrency 1. */
   private readonly serialized = new Set<Queue>();
 
@@ -57,7 +49,7 @@ export class EnrollmentQueue implements OnModuleInit {
   ) {
     const app = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
     this.partitions = app.allocationPartitions;
-    this.batchMax = app.allocationBatchMax;
+    this.commits = new GroupCommit((_lane, batch) => this.flush(batch), app.allocationBatchMax);
   }
 
   onModuleInit(): void {
@@ -73,48 +65,24 @@ export class EnrollmentQueue implements OnModuleInit {
    * PostgreSQL holds for a key Redis no longer knows.
    */
   accept(key: string, request: AcceptedRequest): Promise<AcceptedRequest | null> {
-    return new Promise((settle, fail) => {
-      const partition = partitionOf(request.course_id, this.partitions);
-      const laneKey = `${partition}:${request.priority}`;
-      let lane = this.lanes.get(laneKey);
-      if (!lane) {
-        lane = { partition, waiting: [], flushing: false };
-        this.lanes.set(laneKey, lane);
-      }
-      lane.waiting.push({ key, request, settle, fail });
-      if (!lane.flushing) void this.drain(laneKey, lane);
-    });
-  }
-
-  private async drain(laneKey: string, lane: Lane): Promise<void> {
-    lane.flushing = true;
-    while (lane.waiting.length > 0) {
-      await this.flush(lane.partition, lane.waiting.splice(0, this.batchMax));
-    }
-    lane.flushing = false;
-    this.lanes.delete(laneKey);
+    const partition = partitionOf(request.course_id, this.partitions);
+    return this.commits.submit(`${partition}:${request.priority}`, { key, request });
   }
 
   /**
-   * One batch: answer the keys that are known already, then claim the others and store their job in one
-   * Redis transaction, so there is never a claim without its job, and a failure writes nothing. Never throws.
+   * One batch of one lane: answer the keys that are known already, then claim the others and store their job
+   * in one Redis transaction, so there is never a claim without its job, and a failure writes nothing.
    */
-  private async flush(partition: number, batch: WaitingRequest[]): Promise<void> {
-    try {
-      // BullMQ waits for a connection that never came up instead of failing: answer 503 at once.
-      if (this.redis.status !== 'ready') throw new Error(`redis is ${this.redis.status}`);
-      const known = await this.knownHolders(partition, batch);
-      const fresh = batch.filter((waiting, index) => {
-        const holder = known[index];
-        if (holder) waiting.settle(holder);
-        return holder === null;
-      });
-      if (fresh.length === 0) return;
-      const holders = await this.claimAndQueue(partition, fresh);
-      fresh.forEach((waiting, index) => waiting.settle(holders[index]));
-    } catch (error) {
-      for (const waiting of batch) waiting.fail(error);
-    }
+  private async flush(batch: Submitted[]): Promise<Array<AcceptedRequest | null>> {
+    // BullMQ waits for a connection that never came up instead of failing: answer 503 at once.
+    if (this.redis.status !== 'ready') throw new Error(`redis is ${this.redis.status}`);
+    const partition = partitionOf(batch[0].request.course_id, this.partitions);
+    const holders = await this.knownHolders(partition, batch);
+    const fresh = batch.filter((_, index) => holders[index] === null);
+    if (fresh.length === 0) return holders;
+    const claimed = await this.claimAndQueue(partition, fresh);
+    let next = 0;
+    return holders.map((holder) => holder ?? claimed[next++]);
   }
 
   /**
@@ -123,10 +91,7 @@ export class EnrollmentQueue implements OnModuleInit {
    * One read of each kind per batch. A database outage does not stop acceptance: the worker decides a key
    * once whatever the queue holds.
    */
-  private async knownHolders(
-    partition: number,
-    batch: WaitingRequest[],
-  ): Promise<Array<AcceptedRequest | null>> {
+  private async knownHolders(partition: number, batch: Submitted[]): Promise<Array<AcceptedRequest | null>> {
     const keys = batch.map(({ key }) => key);
     const [elsewhere, decided] = await Promise.all([
       this.idempotency.findOutside(partition, keys),
@@ -150,10 +115,7 @@ export class EnrollmentQueue implements OnModuleInit {
    * MULTI: the claim script, then the job carrying every request of the batch. A request whose key turned
    * out to be held already travels in the job too, but its claim names another job, so the worker skips it.
    */
-  private async claimAndQueue(
-    partition: number,
-    batch: WaitingRequest[],
-  ): Promise<Array<AcceptedRequest | null>> {
+  private async claimAndQueue(partition: number, batch: Submitted[]): Promise<Array<AcceptedRequest | null>> {
     const queue = this.queues[partition];
     await this.ensureSerialized(queue);
     const jobId = batchJobIdFor(batch.map(({ key }) => key));

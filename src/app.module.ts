@@ -1,11 +1,10 @@
 import { BullModule } from '@nestjs/bullmq';
 import { type DynamicModule, Module, ValidationPipe } from '@nestjs/common';
-import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { Redis } from 'ioredis';
 import { AllocationModule } from './allocation/allocation.module.js';
-import { type AppConfig, appConfigLoader, CONFIG_NAMESPACE } from './config/app-config.js';
+import { type AppConfig, AppConfigModule } from './config/app-config.js';
 import { CoursesHttpModule } from './courses/courses.module.js';
 import { dataSourceOptions } from './database/data-source.js';
 import { DomainExceptionFilter } from './errors/domain-exception.filter.js';
@@ -24,28 +23,19 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, load: [appConfigLoader(config)] }),
-        TypeOrmModule.forRootAsync({
-          inject: [ConfigService],
-          useFactory: (configService: ConfigService) => {
-            const app = configService.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
-            // main.ts has waited for the database already; a failure now is reported at once, not in 27 s.
-            return {
-              ...dataSourceOptions(app.databaseUrl),
-              migrationsRun: app.runMigrations,
-              retryAttempts: 2,
-              retryDelay: 1000,
-            };
-          },
+        AppConfigModule.forRoot(config),
+        TypeOrmModule.forRoot({
+          ...dataSourceOptions(config.databaseUrl),
+          migrationsRun: config.runMigrations,
+          // main.ts has waited for the database already; a failure now is reported at once, not in 27 s.
+          retryAttempts: 2,
+          retryDelay: 1000,
         }),
         LoggingModule,
         RedisModule,
         BullModule.forRootAsync({
-          inject: [ConfigService, Redis],
-          useFactory: (configService: ConfigService, redis: Redis) => ({
-            connection: redis,
-            prefix: configService.getOrThrow<AppConfig>(CONFIG_NAMESPACE).queuePrefix,
-          }),
+          inject: [Redis],
+          useFactory: (redis: Redis) => ({ connection: redis, prefix: config.queuePrefix }),
         }),
         HealthModule,
         MetricsModule,

@@ -5,11 +5,10 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import {
   type AllocationJobData,
   partitionOf,
@@ -34,7 +33,6 @@ const START_RETRY_MS = 500;
 @Injectable()
 export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Allocation');
-  private readonly config: AppConfig;
   private workers: Worker<AllocationJobData>[] = [];
   private queues: Queue[] = [];
   private stopping = false;
@@ -43,10 +41,8 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     @Inject(AllocationService) private readonly allocation: AllocationService,
     @Inject(Redis) private readonly redis: Redis,
     @Inject(EnrollmentMetrics) private readonly metrics: EnrollmentMetrics,
-    @Inject(ConfigService) config: ConfigService,
-  ) {
-    this.config = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
-  }
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
   /**
    * Only worker and all roles import AllocationModule. Not awaited: with Redis away at start the process

@@ -1,4 +1,4 @@
-import { registerAs } from '@nestjs/config';
+import { type DynamicModule, Module } from '@nestjs/common';
 
 export type Role = 'api' | 'worker' | 'all';
 const ROLES: readonly Role[] = ['api', 'worker', 'all'];
@@ -29,7 +29,8 @@ export interface AppConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 }
 
-export const CONFIG_NAMESPACE = 'app';
+/** The injection token of the validated AppConfig: `@Inject(APP_CONFIG) config: AppConfig`. */
+export const APP_CONFIG = Symbol('AppConfig');
 
 /** Thrown at start when a variable is missing or malformed; the message names each one. */
 export class ConfigError extends Error {}
@@ -97,5 +98,15 @@ export function parseConfig(env: Env): AppConfig {
   return config;
 }
 
-/** The @nestjs/config namespace every module reads through ConfigService.getOrThrow(CONFIG_NAMESPACE). */
-export const appConfigLoader = (config: AppConfig) => registerAs(CONFIG_NAMESPACE, () => config);
+/** Provides the AppConfig parsed once in main.ts (or a test) to every module. */
+@Module({})
+export class AppConfigModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: AppConfigModule,
+      global: true,
+      providers: [{ provide: APP_CONFIG, useValue: config }],
+      exports: [APP_CONFIG],
+    };
+  }
+}

@@ -1,8 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 
 /** Operators-only endpoints: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */
@@ -10,8 +9,8 @@ import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 export class AdminTokenGuard implements CanActivate {
   private readonly expectedDigest: Buffer;
 
-  constructor(config: ConfigService) {
-    this.expectedDigest = digest(config.getOrThrow<AppConfig>(CONFIG_NAMESPACE).adminToken);
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.expectedDigest = digest(config.adminToken);
   }
 
   canActivate(context: ExecutionContext): boolean {

@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import type { ConfigService } from '@nestjs/config';
+import type { AppConfig } from '../config/app-config.js';
 import type { Repository } from 'typeorm';
 import { DomainError } from '../errors/domain-error.js';
 import type { Course } from './course.entity.js';
@@ -9,7 +9,7 @@ import { CoursesService } from './courses.service.js';
 describe('CoursesService.assertExists', () => {
   const serviceWith = (existsBy: (where: { id: number }) => Promise<boolean>) => {
     const repository = { existsBy: jest.fn(existsBy) };
-    const config = { getOrThrow: () => ({ courseCacheTtlMs: 60_000 }) } as unknown as ConfigService;
+    const config = { courseCacheTtlMs: 60_000 } as AppConfig;
     return {
       service: new CoursesService(repository as unknown as Repository<Course>, config),
       existsBy: repository.existsBy,

@@ -1,8 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { InjectRepository } from '@nestjs/typeorm';
 import { type EntityManager, In, QueryFailedError, type Repository } from 'typeorm';
-import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 import { Course } from './course.entity.js';
 import type { CreateCourseDto } from './dto/create-course.dto.js';
@@ -19,9 +18,9 @@ export class CoursesService {
 
   constructor(
     @InjectRepository(Course) private readonly courses: Repository<Course>,
-    @Inject(ConfigService) config: ConfigService,
+    @Inject(APP_CONFIG) config: AppConfig,
   ) {
-    this.cacheTtlMs = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE).courseCacheTtlMs;
+    this.cacheTtlMs = config.courseCacheTtlMs;
   }
 
   list(): Promise<Course[]> {

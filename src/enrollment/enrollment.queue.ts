@@ -1,10 +1,9 @@
 import { getQueueToken } from '@nestjs/bullmq';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { ModuleRef } from '@nestjs/core';
 import { Job, type Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DecisionsService } from '../decisions/decisions.service.js';
 import {
   type AcceptedRequest,
@@ -45,11 +44,10 @@ export class EnrollmentQueue implements OnModuleInit {
     @Inject(IdempotencyStore) private readonly idempotency: IdempotencyStore,
     @Inject(DecisionsService) private readonly decisions: DecisionsService,
     @Inject(Redis) private readonly redis: Redis,
-    @Inject(ConfigService) config: ConfigService,
+    @Inject(APP_CONFIG) config: AppConfig,
   ) {
-    const app = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
-    this.partitions = app.allocationPartitions;
-    this.commits = new GroupCommit((_lane, batch) => this.flush(batch), app.allocationBatchMax);
+    this.partitions = config.allocationPartitions;
+    this.commits = new GroupCommit((_lane, batch) => this.flush(batch), config.allocationBatchMax);
   }
 
   onModuleInit(): void {

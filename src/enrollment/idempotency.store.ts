@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { type ChainableCommander, Redis } from 'ioredis';
-import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { AcceptedRequest } from '../queue/allocation-queue.contract.js';
 import { acceptedCountsKey, claimKey } from '../redis/redis-keys.js';
 
@@ -46,12 +45,11 @@ export class IdempotencyStore {
 
   constructor(
     @Inject(Redis) private readonly redis: Redis,
-    @Inject(ConfigService) config: ConfigService,
+    @Inject(APP_CONFIG) config: AppConfig,
   ) {
-    const app = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
-    this.queuePrefix = app.queuePrefix;
-    this.partitions = app.allocationPartitions;
-    this.ttlSeconds = app.idempotencyTtlSeconds;
+    this.queuePrefix = config.queuePrefix;
+    this.partitions = config.allocationPartitions;
+    this.ttlSeconds = config.idempotencyTtlSeconds;
   }
 
   /** A transaction on this client in which claimIn() may run (ioredis copies commands into a MULTI). */

@@ -1,11 +1,10 @@
 import { Controller, Get, HttpStatus, Inject, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
-import { ConfigService } from '@nestjs/config';
 import { HealthCheckService, type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import type { Response } from 'express';
 import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
-import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { databaseAddress } from '../database/data-source.js';
 import { redisAddress } from '../redis/redis.module.js';
 
@@ -20,11 +19,10 @@ export class HealthController {
     @Inject(HealthIndicatorService) private readonly indicators: HealthIndicatorService,
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(Redis) private readonly redis: Redis,
-    @Inject(ConfigService) config: ConfigService,
+    @Inject(APP_CONFIG) config: AppConfig,
   ) {
-    const app = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
-    this.databaseAddress = databaseAddress(app.databaseUrl);
-    this.redisAddress = redisAddress(app);
+    this.databaseAddress = databaseAddress(config.databaseUrl);
+    this.redisAddress = redisAddress(config);
   }
 
   private readonly databaseAddress: string;

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Module } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { LoggerModule, PinoLogger } from 'nestjs-pino';
 import type { RequestHandler } from 'express';
-import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 
 /** A client-sent id is kept only if it is short and plain, so it cannot forge log lines. */
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -18,10 +17,10 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 @Module({
   imports: [
     LoggerModule.forRootAsync({
-      inject: [ConfigService],
-      useFactory: (config: ConfigService) => ({
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => ({
         pinoHttp: {
-          level: config.getOrThrow<AppConfig>(CONFIG_NAMESPACE).logLevel,
+          level: config.logLevel,
           redact: {
             paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
             censor: '[redacted]',

@@ -1,8 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { Redis } from 'ioredis';
 import { type Gauge, register } from 'prom-client';
-import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CoursesService } from '../courses/courses.service.js';
 import { acceptedCountsKey } from '../redis/redis-keys.js';
 
@@ -28,11 +27,10 @@ export class CourseGauges {
   constructor(
     @Inject(CoursesService) private readonly courses: CoursesService,
     @Inject(Redis) private readonly redis: Redis,
-    @Inject(ConfigService) config: ConfigService,
+    @Inject(APP_CONFIG) config: AppConfig,
   ) {
-    const app = config.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
-    this.acceptedCounts = Array.from({ length: app.allocationPartitions }, (_, partition) =>
-      acceptedCountsKey(app.queuePrefix, partition),
+    this.acceptedCounts = Array.from({ length: config.allocationPartitions }, (_, partition) =>
+      acceptedCountsKey(config.queuePrefix, partition),
     );
   }
 

@@ -1,7 +1,6 @@
 import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { Redis } from 'ioredis';
-import { type AppConfig, CONFIG_NAMESPACE } from '../config/app-config.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 
 /** Reconnect at most a second after Redis comes back, whoever the client is. */
 export const reconnectDelayMs = (attempt: number): number => Math.min(attempt * 200, 1000);
@@ -63,9 +62,8 @@ export function logAvailability(client: Redis, config: AppConfig, logger = new L
   providers: [
     {
       provide: Redis,
-      inject: [ConfigService],
-      useFactory: (configService: ConfigService) => {
-        const config = configService.getOrThrow<AppConfig>(CONFIG_NAMESPACE);
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => {
         const client = createRedisClient(config);
         // The listener also keeps ioredis from crashing the process on a connection error.
         logAvailability(client, config);

@@ -187,6 +187,16 @@ describe('POST /enroll and GET /enrollments/:key', () => {
     expect((await http(api.baseUrl, 'GET', '/enrollments/header-key')).status).toBe(404);
   });
 
+  it('answers 400 naming the header when the Idempotency-Key header is malformed, and queues nothing', async () => {
+    const rejected = await enroll(
+      { student_id: 's-11', course_id: courseId },
+      { 'idempotency-key': 'k'.repeat(129) },
+    );
+    expect(rejected.status).toBe(400);
+    expect(rejected.body.message).toBe('Idempotency-Key header must be 1..128 printable ASCII characters');
+    expect((await http(api.baseUrl, 'GET', `/enrollments/${'k'.repeat(129)}`)).status).toBe(404);
+  });
+
   it('answers 400 to a malformed JSON body', async () => {
     expect((await http(api.baseUrl, 'POST', '/enroll', '{"student_id":')).status).toBe(400);
   });

@@ -15,10 +15,11 @@ import {
   partitionQueueNames,
   type QueuedRequest,
 } from '../queue/allocation-queue.contract.js';
-import { EnrollmentMetrics } from '../metrics/enrollment-metrics.js';
+import { EnrollmentMetrics } from '../metrics/enrollment-metrics.service.js';
 import { workerConnectionOptions } from '../redis/redis.module.js';
 import { AllocationService, DatabaseUnavailableError, describeJob } from './allocation.service.js';
 import { requestsOwnedBy } from './job-claims.js';
+import { messageOf } from '../errors/error-message.js';
 
 /** How long a partition pauses when the database keeps failing; its job waits at the head meanwhile. */
 const DATABASE_OUTAGE_PAUSE_MS = 2000;
@@ -32,7 +33,7 @@ const START_RETRY_MS = 500;
  */
 @Injectable()
 export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger('Allocation');
+  private readonly logger = new Logger(AllocationProcessor.name);
   private workers: Worker<AllocationJobData>[] = [];
   private queues: Queue[] = [];
   private stopping = false;
@@ -171,7 +172,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
         error: String(error),
         idempotency_keys: requests.map((request) => request.idempotencyKey),
       });
-      throw new UnrecoverableError(error instanceof Error ? error.message : String(error));
+      throw new UnrecoverableError(messageOf(error));
     }
   }
 }

@@ -3,7 +3,7 @@ import type { DecisionStatus, RejectionReason } from '../decisions/decision.enti
 /** What a student already holds in the course being decided. */
 export type Hold = 'enrolled' | 'waitlisted';
 
-export interface CourseState {
+interface CourseState {
   capacity: number;
   seatsTaken: number;
 }
@@ -13,14 +13,14 @@ export interface PendingRequest {
   studentId: string;
 }
 
-export interface RequestDecision {
+interface RequestDecision {
   idempotencyKey: string;
   studentId: string;
   status: DecisionStatus;
   reason: RejectionReason | null;
 }
 
-export interface BatchOutcome {
+interface BatchOutcome {
   decisions: RequestDecision[];
   seatsTaken: number;
 }
@@ -82,7 +82,7 @@ export interface CounterChange {
   decided: number;
 }
 
-export interface JobOutcome {
+interface JobOutcome {
   /** One per request, in the job's (arbitration) order. */
   decisions: JobDecision[];
   /** One per course that had requests. */

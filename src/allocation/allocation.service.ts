@@ -5,6 +5,7 @@ import { CoursesService } from '../courses/courses.service.js';
 import { isConnectionError, isRetryableDatabaseError, sqlStateOf } from '../database/database-errors.js';
 import type { AllocationJobData } from '../queue/allocation-queue.contract.js';
 import { type CounterChange, decideJob, type Hold, type JobDecision } from './allocation.rules.js';
+import { messageOf } from '../errors/error-message.js';
 
 /**
  * Tries of one transaction inside the worker for an error that is neither an outage nor permanent (a
@@ -44,7 +45,7 @@ export class AllocationService {
         if (attempt >= IN_PROCESS_ATTEMPTS) throw outage ? new DatabaseUnavailableError(error) : error;
         const delay = FIRST_BACKOFF_MS * 2 ** (attempt - 1);
         this.logger.warn(
-          `${describeJob(job)}: transient database error (${describe(error)}); retry in ${delay} ms`,
+          `${describeJob(job)}: transient database error (${messageOf(error)}); retry in ${delay} ms`,
         );
         await sleep(delay);
       }
@@ -199,20 +200,16 @@ export class AllocationService {
 }
 
 /** A decision as the worker reports it: the rules' verdict with the request's acceptance time. */
-export interface AllocationDecision extends JobDecision {
+interface AllocationDecision extends JobDecision {
   requestedAt: string;
 }
 
 /** The database cannot be reached; the job is not at fault and waits at the head of its queue. */
 export class DatabaseUnavailableError extends Error {
   constructor(override readonly cause: unknown) {
-    super(`database unavailable: ${describe(cause)}`);
+    super(`database unavailable: ${messageOf(cause)}`);
     this.name = 'DatabaseUnavailableError';
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** For logs: which courses a job is about. */

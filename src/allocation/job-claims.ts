@@ -25,9 +25,9 @@ export async function requestsOwnedBy(
     const owned =
       !seen.has(request.idempotencyKey) &&
       (claim === null ||
-        (claim.job_id === jobId &&
-          claim.student_id === request.studentId &&
-          claim.course_id === request.courseId));
+        (claim.jobId === jobId &&
+          claim.studentId === request.studentId &&
+          claim.courseId === request.courseId));
     if (owned) seen.add(request.idempotencyKey);
     return owned;
   });

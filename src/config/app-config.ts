@@ -1,6 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 
-export type Role = 'api' | 'worker' | 'all';
+type Role = 'api' | 'worker' | 'all';
 const ROLES: readonly Role[] = ['api', 'worker', 'all'];
 
 /** Every setting of the service, parsed once from the environment. */

@@ -1,4 +1,14 @@
-import { Body, Controller, Get, HttpCode, Param, ParseIntPipe, Post, UseGuards } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  ParseIntPipe,
+  Post,
+  UseGuards,
+} from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiBadRequestResponse,
@@ -17,7 +27,7 @@ import { CreateCourseDto } from './dto/create-course.dto.js';
 @ApiTags('courses')
 @Controller('courses')
 export class CoursesController {
-  constructor(private readonly coursesService: CoursesService) {}
+  constructor(@Inject(CoursesService) private readonly coursesService: CoursesService) {}
 
   @Get()
   @ApiOkResponse({ type: [CourseResponse], description: 'Every course, ordered by code' })

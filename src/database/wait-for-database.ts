@@ -3,6 +3,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { databaseAddress, maskedDatabaseUrl } from './data-source.js';
 import { sqlStateOf } from './database-errors.js';
+import { messageOf } from '../errors/error-message.js';
 
 const RETRY_EVERY_MS = 1000;
 
@@ -23,7 +24,7 @@ export async function waitForDatabase(databaseUrl: string, timeoutMs: number, lo
       if (attempt > 1) log.info({ msg: `database available at ${address}`, dependency: 'database' });
       return true;
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = messageOf(error);
       const sqlState = sqlStateOf(error);
       const hopeless = sqlState === '3D000' || sqlState?.startsWith('28') === true;
       if (hopeless || Date.now() + RETRY_EVERY_MS > deadline) {

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Headers, HttpCode, Param, Post, Res } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBadRequestResponse,
@@ -17,7 +17,7 @@ import { EnrollmentService } from './enrollment.service.js';
 @ApiTags('enrollment')
 @Controller()
 export class EnrollmentController {
-  constructor(private readonly enrollmentService: EnrollmentService) {}
+  constructor(@Inject(EnrollmentService) private readonly enrollmentService: EnrollmentService) {}
 
   @Post('enroll')
   @HttpCode(202)

@@ -63,7 +63,7 @@ export class EnrollmentQueue implements OnModuleInit {
    * PostgreSQL holds for a key Redis no longer knows.
    */
   accept(key: string, request: AcceptedRequest): Promise<AcceptedRequest | null> {
-    const partition = partitionOf(request.course_id, this.partitions);
+    const partition = partitionOf(request.courseId, this.partitions);
     return this.commits.submit(`${partition}:${request.priority}`, { key, request });
   }
 
@@ -74,13 +74,13 @@ export class EnrollmentQueue implements OnModuleInit {
   private async flush(batch: Submitted[]): Promise<Array<AcceptedRequest | null>> {
     // BullMQ waits for a connection that never came up instead of failing: answer 503 at once.
     if (this.redis.status !== 'ready') throw new Error(`redis is ${this.redis.status}`);
-    const partition = partitionOf(batch[0].request.course_id, this.partitions);
-    const holders = await this.knownHolders(partition, batch);
-    const fresh = batch.filter((_, index) => holders[index] === null);
-    if (fresh.length === 0) return holders;
+    const partition = partitionOf(batch[0].request.courseId, this.partitions);
+    const claimants = await this.knownClaimants(partition, batch);
+    const fresh = batch.filter((_, index) => claimants[index] === null);
+    if (fresh.length === 0) return claimants;
     const claimed = await this.claimAndQueue(partition, fresh);
     let next = 0;
-    return holders.map((holder) => holder ?? claimed[next++]);
+    return claimants.map((claimant) => claimant ?? claimed[next++]);
   }
 
   /**
@@ -89,7 +89,10 @@ export class EnrollmentQueue implements OnModuleInit {
    * One read of each kind per batch. A database outage does not stop acceptance: the worker decides a key
    * once whatever the queue holds.
    */
-  private async knownHolders(partition: number, batch: Submitted[]): Promise<Array<AcceptedRequest | null>> {
+  private async knownClaimants(
+    partition: number,
+    batch: Submitted[],
+  ): Promise<Array<AcceptedRequest | null>> {
     const keys = batch.map(({ key }) => key);
     const [elsewhere, decided] = await Promise.all([
       this.idempotency.findOutside(partition, keys),
@@ -99,10 +102,10 @@ export class EnrollmentQueue implements OnModuleInit {
       const decision = decided.get(key);
       if (decision) {
         return {
-          student_id: decision.studentId,
-          course_id: decision.courseId,
+          studentId: decision.studentId,
+          courseId: decision.courseId,
           priority: decision.priority,
-          requested_at: decision.requestedAt.toISOString(),
+          requestedAt: decision.requestedAt.toISOString(),
         };
       }
       return elsewhere[index];
@@ -122,9 +125,9 @@ export class EnrollmentQueue implements OnModuleInit {
       priority,
       requests: batch.map(({ key, request }) => ({
         idempotencyKey: key,
-        studentId: request.student_id,
-        courseId: request.course_id,
-        requestedAt: request.requested_at,
+        studentId: request.studentId,
+        courseId: request.courseId,
+        requestedAt: request.requestedAt,
       })),
     };
     const client = (await queue.backend.client) as unknown as Redis;
@@ -132,7 +135,7 @@ export class EnrollmentQueue implements OnModuleInit {
     this.idempotency.claimIn(
       transaction,
       partition,
-      batch.map(({ key, request }) => ({ key, request: { ...request, job_id: jobId } })),
+      batch.map(({ key, request }) => ({ key, request: { ...request, jobId } })),
     );
     const job = new Job<AllocationJobData>(
       queue,

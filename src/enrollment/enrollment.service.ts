@@ -2,13 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DecisionsService, type DecidedRequest } from '../decisions/decisions.service.js';
 import { CoursesService } from '../courses/courses.service.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
-import type { EnrollRequestDto } from './dto/enroll-request.dto.js';
+import { type EnrollRequestDto, IDEMPOTENCY_KEY_PATTERN } from './dto/enroll-request.dto.js';
 import type { EnrollmentRequestResponse } from './dto/enrollment-request.response.js';
 import { EnrollmentQueue } from './enrollment.queue.js';
 import type { AcceptedRequest } from '../queue/allocation-queue.contract.js';
 import { IdempotencyStore } from './idempotency.store.js';
 
-export interface Submission {
+interface Submission {
   /** True when this call queued the request (202); false for a replay of a known key (200). */
   accepted: boolean;
   request: EnrollmentRequestResponse;
@@ -28,14 +28,14 @@ export class EnrollmentService {
     const key = resolveIdempotencyKey(dto.idempotency_key, headerKey);
     await this.courses.assertExists(dto.course_id);
     const request: AcceptedRequest = {
-      student_id: dto.student_id,
-      course_id: dto.course_id,
+      studentId: dto.student_id,
+      courseId: dto.course_id,
       priority: dto.priority ?? 0,
-      requested_at: new Date().toISOString(),
+      requestedAt: new Date().toISOString(),
     };
 
-    const holder = await unavailableOnFailure(() => this.queue.accept(key, request));
-    if (holder) return this.replay(key, request, holder);
+    const claimant = await unavailableOnFailure(() => this.queue.accept(key, request));
+    if (claimant) return this.replay(key, request, claimant);
     return { accepted: true, request: queuedView(key, request) };
   }
 
@@ -48,10 +48,21 @@ export class EnrollmentService {
     return queuedView(key, accepted);
   }
 
-  private async replay(key: string, request: AcceptedRequest, holder: AcceptedRequest): Promise<Submission> {
-    const differing = (['student_id', 'course_id', 'priority'] as const).filter(
-      (field) => holder[field] !== request[field],
-    );
+  private async replay(
+    key: string,
+    request: AcceptedRequest,
+    claimant: AcceptedRequest,
+  ): Promise<Submission> {
+    // Named as the client sent them.
+    const differing = (
+      [
+        ['student_id', 'studentId'],
+        ['course_id', 'courseId'],
+        ['priority', 'priority'],
+      ] as const
+    )
+      .filter(([, field]) => claimant[field] !== request[field])
+      .map(([name]) => name);
     if (differing.length > 0) {
       throw new DomainError(
         DomainErrorCode.IdempotencyKeyReused,
@@ -60,14 +71,14 @@ export class EnrollmentService {
     }
     // The claim and its job were stored together, so a claimed key is queued until it is decided.
     const decided = await this.decisions.find(key);
-    return { accepted: false, request: decided ? decidedView(decided) : queuedView(key, holder) };
+    return { accepted: false, request: decided ? decidedView(decided) : queuedView(key, claimant) };
   }
 }
 
 function resolveIdempotencyKey(bodyKey: string | undefined, headerKey: string | undefined): string {
-  if (headerKey !== undefined && !/^[\x20-\x7E]{1,128}$/.test(headerKey)) {
+  if (headerKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(headerKey)) {
     throw new DomainError(
-      DomainErrorCode.IdempotencyKeyMissing,
+      DomainErrorCode.IdempotencyKeyInvalid,
       'Idempotency-Key header must be 1..128 printable ASCII characters',
     );
   }
@@ -103,13 +114,13 @@ function queueUnavailable(error: unknown): DomainError {
 function queuedView(key: string, request: AcceptedRequest): EnrollmentRequestResponse {
   return {
     idempotency_key: key,
-    student_id: request.student_id,
-    course_id: request.course_id,
+    student_id: request.studentId,
+    course_id: request.courseId,
     priority: request.priority,
     status: 'queued',
     waitlist_position: null,
     reason: null,
-    requested_at: request.requested_at,
+    requested_at: request.requestedAt,
     decided_at: null,
   };
 }

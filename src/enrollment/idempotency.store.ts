@@ -10,21 +10,21 @@ import { acceptedCountsKey, claimKey } from '../redis/redis-keys.js';
  * KEYS: accepted-counts hash, then one key per request. ARGV: ttl, then per request its record and course.
  */
 const CLAIM_SCRIPT = `
-local holders = {}
+local claimants = {}
 local claimedPerCourse = {}
 for i = 2, #KEYS do
   local previous = redis.call('GET', KEYS[i])
   if previous then
-    holders[i - 1] = previous
+    claimants[i - 1] = previous
   else
     local course = ARGV[2 * i - 1]
     redis.call('SET', KEYS[i], ARGV[2 * i - 2], 'EX', ARGV[1])
-    holders[i - 1] = ''
+    claimants[i - 1] = ''
     claimedPerCourse[course] = (claimedPerCourse[course] or 0) + 1
   end
 end
 for course, claimed in pairs(claimedPerCourse) do redis.call('HINCRBY', KEYS[1], course, claimed) end
-return holders
+return claimants
 `;
 
 const CLAIM_COMMAND = 'claimRequests';
@@ -65,14 +65,14 @@ export class IdempotencyStore {
       acceptedCountsKey(this.queuePrefix, partition),
       ...claims.map(({ key }) => claimKey(this.queuePrefix, partition, key)),
       this.ttlSeconds,
-      ...claims.flatMap(({ request }) => [JSON.stringify(request), request.course_id]),
+      ...claims.flatMap(({ request }) => [JSON.stringify(request), request.courseId]),
     );
   }
 
   /** For each claim: null if claimed now, or the request that held the key already. */
   parseClaims(reply: unknown): Array<AcceptedRequest | null> {
-    return (reply as string[]).map((holder) =>
-      holder === '' ? null : (JSON.parse(holder) as AcceptedRequest),
+    return (reply as string[]).map((claimant) =>
+      claimant === '' ? null : (JSON.parse(claimant) as AcceptedRequest),
     );
   }
 

@@ -4,6 +4,7 @@ export enum DomainErrorCode {
   CourseCodeTaken = 'course_code_taken',
   EnrollmentNotFound = 'enrollment_not_found',
   IdempotencyKeyMissing = 'idempotency_key_missing',
+  IdempotencyKeyInvalid = 'idempotency_key_invalid',
   IdempotencyKeyMismatch = 'idempotency_key_mismatch',
   IdempotencyKeyReused = 'idempotency_key_reused',
   QueueUnavailable = 'queue_unavailable',

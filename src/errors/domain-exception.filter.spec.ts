@@ -37,6 +37,7 @@ describe('DomainExceptionFilter', () => {
     [DomainErrorCode.EnrollmentNotFound, 404, 'Not Found'],
     [DomainErrorCode.CourseCodeTaken, 409, 'Conflict'],
     [DomainErrorCode.IdempotencyKeyMissing, 400, 'Bad Request'],
+    [DomainErrorCode.IdempotencyKeyInvalid, 400, 'Bad Request'],
     [DomainErrorCode.IdempotencyKeyMismatch, 400, 'Bad Request'],
     [DomainErrorCode.IdempotencyKeyReused, 422, 'Unprocessable Entity'],
     [DomainErrorCode.QueueUnavailable, 503, 'Service Unavailable'],

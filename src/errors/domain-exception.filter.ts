@@ -16,6 +16,7 @@ const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
   [DomainErrorCode.EnrollmentNotFound]: HttpStatus.NOT_FOUND,
   [DomainErrorCode.CourseCodeTaken]: HttpStatus.CONFLICT,
   [DomainErrorCode.IdempotencyKeyMissing]: HttpStatus.BAD_REQUEST,
+  [DomainErrorCode.IdempotencyKeyInvalid]: HttpStatus.BAD_REQUEST,
   [DomainErrorCode.IdempotencyKeyMismatch]: HttpStatus.BAD_REQUEST,
   [DomainErrorCode.IdempotencyKeyReused]: HttpStatus.UNPROCESSABLE_ENTITY,
   [DomainErrorCode.QueueUnavailable]: HttpStatus.SERVICE_UNAVAILABLE,
@@ -24,7 +25,7 @@ const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
 };
 
 /** Seconds a client should wait before retrying when a dependency is unavailable. */
-export const QUEUE_RETRY_AFTER_SECONDS = 2;
+const QUEUE_RETRY_AFTER_SECONDS = 2;
 
 /** A PostgreSQL outage met on any route: the client may retry; the driver's words stay in the log. */
 const databaseUnavailable = () =>
@@ -39,7 +40,7 @@ const databaseUnavailable = () =>
  */
 @Catch()
 export class DomainExceptionFilter implements ExceptionFilter {
-  private readonly logger = new Logger('Errors');
+  private readonly logger = new Logger(DomainExceptionFilter.name);
 
   catch(thrown: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();

@@ -10,8 +10,8 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 /**
  * JSON lines through pino (nestjs-pino): the application's loggers write to one root pino logger whose
  * configuration redacts credentials. nestjs-pino's own per-request middleware is not mounted: it binds
- * each request in an AsyncLocalStorage, and the async hooks that takes cost the accept path about 30% of
- * its throughput. HTTP lines come from requestLogger() instead, each with its request id. (The pinoHttp
+ * each request in an AsyncLocalStorage, and the async hooks that takes were the largest single cost of the
+ * accept path (README, Performance). HTTP lines come from requestLogger() instead, each with its request id. (The pinoHttp
  * options below configure nestjs-pino's root logger: level and redaction for every other line.)
  */
 @Module({
@@ -39,7 +39,7 @@ const UNLOGGED_PATHS = /^\/(health|ready|metrics)/;
 /**
  * The access log: one line per answered request at info level, carrying the caller's X-Request-Id or a new
  * one. Written here rather than with pino-http, whose per-request child logger and serializers cost the
- * accept path about 13% of its CPU; the line holds no headers, so no credential can reach it.
+ * accept path a measurable share of its CPU (README, Performance); the line holds no headers, so no credential can reach it.
  */
 export function requestLogger(): RequestHandler {
   return (request, response, next) => {

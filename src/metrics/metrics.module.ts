@@ -6,8 +6,8 @@ import {
   PrometheusModule,
 } from '@willsoto/nestjs-prometheus';
 import { CoursesModule } from '../courses/courses.module.js';
-import { CAPACITY, CourseGauges, QUEUE_DEPTH, SEATS_TAKEN } from './course-gauges.js';
-import { EnrollmentMetrics, LATENCY_SECONDS, REQUESTS_TOTAL } from './enrollment-metrics.js';
+import { CAPACITY, CourseGauges, QUEUE_DEPTH, SEATS_TAKEN } from './course-gauges.service.js';
+import { EnrollmentMetrics, LATENCY_SECONDS, REQUESTS_TOTAL } from './enrollment-metrics.service.js';
 import { MetricsJsonController } from './metrics.controller.js';
 
 const courseGauge = (name: string, help: string) =>

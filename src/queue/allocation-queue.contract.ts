@@ -55,14 +55,14 @@ export const batchJobIdFor = (idempotencyKeys: readonly string[]): string =>
     : `batch-${createHash('sha256').update(idempotencyKeys.join('\n')).digest('base64url')}`;
 
 /**
- * What the API records in Redis when it accepts a request (snake_case: it is compared with the client's
- * payload on a replay); the worker reads job_id to know which job is to decide the request.
+ * What the API records in Redis (the key's claim) when it accepts a request; a replay is compared with it,
+ * and the worker reads jobId to know which job is to decide the request.
  */
 export interface AcceptedRequest {
-  student_id: string;
-  course_id: number;
+  studentId: string;
+  courseId: number;
   priority: number;
-  requested_at: string;
+  requestedAt: string;
   /** The queue job that carries the request; written in the same transaction as that job. */
-  job_id?: string;
+  jobId?: string;
 }

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 
 /** Reconnect at most a second after Redis comes back, whoever the client is. */
-export const reconnectDelayMs = (attempt: number): number => Math.min(attempt * 200, 1000);
+const reconnectDelayMs = (attempt: number): number => Math.min(attempt * 200, 1000);
 
 /** Where Redis is, for log lines and probes (never a credential). */
 export const redisAddress = (config: AppConfig): string => `${config.redis.host}:${config.redis.port}`;
@@ -23,7 +23,7 @@ export function workerConnectionOptions(config: AppConfig) {
  * idempotency records and the readiness ping. It fails fast instead of buffering while Redis is away, so
  * the API can answer 503 at once. (BullMQ workers open their own blocking connections.)
  */
-export function createRedisClient(config: AppConfig): Redis {
+function createRedisClient(config: AppConfig): Redis {
   return new Redis({
     host: config.redis.host,
     port: config.redis.port,
@@ -39,7 +39,8 @@ export function createRedisClient(config: AppConfig): Redis {
  * One log line per change of Redis' availability, not one per reconnection attempt: an outage of a minute
  * is two lines, whatever the number of clients and retries.
  */
-export function logAvailability(client: Redis, config: AppConfig, logger = new Logger('Redis')): void {
+function logAvailability(client: Redis, config: AppConfig): void {
+  const logger = new Logger(RedisModule.name);
   let available: boolean | undefined;
   const address = redisAddress(config);
   client.on('ready', () => {

@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 
-export type RequestStatus = 'queued' | 'enrolled' | 'waitlisted' | 'rejected';
+type RequestStatus = 'queued' | 'enrolled' | 'waitlisted' | 'rejected';
 
 /** A request as clients see it: queued until a worker decides it, then its one decision. */
 export class EnrollmentRequestResponse {

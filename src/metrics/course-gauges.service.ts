@@ -4,6 +4,7 @@ import { type Gauge, register } from 'prom-client';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CoursesService } from '../courses/courses.service.js';
 import { acceptedCountsKey } from '../redis/redis-keys.js';
+import { messageOf } from '../errors/error-message.js';
 
 export const QUEUE_DEPTH = 'courseflow_queue_depth';
 export const SEATS_TAKEN = 'courseflow_seats_taken';
@@ -18,7 +19,7 @@ const REFRESH_SHARED_FOR_MS = 1000;
  */
 @Injectable()
 export class CourseGauges {
-  private readonly logger = new Logger('Metrics');
+  private readonly logger = new Logger(CourseGauges.name);
   /** One accepted-counts hash per partition. */
   private readonly acceptedCounts: string[];
   private refreshing?: Promise<void>;
@@ -66,9 +67,7 @@ export class CourseGauges {
       }
     } catch (error) {
       // A scrape during an outage still returns the process metrics; /ready reports the outage.
-      this.logger.warn(
-        `course gauges unavailable: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      this.logger.warn(`course gauges unavailable: ${messageOf(error)}`);
     }
   }
 }

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { freePort } from './net.mjs';
+import { ADMIN_DATABASE_URL, databaseUrl, deleteRedisKeys, freePort, REDIS, withClient } from './kit.mjs';
 
 const SMOKE = process.env.BENCH_SCALE === 'smoke';
 const RUNS = Number(process.env.BENCH_RUNS ?? (SMOKE ? 1 : 3));
@@ -32,9 +32,6 @@ const SCALE = SMOKE
       naiveTransactions: 5_000,
     };
 const CONNECTIONS = 64;
-const ADMIN_DATABASE_URL =
-  process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS = { host: process.env.REDIS_HOST ?? '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
 // Per run, so two benchmarks (or a benchmark and a test run) on one server never drop each other's.
 const DATABASE = `courseflow_bench_${process.pid}`;
 const ADMIN_TOKEN = `bench-${randomBytes(8).toString('hex')}`;
@@ -45,22 +42,6 @@ process.on('SIGINT', () => process.exit(130));
 
 // ---------------------------------------------------------------- infrastructure
 
-function databaseUrl(name) {
-  const url = new URL(ADMIN_DATABASE_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function withClient(url, work) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 /** A fresh database and Redis prefix for one measurement. */
 async function freshWorld() {
   await withClient(ADMIN_DATABASE_URL, async (client) => {
@@ -70,15 +51,8 @@ async function freshWorld() {
   return { url: databaseUrl(DATABASE), prefix: `bench-${randomBytes(4).toString('hex')}` };
 }
 
-async function dropWorld(world) {
-  const redis = new Redis(REDIS);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${world.prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
+function dropWorld(world) {
+  return deleteRedisKeys(`${world.prefix}:*`);
 }
 
 /** Peak resident set size of a process so far (Linux VmHWM), in MiB. */

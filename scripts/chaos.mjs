@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { freePort as freeLocalPort } from './net.mjs';
+import { freePort as freeLocalPort } from './kit.mjs';
 
 const exec = promisify(execFile);
 
@@ -90,7 +90,7 @@ function asPostgres(command) {
   return process.getuid?.() === 0 ? ['su', ['postgres', '-c', command]] : ['sh', ['-c', command]];
 }
 
-/** A free port (see net.mjs: below the ephemeral range) that this run has not handed out already. */
+/** A free port (see kit.mjs: below the ephemeral range) that this run has not handed out already. */
 async function freePort(taken) {
   for (;;) {
     const port = await freeLocalPort();

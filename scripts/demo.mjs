@@ -10,10 +10,15 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { freePort } from './net.mjs';
+import {
+  ADMIN_DATABASE_URL,
+  databaseUrl as urlOfDatabase,
+  deleteRedisKeys,
+  freePort,
+  REDIS,
+  withClient,
+} from './kit.mjs';
 
-const ADMIN_DATABASE_URL = process.env.DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const REDIS = { host: process.env.REDIS_HOST ?? '127.0.0.1', port: Number(process.env.REDIS_PORT ?? 6379) };
 const DATABASE = 'courseflow_demo';
 const SEATS = 30;
 const STUDENTS = 500;
@@ -70,14 +75,11 @@ async function checkDependencies() {
 }
 
 async function freshDatabase() {
-  const client = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
-  await client.connect();
-  await client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
-  await client.query(`CREATE DATABASE ${DATABASE}`);
-  await client.end();
-  const url = new URL(ADMIN_DATABASE_URL);
-  url.pathname = `/${DATABASE}`;
-  return url.toString();
+  await withClient(ADMIN_DATABASE_URL, async (client) => {
+    await client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
+    await client.query(`CREATE DATABASE ${DATABASE}`);
+  });
+  return urlOfDatabase(DATABASE);
 }
 
 async function startService(databaseUrl, queuePrefix, adminToken) {
@@ -120,17 +122,6 @@ async function stopService() {
   service.child.kill('SIGTERM');
   await service.exited;
   service = undefined;
-}
-
-async function deleteRedisKeys(prefix) {
-  const redis = new Redis(REDIS);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
 }
 
 // ------------------------------------------------------------ the stampede
@@ -364,7 +355,7 @@ async function main() {
     return report({ answers, started, outcomes, checks });
   } finally {
     await stopService();
-    if (databaseUrl) await deleteRedisKeys(queuePrefix);
+    if (databaseUrl) await deleteRedisKeys(`${queuePrefix}:*`);
   }
 }
 

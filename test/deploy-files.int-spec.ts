@@ -17,7 +17,7 @@ describe('deployment files', () => {
     expect(compose.services.worker.environment.ROLE).toBe('worker');
   });
 
-  it('keeps accepted requests across a Redis restart (AOF on) and never evicts one', () => {
+  it('configures Redis with AOF on and eviction off, so queued requests survive a restart and a full memory', () => {
     const command = [compose.services.redis.command].flat().join(' ');
     expect(command).toMatch(/--appendonly yes/);
     expect(command).toMatch(/--maxmemory-policy noeviction/);

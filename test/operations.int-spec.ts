@@ -197,18 +197,20 @@ describe('probes, metrics and docs', () => {
           idempotency_key: `depth-${student}`,
         });
       }
-      await sleep(1100); // the gauges are read at most once a second
-      expect((await scrape(app.baseUrl)).get(`courseflow_queue_depth{course="${code}"}`)).toBe(3);
+      // The gauges are read from the stores at most once a second: poll until the scrape shows all three.
+      const depth = () =>
+        scrape(app.baseUrl).then((samples) => samples.get(`courseflow_queue_depth{course="${code}"}`));
+      await eventually(async () => ((await depth()) === 3 ? true : undefined), 30_000, 'a queue depth of 3');
     } finally {
       await blocker.query('ROLLBACK');
       await blocker.end();
     }
-    await eventually(async () => {
-      await sleep(1100);
-      return (await scrape(app.baseUrl)).get(`courseflow_queue_depth{course="${code}"}`) === 0
-        ? true
-        : undefined;
-    });
+    await eventually(
+      async () =>
+        (await scrape(app.baseUrl)).get(`courseflow_queue_depth{course="${code}"}`) === 0 ? true : undefined,
+      30_000,
+      'the queue depth back to 0',
+    );
   });
 
   it('documents every route the application serves in the OpenAPI document', async () => {

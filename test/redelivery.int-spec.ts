@@ -8,16 +8,23 @@ import {
   partitionQueueName,
   type AllocationJobData,
 } from '../src/queue/allocation-queue.contract.js';
-import { backendWaitingForCourseLock, connect, courseTruth, courseTruthAt } from './support/db-client.js';
+import { deleteRedisKeys } from '../scripts/kit.mjs';
+import {
+  backendWaitingForCourseLock,
+  connect,
+  countDecisions,
+  courseTruth,
+  courseTruthAt,
+} from './support/db-client.js';
 import {
   createWorld,
-  deleteRedisKeys,
   eventually,
   http,
   newCourse,
   startApp,
   type TestApp,
   type TestWorld,
+  waitForDecision,
 } from './support/test-app.js';
 
 /** Guarantee 5: a job delivered twice, retried, or a key whose claim Redis lost still ends in one decision. */
@@ -34,26 +41,8 @@ describe('exactly one outcome', () => {
     await world.destroy();
   });
 
-  const decisionCount = async (key: string) => {
-    const db = await connect(world.database.url);
-    try {
-      const { rows } = await db.query('SELECT count(*)::int AS n FROM decisions WHERE idempotency_key = $1', [
-        key,
-      ]);
-      return rows[0].n as number;
-    } finally {
-      await db.end();
-    }
-  };
-  const outcomeOf = (key: string) =>
-    eventually(
-      async () => {
-        const found = await http(app.baseUrl, 'GET', `/enrollments/${encodeURIComponent(key)}`);
-        return found.status === 200 && found.body.status !== 'queued' ? found.body : undefined;
-      },
-      20_000,
-      `decision of ${key}`,
-    );
+  const decisionCount = (key: string) => countDecisions(world.database.url, key);
+  const outcomeOf = async (key: string) => (await waitForDecision(app.baseUrl, key)).body;
 
   it('decides a job delivered twice at the same moment once', async () => {
     const courseId = await newCourse(app.baseUrl, 5);

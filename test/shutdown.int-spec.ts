@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../scripts/net.mjs';
+import { freePort } from '../scripts/kit.mjs';
 import { connect, courseTruth } from './support/db-client.js';
 import { type ChildService, startChildService } from './support/child-service.js';
 import { ADMIN_TOKEN, createWorld, eventually, http, newCourse, type TestWorld } from './support/test-app.js';

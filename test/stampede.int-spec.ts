@@ -7,6 +7,7 @@ import {
   startApp,
   type TestApp,
   type TestWorld,
+  waitForDecision,
 } from './support/test-app.js';
 
 /** Real races: hundreds of concurrent HTTP requests against one API process and two worker processes. */
@@ -29,15 +30,7 @@ describe('a stampede on one course', () => {
   });
 
   const enroll = (body: Record<string, unknown>) => http(api.baseUrl, 'POST', '/enroll', body);
-  const outcomeOf = (key: string) =>
-    eventually(
-      async () => {
-        const found = await http(api.baseUrl, 'GET', `/enrollments/${encodeURIComponent(key)}`);
-        return found.body?.status !== 'queued' ? found.body : undefined;
-      },
-      60_000,
-      `decision of ${key}`,
-    );
+  const outcomeOf = async (key: string) => (await waitForDecision(api.baseUrl, key)).body;
 
   /** Waits on one cheap count rather than polling hundreds of keys. */
   const decisionsReach = async (courseId: number, count: number) => {

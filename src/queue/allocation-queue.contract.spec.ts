@@ -18,22 +18,22 @@ describe('arbitration queue helpers', () => {
     }
   });
 
-  it('derives job ids from idempotency keys: stable, distinct, and free of ":"', () => {
-    expect(jobIdFor('a:b:c')).toBe(jobIdFor('a:b:c'));
+  it('derives job ids from idempotency keys: distinct, shaped, and free of ":"', () => {
+    expect(jobIdFor('a:b:c')).toMatch(/^req-[A-Za-z0-9_-]{43}$/);
     expect(jobIdFor('a:b:c')).not.toBe(jobIdFor('a:b:d'));
     expect(jobIdFor('a:b:c')).not.toContain(':');
     expect(jobIdFor('123')).not.toMatch(/^\d+$/);
     expect(batchJobIdFor(['only'])).toBe(jobIdFor('only'));
-    expect(batchJobIdFor(['a', 'b'])).toBe(batchJobIdFor(['a', 'b']));
+    expect(batchJobIdFor(['a', 'b'])).toMatch(/^batch-[A-Za-z0-9_-]{43}$/);
     expect(batchJobIdFor(['a', 'b'])).not.toBe(batchJobIdFor(['b', 'a']));
     expect(batchJobIdFor(['x:1', 'y:2'])).not.toContain(':');
   });
 
-  it('spreads courses over the partitions and keeps each course on one', () => {
+  it('spreads courses over the partitions, every course on exactly one', () => {
+    expect([0, 1, 4, 5, 7, 11].map((courseId) => partitionOf(courseId, 4))).toEqual([0, 1, 0, 1, 3, 3]);
     for (let courseId = 1; courseId < 200; courseId += 1) {
       expect(partitionOf(courseId, 16)).toBeGreaterThanOrEqual(0);
       expect(partitionOf(courseId, 16)).toBeLessThan(16);
-      expect(partitionOf(courseId, 16)).toBe(partitionOf(courseId, 16));
     }
     const names = partitionQueueNames(16);
     expect(names).toHaveLength(16);

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { freePort } from '../../scripts/net.mjs';
+import { freePort } from '../../scripts/kit.mjs';
 import { eventually } from './test-app.js';
 
 /** The built service (`node dist/main.js`) as a real child process, as an orchestrator runs it. */

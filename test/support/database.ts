@@ -1,9 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
+import { ADMIN_DATABASE_URL, databaseUrl, withClient } from '../../scripts/kit.mjs';
 
-/** Where tests may create and drop databases; every test file gets its own copy of the template. */
-export const ADMIN_DATABASE_URL =
-  process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 /** Set by global-setup.mjs, which migrates it once per run. */
 const templateDatabase = (): string => {
   const name = process.env.COURSEFLOW_TEST_TEMPLATE;
@@ -11,20 +9,9 @@ const templateDatabase = (): string => {
   return name;
 };
 
-export function databaseUrl(name: string): string {
-  const url = new URL(ADMIN_DATABASE_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-export async function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
+/** Work on a connection to the admin database, where test databases are created and dropped. */
+export function withAdminClient<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withClient(ADMIN_DATABASE_URL, work);
 }
 
 export interface TestDatabase {

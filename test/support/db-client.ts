@@ -28,6 +28,20 @@ export async function courseTruth(client: pg.Client, courseId: number): Promise<
   return rows[0] as CourseRow;
 }
 
+/** How many decisions PostgreSQL holds for a key: exactly-once means 1. */
+export async function countDecisions(url: string, key: string): Promise<number> {
+  const client = await connect(url);
+  try {
+    const { rows } = await client.query(
+      'SELECT count(*)::int AS n FROM decisions WHERE idempotency_key = $1',
+      [key],
+    );
+    return rows[0].n as number;
+  } finally {
+    await client.end();
+  }
+}
+
 /** courseTruth over a connection of its own, for tests that need nothing else from the database. */
 export async function courseTruthAt(url: string, courseId: number): Promise<CourseRow> {
   const client = await connect(url);

@@ -2,11 +2,9 @@
 // Plain JavaScript because Jest loads globalSetup outside its module mapping. The migrations run through
 // the TypeORM CLI and ormconfig.ts, exactly as `npm run migration:run` does.
 import { execFileSync } from 'node:child_process';
-import pg from 'pg';
+import { ADMIN_DATABASE_URL, databaseUrl, withClient } from '../../scripts/kit.mjs';
 import { writeEsmCopies } from './esm-copy.mjs';
 
-const ADMIN_DATABASE_URL =
-  process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 // One template per test run, so two runs on one server never pull the template from under each other.
 const TEMPLATE_DATABASE = `courseflow_test_template_${process.pid}`;
 
@@ -14,18 +12,12 @@ export default async function globalSetup() {
   writeEsmCopies();
   // Jest starts its workers after this, so they inherit the name.
   process.env.COURSEFLOW_TEST_TEMPLATE = TEMPLATE_DATABASE;
-  const client = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
-  await client.connect();
-  try {
+  await withClient(ADMIN_DATABASE_URL, async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${TEMPLATE_DATABASE} WITH (FORCE)`);
     await client.query(`CREATE DATABASE ${TEMPLATE_DATABASE}`);
-  } finally {
-    await client.end();
-  }
-  const url = new URL(ADMIN_DATABASE_URL);
-  url.pathname = `/${TEMPLATE_DATABASE}`;
+  });
   execFileSync('npx', ['tsx', 'node_modules/typeorm/cli.js', 'migration:run', '-d', 'ormconfig.ts'], {
-    env: { ...process.env, NODE_OPTIONS: '', DATABASE_URL: url.toString() },
+    env: { ...process.env, NODE_OPTIONS: '', DATABASE_URL: databaseUrl(TEMPLATE_DATABASE) },
     stdio: 'pipe',
   });
 }

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { Redis } from 'ioredis';
 import { AppModule } from '../../src/app.module.js';
 import { configureApp } from '../../src/app.setup.js';
 import { type AppConfig, parseConfig } from '../../src/config/app-config.js';
+import { deleteRedisKeys } from '../../scripts/kit.mjs';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
 export const ADMIN_TOKEN = 'test-admin-token';
@@ -58,23 +58,6 @@ export async function startApp(world: TestWorld, env: Record<string, string> = {
   return { app, config, baseUrl: `http://127.0.0.1:${address.port}`, close: () => app.close() };
 }
 
-export async function deleteRedisKeys(pattern: string): Promise<void> {
-  const redis = new Redis({
-    host: process.env.REDIS_HOST ?? '127.0.0.1',
-    port: Number(process.env.REDIS_PORT ?? 6379),
-  });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
-
 export interface HttpResult<T = any> {
   status: number;
   headers: Headers;
@@ -115,6 +98,21 @@ export async function newCourse(baseUrl: string, capacity: number): Promise<numb
   if (created.status !== 201)
     throw new Error(`course creation failed: ${created.status} ${JSON.stringify(created.body)}`);
   return created.body.id as number;
+}
+
+/**
+ * Polls GET /enrollments/:key until the request has left 'queued'; resolves with the whole answer (status,
+ * headers, body). Asynchronous decisions get a generous deadline: a loaded machine is slower, not wrong.
+ */
+export function waitForDecision(baseUrl: string, key: string, timeoutMs = 60_000): Promise<HttpResult> {
+  return eventually(
+    async () => {
+      const found = await http(baseUrl, 'GET', `/enrollments/${encodeURIComponent(key)}`);
+      return found.status === 200 && found.body.status !== 'queued' ? found : undefined;
+    },
+    timeoutMs,
+    `decision of ${key}`,
+  );
 }
 
 /** Polls until check() returns a value other than undefined, or fails after the deadline. */

@@ -8,6 +8,7 @@ import {
   eventually,
   http,
   newCourse,
+  newRequest,
   startApp,
   type TestApp,
   type TestWorld,
@@ -123,23 +124,11 @@ describe('probes, metrics and docs', () => {
     const counter = (samples: Map<string, number>, status: string) =>
       samples.get(`enrollment_requests_total{status="${status}"}`) ?? 0;
 
-    for (const student of ['m-1', 'm-2', 'm-3']) {
-      const accepted = await http(app.baseUrl, 'POST', '/enroll', {
-        student_id: student,
-        course_id: courseId,
-        idempotency_key: `metrics-${student}`,
-      });
-      expect(accepted.status).toBe(202);
+    const requests = [1, 2, 3].map(() => newRequest(courseId));
+    for (const request of requests) {
+      expect((await http(app.baseUrl, 'POST', '/enroll', request)).status).toBe(202);
     }
-    expect(
-      (
-        await http(app.baseUrl, 'POST', '/enroll', {
-          student_id: 'm-1',
-          course_id: courseId,
-          idempotency_key: 'metrics-m-1',
-        })
-      ).status,
-    ).toBe(200);
+    expect((await http(app.baseUrl, 'POST', '/enroll', requests[0])).status).toBe(200);
     expect(
       (
         await http(app.baseUrl, 'POST', '/enroll', {
@@ -190,12 +179,8 @@ describe('probes, metrics and docs', () => {
     try {
       await blocker.query('BEGIN');
       await blocker.query('SELECT 1 FROM courses WHERE id = $1 FOR UPDATE', [courseId]);
-      for (const student of ['d-1', 'd-2', 'd-3']) {
-        await http(app.baseUrl, 'POST', '/enroll', {
-          student_id: student,
-          course_id: courseId,
-          idempotency_key: `depth-${student}`,
-        });
+      for (let n = 0; n < 3; n += 1) {
+        expect((await http(app.baseUrl, 'POST', '/enroll', newRequest(courseId))).status).toBe(202);
       }
       // The gauges are read from the stores at most once a second: poll until the scrape shows all three.
       const depth = () =>

@@ -100,17 +100,33 @@ export async function newCourse(baseUrl: string, capacity: number): Promise<numb
   return created.body.id as number;
 }
 
+export interface EnrollBody {
+  student_id: string;
+  course_id: number;
+  priority?: number;
+  idempotency_key: string;
+}
+
+let requestCounter = 0;
+
+/** A valid POST /enroll body for the course: a student and a key no other request of the run has. */
+export function newRequest(courseId: number, fields: Partial<EnrollBody> = {}): EnrollBody {
+  requestCounter += 1;
+  const unique = `${process.pid}-${requestCounter}-${randomBytes(2).toString('hex')}`;
+  return { student_id: `st-${unique}`, course_id: courseId, idempotency_key: `key-${unique}`, ...fields };
+}
+
 /**
  * Polls GET /enrollments/:key until the request has left 'queued'; resolves with the whole answer (status,
  * headers, body). Asynchronous decisions get a generous deadline: a loaded machine is slower, not wrong.
  */
-export function waitForDecision(baseUrl: string, key: string, timeoutMs = 60_000): Promise<HttpResult> {
+export function waitForDecision(baseUrl: string, key: string): Promise<HttpResult> {
   return eventually(
     async () => {
       const found = await http(baseUrl, 'GET', `/enrollments/${encodeURIComponent(key)}`);
       return found.status === 200 && found.body.status !== 'queued' ? found : undefined;
     },
-    timeoutMs,
+    60_000,
     `decision of ${key}`,
   );
 }

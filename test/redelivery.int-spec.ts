@@ -43,6 +43,12 @@ describe('exactly one outcome', () => {
 
   const decisionCount = (key: string) => countDecisions(world.database.url, key);
   const outcomeOf = async (key: string) => (await waitForDecision(app.baseUrl, key)).body;
+  /** The partition queue a course's jobs go to, on a connection of the test's own (close it). */
+  const queueOf = (courseId: number) =>
+    new Queue(partitionQueueName(partitionOf(courseId, app.config.allocationPartitions)), {
+      connection: { host: app.config.redis.host, port: app.config.redis.port },
+      prefix: app.config.queuePrefix,
+    });
 
   it('decides a job delivered twice at the same moment once', async () => {
     const courseId = await newCourse(app.baseUrl, 5);
@@ -75,10 +81,7 @@ describe('exactly one outcome', () => {
     expect(await outcomeOf('redelivered-1')).toMatchObject({ status: 'enrolled' });
 
     // The same request again under another job id, as a stalled job handed to a second worker would be.
-    const queue = new Queue(partitionQueueName(partitionOf(courseId, app.config.allocationPartitions)), {
-      connection: { host: app.config.redis.host, port: app.config.redis.port },
-      prefix: app.config.queuePrefix,
-    });
+    const queue = queueOf(courseId);
     try {
       const data: AllocationJobData = {
         priority: 0,
@@ -181,10 +184,7 @@ describe('exactly one outcome', () => {
     expect(second.status).toBe(202);
 
     expect(await outcomeOf('behind-the-poison')).toMatchObject({ status: 'enrolled' });
-    const queue = new Queue(partitionQueueName(partitionOf(poisoned, partitions)), {
-      connection: { host: app.config.redis.host, port: app.config.redis.port },
-      prefix: app.config.queuePrefix,
-    });
+    const queue = queueOf(poisoned);
     try {
       const failed = await eventually(async () => {
         const jobs = await queue.getFailed();

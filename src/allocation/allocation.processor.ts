@@ -5,10 +5,11 @@ import {
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { messageOf } from '../errors/error-message.js';
 import {
   type AllocationJobData,
   partitionOf,
@@ -19,7 +20,6 @@ import { EnrollmentMetrics } from '../metrics/enrollment-metrics.service.js';
 import { workerConnectionOptions } from '../redis/redis.module.js';
 import { AllocationService, DatabaseUnavailableError, describeJob } from './allocation.service.js';
 import { requestsOwnedBy } from './job-claims.js';
-import { messageOf } from '../errors/error-message.js';
 
 /** How long a partition pauses when the database keeps failing; its job waits at the head meanwhile. */
 const DATABASE_OUTAGE_PAUSE_MS = 2000;
@@ -139,7 +139,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     } catch (error) {
       // Redis trouble: the job goes back to the wait list untouched (or, if Redis is gone, its lock expires
       // and it is handed out again).
-      this.logger.warn(`job ${job.id} back to the queue: claims unreadable (${String(error)})`);
+      this.logger.warn(`job ${job.id} back to the queue: claims unreadable (${messageOf(error)})`);
       throw Worker.RateLimitError();
     }
     try {
@@ -169,7 +169,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
         msg: 'job failed',
         job_id: job.id,
         token,
-        error: String(error),
+        error: messageOf(error),
         idempotency_keys: requests.map((request) => request.idempotencyKey),
       });
       throw new UnrecoverableError(messageOf(error));

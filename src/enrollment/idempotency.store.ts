@@ -78,18 +78,32 @@ export class IdempotencyStore {
 
   /** The claim of a key, whichever partition holds it. */
   async find(key: string): Promise<AcceptedRequest | null> {
-    const [found] = await this.findOutside(-1, [key]);
+    const [found] = await this.findIn(this.allPartitions(), [key]);
     return found;
   }
 
-  /** For each key, its claim in a partition other than `partition`, if any (one read per partition). */
-  async findOutside(partition: number, keys: readonly string[]): Promise<Array<AcceptedRequest | null>> {
-    const found: Array<AcceptedRequest | null> = keys.map(() => null);
-    const others = Array.from({ length: this.partitions }, (_, other) => other).filter(
-      (other) => other !== partition,
+  /** For each key, its claim in a partition other than `partition`, if any. */
+  findOutside(partition: number, keys: readonly string[]): Promise<Array<AcceptedRequest | null>> {
+    return this.findIn(
+      this.allPartitions().filter((other) => other !== partition),
+      keys,
     );
+  }
+
+  private allPartitions(): number[] {
+    return Array.from({ length: this.partitions }, (_, partition) => partition);
+  }
+
+  /** One MGET per partition (each in its own slot), all at once. */
+  private async findIn(
+    partitions: number[],
+    keys: readonly string[],
+  ): Promise<Array<AcceptedRequest | null>> {
+    const found: Array<AcceptedRequest | null> = keys.map(() => null);
     const replies = await Promise.all(
-      others.map((other) => this.redis.mget(...keys.map((key) => claimKey(this.queuePrefix, other, key)))),
+      partitions.map((partition) =>
+        this.redis.mget(...keys.map((key) => claimKey(this.queuePrefix, partition, key))),
+      ),
     );
     for (const stored of replies) {
       stored.forEach((value, index) => {

@@ -1,11 +1,17 @@
-// npm run bench: CourseFlow's speed and memory, side by side with the floors it is compared to.
+// npm run bench: CourseFlow's speed and memory, side by side with the floors it is compared to, in one run.
 // Starts the built service (dist/main.js) as child processes against the local PostgreSQL and Redis, in
-// its own database and Redis key prefix, and prints a Markdown table. Each figure is the median of
-// BENCH_RUNS runs (3). BENCH_SCALE=smoke runs a tiny load once (used by the test suite).
-import { spawn } from 'node:child_process';
+// its own database and Redis key prefix, and prints Markdown tables. Each figure is the median of
+// BENCH_RUNS runs (3) with their min–max. BENCH_SCALE=smoke runs a tiny load once (used by the test suite).
+//
+// The floors: a bare NestJS app answering 202 (accept), and the naive enrollment transaction (lock the
+// course row, bump seats_taken, insert the enrollment; one transaction per request) run by pgbench with
+// prepared statements and 8 clients, beside the same done by a Node loop of plain round trips.
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
@@ -16,21 +22,25 @@ const SMOKE = process.env.BENCH_SCALE === 'smoke';
 const RUNS = Number(process.env.BENCH_RUNS ?? (SMOKE ? 1 : 3));
 const SCALE = SMOKE
   ? {
-      acceptSeconds: 1,
-      hotRequests: 200,
-      hotSeats: 100,
-      spreadRequests: 300,
+      stampedeSeconds: 1,
+      oneAtATime: 100,
+      bursts: 2,
+      burstSize: 100,
       spreadCourses: 20,
-      naiveTransactions: 100,
+      baselineSeconds: 1,
+      nodeLoopTransactions: 200,
     }
   : {
-      acceptSeconds: 10,
-      hotRequests: 20_000,
-      hotSeats: 10_000,
-      spreadRequests: 50_000,
-      spreadCourses: 1_000,
-      naiveTransactions: 5_000,
+      stampedeSeconds: 8,
+      oneAtATime: 5_000,
+      bursts: 20,
+      burstSize: 500,
+      spreadCourses: 500,
+      baselineSeconds: 5,
+      nodeLoopTransactions: 5_000,
     };
+const HOT_SEATS = 10_000;
+const SPREAD_SEATS = 1_000;
 const CONNECTIONS = 64;
 // Per run, so two benchmarks (or a benchmark and a test run) on one server never drop each other's.
 const DATABASE = `courseflow_bench_${process.pid}`;
@@ -118,31 +128,24 @@ function startCourseFlow(world, role, extra = {}) {
   );
 }
 
-async function createCourse(url, capacity) {
-  const response = await fetch(`${url}/courses`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
-    body: JSON.stringify({ code: `B${randomBytes(5).toString('hex')}`, title: 'Benchmark', capacity }),
-  });
-  if (response.status !== 201) throw new Error(`course creation failed: ${response.status}`);
-  return (await response.json()).id;
-}
-
-/** Drives POST /enroll with autocannon; every request is a new student and key. */
-async function load(url, { courseIds, duration, amount }) {
+/**
+ * Drives POST /enroll with autocannon, every request a new student and key: `connections` requests in
+ * flight at any moment, for `duration` seconds or `amount` requests.
+ */
+async function load(url, { courseIds, duration, amount, connections = CONNECTIONS }) {
   let sequence = 0;
   const run = randomBytes(3).toString('hex');
   const result = await autocannon({
     url: `${url}/enroll`,
     method: 'POST',
-    connections: CONNECTIONS,
+    connections,
     ...(duration ? { duration } : { amount }),
     headers: { 'content-type': 'application/json' },
     requests: [
       {
         setupRequest(request) {
           sequence += 1;
-          const courseId = courseIds[sequence % courseIds.length];
+          const courseId = courseIds[Math.floor(Math.random() * courseIds.length)];
           return {
             ...request,
             body: JSON.stringify({
@@ -155,18 +158,55 @@ async function load(url, { courseIds, duration, amount }) {
       },
     ],
   });
+  const failed = result.non2xx + result.errors;
+  if (failed > 0)
+    throw new Error(
+      `${failed} requests failed: ${result['4xx']} 4xx, ${result['5xx']} 5xx, ${result.errors} errors (${result.timeouts} timeouts)`,
+    );
   return {
-    requestsPerSecond: result.requests.average,
+    requestsPerSecond: result['2xx'] / (result.duration || duration || 1),
     p50: result.latency.p50,
     p99: result.latency.p99,
-    answered: result.requests.total,
-    failed: result.non2xx + result.errors,
-    // What failed, for the error message: answers by status class, socket errors, timeouts.
-    failures: `${result['4xx']} 4xx, ${result['5xx']} 5xx, ${result.errors} errors (${result.timeouts} timeouts)`,
+    accepted: result['2xx'],
   };
 }
 
-/** Waits until `count` decisions exist, then measures first-to-last decision rate. */
+/** Bursts: `count` times, `size` requests sent at once, the next burst once the previous one is answered. */
+async function bursts(url, courseIds, count, size) {
+  let accepted = 0;
+  for (let burst = 0; burst < count; burst += 1) {
+    accepted += (await load(url, { courseIds, amount: size, connections: size })).accepted;
+  }
+  return { accepted };
+}
+
+/**
+ * How many requests the world's API processes accepted, from the per-partition counters the API keeps in
+ * Redis (autocannon does not count answers that arrive after its deadline).
+ */
+async function acceptedCount(world) {
+  const redis = new Redis(REDIS);
+  try {
+    let total = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(
+        cursor,
+        'MATCH',
+        `${world.prefix}:*:accepted-per-course`,
+        'COUNT',
+        1000,
+      );
+      cursor = next;
+      for (const key of keys) for (const n of await redis.hvals(key)) total += Number(n);
+    } while (cursor !== '0');
+    return total;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Waits until `count` decisions exist; the rate is from the first decision to the last. Checks capacity. */
 async function decisionsPerSecond(world, count, timeoutMs = 600_000) {
   return withClient(world.url, async (client) => {
     const deadline = Date.now() + timeoutMs;
@@ -175,40 +215,81 @@ async function decisionsPerSecond(world, count, timeoutMs = 600_000) {
       if (rows[0].n >= count) break;
       if (Date.now() > deadline)
         throw new Error(`only ${rows[0].n} of ${count} decisions after ${timeoutMs} ms`);
-      await sleep(100);
+      await sleep(50);
     }
     const { rows } = await client.query(
-      `SELECT count(*)::int AS n, EXTRACT(EPOCH FROM max(decided_at) - min(decided_at))::float AS seconds FROM decisions`,
+      `SELECT count(*)::int AS n, EXTRACT(EPOCH FROM max(decided_at) - min(decided_at))::float AS seconds,
+              count(*) FILTER (WHERE decided_at = (SELECT max(decided_at) FROM decisions))::int AS last_batch,
+              1000 * EXTRACT(EPOCH FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY decided_at - requested_at))::float AS wait_p50,
+              1000 * EXTRACT(EPOCH FROM percentile_cont(0.99) WITHIN GROUP (ORDER BY decided_at - requested_at))::float AS wait_p99
+         FROM decisions`,
     );
     const { rows: invalid } = await client.query(
       `SELECT count(*)::int AS n FROM courses c
         WHERE seats_taken > capacity OR seats_taken <> (SELECT count(*) FROM enrollments e WHERE e.course_id = c.id)`,
     );
     if (invalid[0].n > 0) throw new Error(`${invalid[0].n} courses broke the capacity invariant`);
-    return rows[0].n / Math.max(rows[0].seconds, 0.001);
+    if (rows[0].n !== count) throw new Error(`${rows[0].n} decisions for ${count} accepted requests`);
+    return {
+      // decided_at is its transaction's start, so first to last spans every transaction but the last.
+      rate: rows[0].seconds > 0 ? (rows[0].n - rows[0].last_batch) / rows[0].seconds : rows[0].n / 0.001,
+      waitP50: rows[0].wait_p50,
+      waitP99: rows[0].wait_p99,
+    };
   });
 }
 
-// ---------------------------------------------------------------- phases
-
-async function acceptPhase() {
-  const world = await freshWorld();
-  const api = await startCourseFlow(world, 'api');
-  const courseId = await createCourse(api.url, 100_000);
-  const ours = await load(api.url, { courseIds: [courseId], duration: SCALE.acceptSeconds });
-  const apiRss = api.peakRssMiB();
-  await api.stop();
-  await dropWorld(world);
-
-  const echo = await startProcess(['--import', 'tsx', 'bench/bare-echo.ts'], {}, '/enroll');
-  const floor = await load(echo.url, { courseIds: [1], duration: SCALE.acceptSeconds });
-  await echo.stop();
-  if (ours.failed > 0) throw new Error(`${ours.failed} accept requests failed: ${ours.failures}`);
-  return { ours, floor, apiRss };
+async function createCourses(world, count, capacity, tag) {
+  return withClient(world.url, async (client) => {
+    const { rows } = await client.query(
+      `INSERT INTO courses (code, title, capacity)
+       SELECT $3 || n, 'Benchmark ' || n, $2 FROM generate_series(1, $1) AS n RETURNING id`,
+      [count, capacity, tag],
+    );
+    return rows.map((row) => row.id);
+  });
 }
 
-/** The row-lock baseline: one transaction per request (lock, bump, insert), in a tight pg loop. */
-async function naiveRowLockLoop(world, courseId, transactions, clients = 8) {
+// ---------------------------------------------------------------- the naive transaction
+
+const run = promisify(execFile);
+
+/**
+ * pgbench, 8 clients, prepared statements: per transaction, a course drawn from courseIds (one row: the hot
+ * course; many: spread) locked FOR UPDATE, its seats_taken bumped, one enrollment inserted.
+ */
+async function pgbenchNaive(world, courseIds, seconds) {
+  await withClient(world.url, (client) => client.query('CREATE SEQUENCE IF NOT EXISTS naive_keys'));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'courseflow-pgbench-'));
+  const script = path.join(dir, 'naive.sql');
+  // Course ids are consecutive (created together); random() picks one per transaction.
+  writeFileSync(
+    script,
+    [
+      `\\set course random(${Math.min(...courseIds)}, ${Math.max(...courseIds)})`,
+      'BEGIN;',
+      'SELECT capacity, seats_taken FROM courses WHERE id = :course FOR UPDATE;',
+      'UPDATE courses SET seats_taken = seats_taken + 1 WHERE id = :course;',
+      "INSERT INTO enrollments (course_id, student_id, idempotency_key) SELECT :course, 'naive-' || k, 'naive-' || k FROM nextval('naive_keys') AS k;",
+      'END;',
+    ].join('\n'),
+  );
+  try {
+    const { stdout } = await run(
+      'pgbench',
+      ['-n', '-M', 'prepared', '-c', '8', '-j', '2', '-T', String(seconds), '-f', script, world.url],
+      { env: { ...process.env, PGOPTIONS: '' } },
+    );
+    const tps = /tps = ([\d.]+)/.exec(stdout);
+    if (!tps) throw new Error(`pgbench printed no tps:\n${stdout}`);
+    return Number(tps[1]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The same transaction as a Node loop: 8 plain clients, five unprepared round trips per transaction. */
+async function nodeLoopNaive(world, courseIds, transactions, clients = 8) {
   const connections = await Promise.all(
     Array.from({ length: clients }, async () => {
       const client = new pg.Client({ connectionString: world.url });
@@ -221,25 +302,15 @@ async function naiveRowLockLoop(world, courseId, transactions, clients = 8) {
   await Promise.all(
     connections.map(async (client) => {
       while (next < transactions) {
-        const n = next++;
+        const key = `loop-${next++}`;
+        const courseId = courseIds[Math.floor(Math.random() * courseIds.length)];
         await client.query('BEGIN');
-        const { rows } = await client.query(
-          'SELECT capacity, seats_taken FROM courses WHERE id = $1 FOR UPDATE',
-          [courseId],
-        );
-        const status = rows[0].seats_taken < rows[0].capacity ? 'enrolled' : 'waitlisted';
+        await client.query('SELECT capacity, seats_taken FROM courses WHERE id = $1 FOR UPDATE', [courseId]);
+        await client.query('UPDATE courses SET seats_taken = seats_taken + 1 WHERE id = $1', [courseId]);
         await client.query(
-          `INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, requested_at, decided_at)
-           VALUES ($1, $2, $3, 0, $4, now(), now())`,
-          [`naive-${n}`, `naive-${n}`, courseId, status],
+          'INSERT INTO enrollments (course_id, student_id, idempotency_key) VALUES ($1, $2, $2)',
+          [courseId, key],
         );
-        if (status === 'enrolled') {
-          await client.query(
-            'INSERT INTO enrollments (course_id, student_id, idempotency_key) VALUES ($1, $2, $3)',
-            [courseId, `naive-${n}`, `naive-${n}`],
-          );
-          await client.query('UPDATE courses SET seats_taken = seats_taken + 1 WHERE id = $1', [courseId]);
-        }
         await client.query('COMMIT');
       }
     }),
@@ -252,68 +323,97 @@ async function naiveRowLockLoop(world, courseId, transactions, clients = 8) {
   return transactions / seconds;
 }
 
-async function hotPhase() {
+/** Both naive baselines on `count` fresh courses of the world (1 = the hot row). */
+async function naiveBaselines(world, count) {
+  const courseIds = await createCourses(world, count, 100_000, `N${count}-`);
+  return {
+    pgbench: await pgbenchNaive(world, courseIds, SCALE.baselineSeconds),
+    nodeLoop: await nodeLoopNaive(world, courseIds, SCALE.nodeLoopTransactions),
+  };
+}
+
+// ---------------------------------------------------------------- phases
+
+async function bareApp() {
+  const echo = await startProcess(['--import', 'tsx', 'bench/bare-echo.ts'], {}, '/enroll');
+  const result = await load(echo.url, { courseIds: [1], duration: SCALE.stampedeSeconds });
+  await echo.stop();
+  return result;
+}
+
+/**
+ * One hot course (10,000 seats): the queue is filled by the API alone with arrivals of the given shape, then
+ * one worker process drains it. The stampede shape also gives the accept figures and the naive baselines.
+ */
+async function hotCourse(shape) {
   const world = await freshWorld();
   const api = await startCourseFlow(world, 'api');
-  const courseId = await createCourse(api.url, SCALE.hotSeats);
-  const queued = await load(api.url, { courseIds: [courseId], amount: SCALE.hotRequests });
-  if (queued.failed > 0)
-    throw new Error(`${queued.failed} requests failed while queueing: ${queued.failures}`);
+  const [courseId] = await createCourses(world, 1, HOT_SEATS, 'HOT');
+  const filled =
+    shape === 'stampede'
+      ? await load(api.url, { courseIds: [courseId], duration: SCALE.stampedeSeconds })
+      : shape === 'one at a time'
+        ? await load(api.url, { courseIds: [courseId], amount: SCALE.oneAtATime, connections: 1 })
+        : await bursts(api.url, [courseId], SCALE.bursts, SCALE.burstSize);
   const apiRss = api.peakRssMiB();
   await api.stop();
 
   const worker = await startCourseFlow(world, 'worker', { RUN_MIGRATIONS: 'false' });
-  const rate = await decisionsPerSecond(world, SCALE.hotRequests);
+  const { rate } = await decisionsPerSecond(world, await acceptedCount(world));
   const workerRss = worker.peakRssMiB();
   await worker.stop();
-
-  const naiveCourse = await withClient(world.url, async (client) => {
-    const { rows } = await client.query(
-      `INSERT INTO courses (code, title, capacity) VALUES ('NAIVE', 'Row-lock baseline', $1) RETURNING id`,
-      [SCALE.naiveTransactions],
-    );
-    return rows[0].id;
-  });
-  const naive = await naiveRowLockLoop(world, naiveCourse, SCALE.naiveTransactions);
+  const naive = shape === 'stampede' ? await naiveBaselines(world, 1) : undefined;
   await dropWorld(world);
-  return { rate, naive, apiRss, workerRss };
+  return { accept: filled, rate, naive, apiRss, workerRss };
 }
 
-async function spreadPhase(workers) {
+/** The stampede with a worker deciding while the API accepts: how long a student waits for the decision. */
+async function hotLive() {
   const world = await freshWorld();
   const api = await startCourseFlow(world, 'api');
-  const courseIds = await withClient(world.url, async (client) => {
-    const { rows } = await client.query(
-      `INSERT INTO courses (code, title, capacity)
-       SELECT 'S' || n, 'Spread ' || n, 30 FROM generate_series(1, $1) AS n RETURNING id`,
-      [SCALE.spreadCourses],
-    );
-    return rows.map((row) => row.id);
-  });
-  const queued = await load(api.url, { courseIds, amount: SCALE.spreadRequests });
-  if (queued.failed > 0)
-    throw new Error(`${queued.failed} requests failed while queueing: ${queued.failures}`);
+  const worker = await startCourseFlow(world, 'worker', { RUN_MIGRATIONS: 'false' });
+  const [courseId] = await createCourses(world, 1, HOT_SEATS, 'LIVE');
+  const stampede = await load(api.url, { courseIds: [courseId], duration: SCALE.stampedeSeconds });
+  const decided = await decisionsPerSecond(world, await acceptedCount(world));
+  const apiRss = api.peakRssMiB();
+  const workerRss = worker.peakRssMiB();
+  await Promise.all([api.stop(), worker.stop()]);
+  await dropWorld(world);
+  return { accept: stampede, waitP50: decided.waitP50, waitP99: decided.waitP99, apiRss, workerRss };
+}
+
+/** Stampede over many courses (1,000 seats each), then `workers` worker processes drain the queue. */
+async function spread(workers) {
+  const world = await freshWorld();
+  const api = await startCourseFlow(world, 'api');
+  const courseIds = await createCourses(world, SCALE.spreadCourses, SPREAD_SEATS, 'SPREAD');
+  const filled = await load(api.url, { courseIds, duration: SCALE.stampedeSeconds });
   const apiRss = api.peakRssMiB();
   await api.stop();
 
   const running = await Promise.all(
     Array.from({ length: workers }, () => startCourseFlow(world, 'worker', { RUN_MIGRATIONS: 'false' })),
   );
-  const rate = await decisionsPerSecond(world, SCALE.spreadRequests);
+  const { rate } = await decisionsPerSecond(world, await acceptedCount(world));
   const workerRss = Math.max(...running.map((worker) => worker.peakRssMiB()));
   await Promise.all(running.map((worker) => worker.stop()));
+  const naive = workers === 1 ? await naiveBaselines(world, SCALE.spreadCourses) : undefined;
   await dropWorld(world);
-  return { rate, apiRss, workerRss };
+  return { rate, naive, apiRss, workerRss };
 }
 
 // ---------------------------------------------------------------- report
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-};
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const fmt = (value, digits = 0) =>
   value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+/** Median of the runs, with min–max when there is more than one. */
+const stat = (values, digits = 0) => {
+  const shown = fmt(median(values), digits);
+  return values.length > 1
+    ? `${shown} (${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)})`
+    : shown;
+};
 
 async function versions() {
   const postgres = await withClient(
@@ -337,65 +437,73 @@ async function versions() {
 async function main() {
   if (!existsSync('dist/main.js'))
     throw new Error('dist/main.js is missing: run `npm run build` (npm run bench does)');
-  const runs = { accept: [], hot: [], spread1: [], spread2: [] };
-  for (let run = 1; run <= RUNS; run += 1) {
-    console.error(`run ${run}/${RUNS}: accept`);
-    runs.accept.push(await acceptPhase());
-    console.error(`run ${run}/${RUNS}: allocate, hot course`);
-    runs.hot.push(await hotPhase());
-    console.error(`run ${run}/${RUNS}: allocate, spread, 1 worker`);
-    runs.spread1.push(await spreadPhase(1));
-    console.error(`run ${run}/${RUNS}: allocate, spread, 2 workers`);
-    runs.spread2.push(await spreadPhase(2));
+  const runs = { bare: [], stampede: [], single: [], bursts: [], live: [], spread1: [], spread2: [] };
+  for (let round = 1; round <= RUNS; round += 1) {
+    const step = async (name, list, work) => {
+      console.error(`run ${round}/${RUNS}: ${name}`);
+      list.push(await work());
+    };
+    await step('bare NestJS app', runs.bare, bareApp);
+    await step('hot course, stampede fill', runs.stampede, () => hotCourse('stampede'));
+    await step('hot course, one-at-a-time fill', runs.single, () => hotCourse('one at a time'));
+    await step('hot course, burst fill', runs.bursts, () => hotCourse('bursts'));
+    await step('hot course, live', runs.live, hotLive);
+    await step('spread, 1 worker', runs.spread1, () => spread(1));
+    await step('spread, 2 workers', runs.spread2, () => spread(2));
   }
   await withClient(ADMIN_DATABASE_URL, (client) =>
     client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`),
   );
 
-  const m = (list, pick) => median(list.map(pick));
-  const accept = {
-    rps: m(runs.accept, (r) => r.ours.requestsPerSecond),
-    p50: m(runs.accept, (r) => r.ours.p50),
-    p99: m(runs.accept, (r) => r.ours.p99),
-    floorRps: m(runs.accept, (r) => r.floor.requestsPerSecond),
-    floorP99: m(runs.accept, (r) => r.floor.p99),
-    rss: m(runs.accept, (r) => r.apiRss),
-  };
-  const hot = {
-    rate: m(runs.hot, (r) => r.rate),
-    naive: m(runs.hot, (r) => r.naive),
-    apiRss: m(runs.hot, (r) => r.apiRss),
-    workerRss: m(runs.hot, (r) => r.workerRss),
-  };
-  const spread1 = {
-    rate: m(runs.spread1, (r) => r.rate),
-    apiRss: m(runs.spread1, (r) => r.apiRss),
-    workerRss: m(runs.spread1, (r) => r.workerRss),
-  };
-  const spread2 = {
-    rate: m(runs.spread2, (r) => r.rate),
-    apiRss: m(runs.spread2, (r) => r.apiRss),
-    workerRss: m(runs.spread2, (r) => r.workerRss),
-  };
+  const all = (list, pick) => list.map(pick);
+  const ratio = (ours, theirs) => `${fmt(median(ours) / median(theirs), 2)}×`;
+  const hotPgbench = all(runs.stampede, (r) => r.naive.pgbench);
+  const hotLoop = all(runs.stampede, (r) => r.naive.nodeLoop);
+  const spreadPgbench = all(runs.spread1, (r) => r.naive.pgbench);
+  const spreadLoop = all(runs.spread1, (r) => r.naive.nodeLoop);
+  const hotFloor = `pgbench naive, 1 row: ${stat(hotPgbench)} tps (Node loop ${stat(hotLoop)})`;
+  const acceptRps = all(runs.stampede, (r) => r.accept.requestsPerSecond);
+  const acceptP99 = all(runs.stampede, (r) => r.accept.p99);
+  const bareRps = all(runs.bare, (r) => r.requestsPerSecond);
+  const bareP99 = all(runs.bare, (r) => r.p99);
+  const decideRow = (label, list) =>
+    `| ${label} | ${stat(all(list, (r) => r.rate))} decisions/s | ${hotFloor} | ${ratio(
+      all(list, (r) => r.rate),
+      hotPgbench,
+    )} | ≥ 10× |`;
   const v = await versions();
 
   const lines = [
     `Machine: ${os.cpus().length} cores (${os.cpus()[0].model.trim()}), ${fmt(os.totalmem() / 2 ** 30, 1)} GiB; ` +
       `Node ${v.node}, PostgreSQL ${v.postgres}, Redis ${v.redis}, NestJS ${v.nest}, BullMQ ${v.bullmq}, TypeORM ${v.typeorm}. ` +
-      `Median of ${RUNS} run(s)${SMOKE ? ' (smoke scale: figures mean nothing)' : ''}; load generator on the same machine.`,
+      `Median of ${RUNS} run(s), min–max in brackets${SMOKE ? ' (smoke scale: figures mean nothing)' : ''}; ` +
+      `load generator (autocannon, ${CONNECTIONS} connections, unique students) on the same machine.`,
     '',
     '| Phase | CourseFlow | Compared with | Ratio | Target |',
     '| --- | --- | --- | --- | --- |',
-    `| accept: POST /enroll, ${CONNECTIONS} connections, ${SCALE.acceptSeconds} s | ${fmt(accept.rps)} req/s, p50 ${accept.p50} ms, p99 ${accept.p99} ms | bare NestJS echo: ${fmt(accept.floorRps)} req/s, p99 ${accept.floorP99} ms | ${fmt(accept.rps / accept.floorRps, 2)}× | ≥ 0.8×, p99 ≤ 25 ms |`,
-    `| allocate, hot course: ${fmt(SCALE.hotRequests)} requests, ${fmt(SCALE.hotSeats)} seats | ${fmt(hot.rate)} decisions/s | naive row-lock loop: ${fmt(hot.naive)} decisions/s | ${fmt(hot.rate / hot.naive, 2)}× | ≥ 5× |`,
-    `| allocate, spread: ${fmt(SCALE.spreadRequests)} requests, ${fmt(SCALE.spreadCourses)} courses, 2 workers | ${fmt(spread2.rate)} decisions/s | 1 worker: ${fmt(spread1.rate)} decisions/s | ${fmt(spread2.rate / spread1.rate, 2)}× | ≥ 1.5× |`,
+    `| accept: POST /enroll, hot course, ${CONNECTIONS} connections, ${SCALE.stampedeSeconds} s | ${stat(acceptRps)} req/s, p99 ${stat(acceptP99)} ms | bare NestJS app: ${stat(bareRps)} req/s, p99 ${stat(bareP99)} ms | ${ratio(acceptRps, bareRps)}, p99 ${ratio(acceptP99, bareP99)} | ≥ 0.8×, p99 ≤ 2× |`,
+    decideRow(
+      `allocate, hot course, stampede fill (${CONNECTIONS} at a time, ${stat(all(runs.stampede, (r) => r.accept.accepted))} requests)`,
+      runs.stampede,
+    ),
+    decideRow(`allocate, hot course, one-at-a-time fill (${fmt(SCALE.oneAtATime)} requests)`, runs.single),
+    decideRow(`allocate, hot course, burst fill (${SCALE.bursts} × ${SCALE.burstSize} at once)`, runs.bursts),
+    `| allocate, hot course, live: 202 → decision while the stampede runs | p50 ${stat(all(runs.live, (r) => r.waitP50))} ms, p99 ${stat(all(runs.live, (r) => r.waitP99))} ms (accept ${stat(all(runs.live, (r) => r.accept.requestsPerSecond))} req/s) | – | – | reported |`,
+    `| allocate, spread: ${fmt(SCALE.spreadCourses)} courses, 1 worker | ${stat(all(runs.spread1, (r) => r.rate))} decisions/s | pgbench naive, ${fmt(SCALE.spreadCourses)} rows: ${stat(spreadPgbench)} tps (Node loop ${stat(spreadLoop)}) | ${ratio(
+      all(runs.spread1, (r) => r.rate),
+      spreadPgbench,
+    )} | ≥ 2× |`,
+    `| allocate, spread: ${fmt(SCALE.spreadCourses)} courses, 2 workers | ${stat(all(runs.spread2, (r) => r.rate))} decisions/s | 1 worker: ${stat(all(runs.spread1, (r) => r.rate))} decisions/s | ${ratio(
+      all(runs.spread2, (r) => r.rate),
+      all(runs.spread1, (r) => r.rate),
+    )} | ≥ 1× |`,
     '',
     '| Peak RSS (MiB) | API | Worker |',
     '| --- | --- | --- |',
-    `| accept | ${fmt(accept.rss)} | – |`,
-    `| allocate, hot course | ${fmt(hot.apiRss)} | ${fmt(hot.workerRss)} |`,
-    `| allocate, spread, 1 worker | ${fmt(spread1.apiRss)} | ${fmt(spread1.workerRss)} |`,
-    `| allocate, spread, 2 workers | ${fmt(spread2.apiRss)} | ${fmt(spread2.workerRss)} (each, max) |`,
+    `| hot course, stampede fill | ${stat(all(runs.stampede, (r) => r.apiRss))} | ${stat(all(runs.stampede, (r) => r.workerRss))} |`,
+    `| hot course, live | ${stat(all(runs.live, (r) => r.apiRss))} | ${stat(all(runs.live, (r) => r.workerRss))} |`,
+    `| spread, 1 worker | ${stat(all(runs.spread1, (r) => r.apiRss))} | ${stat(all(runs.spread1, (r) => r.workerRss))} |`,
+    `| spread, 2 workers | ${stat(all(runs.spread2, (r) => r.apiRss))} | ${stat(all(runs.spread2, (r) => r.workerRss))} (each, max) |`,
   ];
   console.log(lines.join('\n'));
 }

@@ -693,9 +693,11 @@ async function waitForDecisions(world, courseId, keys) {
  * A that precedes it (higher priority, or equal priority and accepted earlier) is out of place if A was
  * already queued when B's job was taken. Requests are decided as they arrive, so a seat may rightly go to
  * an early low-priority request; the moment B's job was taken is bounded below by the start of the
- * course's previous allocation transaction (one job at a time per partition, each committed before the
- * next is taken), and A's queueing above by the client's receipt of its 202. Requests in the same
- * transaction were both in hand. Rejected requests (second keys) hold no place and are left out.
+ * course's previous allocation transaction (one batch at a time per partition, each committed before the
+ * next head job is taken and its followers read), and A's queueing above by the client's receipt of its
+ * 202. Two requests of one transaction are judged by the same rule: the batch's head job was taken before
+ * the jobs behind it were read, so a higher-priority request queued in between rightly comes after it.
+ * Rejected requests (second keys) hold no place and are left out.
  */
 function orderViolations(placed, transactionStarts, queuedBy) {
   const starts = [...new Set(transactionStarts)].sort((a, b) => a - b);
@@ -710,7 +712,7 @@ function orderViolations(placed, transactionStarts, queuedBy) {
     for (const a of placed) {
       if (a === b || !precedes(a, b) || rank(b) >= rank(a)) continue;
       const queuedUs = (queuedBy.get(a.key) ?? Infinity) * 1000;
-      if (a.decidedUs === b.decidedUs || queuedUs < takenAfter) {
+      if (queuedUs < takenAfter) {
         outOfPlace.push({ a, b, queuedUs, takenAfter });
         break;
       }

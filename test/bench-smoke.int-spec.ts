@@ -21,9 +21,26 @@ describe('npm run bench', () => {
     const stdout = await runBench();
     expect(stdout).toMatch(/^Machine: \d+ cores/m);
     expect(stdout).toContain('| Phase | CourseFlow | Compared with | Ratio | Target |');
-    for (const phase of ['accept: POST /enroll', 'allocate, hot course', 'allocate, spread']) {
-      expect(stdout).toMatch(new RegExp(`^\\| ${phase}.*\\| [\\d.]+× \\|`, 'm'));
+    const figure = String.raw`[\d,.]+(?: \([\d,.]+–[\d,.]+\))?`;
+    expect(stdout).toMatch(
+      new RegExp(
+        `^\\| accept: POST /enroll.* ${figure} req/s.*bare NestJS app: ${figure} req/s.*\\| [\\d.]+×`,
+        'm',
+      ),
+    );
+    for (const fill of ['stampede', 'one-at-a-time', 'burst']) {
+      expect(stdout).toMatch(
+        new RegExp(
+          `^\\| allocate, hot course, ${fill} fill.*\\| ${figure} decisions/s \\| pgbench naive, 1 row: ${figure} tps \\(Node loop ${figure}\\) \\| [\\d.]+× \\|`,
+          'm',
+        ),
+      );
     }
-    expect(stdout).toMatch(/^\| allocate, spread, 2 workers \| \d+ \| \d+ /m);
+    expect(stdout).toMatch(/^\| allocate, hot course, live: 202 → decision.*p99 [\d,.]+ ms/m);
+    expect(stdout).toMatch(
+      /^\| allocate, spread: \d+ courses, 1 worker \| [\d,]+ decisions\/s \| pgbench naive/m,
+    );
+    expect(stdout).toMatch(/^\| allocate, spread: \d+ courses, 2 workers \| [\d,]+ decisions\/s/m);
+    expect(stdout).toMatch(/^\| spread, 2 workers \| \d+ \| \d+ /m);
   }, 270_000);
 });

@@ -80,13 +80,18 @@ describe('graceful shutdown', () => {
     second.process.kill('SIGTERM');
     expect(await second.exited).toEqual({ code: 0, signal: null });
 
-    // The structured logs: JSON lines, request ids on HTTP lines, keys on decisions, no secrets.
+    // The structured logs: JSON lines, request ids on HTTP lines, one line per decided batch (the keys are
+    // in the decisions table, and on debug lines), no secrets.
     const entries = lines.map((line) => JSON.parse(line) as Record<string, any>);
     const httpLines = entries.filter((entry) => entry.msg === 'request completed');
     expect(httpLines.length).toBeGreaterThan(0);
     for (const entry of httpLines) expect(entry.req_id).toEqual(expect.any(String));
-    const decisions = entries.filter((entry) => entry.msg === 'decided');
-    expect(new Set(decisions.map((entry) => entry.idempotency_key))).toEqual(new Set(accepted));
+    const batches = entries.filter((entry) => entry.msg === 'decided batch');
+    expect(batches.reduce((sum, entry) => sum + entry.decisions, 0)).toBe(accepted.length);
+    for (const entry of batches) {
+      expect(entry.enrolled + entry.waitlisted + entry.rejected).toBe(entry.decisions);
+    }
+    expect(entries.filter((entry) => entry.msg === 'decided')).toEqual([]);
     expect(lines.join('\n')).not.toContain(ADMIN_TOKEN);
     expect(entries.some((entry) => entry.msg === 'shut down cleanly')).toBe(true);
   });

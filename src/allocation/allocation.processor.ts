@@ -14,12 +14,17 @@ import {
   type AllocationJobData,
   partitionOf,
   partitionQueueNames,
-  type QueuedRequest,
 } from '../queue/allocation-queue.contract.js';
 import { EnrollmentMetrics } from '../metrics/enrollment-metrics.service.js';
 import { workerConnectionOptions } from '../redis/redis.module.js';
-import { AllocationService, DatabaseUnavailableError, describeJob } from './allocation.service.js';
+import {
+  type AllocationDecision,
+  AllocationService,
+  DatabaseUnavailableError,
+  describeRequests,
+} from './allocation.service.js';
 import { requestsOwnedBy } from './job-claims.js';
+import { peekWaitingJobs, removeWaitingJobs, type WaitingJob } from './waiting-jobs.js';
 
 /** How long a partition pauses when the database keeps failing; its job waits at the head meanwhile. */
 const DATABASE_OUTAGE_PAUSE_MS = 2000;
@@ -130,38 +135,43 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     this.queues = [];
   }
 
+  /**
+   * Decides the active job together with the jobs waiting behind it in its partition (up to
+   * DECISION_BATCH_MAX requests) in one transaction, then removes those followers. A crash between the
+   * commit and the removal hands the followers out again, and their requests, decided already, are skipped.
+   */
   private async process(queue: Queue, job: Job<AllocationJobData>, token?: string) {
-    let requests: QueuedRequest[];
+    const partition = partitionOf(job.data.requests[0]?.courseId ?? 0, this.config.allocationPartitions);
+    let batch: AllocationJobData[];
+    let followers: WaitingJob[];
     try {
-      const { requests: carried } = job.data;
-      const partition = partitionOf(carried[0]?.courseId ?? 0, this.config.allocationPartitions);
-      requests = await requestsOwnedBy(this.redis, this.config.queuePrefix, partition, job.id, carried);
+      followers = await peekWaitingJobs(
+        this.redis,
+        queue,
+        this.config.decisionBatchMax - job.data.requests.length,
+      );
+      batch = await requestsOwnedBy(this.redis, this.config.queuePrefix, partition, [
+        { id: job.id, data: job.data },
+        ...followers,
+      ]);
     } catch (error) {
       // Redis trouble: the job goes back to the wait list untouched (or, if Redis is gone, its lock expires
       // and it is handed out again).
-      this.logger.warn(`job ${job.id} back to the queue: claims unreadable (${messageOf(error)})`);
+      this.logger.warn(`job ${job.id} back to the queue: queue unreadable (${messageOf(error)})`);
       throw Worker.RateLimitError();
     }
+    const started = Date.now();
+    let decisions: AllocationDecision[];
+    let decidedFollowers: WaitingJob[];
     try {
-      const decisions = await this.allocation.decide({ ...job.data, requests });
-      const decidedAt = new Date();
-      for (const decision of decisions) {
-        this.metrics.decided(decision.status, new Date(decision.requestedAt), decidedAt);
-        this.logger.log({
-          msg: 'decided',
-          idempotency_key: decision.idempotencyKey,
-          course_id: decision.courseId,
-          status: decision.status,
-          reason: decision.reason,
-          waitlist_position: decision.waitlistPosition,
-        });
-      }
-      return decisions.length;
+      ({ decisions, decidedFollowers } = await this.decideBatch(job, batch, followers));
     } catch (error) {
       if (error instanceof DatabaseUnavailableError) {
         // Put the job back in front of its priority and pause the partition, rather than failing it:
         // a retry through BullMQ's delayed set would let later requests overtake it.
-        this.logger.warn(`job ${job.id} (${describeJob(job.data)}) back to the head: ${error.message}`);
+        this.logger.warn(
+          `job ${job.id} (${describeRequests(batch[0].requests)}) back to the head: ${error.message}`,
+        );
         await queue.rateLimit(DATABASE_OUTAGE_PAUSE_MS).catch(() => undefined);
         throw Worker.RateLimitError();
       }
@@ -170,9 +180,74 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
         job_id: job.id,
         token,
         error: messageOf(error),
-        idempotency_keys: requests.map((request) => request.idempotencyKey),
+        idempotency_keys: batch[0].requests.map((request) => request.idempotencyKey),
       });
       throw new UnrecoverableError(messageOf(error));
+    }
+    await removeWaitingJobs(
+      this.redis,
+      queue,
+      decidedFollowers.map((follower) => follower.id),
+    ).catch((error: unknown) =>
+      // Harmless: they are handed out again, and decide nothing twice.
+      this.logger.warn(`${decidedFollowers.length} decided job(s) left in the queue: ${messageOf(error)}`),
+    );
+    this.report(job, batch, decisions, Date.now() - started);
+    return decisions.length;
+  }
+
+  /**
+   * The whole batch in one transaction. If it fails for a reason other than an outage, the active job is
+   * tried alone: a follower that cannot be decided then fails only when its own turn comes, and never takes
+   * the jobs ahead of it down with it.
+   */
+  private async decideBatch(
+    job: Job<AllocationJobData>,
+    batch: AllocationJobData[],
+    followers: WaitingJob[],
+  ): Promise<{ decisions: AllocationDecision[]; decidedFollowers: WaitingJob[] }> {
+    if (followers.length === 0)
+      return { decisions: await this.allocation.decide(batch[0]), decidedFollowers: [] };
+    try {
+      return { decisions: await this.allocation.decide(...batch), decidedFollowers: followers };
+    } catch (error) {
+      if (error instanceof DatabaseUnavailableError) throw error;
+      this.logger.warn(
+        `job ${job.id}: a batch of ${batch.length} jobs failed (${messageOf(error)}); deciding the job alone`,
+      );
+      return { decisions: await this.allocation.decide(batch[0]), decidedFollowers: [] };
+    }
+  }
+
+  /** One info line per batch (the per-request audit is the decisions table); per request at debug level. */
+  private report(job: Job, batch: AllocationJobData[], decisions: AllocationDecision[], ms: number): void {
+    const decidedAt = new Date();
+    const counts = { enrolled: 0, waitlisted: 0, rejected: 0 };
+    for (const decision of decisions) {
+      counts[decision.status] += 1;
+      this.metrics.decided(decision.status, new Date(decision.requestedAt), decidedAt);
+    }
+    this.metrics.batch(decisions.length);
+    if (decisions.length > 0) {
+      this.logger.log({
+        msg: 'decided batch',
+        job_id: job.id,
+        jobs: batch.length,
+        decisions: decisions.length,
+        ...counts,
+        ms,
+      });
+    }
+    if (this.config.logLevel !== 'debug' && this.config.logLevel !== 'trace') return;
+    for (const decision of decisions) {
+      this.logger.debug({
+        msg: 'decided',
+        idempotency_key: decision.idempotencyKey,
+        course_id: decision.courseId,
+        status: decision.status,
+        reason: decision.reason,
+        waitlist_position: decision.waitlistPosition,
+      });
     }
   }
 }

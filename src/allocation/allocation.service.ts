@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { CoursesService } from '../courses/courses.service.js';
 import { isConnectionError, isRetryableDatabaseError, sqlStateOf } from '../database/database-errors.js';
-import type { AllocationJobData } from '../queue/allocation-queue.contract.js';
+import type { AllocationJobData, QueuedRequest } from '../queue/allocation-queue.contract.js';
 import { type CounterChange, decideJob, type Hold, type JobDecision } from './allocation.rules.js';
 import { messageOf } from '../errors/error-message.js';
 
@@ -29,15 +29,19 @@ export class AllocationService {
   ) {}
 
   /**
-   * Decides a job's requests; retries contention errors a bounded number of times with backoff. A
-   * redelivered job finds its requests already decided and decides nothing again. Returns only the
-   * decisions made by this call. Throws DatabaseUnavailableError when PostgreSQL cannot be reached: the
-   * job then waits at the head of its queue, however long the outage lasts.
+   * Decides the requests of one or more jobs, given in arbitration order, in one transaction; retries
+   * contention errors a bounded number of times with backoff. A redelivered job finds its requests already
+   * decided and decides nothing again. Returns only the decisions made by this call. Throws
+   * DatabaseUnavailableError when PostgreSQL cannot be reached: the job then waits at the head of its queue,
+   * however long the outage lasts.
    */
-  async decide(job: AllocationJobData): Promise<AllocationDecision[]> {
+  async decide(...jobs: AllocationJobData[]): Promise<AllocationDecision[]> {
+    const requests = jobs.flatMap((job) =>
+      job.requests.map((request): PrioritizedRequest => ({ ...request, priority: job.priority })),
+    );
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.dataSource.transaction((manager) => this.decideLocked(manager, job));
+        return await this.dataSource.transaction((manager) => this.decideLocked(manager, requests));
       } catch (error) {
         // A lost connection is often one backend, not the server: try again here first.
         const outage = await this.isOutage(error);
@@ -45,7 +49,7 @@ export class AllocationService {
         if (attempt >= IN_PROCESS_ATTEMPTS) throw outage ? new DatabaseUnavailableError(error) : error;
         const delay = FIRST_BACKOFF_MS * 2 ** (attempt - 1);
         this.logger.warn(
-          `${describeJob(job)}: transient database error (${messageOf(error)}); retry in ${delay} ms`,
+          `${describeRequests(requests)}: transient database error (${messageOf(error)}); retry in ${delay} ms`,
         );
         await sleep(delay);
       }
@@ -71,11 +75,15 @@ export class AllocationService {
    * Lock, read, decide, write: the courses' row locks, one read of what the job needs, the pure rules, then
    * every decision, enrollment, waitlist entry and course counter in one statement.
    */
-  private async decideLocked(manager: EntityManager, job: AllocationJobData): Promise<AllocationDecision[]> {
-    const courseIds = [...new Set(job.requests.map((request) => request.courseId))];
+  private async decideLocked(
+    manager: EntityManager,
+    requests: readonly PrioritizedRequest[],
+  ): Promise<AllocationDecision[]> {
+    const courseIds = [...new Set(requests.map((request) => request.courseId))];
+    if (courseIds.length === 0) return [];
     const courses = await this.courses.lockForAllocation(manager, courseIds);
-    const state = await this.readState(manager, job, courseIds);
-    const pending = job.requests.filter((request) => !state.decided.has(request.idempotencyKey));
+    const state = await this.readState(manager, requests, courseIds);
+    const pending = requests.filter((request) => !state.decided.has(request.idempotencyKey));
     if (pending.length === 0) return [];
 
     const outcome = decideJob(
@@ -90,6 +98,7 @@ export class AllocationService {
     );
     const decisions = outcome.decisions.map((decision, index) => ({
       ...decision,
+      priority: pending[index].priority,
       requestedAt: pending[index].requestedAt,
     }));
     for (const rejected of decisions.filter((decision) => decision.reason === 'course_not_found')) {
@@ -97,12 +106,16 @@ export class AllocationService {
         `course ${rejected.courseId} does not exist; request ${rejected.idempotencyKey} rejected`,
       );
     }
-    await this.writeDecisions(manager, job.priority, decisions, outcome.counters);
+    await this.writeDecisions(manager, decisions, outcome.counters);
     return decisions;
   }
 
   /** Which requests are decided already (a redelivery), what the students hold, where each waitlist ends. */
-  private async readState(manager: EntityManager, job: AllocationJobData, courseIds: number[]) {
+  private async readState(
+    manager: EntityManager,
+    requests: readonly PrioritizedRequest[],
+    courseIds: number[],
+  ) {
     const [row]: Array<{
       decided: string[];
       held: Array<[number, string, Hold]>;
@@ -119,9 +132,9 @@ export class AllocationService {
                  FROM (SELECT course_id, MAX(position) AS last_position FROM waitlist_entries
                         WHERE course_id = ANY($4::int[]) GROUP BY course_id) w) AS last_positions`,
       [
-        job.requests.map((request) => request.idempotencyKey),
-        job.requests.map((request) => request.courseId),
-        job.requests.map((request) => request.studentId),
+        requests.map((request) => request.idempotencyKey),
+        requests.map((request) => request.courseId),
+        requests.map((request) => request.studentId),
         courseIds,
       ],
     );
@@ -149,7 +162,6 @@ export class AllocationService {
    */
   private async writeDecisions(
     manager: EntityManager,
-    priority: number,
     decisions: AllocationDecision[],
     changes: CounterChange[],
   ): Promise<void> {
@@ -158,9 +170,9 @@ export class AllocationService {
     await manager.query(
       `WITH new_decisions AS (
          INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at, decided_at)
-         SELECT key, student, course, $1, status, reason, requested_at, now()
-           FROM unnest($2::varchar[], $3::varchar[], $4::int[], $5::varchar[], $6::varchar[], $7::timestamptz[])
-                AS d(key, student, course, status, reason, requested_at)
+         SELECT key, student, course, priority, status, reason, requested_at, now()
+           FROM unnest($1::smallint[], $2::varchar[], $3::varchar[], $4::int[], $5::varchar[], $6::varchar[],
+                       $7::timestamptz[]) AS d(priority, key, student, course, status, reason, requested_at)
        ), new_enrollments AS (
          INSERT INTO enrollments (course_id, student_id, idempotency_key)
          SELECT course, student, key FROM unnest($8::varchar[], $9::varchar[], $10::int[]) AS e(key, student, course)
@@ -176,7 +188,7 @@ export class AllocationService {
          FROM unnest($15::int[], $16::int[], $17::int[], $18::int[]) AS c(id, seats_taken, waitlisted, decided)
         WHERE courses.id = c.id`,
       [
-        priority,
+        decisions.map((decision) => decision.priority),
         decisions.map((decision) => decision.idempotencyKey),
         decisions.map((decision) => decision.studentId),
         decisions.map((decision) => decision.courseId),
@@ -199,8 +211,14 @@ export class AllocationService {
   }
 }
 
-/** A decision as the worker reports it: the rules' verdict with the request's acceptance time. */
-interface AllocationDecision extends JobDecision {
+/** A queued request with the priority of the job that carries it. */
+interface PrioritizedRequest extends QueuedRequest {
+  priority: number;
+}
+
+/** A decision as the worker reports it: the rules' verdict with the request's priority and acceptance time. */
+export interface AllocationDecision extends JobDecision {
+  priority: number;
   requestedAt: string;
 }
 
@@ -212,8 +230,9 @@ export class DatabaseUnavailableError extends Error {
   }
 }
 
-/** For logs: which courses a job is about. */
-export function describeJob(job: AllocationJobData): string {
-  const courses = [...new Set(job.requests.map((request) => request.courseId))];
-  return `${job.requests.length} request(s) for course${courses.length > 1 ? 's' : ''} ${courses.join(', ')}`;
+/** For logs: how many requests, for which courses. */
+export function describeRequests(requests: readonly QueuedRequest[]): string {
+  const courses = [...new Set(requests.map((request) => request.courseId))];
+  const shown = courses.length > 10 ? `${courses.slice(0, 10).join(', ')}, …` : courses.join(', ');
+  return `${requests.length} request(s) for course${courses.length > 1 ? 's' : ''} ${shown}`;
 }

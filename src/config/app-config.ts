@@ -16,8 +16,10 @@ export interface AppConfig {
   allocationPartitions: number;
   /** Local concurrency of each partition worker (each partition still runs one job at a time). */
   workerConcurrency: number;
-  /** Most requests one queue job (and so one allocation transaction) carries. */
+  /** Most requests one queue job carries (the API's group commit). */
   allocationBatchMax: number;
+  /** Most requests one allocation transaction decides: the active job and the jobs waiting behind it. */
+  decisionBatchMax: number;
   runMigrations: boolean;
   idempotencyTtlSeconds: number;
   courseCacheTtlMs: number;
@@ -86,6 +88,7 @@ export function parseConfig(env: Env): AppConfig {
     allocationPartitions: int('ALLOCATION_PARTITIONS', 4, 1, 1024),
     workerConcurrency: int('WORKER_CONCURRENCY', 1, 1, 256),
     allocationBatchMax: int('ALLOCATION_BATCH_MAX', 100, 1, 5000),
+    decisionBatchMax: int('DECISION_BATCH_MAX', 1000, 1, 20000),
     runMigrations: bool('RUN_MIGRATIONS', true),
     idempotencyTtlSeconds: int('IDEMPOTENCY_TTL_SECONDS', 30 * 24 * 3600, 60, 365 * 24 * 3600),
     courseCacheTtlMs: int('COURSE_CACHE_TTL_MS', 5000, 0, 3_600_000),

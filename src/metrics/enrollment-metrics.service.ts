@@ -4,6 +4,7 @@ import type { Counter, Histogram } from 'prom-client';
 
 export const REQUESTS_TOTAL = 'enrollment_requests_total';
 export const LATENCY_SECONDS = 'enrollment_latency_seconds';
+export const BATCH_SIZE = 'allocation_batch_size';
 
 /** What happened to a request, as counted by the process that saw it. */
 export type RequestCountStatus =
@@ -18,10 +19,16 @@ export class EnrollmentMetrics {
   constructor(
     @InjectMetric(REQUESTS_TOTAL) private readonly requests: Counter<'status'>,
     @InjectMetric(LATENCY_SECONDS) private readonly latency: Histogram<string>,
+    @InjectMetric(BATCH_SIZE) private readonly batchSize: Histogram<string>,
   ) {}
 
   count(status: RequestCountStatus, by = 1): void {
     this.requests.inc({ status }, by);
+  }
+
+  /** How many requests one allocation transaction decided. */
+  batch(decisions: number): void {
+    if (decisions > 0) this.batchSize.observe(decisions);
   }
 
   /** A decision, with the time since the API accepted the request. */

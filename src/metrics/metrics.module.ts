@@ -7,7 +7,12 @@ import {
 } from '@willsoto/nestjs-prometheus';
 import { CoursesModule } from '../courses/courses.module.js';
 import { CAPACITY, CourseGauges, QUEUE_DEPTH, SEATS_TAKEN } from './course-gauges.service.js';
-import { EnrollmentMetrics, LATENCY_SECONDS, REQUESTS_TOTAL } from './enrollment-metrics.service.js';
+import {
+  BATCH_SIZE,
+  EnrollmentMetrics,
+  LATENCY_SECONDS,
+  REQUESTS_TOTAL,
+} from './enrollment-metrics.service.js';
 import { MetricsJsonController } from './metrics.controller.js';
 
 const courseGauge = (name: string, help: string) =>
@@ -39,6 +44,11 @@ const courseGauge = (name: string, help: string) =>
       name: LATENCY_SECONDS,
       help: 'Seconds from acceptance (202) to decision',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    }),
+    makeHistogramProvider({
+      name: BATCH_SIZE,
+      help: 'Requests decided per allocation transaction (the active job and the jobs waiting behind it)',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
     }),
     courseGauge(QUEUE_DEPTH, 'Requests accepted for the course and not decided yet'),
     courseGauge(SEATS_TAKEN, 'Seats taken in the course'),

@@ -1,0 +1,194 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { AllocationProcessor } from '../src/allocation/allocation.processor.js';
+import { AllocationService } from '../src/allocation/allocation.service.js';
+import { peekWaitingJobs, removeWaitingJobs } from '../src/allocation/waiting-jobs.js';
+import {
+  type AllocationJobData,
+  bullPriorityOf,
+  partitionOf,
+  partitionQueueName,
+} from '../src/queue/allocation-queue.contract.js';
+import { outcomesVersusReference, sendInOrder } from './support/arbitration.js';
+import { connect } from './support/db-client.js';
+import {
+  createWorld,
+  eventually,
+  http,
+  newCourse,
+  startApp,
+  type TestApp,
+  type TestWorld,
+  waitForDecision,
+} from './support/test-app.js';
+
+/**
+ * Batches formed on the worker side: a worker decides its partition's active job together with the jobs
+ * waiting behind it, in the order BullMQ would hand them out, then removes those jobs.
+ */
+describe('worker-side batches', () => {
+  let world: TestWorld;
+  let api: TestApp;
+  let redis: Redis;
+  let started: TestApp[] = [];
+
+  beforeAll(async () => {
+    world = await createWorld();
+    api = await startApp(world, { ROLE: 'api' });
+    redis = new Redis({ host: api.config.redis.host, port: api.config.redis.port });
+  });
+  afterEach(async () => {
+    await Promise.all(started.map((app) => app.close()));
+    started = [];
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await api.close();
+    await world.destroy();
+  });
+
+  const queueOf = (courseId: number) =>
+    new Queue<AllocationJobData>(partitionQueueName(partitionOf(courseId, api.config.allocationPartitions)), {
+      connection: { host: api.config.redis.host, port: api.config.redis.port },
+      prefix: api.config.queuePrefix,
+    });
+  const jobData = (priority: number, keys: string[]): AllocationJobData => ({
+    priority,
+    requests: keys.map((key) => ({
+      idempotencyKey: key,
+      studentId: `s-${key}`,
+      courseId: 1,
+      requestedAt: new Date().toISOString(),
+    })),
+  });
+  const startWorker = async (env: Record<string, string> = {}) => {
+    const worker = await startApp(world, { ROLE: 'worker', ...env });
+    started.push(worker);
+    return worker;
+  };
+
+  it('reads the waiting jobs in hand-out order, as many as fit, and nothing while a job waits in the wait list', async () => {
+    // A queue of its own (no worker takes from it): the reading and removing scripts alone.
+    const queue = new Queue<AllocationJobData>('allocation-{p999}', {
+      connection: { host: api.config.redis.host, port: api.config.redis.port },
+      prefix: api.config.queuePrefix,
+    });
+    try {
+      const add = (id: string, priority: number, keys: string[]) =>
+        queue.add('decide-requests', jobData(priority, keys), {
+          jobId: id,
+          priority: bullPriorityOf(priority),
+        });
+      await add('low-1', 0, ['a', 'b']);
+      await add('low-2', 0, ['c', 'd']);
+      await add('high', 100, ['e', 'f']);
+      await add('low-3', 0, ['g', 'h']);
+      await add('mid', 50, ['i']);
+
+      const all = await peekWaitingJobs(redis, queue, 100);
+      expect(all.map((job) => job.id)).toEqual(['high', 'mid', 'low-1', 'low-2', 'low-3']);
+      expect(all[2].data.requests.map((request) => request.idempotencyKey)).toEqual(['a', 'b']);
+      // Room for 4 requests: high (2) and mid (1) fit, low-1 (2) does not, and nothing behind it is taken.
+      expect((await peekWaitingJobs(redis, queue, 4)).map((job) => job.id)).toEqual(['high', 'mid']);
+      expect(await peekWaitingJobs(redis, queue, 0)).toEqual([]);
+
+      // A job put back in the wait list is handed out before every prioritized one: read nothing ahead.
+      await redis.lpush(queue.keys.wait, 'stalled');
+      expect(await peekWaitingJobs(redis, queue, 100)).toEqual([]);
+      await redis.del(queue.keys.wait);
+
+      // Removing skips what no longer waits, and leaves its hash alone.
+      await redis.zrem(queue.keys.prioritized, 'mid');
+      expect(await removeWaitingJobs(redis, queue, ['high', 'mid', 'low-1'])).toBe(2);
+      expect(await redis.exists(queue.toKey('high'), queue.toKey('low-1'))).toBe(0);
+      expect(await redis.exists(queue.toKey('mid'))).toBe(1);
+      expect((await peekWaitingJobs(redis, queue, 100)).map((job) => job.id)).toEqual(['low-2', 'low-3']);
+    } finally {
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+  });
+
+  it('decides a batch committed by a worker that died before removing its jobs once, in order', async () => {
+    // A worker process whose allocation workers are stopped: its AllocationService commits like a worker
+    // that dies between the commit and the removal of the jobs it decided.
+    const crashed = await startWorker();
+    await crashed.app.get(AllocationProcessor).stop();
+    const capacities = [6, 2];
+    const courseIds = await Promise.all(capacities.map((capacity) => newCourse(api.baseUrl, capacity)));
+    const sent = await sendInOrder(api.baseUrl, courseIds, 60, 'crash');
+
+    const queue = queueOf(courseIds[0]);
+    try {
+      const head = await peekWaitingJobs(redis, queue, 12);
+      expect(head.length).toBeGreaterThan(1);
+      const committed = await crashed.app.get(AllocationService).decide(...head.map((job) => job.data));
+      expect(committed.length).toBe(head.reduce((sum, job) => sum + job.data.requests.length, 0));
+
+      await startWorker({ DECISION_BATCH_MAX: '5' });
+      const db = await connect(world.database.url);
+      try {
+        await eventually(async () => {
+          const { rows } = await db.query(
+            'SELECT count(*)::int AS n FROM decisions WHERE course_id = ANY($1::int[])',
+            [courseIds],
+          );
+          return rows[0].n === sent.length ? true : undefined;
+        }, 60_000);
+      } finally {
+        await db.end();
+      }
+      const { actual, expected } = await outcomesVersusReference(api.baseUrl, sent, courseIds, capacities);
+      expect(actual).toEqual(expected);
+      // The redelivered jobs decided nothing again and left the queue; nothing failed.
+      await eventually(async () => ((await queue.count()) === 0 ? true : undefined));
+      expect(await queue.getFailedCount()).toBe(0);
+    } finally {
+      await queue.close();
+    }
+  });
+
+  it('never lets a job that cannot be decided take the jobs ahead of it or behind it down', async () => {
+    const courseId = await newCourse(api.baseUrl, 5);
+    // A stray row already holds this key, so deciding the request violates a unique constraint every time.
+    const db = await connect(world.database.url);
+    try {
+      await db.query(
+        "INSERT INTO enrollments (course_id, student_id, idempotency_key) VALUES ($1, 'stray', 'poison-follower')",
+        [courseId],
+      );
+      await db.query('UPDATE courses SET seats_taken = 1 WHERE id = $1', [courseId]);
+    } finally {
+      await db.end();
+    }
+    const send = (key: string, student: string) =>
+      http(api.baseUrl, 'POST', '/enroll', {
+        student_id: student,
+        course_id: courseId,
+        idempotency_key: key,
+      });
+    // Sent one at a time with no worker running: three jobs, the poisoned one in the middle.
+    expect((await send('ahead-of-poison', 'pf-1')).status).toBe(202);
+    expect((await send('poison-follower', 'pf-2')).status).toBe(202);
+    expect((await send('behind-poison', 'pf-3')).status).toBe(202);
+
+    await startWorker();
+    expect((await waitForDecision(api.baseUrl, 'ahead-of-poison')).body).toMatchObject({
+      status: 'enrolled',
+    });
+    expect((await waitForDecision(api.baseUrl, 'behind-poison')).body).toMatchObject({ status: 'enrolled' });
+    const queue = queueOf(courseId);
+    try {
+      const failed = await eventually(async () => {
+        const jobs = await queue.getFailed();
+        return jobs.find((job) =>
+          job.data.requests.some((request) => request.idempotencyKey === 'poison-follower'),
+        );
+      });
+      expect(failed.data.requests.map((request) => request.idempotencyKey)).toEqual(['poison-follower']);
+    } finally {
+      await queue.close();
+    }
+    expect((await http(api.baseUrl, 'GET', '/enrollments/poison-follower')).body.status).toBe('queued');
+  });
+});

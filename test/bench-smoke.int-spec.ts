@@ -28,10 +28,10 @@ describe('npm run bench', () => {
         'm',
       ),
     );
-    for (const fill of ['stampede', 'one-at-a-time', 'burst']) {
+    for (const fill of ['stampede fill', 'one-request jobs', 'burst fill']) {
       expect(stdout).toMatch(
         new RegExp(
-          `^\\| allocate, hot course, ${fill} fill.*\\| ${figure} decisions/s \\| pgbench naive, 1 row: ${figure} tps \\(Node loop ${figure}\\) \\| [\\d.]+× \\|`,
+          `^\\| allocate, hot course, ${fill}.*\\| ${figure} decisions/s \\| pgbench naive, 1 row: ${figure} tps \\(Node loop ${figure}\\) \\| [\\d.]+× \\|`,
           'm',
         ),
       );

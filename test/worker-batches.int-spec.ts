@@ -2,7 +2,8 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { AllocationProcessor } from '../src/allocation/allocation.processor.js';
 import { AllocationService } from '../src/allocation/allocation.service.js';
-import { peekWaitingJobs, removeWaitingJobs } from '../src/allocation/waiting-jobs.js';
+import { readPartitionJobs, removeWaitingJobs } from '../src/allocation/waiting-jobs.js';
+import { claimKey } from '../src/redis/redis-keys.js';
 import {
   type AllocationJobData,
   bullPriorityOf,
@@ -67,34 +68,67 @@ describe('worker-side batches', () => {
     return worker;
   };
 
-  it('reads the waiting jobs in hand-out order, as many as fit, and nothing while a job waits in the wait list', async () => {
+  it('reads the waiting jobs in hand-out order, as many as fit, each with the requests it owns', async () => {
     // A queue of its own (no worker takes from it): the reading and removing scripts alone.
-    const queue = new Queue<AllocationJobData>('allocation-{p999}', {
+    const partition = 999;
+    const queue = new Queue<AllocationJobData>(partitionQueueName(partition), {
       connection: { host: api.config.redis.host, port: api.config.redis.port },
       prefix: api.config.queuePrefix,
     });
+    const read = (options: Parameters<typeof readPartitionJobs>[4]) =>
+      readPartitionJobs(redis, queue, api.config.queuePrefix, partition, options);
+    const ids = (jobs: Array<{ id: string }>) => jobs.map((job) => job.id);
+    const keys = (job: { data: AllocationJobData }) =>
+      job.data.requests.map((request) => request.idempotencyKey);
     try {
-      const add = (id: string, priority: number, keys: string[]) =>
-        queue.add('decide-requests', jobData(priority, keys), {
+      const add = (id: string, priority: number, requestKeys: string[]) =>
+        queue.add('decide-requests', jobData(priority, requestKeys), {
           jobId: id,
           priority: bullPriorityOf(priority),
         });
       await add('low-1', 0, ['a', 'b']);
       await add('low-2', 0, ['c', 'd']);
       await add('high', 100, ['e', 'f']);
-      await add('low-3', 0, ['g', 'h']);
+      await add('low-3', 0, ['g', 'h', 'a']);
       await add('mid', 50, ['i']);
 
-      const all = await peekWaitingJobs(redis, queue, 100);
-      expect(all.map((job) => job.id)).toEqual(['high', 'mid', 'low-1', 'low-2', 'low-3']);
-      expect(all[2].data.requests.map((request) => request.idempotencyKey)).toEqual(['a', 'b']);
+      const all = await read({ room: 100 });
+      expect(ids(all)).toEqual(['high', 'mid', 'low-1', 'low-2', 'low-3']);
+      // Without claims every request is owned, each key once: low-3's copy of 'a' is low-1's.
+      expect(all.map(keys)).toEqual([['e', 'f'], ['i'], ['a', 'b'], ['c', 'd'], ['g', 'h']]);
       // Room for 4 requests: high (2) and mid (1) fit, low-1 (2) does not, and nothing behind it is taken.
-      expect((await peekWaitingJobs(redis, queue, 4)).map((job) => job.id)).toEqual(['high', 'mid']);
-      expect(await peekWaitingJobs(redis, queue, 0)).toEqual([]);
+      expect(ids(await read({ room: 4 }))).toEqual(['high', 'mid']);
+      expect(await read({ room: 0 })).toEqual([]);
+      // Jobs whose transaction is still open are passed over, and the room is counted after them.
+      expect(ids(await read({ room: 4, skip: ['high', 'mid'] }))).toEqual(['low-1', 'low-2']);
+
+      // A claim naming another job (a duplicate that rode along), or another student, is not owned here.
+      const claim = (key: string, jobId: string, studentId = `s-${key}`) =>
+        redis.set(
+          claimKey(api.config.queuePrefix, partition, key),
+          JSON.stringify({
+            studentId,
+            courseId: 1,
+            priority: 0,
+            requestedAt: new Date().toISOString(),
+            jobId,
+          }),
+        );
+      await claim('c', 'low-2');
+      await claim('d', 'elsewhere');
+      await claim('e', 'high', 'someone-else');
+      const claimed = await read({ room: 100 });
+      expect(claimed.map(keys)).toEqual([['f'], ['i'], ['a', 'b'], ['c'], ['g', 'h']]);
+
+      // The active job comes first whatever its size, with its own requests checked the same way.
+      const head = { id: 'active', data: jobData(0, ['x', 'y', 'c']) };
+      const withHead = await read({ head, room: 3 });
+      expect(ids(withHead)).toEqual(['active']);
+      expect(keys(withHead[0])).toEqual(['x', 'y']);
 
       // A job put back in the wait list is handed out before every prioritized one: read nothing ahead.
       await redis.lpush(queue.keys.wait, 'stalled');
-      expect(await peekWaitingJobs(redis, queue, 100)).toEqual([]);
+      expect(await read({ room: 100 })).toEqual([]);
       await redis.del(queue.keys.wait);
 
       // Removing skips what no longer waits, and leaves its hash alone.
@@ -102,7 +136,7 @@ describe('worker-side batches', () => {
       expect(await removeWaitingJobs(redis, queue, ['high', 'mid', 'low-1'])).toBe(2);
       expect(await redis.exists(queue.toKey('high'), queue.toKey('low-1'))).toBe(0);
       expect(await redis.exists(queue.toKey('mid'))).toBe(1);
-      expect((await peekWaitingJobs(redis, queue, 100)).map((job) => job.id)).toEqual(['low-2', 'low-3']);
+      expect(ids(await read({ room: 100 }))).toEqual(['low-2', 'low-3']);
     } finally {
       await queue.obliterate({ force: true });
       await queue.close();
@@ -120,7 +154,8 @@ describe('worker-side batches', () => {
 
     const queue = queueOf(courseIds[0]);
     try {
-      const head = await peekWaitingJobs(redis, queue, 12);
+      const partition = partitionOf(courseIds[0], api.config.allocationPartitions);
+      const head = await readPartitionJobs(redis, queue, api.config.queuePrefix, partition, { room: 12 });
       expect(head.length).toBeGreaterThan(1);
       const committed = await crashed.app.get(AllocationService).decide(...head.map((job) => job.data));
       expect(committed.length).toBe(head.reduce((sum, job) => sum + job.data.requests.length, 0));

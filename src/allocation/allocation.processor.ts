@@ -23,11 +23,21 @@ import {
   DatabaseUnavailableError,
   describeRequests,
 } from './allocation.service.js';
-import { requestsOwnedBy } from './job-claims.js';
-import { peekWaitingJobs, removeWaitingJobs, type WaitingJob } from './waiting-jobs.js';
+import { type OwnedJob, type ReadOptions, readPartitionJobs, removeWaitingJobs } from './waiting-jobs.js';
+
+/** A committed transaction: the jobs it decided (active job first, if it was one) and its decisions. */
+interface BatchOutcome {
+  jobs: OwnedJob[];
+  decisions: AllocationDecision[];
+}
 
 /** How long a partition pauses when the database keeps failing; its job waits at the head meanwhile. */
 const DATABASE_OUTAGE_PAUSE_MS = 2000;
+/**
+ * How long one active job may go on deciding the jobs behind it before it hands its partition back to
+ * BullMQ (which then hands out the next job, to this worker or another).
+ */
+const DRAIN_BUDGET_MS = 1000;
 /** How often a worker that could not reach Redis at start tries again. */
 const START_RETRY_MS = 500;
 
@@ -137,23 +147,19 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
 
   /**
    * Decides the active job together with the jobs waiting behind it in its partition (up to
-   * DECISION_BATCH_MAX requests) in one transaction, then removes those followers. A crash between the
-   * commit and the removal hands the followers out again, and their requests, decided already, are skipped.
+   * DECISION_BATCH_MAX requests a transaction), then goes on with the next jobs behind those, for up to
+   * DRAIN_BUDGET_MS, while the partition is still its own: each batch is read from Redis while the previous
+   * one's transaction runs, and a batch's jobs are removed once it has committed. A crash between a commit
+   * and the removal hands those jobs out again, and their requests, decided already, are skipped.
    */
   private async process(queue: Queue, job: Job<AllocationJobData>, token?: string) {
     const partition = partitionOf(job.data.requests[0]?.courseId ?? 0, this.config.allocationPartitions);
-    let batch: AllocationJobData[];
-    let followers: WaitingJob[];
+    const read = (options: ReadOptions) =>
+      readPartitionJobs(this.redis, queue, this.config.queuePrefix, partition, options);
+    const room = this.config.decisionBatchMax;
+    let batch: OwnedJob[];
     try {
-      followers = await peekWaitingJobs(
-        this.redis,
-        queue,
-        this.config.decisionBatchMax - job.data.requests.length,
-      );
-      batch = await requestsOwnedBy(this.redis, this.config.queuePrefix, partition, [
-        { id: job.id, data: job.data },
-        ...followers,
-      ]);
+      batch = await read({ head: { id: job.id!, data: job.data }, room });
     } catch (error) {
       // Redis trouble: the job goes back to the wait list untouched (or, if Redis is gone, its lock expires
       // and it is handed out again).
@@ -161,16 +167,21 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
       throw Worker.RateLimitError();
     }
     const started = Date.now();
-    let decisions: AllocationDecision[];
-    let decidedFollowers: WaitingJob[];
+    const more = () => !this.stopping && Date.now() - started < DRAIN_BUDGET_MS;
+    const readNext = (after: OwnedJob[]) =>
+      more() ? read({ room, skip: after.map((owned) => owned.id) }).catch(() => []) : Promise.resolve([]);
+    const deciding = this.decideFirst(job, batch);
+    // The next batch is read while this one's transaction runs, passing over the jobs it holds.
+    let next = readNext(batch.slice(1));
+    let first: BatchOutcome;
     try {
-      ({ decisions, decidedFollowers } = await this.decideBatch(job, batch, followers));
+      first = await deciding;
     } catch (error) {
       if (error instanceof DatabaseUnavailableError) {
         // Put the job back in front of its priority and pause the partition, rather than failing it:
         // a retry through BullMQ's delayed set would let later requests overtake it.
         this.logger.warn(
-          `job ${job.id} (${describeRequests(batch[0].requests)}) back to the head: ${error.message}`,
+          `job ${job.id} (${describeRequests(batch[0].data.requests)}) back to the head: ${error.message}`,
         );
         await queue.rateLimit(DATABASE_OUTAGE_PAUSE_MS).catch(() => undefined);
         throw Worker.RateLimitError();
@@ -180,47 +191,82 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
         job_id: job.id,
         token,
         error: messageOf(error),
-        idempotency_keys: batch[0].requests.map((request) => request.idempotencyKey),
+        idempotency_keys: batch[0].data.requests.map((request) => request.idempotencyKey),
       });
       throw new UnrecoverableError(messageOf(error));
     }
-    await removeWaitingJobs(
-      this.redis,
-      queue,
-      decidedFollowers.map((follower) => follower.id),
-    ).catch((error: unknown) =>
-      // Harmless: they are handed out again, and decide nothing twice.
-      this.logger.warn(`${decidedFollowers.length} decided job(s) left in the queue: ${messageOf(error)}`),
-    );
-    this.report(job, batch, decisions, Date.now() - started);
-    return decisions.length;
+    this.report(job, first.jobs, first.decisions, Date.now() - started);
+    let decided = first.decisions.length;
+    // The active job was decided alone: its followers are still queued, and so is what was read after them.
+    if (first.jobs.length < batch.length) return decided;
+    // From here the active job is decided; a batch behind it that fails stays queued, to be handed out as
+    // usual. Each removal is sent on the connection before the next read, so Redis runs it first; only the
+    // read after a batch passes over that batch's own jobs.
+    const removals = [this.removeDecided(queue, first.jobs.slice(1))];
+    for (;;) {
+      const followers = await next;
+      if (followers.length === 0) break;
+      const deciding = this.decideFollowers(job, followers);
+      next = readNext(followers);
+      const outcome = await deciding;
+      if (!outcome) break;
+      decided += outcome.decisions.length;
+      removals.push(this.removeDecided(queue, outcome.jobs));
+    }
+    await Promise.all(removals);
+    return decided;
   }
 
   /**
-   * The whole batch in one transaction. If it fails for a reason other than an outage, the active job is
-   * tried alone: a follower that cannot be decided then fails only when its own turn comes, and never takes
-   * the jobs ahead of it down with it.
+   * The first batch: the active job and its followers in one transaction. If it fails for a reason other
+   * than an outage, the active job is tried alone: a follower that cannot be decided then fails only when
+   * its own turn comes, and never takes the job ahead of it down with it.
    */
-  private async decideBatch(
-    job: Job<AllocationJobData>,
-    batch: AllocationJobData[],
-    followers: WaitingJob[],
-  ): Promise<{ decisions: AllocationDecision[]; decidedFollowers: WaitingJob[] }> {
-    if (followers.length === 0)
-      return { decisions: await this.allocation.decide(batch[0]), decidedFollowers: [] };
+  private async decideFirst(job: Job<AllocationJobData>, batch: OwnedJob[]): Promise<BatchOutcome> {
+    if (batch.length === 1) return { jobs: batch, decisions: await this.allocation.decide(batch[0].data) };
     try {
-      return { decisions: await this.allocation.decide(...batch), decidedFollowers: followers };
+      return { jobs: batch, decisions: await this.allocation.decide(...batch.map((owned) => owned.data)) };
     } catch (error) {
       if (error instanceof DatabaseUnavailableError) throw error;
       this.logger.warn(
         `job ${job.id}: a batch of ${batch.length} jobs failed (${messageOf(error)}); deciding the job alone`,
       );
-      return { decisions: await this.allocation.decide(batch[0]), decidedFollowers: [] };
+      return { jobs: batch.slice(0, 1), decisions: await this.allocation.decide(batch[0].data) };
     }
   }
 
+  /**
+   * A batch of followers only. Any failure leaves its jobs queued, to be handed out as usual (where an
+   * outage pauses the partition and a job that cannot be decided fails alone); null then.
+   */
+  private async decideFollowers(
+    job: Job<AllocationJobData>,
+    batch: OwnedJob[],
+  ): Promise<BatchOutcome | null> {
+    const started = Date.now();
+    try {
+      const outcome = {
+        jobs: batch,
+        decisions: await this.allocation.decide(...batch.map((owned) => owned.data)),
+      };
+      this.report(job, batch, outcome.decisions, Date.now() - started);
+      return outcome;
+    } catch (error) {
+      this.logger.warn(`job ${job.id}: ${batch.length} jobs behind it left queued (${messageOf(error)})`);
+      return null;
+    }
+  }
+
+  /** Removes the followers of a committed batch; failing is harmless (handed out again, decided once). */
+  private removeDecided(queue: Queue, committed: OwnedJob[]): Promise<unknown> {
+    const ids = committed.map((owned) => owned.id);
+    return removeWaitingJobs(this.redis, queue, ids).catch((error: unknown) =>
+      this.logger.warn(`${ids.length} decided job(s) left in the queue: ${messageOf(error)}`),
+    );
+  }
+
   /** One info line per batch (the per-request audit is the decisions table); per request at debug level. */
-  private report(job: Job, batch: AllocationJobData[], decisions: AllocationDecision[], ms: number): void {
+  private report(job: Job, batch: OwnedJob[], decisions: AllocationDecision[], ms: number): void {
     const decidedAt = new Date();
     const counts = { enrolled: 0, waitlisted: 0, rejected: 0 };
     for (const decision of decisions) {

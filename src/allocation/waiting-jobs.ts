@@ -1,10 +1,12 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AllocationJobData } from '../queue/allocation-queue.contract.js';
+import { claimKey } from '../redis/redis-keys.js';
 
 /**
- * The jobs waiting behind a partition's active job, read and removed in one script each, so the worker can
- * decide the active job and its followers in one locked transaction.
+ * The jobs waiting behind a partition's active job, read (with the claims of the requests they carry) and
+ * removed in one script each, so a worker can decide the active job and its followers in one locked
+ * transaction.
  *
  * Why this keeps arbitration order: a partition is pinned to global concurrency 1, so while its job is active
  * nobody else can take the jobs behind it, and BullMQ hands them out in the order of its `prioritized` sorted
@@ -12,21 +14,56 @@ import type { AllocationJobData } from '../queue/allocation-queue.contract.js';
  * includes/addJobWithPriority.lua and fetchNextJob.lua). A job in the `wait` list (a stalled job put back)
  * would be handed out before any of them, so while that list is not empty nothing is read ahead.
  *
- * Both scripts build job keys from the queue's key prefix; every key of a partition queue carries the
- * partition's hash tag, so they stay in one Redis Cluster slot.
+ * Which requests a job owns: those whose claim names the job (a duplicate sent while its key was being
+ * claimed rides in another job, whose claim it is not), or whose claim is gone (expired, or lost by Redis:
+ * PostgreSQL decides a key once anyway); each key once per read.
+ *
+ * KEYS: the queue's wait list and prioritized set. ARGV: job key prefix, claim key prefix, the active job's
+ * id and data ('' for none), the room in requests, then the ids of jobs to pass over (read already, their
+ * transaction not yet committed). Returns id, data and one '1'/'0' per request (owned or not) per job.
+ * Keys are built from the queue's and the claims' prefixes, which carry the partition's hash tag, so the
+ * script stays in one Redis Cluster slot.
  */
-const PEEK_SCRIPT = `
-if redis.call('LLEN', KEYS[1]) > 0 then return {} end
-local ids = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[2]) - 1)
-local found = {}
-local bytes = 0
-for _, id in ipairs(ids) do
-  local data = redis.call('HGET', ARGV[1] .. id, 'data')
-  if not data then break end
+const READ_SCRIPT = `
+local jobPrefix, claimPrefix, headId, headData = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local room = tonumber(ARGV[5])
+local skip = {}
+for i = 6, #ARGV do skip[ARGV[i]] = true end
+local found, seen = {}, {}
+local function take(id, data, job)
+  local owned = {}
+  for i, request in ipairs(job.requests) do
+    local key = request.idempotencyKey
+    local mine = false
+    if not seen[key] then
+      local stored = redis.call('GET', claimPrefix .. key)
+      if not stored then
+        mine = true
+      else
+        local claim = cjson.decode(stored)
+        mine = claim.jobId == id and claim.studentId == request.studentId and claim.courseId == request.courseId
+      end
+    end
+    if mine then seen[key] = true end
+    owned[i] = mine and '1' or '0'
+  end
   found[#found + 1] = id
   found[#found + 1] = data
-  bytes = bytes + #data
-  if bytes >= tonumber(ARGV[3]) then break end
+  found[#found + 1] = table.concat(owned)
+  room = room - #job.requests
+end
+if headId ~= '' then take(headId, headData, cjson.decode(headData)) end
+if room <= 0 or redis.call('LLEN', KEYS[1]) > 0 then return found end
+local skipped = #ARGV - 5
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, skipped + room - 1)) do
+  if not skip[id] then
+    local data = redis.call('HGET', jobPrefix .. id, 'data')
+    if not data then break end
+    local job = cjson.decode(data)
+    if #job.requests > room then break end
+    take(id, data, job)
+    if room <= 0 then break end
+  end
 end
 return found
 `;
@@ -47,57 +84,63 @@ end
 return removed
 `;
 
-/** Bytes read ahead per request the batch may still take: a request's JSON is about 130 bytes. */
-const BYTES_PER_REQUEST = 256;
-
-export interface WaitingJob {
+/** A queue job with only the requests it owns (see READ_SCRIPT). */
+export interface OwnedJob {
   id: string;
   data: AllocationJobData;
 }
 
 type ScriptClient = Redis & {
-  peekWaitingJobs(
-    wait: string,
-    prioritized: string,
-    jobKeyPrefix: string,
-    max: number,
-    bytes: number,
-  ): Promise<string[]>;
+  readPartitionJobs(wait: string, prioritized: string, ...args: Array<string | number>): Promise<string[]>;
   removeWaitingJobs(prioritized: string, jobKeyPrefix: string, ...ids: string[]): Promise<number>;
 };
 
 function scripts(redis: Redis): ScriptClient {
-  if (!('peekWaitingJobs' in redis)) {
-    redis.defineCommand('peekWaitingJobs', { numberOfKeys: 2, lua: PEEK_SCRIPT });
+  if (!('readPartitionJobs' in redis)) {
+    redis.defineCommand('readPartitionJobs', { numberOfKeys: 2, lua: READ_SCRIPT });
     redis.defineCommand('removeWaitingJobs', { numberOfKeys: 1, lua: REMOVE_SCRIPT });
   }
   return redis as ScriptClient;
 }
 
+export interface ReadOptions {
+  /** The partition's active job, read first and whatever its size; omitted when reading on behind it. */
+  head?: { id: string; data: AllocationJobData };
+  /** Jobs read already whose transaction has not committed yet: passed over. */
+  skip?: readonly string[];
+  /** Most requests to read, head included: a contiguous run of jobs, ended by the first that does not fit. */
+  room: number;
+}
+
 /**
- * The jobs that follow the active one, in the order BullMQ would hand them out, as many as fit in
- * `requestRoom` requests (a contiguous run: the first job that does not fit ends it).
+ * The active job (if given), then the jobs waiting behind it in the order BullMQ would hand them out, each
+ * with only the requests it owns.
  */
-export async function peekWaitingJobs(
+export async function readPartitionJobs(
   redis: Redis,
   queue: Queue,
-  requestRoom: number,
-): Promise<WaitingJob[]> {
-  if (requestRoom <= 0) return [];
-  const reply = await scripts(redis).peekWaitingJobs(
+  queuePrefix: string,
+  partition: number,
+  { head, skip = [], room }: ReadOptions,
+): Promise<OwnedJob[]> {
+  const reply = await scripts(redis).readPartitionJobs(
     queue.keys.wait,
     queue.keys.prioritized,
     queue.toKey(''),
-    requestRoom,
-    requestRoom * BYTES_PER_REQUEST,
+    claimKey(queuePrefix, partition, ''),
+    head?.id ?? '',
+    head ? JSON.stringify(head.data) : '',
+    room,
+    ...skip,
   );
-  const jobs: WaitingJob[] = [];
-  let room = requestRoom;
-  for (let index = 0; index < reply.length; index += 2) {
+  const jobs: OwnedJob[] = [];
+  for (let index = 0; index < reply.length; index += 3) {
     const data = JSON.parse(reply[index + 1]) as AllocationJobData;
-    if (data.requests.length > room) break;
-    room -= data.requests.length;
-    jobs.push({ id: reply[index], data });
+    const owned = reply[index + 2];
+    jobs.push({
+      id: reply[index],
+      data: { ...data, requests: data.requests.filter((_, request) => owned[request] === '1') },
+    });
   }
   return jobs;
 }

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { AllocationProcessor } from '../src/allocation/allocation.processor.js';
 import { AllocationService } from '../src/allocation/allocation.service.js';
 import { readPartitionJobs, removeWaitingJobs } from '../src/allocation/waiting-jobs.js';
-import { claimKey } from '../src/redis/redis-keys.js';
+import { claimKey, jobsWithDuplicatesKey } from '../src/redis/redis-keys.js';
 import {
   type AllocationJobData,
   bullPriorityOf,
@@ -62,6 +62,9 @@ describe('worker-side batches', () => {
       requestedAt: new Date().toISOString(),
     })),
   });
+  const countDecisionsOf = async (db: Awaited<ReturnType<typeof connect>>, courseId: number) =>
+    (await db.query('SELECT count(*)::int AS n FROM decisions WHERE course_id = $1', [courseId])).rows[0]
+      .n as number;
   const startWorker = async (env: Record<string, string> = {}) => {
     const worker = await startApp(world, { ROLE: 'worker', ...env });
     started.push(worker);
@@ -120,6 +123,17 @@ describe('worker-side batches', () => {
       const claimed = await read({ room: 100 });
       expect(claimed.map(keys)).toEqual([['f'], ['i'], ['a', 'b'], ['c'], ['g', 'h']]);
 
+      // A job from an API that marks the jobs carrying duplicates owns all its requests unless it is marked;
+      // its claims are then not even read (here one names another job, which cannot happen unmarked).
+      const marked = { id: 'marked', data: { ...jobData(0, ['c', 'z']), duplicatesMarked: true as const } };
+      expect((await read({ head: marked, room: 2 })).map(keys)).toEqual([['c', 'z']]);
+      const duplicates = jobsWithDuplicatesKey(api.config.queuePrefix, partition);
+      await redis.sadd(duplicates, 'marked');
+      expect((await read({ head: marked, room: 2 })).map(keys)).toEqual([['z']]);
+      // Forgetting a decided job takes it out of the set, whether or not it still waits.
+      await removeWaitingJobs(redis, queue, api.config.queuePrefix, partition, ['marked']);
+      expect(await redis.sismember(duplicates, 'marked')).toBe(0);
+
       // The active job comes first whatever its size, with its own requests checked the same way.
       const head = { id: 'active', data: jobData(0, ['x', 'y', 'c']) };
       const withHead = await read({ head, room: 3 });
@@ -133,7 +147,9 @@ describe('worker-side batches', () => {
 
       // Removing skips what no longer waits, and leaves its hash alone.
       await redis.zrem(queue.keys.prioritized, 'mid');
-      expect(await removeWaitingJobs(redis, queue, ['high', 'mid', 'low-1'])).toBe(2);
+      expect(
+        await removeWaitingJobs(redis, queue, api.config.queuePrefix, partition, ['high', 'mid', 'low-1']),
+      ).toBe(2);
       expect(await redis.exists(queue.toKey('high'), queue.toKey('low-1'))).toBe(0);
       expect(await redis.exists(queue.toKey('mid'))).toBe(1);
       expect(ids(await read({ room: 100 }))).toEqual(['low-2', 'low-3']);
@@ -180,6 +196,65 @@ describe('worker-side batches', () => {
       expect(await queue.getFailedCount()).toBe(0);
     } finally {
       await queue.close();
+    }
+  });
+
+  it('decides a key sent at once by 25 students with 25 priorities for its one 202, never for a rider', async () => {
+    const courseId = await newCourse(api.baseUrl, 500);
+    // With no worker running, each priority's lane stores its requests in jobs of several (a lone request's
+    // job is named after its key, so copies of one key alone would collapse into one job). A copy of the
+    // contested key rides in its lane's job; riders with a higher priority than the winner stand ahead of
+    // the winner's job, and must not take its decision.
+    const send = (student: string, priority: number, key: string) =>
+      http(api.baseUrl, 'POST', '/enroll', {
+        student_id: student,
+        course_id: courseId,
+        priority,
+        idempotency_key: key,
+      });
+    const lanes = Array.from({ length: 25 }, (_, lane) => lane * 4);
+    const contest = lanes.map((priority) => {
+      const first = send(`filler-${priority}-0`, priority, `filler-${priority}-0`);
+      const rest = [1, 2, 3].map((n) => send(`filler-${priority}-${n}`, priority, `filler-${priority}-${n}`));
+      return Promise.all([send(`contender-${priority}`, priority, 'contested-key'), first, ...rest]);
+    });
+    const contenders = (await Promise.all(contest)).map(([contender]) => contender);
+    const winners = contenders.filter((response) => response.status === 202);
+    expect(winners).toHaveLength(1);
+    expect(contenders.filter((response) => response.status === 422)).toHaveLength(24);
+    const winner = winners[0].body.student_id as string;
+    const queue = queueOf(courseId);
+    try {
+      const riders = (await queue.getPrioritized()).filter(
+        (job) =>
+          job.data.requests.length > 1 &&
+          job.data.requests.some(
+            (request) => request.idempotencyKey === 'contested-key' && request.studentId !== winner,
+          ),
+      );
+      // The path under test: riders that travel in jobs of their own lane (most lanes make one).
+      expect(riders.length).toBeGreaterThan(0);
+
+      await startWorker();
+      expect((await waitForDecision(api.baseUrl, 'contested-key')).body).toMatchObject({
+        status: 'enrolled',
+        student_id: winner,
+      });
+      await eventually(async () => ((await queue.count()) === 0 ? true : undefined));
+      expect(await queue.getFailedCount()).toBe(0);
+    } finally {
+      await queue.close();
+    }
+    const db = await connect(world.database.url);
+    try {
+      const { rows } = await db.query(
+        "SELECT student_id FROM enrollments WHERE course_id = $1 AND student_id LIKE 'contender-%'",
+        [courseId],
+      );
+      expect(rows.map((row) => row.student_id)).toEqual([winner]);
+      expect(await countDecisionsOf(db, courseId)).toBe(25 * 4 + 1);
+    } finally {
+      await db.end();
     }
   });
 

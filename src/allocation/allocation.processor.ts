@@ -198,11 +198,15 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     this.report(job, first.jobs, first.decisions, Date.now() - started);
     let decided = first.decisions.length;
     // The active job was decided alone: its followers are still queued, and so is what was read after them.
-    if (first.jobs.length < batch.length) return decided;
+    if (first.jobs.length < batch.length) {
+      await this.removeDecided(queue, partition, first.jobs);
+      return decided;
+    }
     // From here the active job is decided; a batch behind it that fails stays queued, to be handed out as
     // usual. Each removal is sent on the connection before the next read, so Redis runs it first; only the
     // read after a batch passes over that batch's own jobs.
-    const removals = [this.removeDecided(queue, first.jobs.slice(1))];
+    // The active job's id goes too: it leaves the jobs-with-duplicates set (BullMQ removes its hash).
+    const removals = [this.removeDecided(queue, partition, first.jobs)];
     for (;;) {
       const followers = await next;
       if (followers.length === 0) break;
@@ -211,7 +215,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
       const outcome = await deciding;
       if (!outcome) break;
       decided += outcome.decisions.length;
-      removals.push(this.removeDecided(queue, outcome.jobs));
+      removals.push(this.removeDecided(queue, partition, outcome.jobs));
     }
     await Promise.all(removals);
     return decided;
@@ -258,10 +262,11 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
   }
 
   /** Removes the followers of a committed batch; failing is harmless (handed out again, decided once). */
-  private removeDecided(queue: Queue, committed: OwnedJob[]): Promise<unknown> {
+  private removeDecided(queue: Queue, partition: number, committed: OwnedJob[]): Promise<unknown> {
     const ids = committed.map((owned) => owned.id);
-    return removeWaitingJobs(this.redis, queue, ids).catch((error: unknown) =>
-      this.logger.warn(`${ids.length} decided job(s) left in the queue: ${messageOf(error)}`),
+    return removeWaitingJobs(this.redis, queue, this.config.queuePrefix, partition, ids).catch(
+      (error: unknown) =>
+        this.logger.warn(`${ids.length} decided job(s) left in the queue: ${messageOf(error)}`),
     );
   }
 

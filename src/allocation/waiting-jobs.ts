@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { AllocationJobData } from '../queue/allocation-queue.contract.js';
-import { claimKey } from '../redis/redis-keys.js';
+import { claimKey, jobsWithDuplicatesKey } from '../redis/redis-keys.js';
 
 /**
  * The jobs waiting behind a partition's active job, read (with the claims of the requests they carry) and
@@ -16,9 +16,11 @@ import { claimKey } from '../redis/redis-keys.js';
  *
  * Which requests a job owns: those whose claim names the job (a duplicate sent while its key was being
  * claimed rides in another job, whose claim it is not), or whose claim is gone (expired, or lost by Redis:
- * PostgreSQL decides a key once anyway); each key once per read.
+ * PostgreSQL decides a key once anyway); each key once per read. Only the jobs the API marked as carrying a
+ * duplicate (and jobs stored before the API marked them) have their claims read: every other job claimed
+ * all its keys itself, in the transaction that stored it.
  *
- * KEYS: the queue's wait list and prioritized set. ARGV: job key prefix, claim key prefix, the active job's
+ * KEYS: the queue's wait list and prioritized set, the partition's jobs-with-duplicates set. ARGV: job key prefix, claim key prefix, the active job's
  * id and data ('' for none), the room in requests, then the ids of jobs to pass over (read already, their
  * transaction not yet committed). Returns id, data and one '1'/'0' per request (owned or not) per job.
  * Keys are built from the queue's and the claims' prefixes, which carry the partition's hash tag, so the
@@ -32,11 +34,12 @@ for i = 6, #ARGV do skip[ARGV[i]] = true end
 local found, seen = {}, {}
 local function take(id, data, job)
   local owned = {}
+  local checkClaims = job.duplicatesMarked ~= true or redis.call('SISMEMBER', KEYS[3], id) == 1
   for i, request in ipairs(job.requests) do
     local key = request.idempotencyKey
     local mine = false
     if not seen[key] then
-      local stored = redis.call('GET', claimPrefix .. key)
+      local stored = checkClaims and redis.call('GET', claimPrefix .. key)
       if not stored then
         mine = true
       else
@@ -69,12 +72,14 @@ return found
 `;
 
 /**
- * Removes decided followers that still wait; a job no longer in the sorted set (taken by a worker after a
- * lost lock, or removed already) is left alone, so an active job's hash is never deleted under its worker.
+ * Forgets decided jobs: each leaves the jobs-with-duplicates set, and a follower that still waits is removed
+ * with its hash; a job no longer in the sorted set (the active job, one taken by a worker after a lost lock,
+ * or one removed already) keeps its hash, so an active job's is never deleted under its worker.
  */
 const REMOVE_SCRIPT = `
 local removed = 0
 for i = 2, #ARGV do
+  redis.call('SREM', KEYS[2], ARGV[i])
   if redis.call('ZREM', KEYS[1], ARGV[i]) == 1 then
     local key = ARGV[1] .. ARGV[i]
     redis.call('DEL', key, key .. ':logs')
@@ -91,14 +96,14 @@ export interface OwnedJob {
 }
 
 type ScriptClient = Redis & {
-  readPartitionJobs(wait: string, prioritized: string, ...args: Array<string | number>): Promise<string[]>;
-  removeWaitingJobs(prioritized: string, jobKeyPrefix: string, ...ids: string[]): Promise<number>;
+  readPartitionJobs(...keysAndArgs: Array<string | number>): Promise<string[]>;
+  removeWaitingJobs(...keysAndArgs: string[]): Promise<number>;
 };
 
 function scripts(redis: Redis): ScriptClient {
   if (!('readPartitionJobs' in redis)) {
-    redis.defineCommand('readPartitionJobs', { numberOfKeys: 2, lua: READ_SCRIPT });
-    redis.defineCommand('removeWaitingJobs', { numberOfKeys: 1, lua: REMOVE_SCRIPT });
+    redis.defineCommand('readPartitionJobs', { numberOfKeys: 3, lua: READ_SCRIPT });
+    redis.defineCommand('removeWaitingJobs', { numberOfKeys: 2, lua: REMOVE_SCRIPT });
   }
   return redis as ScriptClient;
 }
@@ -126,6 +131,7 @@ export async function readPartitionJobs(
   const reply = await scripts(redis).readPartitionJobs(
     queue.keys.wait,
     queue.keys.prioritized,
+    jobsWithDuplicatesKey(queuePrefix, partition),
     queue.toKey(''),
     claimKey(queuePrefix, partition, ''),
     head?.id ?? '',
@@ -145,8 +151,19 @@ export async function readPartitionJobs(
   return jobs;
 }
 
-/** Removes decided followers; returns how many were still waiting. */
-export function removeWaitingJobs(redis: Redis, queue: Queue, ids: readonly string[]): Promise<number> {
+/** Forgets decided jobs (see REMOVE_SCRIPT); returns how many were still waiting. */
+export function removeWaitingJobs(
+  redis: Redis,
+  queue: Queue,
+  queuePrefix: string,
+  partition: number,
+  ids: readonly string[],
+): Promise<number> {
   if (ids.length === 0) return Promise.resolve(0);
-  return scripts(redis).removeWaitingJobs(queue.keys.prioritized, queue.toKey(''), ...ids);
+  return scripts(redis).removeWaitingJobs(
+    queue.keys.prioritized,
+    jobsWithDuplicatesKey(queuePrefix, partition),
+    queue.toKey(''),
+    ...ids,
+  );
 }

@@ -123,6 +123,7 @@ export class EnrollmentQueue implements OnModuleInit {
     const priority = batch[0].request.priority;
     const data: AllocationJobData = {
       priority,
+      duplicatesMarked: true,
       requests: batch.map(({ key, request }) => ({
         idempotencyKey: key,
         studentId: request.studentId,
@@ -135,6 +136,7 @@ export class EnrollmentQueue implements OnModuleInit {
     this.idempotency.claimIn(
       transaction,
       partition,
+      jobId,
       batch.map(({ key, request }) => ({ key, request: { ...request, jobId } })),
     );
     const job = new Job<AllocationJobData>(

@@ -2,24 +2,28 @@ import { Inject, Injectable } from '@nestjs/common';
 import { type ChainableCommander, Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { AcceptedRequest } from '../queue/allocation-queue.contract.js';
-import { acceptedCountsKey, claimKey } from '../redis/redis-keys.js';
+import { acceptedCountsKey, claimKey, jobsWithDuplicatesKey } from '../redis/redis-keys.js';
 
 /**
  * Claims keys atomically and counts the claims per course. Plain GET then SET inside the script (rather
  * than SET NX GET) keeps it working on Redis 6.2. Every key it touches carries the partition's hash tag.
- * KEYS: accepted-counts hash, then one key per request. ARGV: ttl, then per request its record and course.
+ * A job carrying a request whose key was held already (a duplicate, which rides along but is not the job's
+ * to decide) is added to the partition's jobs-with-duplicates set: the worker checks the claims of those
+ * jobs only. KEYS: accepted-counts hash, jobs-with-duplicates set, then one key per request. ARGV: ttl, the
+ * job's id, then per request its record and course.
  */
 const CLAIM_SCRIPT = `
 local claimants = {}
 local claimedPerCourse = {}
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   local previous = redis.call('GET', KEYS[i])
   if previous then
-    claimants[i - 1] = previous
+    claimants[i - 2] = previous
+    redis.call('SADD', KEYS[2], ARGV[2])
   else
-    local course = ARGV[2 * i - 1]
-    redis.call('SET', KEYS[i], ARGV[2 * i - 2], 'EX', ARGV[1])
-    claimants[i - 1] = ''
+    local course = ARGV[2 * i - 2]
+    redis.call('SET', KEYS[i], ARGV[2 * i - 3], 'EX', ARGV[1])
+    claimants[i - 2] = ''
     claimedPerCourse[course] = (claimedPerCourse[course] or 0) + 1
   end
 end
@@ -58,13 +62,18 @@ export class IdempotencyStore {
     return client.multi();
   }
 
-  /** Adds the claims of one partition's batch to a transaction from multi(); parseClaims() reads its reply. */
-  claimIn(transaction: ChainableCommander, partition: number, claims: Claims): void {
+  /**
+   * Adds the claims of one partition's batch, carried by job `jobId`, to a transaction from multi();
+   * parseClaims() reads its reply.
+   */
+  claimIn(transaction: ChainableCommander, partition: number, jobId: string, claims: Claims): void {
     (transaction as unknown as Record<string, (...args: Array<string | number>) => unknown>)[CLAIM_COMMAND](
-      claims.length + 1,
+      claims.length + 2,
       acceptedCountsKey(this.queuePrefix, partition),
+      jobsWithDuplicatesKey(this.queuePrefix, partition),
       ...claims.map(({ key }) => claimKey(this.queuePrefix, partition, key)),
       this.ttlSeconds,
+      jobId,
       ...claims.flatMap(({ request }) => [JSON.stringify(request), request.courseId]),
     );
   }

@@ -36,6 +36,12 @@ export interface QueuedRequest {
 export interface AllocationJobData {
   priority: number;
   requests: QueuedRequest[];
+  /**
+   * Stored by an API that adds a job carrying a duplicate to the partition's jobs-with-duplicates set:
+   * a job so marked that is not in the set owns all its requests, and the worker skips reading their claims.
+   * A job without it (stored by an older API) has every claim read.
+   */
+  duplicatesMarked?: true;
 }
 
 /**

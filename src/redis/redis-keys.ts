@@ -12,3 +12,10 @@ export const claimKey = (queuePrefix: string, partition: number, idempotencyKey:
 /** Per course of one partition, how many requests were ever accepted; queue depth is this minus those decided. */
 export const acceptedCountsKey = (queuePrefix: string, partition: number): string =>
   `${queuePrefix}:${partitionTag(partition)}:accepted-per-course`;
+
+/**
+ * The partition's jobs that carry a request whose key another request held already: only their claims need
+ * reading before deciding (see CLAIM_SCRIPT and allocation/waiting-jobs.ts).
+ */
+export const jobsWithDuplicatesKey = (queuePrefix: string, partition: number): string =>
+  `${queuePrefix}:${partitionTag(partition)}:jobs-with-duplicates`;

@@ -157,56 +157,38 @@ export class AllocationService {
 
   /**
    * The decisions, the new enrollments, the new waitlist entries and the courses' counters as one
-   * statement. The course rows are written here rather than through CoursesService to save a round trip
-   * per batch; their locks were taken by CoursesService.lockForAllocation.
+   * statement. The batch travels as one JSON parameter (PostgreSQL's json_to_recordset reads it by field
+   * name), which costs the worker far less than serializing a parameter array per column. The course rows
+   * are written here rather than through CoursesService to save a round trip per batch; their locks were
+   * taken by CoursesService.lockForAllocation.
    */
   private async writeDecisions(
     manager: EntityManager,
     decisions: AllocationDecision[],
     changes: CounterChange[],
   ): Promise<void> {
-    const enrolled = decisions.filter((decision) => decision.status === 'enrolled');
-    const waitlisted = decisions.filter((decision) => decision.status === 'waitlisted');
     await manager.query(
-      `WITH new_decisions AS (
+      `WITH d AS MATERIALIZED (
+         SELECT * FROM json_to_recordset($1::json) AS d(
+           "idempotencyKey" varchar, "studentId" varchar, "courseId" int, priority smallint, status varchar,
+           reason varchar, "requestedAt" timestamptz, "waitlistPosition" int, ord int)
+       ), new_decisions AS (
          INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at, decided_at)
-         SELECT key, student, course, priority, status, reason, requested_at, now()
-           FROM unnest($1::smallint[], $2::varchar[], $3::varchar[], $4::int[], $5::varchar[], $6::varchar[],
-                       $7::timestamptz[]) AS d(priority, key, student, course, status, reason, requested_at)
+         SELECT "idempotencyKey", "studentId", "courseId", priority, status, reason, "requestedAt", now() FROM d ORDER BY ord
        ), new_enrollments AS (
          INSERT INTO enrollments (course_id, student_id, idempotency_key)
-         SELECT course, student, key FROM unnest($8::varchar[], $9::varchar[], $10::int[]) AS e(key, student, course)
+         SELECT "courseId", "studentId", "idempotencyKey" FROM d WHERE status = 'enrolled' ORDER BY ord
        ), new_waitlist_entries AS (
          INSERT INTO waitlist_entries (course_id, student_id, idempotency_key, position)
-         SELECT course, student, key, position
-           FROM unnest($11::varchar[], $12::varchar[], $13::int[], $14::int[]) AS w(key, student, course, position)
+         SELECT "courseId", "studentId", "idempotencyKey", "waitlistPosition" FROM d WHERE status = 'waitlisted' ORDER BY ord
        )
        UPDATE courses
-          SET seats_taken = c.seats_taken,
+          SET seats_taken = c."seatsTaken",
               waitlist_length = courses.waitlist_length + c.waitlisted,
               requests_decided = courses.requests_decided + c.decided
-         FROM unnest($15::int[], $16::int[], $17::int[], $18::int[]) AS c(id, seats_taken, waitlisted, decided)
-        WHERE courses.id = c.id`,
-      [
-        decisions.map((decision) => decision.priority),
-        decisions.map((decision) => decision.idempotencyKey),
-        decisions.map((decision) => decision.studentId),
-        decisions.map((decision) => decision.courseId),
-        decisions.map((decision) => decision.status),
-        decisions.map((decision) => decision.reason),
-        decisions.map((decision) => decision.requestedAt),
-        enrolled.map((decision) => decision.idempotencyKey),
-        enrolled.map((decision) => decision.studentId),
-        enrolled.map((decision) => decision.courseId),
-        waitlisted.map((decision) => decision.idempotencyKey),
-        waitlisted.map((decision) => decision.studentId),
-        waitlisted.map((decision) => decision.courseId),
-        waitlisted.map((decision) => decision.waitlistPosition),
-        changes.map((change) => change.courseId),
-        changes.map((change) => change.seatsTaken),
-        changes.map((change) => change.waitlisted),
-        changes.map((change) => change.decided),
-      ],
+         FROM json_to_recordset($2::json) AS c("courseId" int, "seatsTaken" int, waitlisted int, decided int)
+        WHERE courses.id = c."courseId"`,
+      [JSON.stringify(decisions.map((decision, ord) => ({ ...decision, ord }))), JSON.stringify(changes)],
     );
   }
 }

@@ -170,12 +170,14 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     const more = () => !this.stopping && Date.now() - started < DRAIN_BUDGET_MS;
     const readNext = (after: OwnedJob[]) =>
       more() ? read({ room, skip: after.map((owned) => owned.id) }).catch(() => []) : Promise.resolve([]);
-    const deciding = this.decideFirst(job, batch);
-    // The next batch is read while this one's transaction runs, passing over the jobs it holds.
-    let next = readNext(batch.slice(1));
+    // The next batch is read while this one's transaction runs (once it holds its locks, so never before
+    // it began), passing over the jobs it holds.
+    let next: Promise<OwnedJob[]> = Promise.resolve([]);
     let first: BatchOutcome;
     try {
-      first = await deciding;
+      first = await this.decideFirst(job, batch, () => {
+        next = readNext(batch.slice(1));
+      });
     } catch (error) {
       if (error instanceof DatabaseUnavailableError) {
         // Put the job back in front of its priority and pause the partition, rather than failing it:
@@ -210,9 +212,10 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     for (;;) {
       const followers = await next;
       if (followers.length === 0) break;
-      const deciding = this.decideFollowers(job, followers);
-      next = readNext(followers);
-      const outcome = await deciding;
+      next = Promise.resolve([]);
+      const outcome = await this.decideFollowers(job, followers, () => {
+        next = readNext(followers);
+      });
       if (!outcome) break;
       decided += outcome.decisions.length;
       removals.push(this.removeDecided(queue, partition, outcome.jobs));
@@ -226,10 +229,16 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
    * than an outage, the active job is tried alone: a follower that cannot be decided then fails only when
    * its own turn comes, and never takes the job ahead of it down with it.
    */
-  private async decideFirst(job: Job<AllocationJobData>, batch: OwnedJob[]): Promise<BatchOutcome> {
-    if (batch.length === 1) return { jobs: batch, decisions: await this.allocation.decide(batch[0].data) };
+  private async decideFirst(
+    job: Job<AllocationJobData>,
+    batch: OwnedJob[],
+    onLocked: () => void,
+  ): Promise<BatchOutcome> {
+    const jobs = batch.map((owned) => owned.data);
+    if (batch.length === 1)
+      return { jobs: batch, decisions: await this.allocation.decideThen(jobs, onLocked) };
     try {
-      return { jobs: batch, decisions: await this.allocation.decide(...batch.map((owned) => owned.data)) };
+      return { jobs: batch, decisions: await this.allocation.decideThen(jobs, onLocked) };
     } catch (error) {
       if (error instanceof DatabaseUnavailableError) throw error;
       this.logger.warn(
@@ -246,12 +255,16 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
   private async decideFollowers(
     job: Job<AllocationJobData>,
     batch: OwnedJob[],
+    onLocked: () => void,
   ): Promise<BatchOutcome | null> {
     const started = Date.now();
     try {
       const outcome = {
         jobs: batch,
-        decisions: await this.allocation.decide(...batch.map((owned) => owned.data)),
+        decisions: await this.allocation.decideThen(
+          batch.map((owned) => owned.data),
+          onLocked,
+        ),
       };
       this.report(job, batch, outcome.decisions, Date.now() - started);
       return outcome;

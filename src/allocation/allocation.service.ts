@@ -35,13 +35,21 @@ export class AllocationService {
    * DatabaseUnavailableError when PostgreSQL cannot be reached: the job then waits at the head of its queue,
    * however long the outage lasts.
    */
-  async decide(...jobs: AllocationJobData[]): Promise<AllocationDecision[]> {
+  decide(...jobs: AllocationJobData[]): Promise<AllocationDecision[]> {
+    return this.decideThen(jobs, () => undefined);
+  }
+
+  /**
+   * decide(), calling onLocked each time a transaction holds the course rows' locks: the worker reads the
+   * next batch from then on, so a batch is never read before the transaction ahead of it has begun.
+   */
+  async decideThen(jobs: readonly AllocationJobData[], onLocked: () => void): Promise<AllocationDecision[]> {
     const requests = jobs.flatMap((job) =>
       job.requests.map((request): PrioritizedRequest => ({ ...request, priority: job.priority })),
     );
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.dataSource.transaction((manager) => this.decideLocked(manager, requests));
+        return await this.dataSource.transaction((manager) => this.decideLocked(manager, requests, onLocked));
       } catch (error) {
         // A lost connection is often one backend, not the server: try again here first.
         const outage = await this.isOutage(error);
@@ -78,10 +86,12 @@ export class AllocationService {
   private async decideLocked(
     manager: EntityManager,
     requests: readonly PrioritizedRequest[],
+    onLocked: () => void,
   ): Promise<AllocationDecision[]> {
     const courseIds = [...new Set(requests.map((request) => request.courseId))];
     if (courseIds.length === 0) return [];
     const courses = await this.courses.lockForAllocation(manager, courseIds);
+    onLocked();
     const state = await this.readState(manager, requests, courseIds);
     const pending = requests.filter((request) => !state.decided.has(request.idempotencyKey));
     if (pending.length === 0) return [];

@@ -24,14 +24,14 @@ describe('npm run bench', () => {
     const figure = String.raw`[\d,.]+(?: \([\d,.]+–[\d,.]+\))?`;
     expect(stdout).toMatch(
       new RegExp(
-        `^\\| accept: POST /enroll.* ${figure} req/s.*bare NestJS app: ${figure} req/s.*\\| [\\d.]+×`,
+        `^\\| accept: POST /enroll.* ${figure} req/s.*bare NestJS app: ${figure} req/s.*\\| [\\d,.]+×`,
         'm',
       ),
     );
     for (const fill of ['stampede fill', 'one-request jobs', 'burst fill']) {
       expect(stdout).toMatch(
         new RegExp(
-          `^\\| allocate, hot course, ${fill}.*\\| ${figure} decisions/s \\| pgbench naive, 1 row: ${figure} tps \\(Node loop ${figure}\\) \\| [\\d.]+× \\|`,
+          `^\\| allocate, hot course, ${fill}.*\\| ${figure} decisions/s \\| pgbench naive, 1 row: ${figure} tps \\(Node loop ${figure}\\) \\| [\\d,.]+× \\|`,
           'm',
         ),
       );

@@ -1,11 +1,9 @@
-import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { AllocationService } from '../src/allocation/allocation.service.js';
 import {
   AllocationJobName,
   bullPriorityOf,
   partitionOf,
-  partitionQueueName,
   type AllocationJobData,
 } from '../src/queue/allocation-queue.contract.js';
 import { deleteRedisKeys } from '../scripts/kit.mjs';
@@ -21,6 +19,7 @@ import {
   eventually,
   http,
   newCourse,
+  partitionQueueOf,
   startApp,
   type TestApp,
   type TestWorld,
@@ -43,12 +42,7 @@ describe('exactly one outcome', () => {
 
   const decisionCount = (key: string) => countDecisions(world.database.url, key);
   const outcomeOf = async (key: string) => (await waitForDecision(app.baseUrl, key)).body;
-  /** The partition queue a course's jobs go to, on a connection of the test's own (close it). */
-  const queueOf = (courseId: number) =>
-    new Queue(partitionQueueName(partitionOf(courseId, app.config.allocationPartitions)), {
-      connection: { host: app.config.redis.host, port: app.config.redis.port },
-      prefix: app.config.queuePrefix,
-    });
+  const queueOf = (courseId: number) => partitionQueueOf(app, courseId);
 
   it('decides a job delivered twice at the same moment once', async () => {
     const courseId = await newCourse(app.baseUrl, 5);

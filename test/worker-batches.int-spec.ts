@@ -17,6 +17,7 @@ import {
   eventually,
   http,
   newCourse,
+  partitionQueueOf,
   startApp,
   type TestApp,
   type TestWorld,
@@ -48,11 +49,7 @@ describe('worker-side batches', () => {
     await world.destroy();
   });
 
-  const queueOf = (courseId: number) =>
-    new Queue<AllocationJobData>(partitionQueueName(partitionOf(courseId, api.config.allocationPartitions)), {
-      connection: { host: api.config.redis.host, port: api.config.redis.port },
-      prefix: api.config.queuePrefix,
-    });
+  const queueOf = (courseId: number) => partitionQueueOf(api, courseId);
   const jobData = (priority: number, keys: string[]): AllocationJobData => ({
     priority,
     requests: keys.map((key) => ({

@@ -234,13 +234,11 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     batch: OwnedJob[],
     onLocked: () => void,
   ): Promise<BatchOutcome> {
-    const jobs = batch.map((owned) => owned.data);
-    if (batch.length === 1)
-      return { jobs: batch, decisions: await this.allocation.decideThen(jobs, onLocked) };
     try {
+      const jobs = batch.map((owned) => owned.data);
       return { jobs: batch, decisions: await this.allocation.decideThen(jobs, onLocked) };
     } catch (error) {
-      if (error instanceof DatabaseUnavailableError) throw error;
+      if (error instanceof DatabaseUnavailableError || batch.length === 1) throw error;
       this.logger.warn(
         `job ${job.id}: a batch of ${batch.length} jobs failed (${messageOf(error)}); deciding the job alone`,
       );

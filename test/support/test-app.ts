@@ -2,9 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { Queue } from 'bullmq';
 import { AppModule } from '../../src/app.module.js';
 import { configureApp } from '../../src/app.setup.js';
 import { type AppConfig, parseConfig } from '../../src/config/app-config.js';
+import {
+  type AllocationJobData,
+  partitionOf,
+  partitionQueueName,
+} from '../../src/queue/allocation-queue.contract.js';
 import { deleteRedisKeys } from '../../scripts/kit.mjs';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
@@ -144,4 +150,15 @@ export async function eventually<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(50);
   }
+}
+
+/** The partition queue a course's jobs go to, as the app is configured, on a connection of its own (close it). */
+export function partitionQueueOf(app: TestApp, courseId: number): Queue<AllocationJobData> {
+  return new Queue<AllocationJobData>(
+    partitionQueueName(partitionOf(courseId, app.config.allocationPartitions)),
+    {
+      connection: { host: app.config.redis.host, port: app.config.redis.port },
+      prefix: app.config.queuePrefix,
+    },
+  );
 }

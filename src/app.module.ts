@@ -5,10 +5,11 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { Redis } from 'ioredis';
 import { AllocationModule } from './allocation/allocation.module.js';
 import { type AppConfig, AppConfigModule } from './config/app-config.js';
-import { CoursesHttpModule } from './courses/courses.module.js';
+import { CoursesHttpModule } from './courses/courses-http.module.js';
 import { dataSourceOptions } from './database/data-source.js';
 import { DomainExceptionFilter } from './errors/domain-exception.filter.js';
 import { EnrollmentModule } from './enrollment/enrollment.module.js';
+import { EventsModule } from './events/events.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
@@ -40,7 +41,11 @@ export class AppModule {
         HealthModule,
         MetricsModule,
         ...(servesApi
-          ? [CoursesHttpModule, EnrollmentModule.register({ partitions: config.allocationPartitions })]
+          ? [
+              CoursesHttpModule,
+              EventsModule,
+              EnrollmentModule.register({ partitions: config.allocationPartitions }),
+            ]
           : []),
         ...(allocates ? [AllocationModule] : []),
       ],

@@ -44,6 +44,8 @@ describe('courses API', () => {
       seats_taken: 0,
       seats_available: 30,
       waitlist_length: 0,
+      opens_at: null,
+      closes_at: null,
     });
     const fetched = await http(api.baseUrl, 'GET', `/courses/${created.body.id}`);
     expect(fetched.status).toBe(200);

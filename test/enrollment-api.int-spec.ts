@@ -52,6 +52,8 @@ describe('POST /enroll and GET /enrollments/:key', () => {
       reason: null,
       requested_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       decided_at: null,
+      promoted_at: null,
+      dropped_at: null,
     });
     const outcome = await decided('key/one?');
     expect(outcome.status).toBe(200);

@@ -223,8 +223,19 @@ describe('probes, metrics and docs', () => {
 
     const responses = (path: string, method: string) =>
       Object.keys(doc.body.paths[path][method].responses).sort();
-    expect(responses('/enroll', 'post')).toEqual(['200', '202', '400', '404', '422', '503']);
+    expect(responses('/enroll', 'post')).toEqual(['200', '202', '400', '404', '409', '422', '503']);
     expect(responses('/courses', 'post')).toEqual(['201', '400', '401', '409']);
+    expect(responses('/courses/{id}', 'patch')).toEqual(['200', '400', '401', '404', '409']);
+    expect(responses('/enrollments/{idempotencyKey}', 'delete')).toEqual(['200', '404', '409', '503']);
+    expect(responses('/courses/{id}/events', 'get')).toEqual(['200', '400', '401', '404']);
+    expect(doc.body.components.schemas.RequestStatus.enum).toEqual([
+      'queued',
+      'enrolled',
+      'waitlisted',
+      'rejected',
+      'cancelled',
+      'dropped',
+    ]);
     expect(doc.body.paths['/courses'].post.security).toEqual([{ bearer: [] }]);
     const enrollSchema = doc.body.components.schemas.EnrollRequestDto;
     expect(enrollSchema.properties.priority).toMatchObject({ minimum: 0, maximum: 100, example: 0 });

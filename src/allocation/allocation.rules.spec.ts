@@ -130,11 +130,21 @@ describe('decideBatch', () => {
 });
 
 describe('decideJob', () => {
-  const course = (id: number, capacity: number, seatsTaken = 0, lastWaitlistPosition = 0): LockedCourse => ({
+  // A waitlist of `waiting` entries behind `offset` departed ones, and `events` events written so far.
+  const course = (
+    id: number,
+    capacity: number,
+    seatsTaken = 0,
+    waiting = 0,
+    offset = 0,
+    events = 0,
+  ): LockedCourse => ({
     id,
     capacity,
     seatsTaken,
-    lastWaitlistPosition,
+    waitlistOffset: offset,
+    waitlistLength: waiting,
+    eventsWritten: events,
     holds: new Map(),
   });
   const ask = (n: number, courseId: number, studentId = `s-${n}`): JobRequest => ({
@@ -143,13 +153,17 @@ describe('decideJob', () => {
     courseId,
   });
 
-  it("places waitlisted requests after the course's last position, in arbitration order", () => {
-    const outcome = decideJob([course(7, 1, 1, 4)], [ask(1, 7), ask(2, 7)]);
-    expect(outcome.decisions.map((d) => [d.idempotencyKey, d.status, d.waitlistPosition])).toEqual([
-      ['k-1', 'waitlisted', 5],
-      ['k-2', 'waitlisted', 6],
+  it("places waitlisted requests at the waitlist's tail, in arbitration order, and numbers their events", () => {
+    const outcome = decideJob([course(7, 1, 1, 4, 3, 20)], [ask(1, 7), ask(2, 7)]);
+    expect(
+      outcome.decisions.map((d) => [d.idempotencyKey, d.status, d.waitlistPosition, d.waitlistPlace, d.seq]),
+    ).toEqual([
+      ['k-1', 'waitlisted', 8, 5, 21],
+      ['k-2', 'waitlisted', 9, 6, 22],
     ]);
-    expect(outcome.counters).toEqual([{ courseId: 7, seatsTaken: 1, waitlisted: 2, decided: 2 }]);
+    expect(outcome.counters).toEqual([
+      { courseId: 7, seatsTaken: 1, waitlisted: 2, decided: 2, eventsWritten: 22 },
+    ]);
   });
 
   it("decides each course of a job on its own counters, and answers in the job's order", () => {
@@ -163,8 +177,8 @@ describe('decideJob', () => {
       ['k-4', 6, 'waitlisted', 2],
     ]);
     expect(outcome.counters).toEqual([
-      { courseId: 2, seatsTaken: 1, waitlisted: 1, decided: 2 },
-      { courseId: 6, seatsTaken: 5, waitlisted: 2, decided: 2 },
+      { courseId: 2, seatsTaken: 1, waitlisted: 1, decided: 2, eventsWritten: 2 },
+      { courseId: 6, seatsTaken: 5, waitlisted: 2, decided: 2, eventsWritten: 2 },
     ]);
   });
 
@@ -178,6 +192,8 @@ describe('decideJob', () => {
         status: 'rejected',
         reason: 'course_not_found',
         waitlistPosition: null,
+        waitlistPlace: null,
+        seq: null,
       },
       {
         idempotencyKey: 'k-2',
@@ -186,9 +202,13 @@ describe('decideJob', () => {
         status: 'enrolled',
         reason: null,
         waitlistPosition: null,
+        waitlistPlace: null,
+        seq: 1,
       },
     ]);
-    expect(outcome.counters).toEqual([{ courseId: 3, seatsTaken: 1, waitlisted: 0, decided: 1 }]);
+    expect(outcome.counters).toEqual([
+      { courseId: 3, seatsTaken: 1, waitlisted: 0, decided: 1, eventsWritten: 1 },
+    ]);
   });
 
   it('keeps positions contiguous and counters true over many random jobs', () => {
@@ -200,7 +220,7 @@ describe('decideJob', () => {
     for (let round = 0; round < 1000; round += 1) {
       const courses = Array.from({ length: 1 + random(3) }, (_, index) => {
         const capacity = random(4);
-        return course(index + 1, capacity, random(capacity + 1), random(3));
+        return course(index + 1, capacity, random(capacity + 1), random(3), random(5), random(9));
       });
       const requests = Array.from({ length: random(15) }, (_, n) => ask(n, 1 + random(4), `s-${random(6)}`));
       const outcome = decideJob(courses, requests);
@@ -209,7 +229,9 @@ describe('decideJob', () => {
       for (const locked of courses) {
         const mine = outcome.decisions.filter((d) => d.courseId === locked.id);
         const positions = mine.filter((d) => d.status === 'waitlisted').map((d) => d.waitlistPosition);
-        expect(positions).toEqual(positions.map((_, index) => locked.lastWaitlistPosition + index + 1));
+        const tail = locked.waitlistOffset + locked.waitlistLength;
+        expect(positions).toEqual(positions.map((_, index) => tail + index + 1));
+        expect(mine.map((d) => d.seq)).toEqual(mine.map((_, index) => locked.eventsWritten + index + 1));
         const counter = outcome.counters.find((c) => c.courseId === locked.id);
         if (mine.length === 0) {
           expect(counter).toBeUndefined();
@@ -221,6 +243,7 @@ describe('decideJob', () => {
           seatsTaken: locked.seatsTaken + enrolled,
           waitlisted: positions.length,
           decided: mine.length,
+          eventsWritten: locked.eventsWritten + mine.length,
         });
         expect(counter!.seatsTaken).toBeLessThanOrEqual(locked.capacity);
       }

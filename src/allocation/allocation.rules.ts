@@ -13,10 +13,13 @@ export interface PendingRequest {
   studentId: string;
 }
 
+/** What deciding a queued request can make of it. */
+export type Verdict = Extract<DecisionStatus, 'enrolled' | 'waitlisted' | 'rejected'>;
+
 interface RequestDecision {
   idempotencyKey: string;
   studentId: string;
-  status: DecisionStatus;
+  status: Verdict;
   reason: RejectionReason | null;
 }
 
@@ -55,11 +58,20 @@ export function decideBatch(
   return { decisions, seatsTaken };
 }
 
+/** A course's seat and waitlist counters, as its locked row holds them. */
+export interface CourseCounters {
+  capacity: number;
+  seatsTaken: number;
+  /** How many requests have left the head of the waitlist; an entry's place is its position minus this. */
+  waitlistOffset: number;
+  waitlistLength: number;
+  /** The course's last event sequence number. */
+  eventsWritten: number;
+}
+
 /** What the transaction read about one locked course before deciding. */
-export interface LockedCourse extends CourseState {
+export interface LockedCourse extends CourseCounters {
   id: number;
-  /** The last waitlist position in use (0 for an empty waitlist). */
-  lastWaitlistPosition: number;
   /** What the job's students already hold in this course. */
   holds: ReadonlyMap<string, Hold>;
 }
@@ -70,16 +82,21 @@ export interface JobRequest extends PendingRequest {
 
 export interface JobDecision extends RequestDecision {
   courseId: number;
-  /** The new waitlist entry's position, for a waitlisted request; null otherwise. */
+  /** The new waitlist entry's stored position, for a waitlisted request; null otherwise. */
   waitlistPosition: number | null;
+  /** Its place in the waitlist (1-based) right after the decision; null unless waitlisted. */
+  waitlistPlace: number | null;
+  /** The sequence number of the decision's event in its course; null for a course that does not exist. */
+  seq: number | null;
 }
 
-/** A course's counters after the job: the new seats_taken, and how much the waitlist and decided count grew. */
+/** A course's counters after the job: the new seats_taken, and how much the waitlist, decisions and events grew. */
 export interface CounterChange {
   courseId: number;
   seatsTaken: number;
   waitlisted: number;
   decided: number;
+  eventsWritten: number;
 }
 
 interface JobOutcome {
@@ -91,9 +108,10 @@ interface JobOutcome {
 
 /**
  * Decides a job's requests, given in arbitration order, against the courses it locked: each course's
- * requests by decideBatch, waitlisted requests placed after the course's last position, in order. A request
- * for a course that does not exist (its row is gone) is rejected as course_not_found, so it still gets its
- * one decision without failing the other requests of the job. Pure.
+ * requests by decideBatch, waitlisted requests appended at the tail of its waitlist, in order, and each
+ * decision numbered as the course's next event. A request for a course that does not exist (its row is
+ * gone) is rejected as course_not_found, so it still gets its one decision without failing the other
+ * requests of the job. Pure.
  */
 export function decideJob(courses: readonly LockedCourse[], requests: readonly JobRequest[]): JobOutcome {
   const decided = new Map<string, JobDecision>();
@@ -102,16 +120,24 @@ export function decideJob(courses: readonly LockedCourse[], requests: readonly J
     const forCourse = requests.filter((request) => request.courseId === course.id);
     if (forCourse.length === 0) continue;
     const outcome = decideBatch(course, course.holds, forCourse);
-    let position = course.lastWaitlistPosition;
+    let waitlisted = 0;
+    let seq = course.eventsWritten;
     for (const decision of outcome.decisions) {
-      const waitlistPosition = decision.status === 'waitlisted' ? (position += 1) : null;
-      decided.set(decision.idempotencyKey, { ...decision, courseId: course.id, waitlistPosition });
+      const place = decision.status === 'waitlisted' ? course.waitlistLength + (waitlisted += 1) : null;
+      decided.set(decision.idempotencyKey, {
+        ...decision,
+        courseId: course.id,
+        waitlistPosition: place === null ? null : course.waitlistOffset + place,
+        waitlistPlace: place,
+        seq: (seq += 1),
+      });
     }
     counters.push({
       courseId: course.id,
       seatsTaken: outcome.seatsTaken,
-      waitlisted: position - course.lastWaitlistPosition,
+      waitlisted,
       decided: outcome.decisions.length,
+      eventsWritten: seq,
     });
   }
   const decisions = requests.map(
@@ -123,7 +149,109 @@ export function decideJob(courses: readonly LockedCourse[], requests: readonly J
         status: 'rejected',
         reason: 'course_not_found',
         waitlistPosition: null,
+        waitlistPlace: null,
+        seq: null,
       },
   );
   return { decisions, counters };
+}
+
+// The lifecycle after a decision: drops, cancellations, promotions and capacity changes. Each is a pure
+// plan over the course's counters; the transaction applies it to the rows under the course row lock.
+
+/** A request's state as a withdrawal finds it. */
+export type WithdrawnFrom = 'queued' | DecisionStatus;
+
+/**
+ * What withdrawing a request does: a queued request is cancelled (its one decision), an enrolled one frees
+ * its seat, a waitlisted one leaves the list; a request already withdrawn stays as it is, and a rejected
+ * one holds nothing to withdraw.
+ */
+export type Withdrawal = 'cancel' | 'drop_seat' | 'leave_waitlist' | 'unchanged' | 'refused';
+
+export function withdrawalOf(state: WithdrawnFrom): Withdrawal {
+  const withdrawals: Record<WithdrawnFrom, Withdrawal> = {
+    queued: 'cancel',
+    enrolled: 'drop_seat',
+    waitlisted: 'leave_waitlist',
+    dropped: 'unchanged',
+    cancelled: 'unchanged',
+    rejected: 'refused',
+  };
+  return withdrawals[state];
+}
+
+/**
+ * How an entry leaving the middle of a waitlist keeps positions dense: the entries ahead of it move back
+ * one place in storage while the offset grows by one (`ahead`), or the entries behind it move forward one
+ * (`behind`), whichever run is shorter; leaving the head only moves the offset (`none`). Either way every
+ * entry behind it is one place nearer the head, and nobody ahead of it moves.
+ */
+export type WaitlistShift = 'none' | 'ahead' | 'behind';
+
+export interface WaitlistDeparture {
+  course: CourseCounters;
+  shift: WaitlistShift;
+  /** The departing entry's place (1-based) before it left. */
+  place: number;
+}
+
+export function leaveWaitlist(course: CourseCounters, position: number): WaitlistDeparture {
+  const place = position - course.waitlistOffset;
+  if (place < 1 || place > course.waitlistLength) {
+    throw new Error(`position ${position} is not in the waitlist (${describeWaitlist(course)})`);
+  }
+  const ahead = place - 1;
+  const behind = course.waitlistLength - place;
+  const shift: WaitlistShift = ahead === 0 ? 'none' : ahead <= behind ? 'ahead' : 'behind';
+  return {
+    course: {
+      ...course,
+      waitlistLength: course.waitlistLength - 1,
+      waitlistOffset: shift === 'behind' ? course.waitlistOffset : course.waitlistOffset + 1,
+    },
+    shift,
+    place,
+  };
+}
+
+/** A seat given back by an enrolled request. */
+export function freeSeat(course: CourseCounters): CourseCounters {
+  if (course.seatsTaken < 1) throw new Error('no seat is taken');
+  return { ...course, seatsTaken: course.seatsTaken - 1 };
+}
+
+export interface Promotion {
+  course: CourseCounters;
+  /** Heads promoted, in waitlist order: stored positions firstPosition .. firstPosition + count - 1. */
+  count: number;
+  firstPosition: number;
+}
+
+/**
+ * Guarantee 6: every free seat goes to the waitlist's head, in order, as long as the waitlist lasts. Called
+ * in every transaction that frees a seat or raises capacity, so no seat is ever idle beside a waitlist.
+ */
+export function promote(course: CourseCounters): Promotion {
+  const count = Math.min(Math.max(course.capacity - course.seatsTaken, 0), course.waitlistLength);
+  return {
+    course: {
+      ...course,
+      seatsTaken: course.seatsTaken + count,
+      waitlistOffset: course.waitlistOffset + count,
+      waitlistLength: course.waitlistLength - count,
+    },
+    count,
+    firstPosition: course.waitlistOffset + 1,
+  };
+}
+
+/** A new capacity, or null when it is below the seats taken (nobody loses a seat to a capacity change). */
+export function changeCapacity(course: CourseCounters, capacity: number): CourseCounters | null {
+  if (capacity < course.seatsTaken) return null;
+  return { ...course, capacity };
+}
+
+function describeWaitlist(course: CourseCounters): string {
+  return `offset ${course.waitlistOffset}, length ${course.waitlistLength}`;
 }

@@ -92,7 +92,7 @@ export class AllocationService {
     if (courseIds.length === 0) return [];
     const courses = await this.courses.lockForAllocation(manager, courseIds);
     onLocked();
-    const state = await this.readState(manager, requests, courseIds);
+    const state = await this.readState(manager, requests);
     const pending = requests.filter((request) => !state.decided.has(request.idempotencyKey));
     if (pending.length === 0) return [];
 
@@ -101,7 +101,9 @@ export class AllocationService {
         id: course.id,
         capacity: course.capacity,
         seatsTaken: course.seatsTaken,
-        lastWaitlistPosition: state.lastWaitlistPosition.get(course.id) ?? 0,
+        waitlistOffset: course.waitlistOffset,
+        waitlistLength: course.waitlistLength,
+        eventsWritten: course.eventsWritten,
         holds: state.holdsIn(course.id),
       })),
       pending,
@@ -120,16 +122,14 @@ export class AllocationService {
     return decisions;
   }
 
-  /** Which requests are decided already (a redelivery), what the students hold, where each waitlist ends. */
-  private async readState(
-    manager: EntityManager,
-    requests: readonly PrioritizedRequest[],
-    courseIds: number[],
-  ) {
+  /**
+   * Which requests are decided already (a redelivery, or cancelled while queued) and what the students
+   * hold. Where each waitlist ends comes with the course row (offset + length).
+   */
+  private async readState(manager: EntityManager, requests: readonly PrioritizedRequest[]) {
     const [row]: Array<{
       decided: string[];
       held: Array<[number, string, Hold]>;
-      last_positions: Record<string, number>;
     }> = await manager.query(
       `SELECT ARRAY(SELECT idempotency_key FROM decisions WHERE idempotency_key = ANY($1::varchar[])) AS decided,
               (SELECT COALESCE(json_agg(json_build_array(course_id, student_id, hold)), '[]')
@@ -137,15 +137,11 @@ export class AllocationService {
                         WHERE (course_id, student_id) IN (SELECT * FROM unnest($2::int[], $3::varchar[]))
                        UNION ALL
                        SELECT course_id, student_id, 'waitlisted' FROM waitlist_entries
-                        WHERE (course_id, student_id) IN (SELECT * FROM unnest($2::int[], $3::varchar[]))) h) AS held,
-              (SELECT COALESCE(json_object_agg(course_id, last_position), '{}')
-                 FROM (SELECT course_id, MAX(position) AS last_position FROM waitlist_entries
-                        WHERE course_id = ANY($4::int[]) GROUP BY course_id) w) AS last_positions`,
+                        WHERE (course_id, student_id) IN (SELECT * FROM unnest($2::int[], $3::varchar[]))) h) AS held`,
       [
         requests.map((request) => request.idempotencyKey),
         requests.map((request) => request.courseId),
         requests.map((request) => request.studentId),
-        courseIds,
       ],
     );
     const holds = new Map<number, Map<string, Hold>>();
@@ -156,18 +152,12 @@ export class AllocationService {
     return {
       decided: new Set(row.decided),
       holdsIn: (courseId: number): ReadonlyMap<string, Hold> => holds.get(courseId) ?? new Map(),
-      lastWaitlistPosition: new Map(
-        Object.entries(row.last_positions).map(([courseId, last]): [number, number] => [
-          Number(courseId),
-          last,
-        ]),
-      ),
     };
   }
 
   /**
-   * The decisions, the new enrollments, the new waitlist entries and the courses' counters as one
-   * statement. The batch travels as one JSON parameter (PostgreSQL's json_to_recordset reads it by field
+   * The decisions, their events, the new enrollments, the new waitlist entries and the courses' counters as
+   * one statement. The batch travels as one JSON parameter (PostgreSQL's json_to_recordset reads it by field
    * name), which costs the worker far less than serializing a parameter array per column. The course rows
    * are written here rather than through CoursesService to save a round trip per batch; their locks were
    * taken by CoursesService.lockForAllocation.
@@ -181,7 +171,7 @@ export class AllocationService {
       `WITH d AS MATERIALIZED (
          SELECT * FROM json_to_recordset($1::json) AS d(
            "idempotencyKey" varchar, "studentId" varchar, "courseId" int, priority smallint, status varchar,
-           reason varchar, "requestedAt" timestamptz, "waitlistPosition" int, ord int)
+           reason varchar, "requestedAt" timestamptz, "waitlistPosition" int, "waitlistPlace" int, seq int, ord int)
        ), new_decisions AS (
          INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at, decided_at)
          SELECT "idempotencyKey", "studentId", "courseId", priority, status, reason, "requestedAt", now() FROM d ORDER BY ord
@@ -191,12 +181,17 @@ export class AllocationService {
        ), new_waitlist_entries AS (
          INSERT INTO waitlist_entries (course_id, student_id, idempotency_key, position)
          SELECT "courseId", "studentId", "idempotencyKey", "waitlistPosition" FROM d WHERE status = 'waitlisted' ORDER BY ord
+       ), new_events AS (
+         INSERT INTO events (course_id, seq, type, idempotency_key, student_id, status, waitlist_position, reason)
+         SELECT "courseId", seq, status, "idempotencyKey", "studentId", status, "waitlistPlace", reason
+           FROM d WHERE seq IS NOT NULL ORDER BY ord
        )
        UPDATE courses
           SET seats_taken = c."seatsTaken",
               waitlist_length = courses.waitlist_length + c.waitlisted,
-              requests_decided = courses.requests_decided + c.decided
-         FROM json_to_recordset($2::json) AS c("courseId" int, "seatsTaken" int, waitlisted int, decided int)
+              requests_decided = courses.requests_decided + c.decided,
+              events_written = c."eventsWritten"
+         FROM json_to_recordset($2::json) AS c("courseId" int, "seatsTaken" int, waitlisted int, decided int, "eventsWritten" int)
         WHERE courses.id = c."courseId"`,
       [JSON.stringify(decisions.map((decision, ord) => ({ ...decision, ord }))), JSON.stringify(changes)],
     );

@@ -1,12 +1,16 @@
 import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, Unique } from 'typeorm';
 
 /**
- * A place in a course's waitlist. `position` is the append order and never reused, so the place shown to
- * a student is its rank among the entries still present (stays right when entries leave the list).
+ * A place in a course's waitlist. Positions are dense: the course's entries hold exactly
+ * waitlist_offset + 1 .. waitlist_offset + waitlist_length, so the place shown is `position - waitlist_offset`.
+ * Leaving the head moves the offset; leaving the middle shifts the shorter side by one, in one statement,
+ * which is why the uniqueness is checked at the statement's end (deferrable).
  */
 @Entity({ name: 'waitlist_entries' })
 @Unique('waitlist_entries_course_student_key', ['courseId', 'studentId'])
-@Unique('waitlist_entries_course_position_key', ['courseId', 'position'])
+@Unique('waitlist_entries_course_position_key', ['courseId', 'position'], {
+  deferrable: 'INITIALLY IMMEDIATE',
+})
 export class WaitlistEntry {
   @PrimaryGeneratedColumn({ type: 'bigint' })
   id!: string;

@@ -4,6 +4,7 @@ import { Check, Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 
 @Check('courses_capacity_range', '"capacity" >= 0 AND "capacity" <= 100000')
 @Check('courses_seats_within_capacity', '"seats_taken" >= 0 AND "seats_taken" <= "capacity"')
 @Check('courses_waitlist_non_negative', '"waitlist_length" >= 0')
+@Check('courses_window_order', '"opens_at" IS NULL OR "closes_at" IS NULL OR "opens_at" < "closes_at"')
 export class Course {
   @PrimaryGeneratedColumn({ type: 'integer', primaryKeyConstraintName: 'courses_pkey' })
   id!: number;
@@ -26,6 +27,27 @@ export class Course {
   /** Requests decided for this course so far; queue depth is accepted (Redis) minus this. */
   @Column({ name: 'requests_decided', type: 'integer', default: 0 })
   requestsDecided!: number;
+
+  /**
+   * How many requests have left the head of the waitlist (promoted or dropped there). Waitlist positions
+   * stay dense, so a request's current place is its entry's position minus this: one row read, no count.
+   */
+  @Column({ name: 'waitlist_offset', type: 'integer', default: 0 })
+  waitlistOffset!: number;
+
+  /**
+   * The course's event sequence: the last `seq` written to its events. Every change to the course happens
+   * under its row lock, so sequence numbers are handed out, and committed, in order (the events' cursor).
+   */
+  @Column({ name: 'events_written', type: 'integer', default: 0 })
+  eventsWritten!: number;
+
+  /** The registration window; null for no limit on that side. Checked when a request is accepted. */
+  @Column({ name: 'opens_at', type: 'timestamptz', nullable: true })
+  opensAt!: Date | null;
+
+  @Column({ name: 'closes_at', type: 'timestamptz', nullable: true })
+  closesAt!: Date | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

@@ -6,6 +6,7 @@ import {
   Inject,
   Param,
   ParseIntPipe,
+  Patch,
   Post,
   UseGuards,
 } from '@nestjs/common';
@@ -20,14 +21,19 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { AdminTokenGuard } from './admin-token.guard.js';
-import { CoursesService } from './courses.service.js';
+import { CoursesService, dateOrNull } from './courses.service.js';
 import { CourseResponse } from './dto/course.response.js';
 import { CreateCourseDto } from './dto/create-course.dto.js';
+import { ChangeCourseDto } from './dto/change-course.dto.js';
+import { LifecycleService } from '../allocation/lifecycle.service.js';
 
 @ApiTags('courses')
 @Controller('courses')
 export class CoursesController {
-  constructor(@Inject(CoursesService) private readonly coursesService: CoursesService) {}
+  constructor(
+    @Inject(CoursesService) private readonly coursesService: CoursesService,
+    @Inject(LifecycleService) private readonly lifecycle: LifecycleService,
+  ) {}
 
   @Get()
   @ApiOkResponse({ type: [CourseResponse], description: 'Every course, ordered by code' })
@@ -53,5 +59,26 @@ export class CoursesController {
   @ApiConflictResponse({ description: 'A course with this code exists' })
   async create(@Body() dto: CreateCourseDto): Promise<CourseResponse> {
     return CourseResponse.from(await this.coursesService.create(dto));
+  }
+
+  @Patch(':id')
+  @UseGuards(AdminTokenGuard)
+  @ApiBearerAuth()
+  @ApiOkResponse({
+    type: CourseResponse,
+    description: 'Changed. A capacity raise promoted waitlist heads, in order, in the same transaction',
+  })
+  @ApiBadRequestResponse({ description: 'A field is invalid, or opens_at is not before closes_at' })
+  @ApiUnauthorizedResponse({ description: 'Missing or wrong admin token' })
+  @ApiNotFoundResponse({ description: 'No such course' })
+  @ApiConflictResponse({ description: 'capacity is below seats_taken; nothing changed' })
+  async change(@Param('id', ParseIntPipe) id: number, @Body() dto: ChangeCourseDto): Promise<CourseResponse> {
+    const course = await this.lifecycle.changeCourse(id, {
+      title: dto.title ?? undefined,
+      capacity: dto.capacity ?? undefined,
+      opensAt: dto.opens_at === undefined ? undefined : dateOrNull(dto.opens_at),
+      closesAt: dto.closes_at === undefined ? undefined : dateOrNull(dto.closes_at),
+    });
+    return CourseResponse.from(course);
   }
 }

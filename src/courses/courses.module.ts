@@ -2,7 +2,6 @@ import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { AdminTokenGuard } from './admin-token.guard.js';
 import { Course } from './course.entity.js';
-import { CoursesController } from './courses.controller.js';
 import { CoursesService } from './courses.service.js';
 
 /**
@@ -15,10 +14,3 @@ import { CoursesService } from './courses.service.js';
   exports: [CoursesService, AdminTokenGuard],
 })
 export class CoursesModule {}
-
-/** The /courses routes, mounted only by processes that serve the API (a worker needs the service only). */
-@Module({
-  imports: [CoursesModule],
-  controllers: [CoursesController],
-})
-export class CoursesHttpModule {}

@@ -6,29 +6,40 @@ import type { Course } from './course.entity.js';
 import { CoursesService } from './courses.service.js';
 
 /** The accept path's course-existence check: cached, and one query for concurrent misses. */
-describe('CoursesService.assertExists', () => {
-  const serviceWith = (existsBy: (where: { id: number }) => Promise<boolean>) => {
-    const repository = { existsBy: jest.fn(existsBy) };
+describe('CoursesService.assertOpen', () => {
+  type Window = Pick<Course, 'opensAt' | 'closesAt'>;
+  const open: Window = { opensAt: null, closesAt: null };
+  const serviceWith = (find: () => Promise<Window | boolean>) => {
+    const existsBy = jest.fn(find);
+    const repository = {
+      findOne: async () => {
+        const found = await existsBy();
+        return found === false ? null : found === true ? open : found;
+      },
+    };
     const config = { courseCacheTtlMs: 60_000 } as AppConfig;
     return {
       service: new CoursesService(repository as unknown as Repository<Course>, config),
-      existsBy: repository.existsBy,
+      existsBy,
     };
   };
 
   it('answers a stampede on an unseen course with one query, then from memory', async () => {
     const { service, existsBy } = serviceWith(async () => true);
-    await Promise.all(Array.from({ length: 50 }, () => service.assertExists(7)));
-    await service.assertExists(7);
+    await Promise.all(Array.from({ length: 50 }, () => service.assertOpen(7, new Date())));
+    await service.assertOpen(7, new Date());
     expect(existsBy).toHaveBeenCalledTimes(1);
   });
 
   it('rejects every waiter for an unknown course and does not cache the miss', async () => {
     const { service, existsBy } = serviceWith(async () => false);
-    const results = await Promise.allSettled([service.assertExists(9), service.assertExists(9)]);
+    const results = await Promise.allSettled([
+      service.assertOpen(9, new Date()),
+      service.assertOpen(9, new Date()),
+    ]);
     expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
     expect((results[0] as PromiseRejectedResult).reason).toBeInstanceOf(DomainError);
-    await expect(service.assertExists(9)).rejects.toBeInstanceOf(DomainError);
+    await expect(service.assertOpen(9, new Date())).rejects.toBeInstanceOf(DomainError);
     expect(existsBy).toHaveBeenCalledTimes(2);
   });
 
@@ -39,7 +50,21 @@ describe('CoursesService.assertExists', () => {
       if (calls === 1) throw new Error('connection lost');
       return true;
     });
-    await expect(service.assertExists(3)).rejects.toThrow('connection lost');
-    await expect(service.assertExists(3)).resolves.toBeUndefined();
+    await expect(service.assertOpen(3, new Date())).rejects.toThrow('connection lost');
+    await expect(service.assertOpen(3, new Date())).resolves.toBeUndefined();
+  });
+
+  it('refuses a time before the window opens or from its close on, naming when', async () => {
+    const opensAt = new Date('2026-12-01T09:00:00.000Z');
+    const closesAt = new Date('2026-12-08T17:00:00.000Z');
+    const { service } = serviceWith(async () => ({ opensAt, closesAt }));
+    await expect(service.assertOpen(5, new Date('2026-12-01T08:59:59.999Z'))).rejects.toThrow(
+      'registration for course_id 5 opens at 2026-12-01T09:00:00.000Z',
+    );
+    await expect(service.assertOpen(5, opensAt)).resolves.toBeUndefined();
+    await expect(service.assertOpen(5, new Date('2026-12-08T16:59:59.999Z'))).resolves.toBeUndefined();
+    await expect(service.assertOpen(5, closesAt)).rejects.toThrow(
+      'registration for course_id 5 closed at 2026-12-08T17:00:00.000Z',
+    );
   });
 });

@@ -8,12 +8,24 @@ import type { CreateCourseDto } from './dto/create-course.dto.js';
 
 const UNIQUE_VIOLATION = '23505';
 
+interface RegistrationWindow {
+  opensAt: Date | null;
+  closesAt: Date | null;
+}
+
+interface CachedWindow extends RegistrationWindow {
+  expires: number;
+}
+
 @Injectable()
 export class CoursesService {
-  /** courseId -> expiry (ms). Courses are never deleted, so a short positive cache is safe on the accept path. */
-  private readonly knownCourses = new Map<number, number>();
-  /** Existence queries in flight, by course id. */
-  private readonly lookups = new Map<number, Promise<boolean>>();
+  /**
+   * courseId -> its registration window and the entry's expiry (ms). Courses are never deleted, so a short
+   * cache is safe on the accept path; a window changed elsewhere applies here within the TTL.
+   */
+  private readonly knownCourses = new Map<number, CachedWindow>();
+  /** Window queries in flight, by course id. */
+  private readonly lookups = new Map<number, Promise<RegistrationWindow | null>>();
   private readonly cacheTtlMs: number;
 
   constructor(
@@ -34,9 +46,18 @@ export class CoursesService {
   }
 
   async create(dto: CreateCourseDto): Promise<Course> {
+    const opensAt = dateOrNull(dto.opens_at);
+    const closesAt = dateOrNull(dto.closes_at);
+    assertWindowOrder(opensAt, closesAt);
     try {
       return await this.courses.save(
-        this.courses.create({ code: dto.code, title: dto.title, capacity: dto.capacity }),
+        this.courses.create({
+          code: dto.code,
+          title: dto.title,
+          capacity: dto.capacity,
+          opensAt,
+          closesAt,
+        }),
       );
     } catch (error) {
       if (
@@ -50,20 +71,47 @@ export class CoursesService {
   }
 
   /**
-   * Throws CourseNotFound unless the course exists; answers from memory when it was seen recently. Concurrent
+   * Throws CourseNotFound unless the course exists, and RegistrationNotOpen / RegistrationClosed when `at`
+   * lies outside its registration window; answers from memory when the course was seen recently. Concurrent
    * misses for one course share one query, so a stampede on a course this process has not seen yet costs
    * one database round trip, not one per request.
    */
-  async assertExists(id: number): Promise<void> {
-    if ((this.knownCourses.get(id) ?? 0) > Date.now()) return;
+  async assertOpen(id: number, at: Date): Promise<void> {
+    const window = await this.windowOf(id);
+    if (window.opensAt && at < window.opensAt) {
+      throw new DomainError(
+        DomainErrorCode.RegistrationNotOpen,
+        `registration for course_id ${id} opens at ${window.opensAt.toISOString()}`,
+      );
+    }
+    if (window.closesAt && at >= window.closesAt) {
+      throw new DomainError(
+        DomainErrorCode.RegistrationClosed,
+        `registration for course_id ${id} closed at ${window.closesAt.toISOString()}`,
+      );
+    }
+  }
+
+  /** Drops what this process remembers of a course (after changing it here). */
+  forget(id: number): void {
+    this.knownCourses.delete(id);
+  }
+
+  private async windowOf(id: number): Promise<RegistrationWindow> {
+    const cached = this.knownCourses.get(id);
+    if (cached && cached.expires > Date.now()) return cached;
     let lookup = this.lookups.get(id);
     if (!lookup) {
-      lookup = this.courses.existsBy({ id }).finally(() => this.lookups.delete(id));
+      lookup = this.courses
+        .findOne({ where: { id }, select: { id: true, opensAt: true, closesAt: true } })
+        .then((course) => course && { opensAt: course.opensAt, closesAt: course.closesAt })
+        .finally(() => this.lookups.delete(id));
       this.lookups.set(id, lookup);
     }
-    if (!(await lookup))
-      throw new DomainError(DomainErrorCode.CourseNotFound, `course_id ${id} does not exist`);
-    this.knownCourses.set(id, Date.now() + this.cacheTtlMs);
+    const window = await lookup;
+    if (!window) throw new DomainError(DomainErrorCode.CourseNotFound, `course_id ${id} does not exist`);
+    this.knownCourses.set(id, { ...window, expires: Date.now() + this.cacheTtlMs });
+    return window;
   }
 
   /**
@@ -88,4 +136,19 @@ export class CoursesService {
       select: { id: true, code: true, capacity: true, seatsTaken: true, requestsDecided: true },
     });
   }
+}
+
+/** A registration window must open before it closes (also a CHECK constraint: this names the fields). */
+export function assertWindowOrder(opensAt: Date | null, closesAt: Date | null): void {
+  if (opensAt && closesAt && opensAt >= closesAt) {
+    throw new DomainError(
+      DomainErrorCode.CourseWindowInvalid,
+      `opens_at (${opensAt.toISOString()}) must be before closes_at (${closesAt.toISOString()})`,
+    );
+  }
+}
+
+/** An ISO 8601 field as validated by the DTO: absent or null means no limit. */
+export function dateOrNull(value: string | null | undefined): Date | null {
+  return value === undefined || value === null ? null : new Date(value);
 }

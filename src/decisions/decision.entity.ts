@@ -1,15 +1,19 @@
-import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
-export type DecisionStatus = 'enrolled' | 'waitlisted' | 'rejected';
+/** A request's state once decided: its decision, then only promotion (waitlisted → enrolled) or a drop. */
+export type DecisionStatus = 'enrolled' | 'waitlisted' | 'rejected' | 'cancelled' | 'dropped';
 /** course_not_found: the course row is gone (courses are never deleted by the API; a safety net). */
 export type RejectionReason = 'already_enrolled' | 'already_waitlisted' | 'course_not_found';
 
 /**
- * The one decision an accepted request ends in. The primary key on the idempotency key is what makes a
- * redelivered job decide nothing twice; rows are never updated, so the table is also the audit trail.
+ * The one decision an accepted request ends in, and its state since. The primary key on the idempotency key
+ * is what makes a redelivered job, or a cancellation racing it, decide nothing twice. After the decision the
+ * row changes only by promotion or drop; the events table is the record of every change.
  */
 @Entity({ name: 'decisions' })
 @Index('decisions_course_id_idx', ['courseId'])
+@Index('decisions_student_id_idx', ['studentId'])
+@Check('decisions_status_known', `"status" IN ('enrolled', 'waitlisted', 'rejected', 'cancelled', 'dropped')`)
 export class Decision {
   @PrimaryColumn({ name: 'idempotency_key', type: 'varchar', length: 128 })
   idempotencyKey!: string;
@@ -34,4 +38,12 @@ export class Decision {
 
   @Column({ name: 'decided_at', type: 'timestamptz' })
   decidedAt!: Date;
+
+  /** When a waitlisted request was enrolled later. */
+  @Column({ name: 'promoted_at', type: 'timestamptz', nullable: true })
+  promotedAt!: Date | null;
+
+  /** When the request was dropped, or cancelled while queued. */
+  @Column({ name: 'dropped_at', type: 'timestamptz', nullable: true })
+  droppedAt!: Date | null;
 }

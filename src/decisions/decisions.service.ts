@@ -12,7 +12,12 @@ export interface DecidedRequest {
   waitlistPosition: number | null;
   requestedAt: Date;
   decidedAt: Date;
+  promotedAt: Date | null;
+  droppedAt: Date | null;
 }
+
+const COLUMNS = `d.idempotency_key, d.student_id, d.course_id, d.priority, d.status, d.reason,
+                 d.requested_at, d.decided_at, d.promoted_at, d.dropped_at`;
 
 /** The read side of allocation: what became of a request. */
 @Injectable()
@@ -22,27 +27,38 @@ export class DecisionsService {
   /** The decisions among these keys, by key: one indexed read for a whole batch. */
   async findMany(idempotencyKeys: readonly string[]): Promise<Map<string, DecidedRequest>> {
     const rows: Array<Record<string, unknown>> = await this.dataSource.query(
-      `SELECT idempotency_key, student_id, course_id, priority, status, reason, requested_at, decided_at
-         FROM decisions WHERE idempotency_key = ANY($1::varchar[])`,
+      `SELECT ${COLUMNS} FROM decisions d WHERE d.idempotency_key = ANY($1::varchar[])`,
       [idempotencyKeys],
     );
     return new Map(rows.map((row) => [row.idempotency_key as string, decidedRequestOf(row)]));
   }
 
+  /**
+   * The request's decision and current state. Waitlist positions are dense behind the course's offset, so
+   * the current place is one subtraction on two rows read by key: cheap enough for a portal's polling.
+   */
   async find(idempotencyKey: string): Promise<DecidedRequest | null> {
-    // The waitlist place is the entry's rank among the entries still present, counted on the
-    // (course_id, position) index.
+    const rows = await this.withPlaces('d.idempotency_key = $1', [idempotencyKey]);
+    return rows[0] ?? null;
+  }
+
+  /** A student's decided requests, newest first (by acceptance time). */
+  findByStudent(studentId: string): Promise<DecidedRequest[]> {
+    return this.withPlaces('d.student_id = $1 ORDER BY d.requested_at DESC, d.idempotency_key DESC', [
+      studentId,
+    ]);
+  }
+
+  private async withPlaces(where: string, parameters: unknown[]): Promise<DecidedRequest[]> {
     const rows: Array<Record<string, unknown>> = await this.dataSource.query(
-      `SELECT d.idempotency_key, d.student_id, d.course_id, d.priority, d.status, d.reason,
-              d.requested_at, d.decided_at,
-              (SELECT count(*) FROM waitlist_entries ahead
-                WHERE ahead.course_id = w.course_id AND ahead.position <= w.position)::int AS waitlist_position
+      `SELECT ${COLUMNS}, w.position - c.waitlist_offset AS waitlist_position
          FROM decisions d
          LEFT JOIN waitlist_entries w ON w.idempotency_key = d.idempotency_key
-        WHERE d.idempotency_key = $1`,
-      [idempotencyKey],
+         LEFT JOIN courses c ON c.id = w.course_id
+        WHERE ${where}`,
+      parameters,
     );
-    return rows[0] ? decidedRequestOf(rows[0]) : null;
+    return rows.map(decidedRequestOf);
   }
 }
 
@@ -58,5 +74,7 @@ function decidedRequestOf(row: Record<string, unknown>): DecidedRequest {
       row.status === 'waitlisted' ? ((row.waitlist_position as number | undefined) ?? null) : null,
     requestedAt: row.requested_at as Date,
     decidedAt: row.decided_at as Date,
+    promotedAt: (row.promoted_at as Date | null) ?? null,
+    droppedAt: (row.dropped_at as Date | null) ?? null,
   };
 }

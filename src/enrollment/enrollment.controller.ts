@@ -1,7 +1,21 @@
-import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Res,
+} from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBadRequestResponse,
+  ApiConflictResponse,
+  ApiOperation,
   ApiHeader,
   ApiNotFoundResponse,
   ApiOkResponse,
@@ -10,7 +24,8 @@ import {
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { EnrollRequestDto } from './dto/enroll-request.dto.js';
+import { EnrollRequestDto, STUDENT_ID_PATTERN } from './dto/enroll-request.dto.js';
+import { RequestEventsResponse } from '../events/dto/course-event.response.js';
 import { EnrollmentRequestResponse } from './dto/enrollment-request.response.js';
 import { EnrollmentService } from './enrollment.service.js';
 
@@ -39,6 +54,9 @@ export class EnrollmentController {
     description: 'A field is invalid or unknown, or the keys in body and header differ',
   })
   @ApiNotFoundResponse({ description: 'Unknown course' })
+  @ApiConflictResponse({
+    description: "Outside the course's registration window; the message says when it opens or when it closed",
+  })
   @ApiUnprocessableEntityResponse({ description: 'The idempotency key belongs to a different request' })
   @ApiServiceUnavailableResponse({ description: 'The queue cannot take the request now; see Retry-After' })
   async enroll(
@@ -57,5 +75,43 @@ export class EnrollmentController {
   @ApiNotFoundResponse({ description: 'Unknown idempotency key' })
   status(@Param('idempotencyKey') key: string): Promise<EnrollmentRequestResponse> {
     return this.enrollmentService.status(key);
+  }
+
+  @Delete('enrollments/:idempotencyKey')
+  @ApiOperation({
+    summary: 'Withdraw a request, whatever its state; answers with its final state',
+    description:
+      'enrolled → dropped (the waitlist head is promoted in the same transaction); waitlisted → dropped ' +
+      '(everyone behind moves up); queued → cancelled (its one decision); dropped or cancelled: unchanged.',
+  })
+  @ApiOkResponse({ type: EnrollmentRequestResponse, description: 'The final state: dropped or cancelled' })
+  @ApiNotFoundResponse({ description: 'Unknown idempotency key' })
+  @ApiConflictResponse({ description: 'The request was rejected; it holds nothing to drop' })
+  @ApiServiceUnavailableResponse({ description: 'A dependency is unavailable; see Retry-After' })
+  withdraw(@Param('idempotencyKey') key: string): Promise<EnrollmentRequestResponse> {
+    return this.enrollmentService.withdraw(key);
+  }
+
+  @Get('enrollments/:idempotencyKey/events')
+  @ApiOkResponse({
+    type: RequestEventsResponse,
+    description: "The request's events in order; folding them gives its current state",
+  })
+  @ApiNotFoundResponse({ description: 'Unknown idempotency key' })
+  async events(@Param('idempotencyKey') key: string): Promise<RequestEventsResponse> {
+    return { events: await this.enrollmentService.events(key) };
+  }
+
+  @Get('students/:studentId/requests')
+  @ApiOkResponse({
+    type: [EnrollmentRequestResponse],
+    description: "The student's requests, newest first, with current state and waitlist places",
+  })
+  @ApiBadRequestResponse({ description: 'student_id is not 1..64 characters of [A-Za-z0-9._:-]' })
+  studentRequests(@Param('studentId') studentId: string): Promise<EnrollmentRequestResponse[]> {
+    if (!STUDENT_ID_PATTERN.test(studentId)) {
+      throw new BadRequestException('student_id must be 1..64 characters of [A-Za-z0-9._:-]');
+    }
+    return this.enrollmentService.studentRequests(studentId);
   }
 }

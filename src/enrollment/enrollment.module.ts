@@ -8,6 +8,8 @@ import {
   RequestMethod,
 } from '@nestjs/common';
 import { CoursesModule } from '../courses/courses.module.js';
+import { LifecycleModule } from '../allocation/lifecycle.module.js';
+import { EventsModule } from '../events/events.module.js';
 import { EnrollmentMetricsMiddleware } from './enrollment-metrics.middleware.js';
 import { EnrollmentController } from './enrollment.controller.js';
 import { DecisionsModule } from '../decisions/decisions.module.js';
@@ -50,6 +52,8 @@ export class EnrollmentModule implements NestModule {
         ),
         CoursesModule,
         DecisionsModule,
+        LifecycleModule,
+        EventsModule,
       ],
       controllers: [EnrollmentController],
       providers: [EnrollmentService, EnrollmentQueue, IdempotencyStore],

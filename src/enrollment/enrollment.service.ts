@@ -7,6 +7,9 @@ import type { EnrollmentRequestResponse } from './dto/enrollment-request.respons
 import { EnrollmentQueue } from './enrollment.queue.js';
 import type { AcceptedRequest } from '../queue/allocation-queue.contract.js';
 import { IdempotencyStore } from './idempotency.store.js';
+import { LifecycleService } from '../allocation/lifecycle.service.js';
+import { EventsService } from '../events/events.service.js';
+import type { CourseEventResponse } from '../events/dto/course-event.response.js';
 
 interface Submission {
   /** True when this call queued the request (202); false for a replay of a known key (200). */
@@ -22,16 +25,19 @@ export class EnrollmentService {
     @Inject(IdempotencyStore) private readonly idempotency: IdempotencyStore,
     @Inject(EnrollmentQueue) private readonly queue: EnrollmentQueue,
     @Inject(DecisionsService) private readonly decisions: DecisionsService,
+    @Inject(LifecycleService) private readonly lifecycle: LifecycleService,
+    @Inject(EventsService) private readonly eventsService: EventsService,
   ) {}
 
   async submit(dto: EnrollRequestDto, headerKey: string | undefined): Promise<Submission> {
     const key = resolveIdempotencyKey(dto.idempotency_key, headerKey);
-    await this.courses.assertExists(dto.course_id);
+    const acceptedAt = new Date();
+    await this.courses.assertOpen(dto.course_id, acceptedAt);
     const request: AcceptedRequest = {
       studentId: dto.student_id,
       courseId: dto.course_id,
       priority: dto.priority ?? 0,
-      requestedAt: new Date().toISOString(),
+      requestedAt: acceptedAt.toISOString(),
     };
 
     const claimant = await unavailableOnFailure(() => this.queue.accept(key, request));
@@ -42,10 +48,59 @@ export class EnrollmentService {
   async status(key: string): Promise<EnrollmentRequestResponse> {
     const decided = await this.decisions.find(key);
     if (decided) return decidedView(decided);
+    return queuedView(key, await this.queued(key));
+  }
+
+  /**
+   * DELETE: withdraws the request whatever its state and answers with its final state. Runs here, under
+   * the course row lock (LifecycleService), not through the queue: the answer is synchronous, and waits at
+   * most for the decision transaction holding the lock.
+   */
+  async withdraw(key: string): Promise<EnrollmentRequestResponse> {
+    const decided = await this.decisions.find(key);
+    const request = decided
+      ? { ...decided, requestedAt: decided.requestedAt.toISOString() }
+      : await this.queued(key);
+    await this.lifecycle.withdraw({
+      idempotencyKey: key,
+      studentId: request.studentId,
+      courseId: request.courseId,
+      priority: request.priority,
+      requestedAt: request.requestedAt,
+    });
+    return decidedView((await this.decisions.find(key))!);
+  }
+
+  /** A request's events, in order; none yet while it is queued. */
+  async events(key: string): Promise<CourseEventResponse[]> {
+    const events = await this.eventsService.forRequest(key);
+    if (events.length === 0 && !(await this.decisions.find(key))) await this.queued(key);
+    return events;
+  }
+
+  /** A student's requests, newest first: the decided ones from PostgreSQL, the queued ones from their claims. */
+  async studentRequests(studentId: string): Promise<EnrollmentRequestResponse[]> {
+    const [decided, claimed] = await Promise.all([
+      this.decisions.findByStudent(studentId),
+      unavailableOnFailure(() => this.idempotency.findByStudent(studentId)),
+    ]);
+    const views = decided.map(decidedView);
+    const decidedKeys = new Set(decided.map((request) => request.idempotencyKey));
+    for (const [key, accepted] of claimed) {
+      if (!decidedKeys.has(key)) views.push(queuedView(key, accepted));
+    }
+    return views.sort(
+      (a, b) =>
+        b.requested_at.localeCompare(a.requested_at) || b.idempotency_key.localeCompare(a.idempotency_key),
+    );
+  }
+
+  /** The claim of a key not decided yet; EnrollmentNotFound if none. */
+  private async queued(key: string): Promise<AcceptedRequest> {
     const accepted = await unavailableOnFailure(() => this.idempotency.find(key));
     if (!accepted)
       throw new DomainError(DomainErrorCode.EnrollmentNotFound, `no request with idempotency_key ${key}`);
-    return queuedView(key, accepted);
+    return accepted;
   }
 
   private async replay(
@@ -122,6 +177,8 @@ function queuedView(key: string, request: AcceptedRequest): EnrollmentRequestRes
     reason: null,
     requested_at: request.requestedAt,
     decided_at: null,
+    promoted_at: null,
+    dropped_at: null,
   };
 }
 
@@ -136,5 +193,7 @@ function decidedView(decided: DecidedRequest): EnrollmentRequestResponse {
     reason: decided.reason,
     requested_at: decided.requestedAt.toISOString(),
     decided_at: decided.decidedAt.toISOString(),
+    promoted_at: decided.promotedAt?.toISOString() ?? null,
+    dropped_at: decided.droppedAt?.toISOString() ?? null,
   };
 }

@@ -2,28 +2,32 @@ import { Inject, Injectable } from '@nestjs/common';
 import { type ChainableCommander, Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { AcceptedRequest } from '../queue/allocation-queue.contract.js';
-import { acceptedCountsKey, claimKey, jobsWithDuplicatesKey } from '../redis/redis-keys.js';
+import { acceptedCountsKey, claimKey, jobsWithDuplicatesKey, studentKeysKey } from '../redis/redis-keys.js';
 
 /**
  * Claims keys atomically and counts the claims per course. Plain GET then SET inside the script (rather
  * than SET NX GET) keeps it working on Redis 6.2. Every key it touches carries the partition's hash tag.
  * A job carrying a request whose key was held already (a duplicate, which rides along but is not the job's
  * to decide) is added to the partition's jobs-with-duplicates set: the worker checks the claims of those
- * jobs only. KEYS: accepted-counts hash, jobs-with-duplicates set, then one key per request. ARGV: ttl, the
- * job's id, then per request its record and course.
+ * jobs only. Each new claim's key is also added to its student's set in the partition, so a student's
+ * queued requests can be listed. KEYS: accepted-counts hash, jobs-with-duplicates set, then per request its
+ * claim and its student's set. ARGV: ttl, the job's id, then per request its record, course and key.
  */
 const CLAIM_SCRIPT = `
 local claimants = {}
 local claimedPerCourse = {}
-for i = 3, #KEYS do
-  local previous = redis.call('GET', KEYS[i])
+for r = 1, (#KEYS - 2) / 2 do
+  local claim, studentKeys = KEYS[2 * r + 1], KEYS[2 * r + 2]
+  local previous = redis.call('GET', claim)
   if previous then
-    claimants[i - 2] = previous
+    claimants[r] = previous
     redis.call('SADD', KEYS[2], ARGV[2])
   else
-    local course = ARGV[2 * i - 2]
-    redis.call('SET', KEYS[i], ARGV[2 * i - 3], 'EX', ARGV[1])
-    claimants[i - 2] = ''
+    local course = ARGV[3 * r + 1]
+    redis.call('SET', claim, ARGV[3 * r], 'EX', ARGV[1])
+    redis.call('SADD', studentKeys, ARGV[3 * r + 2])
+    redis.call('EXPIRE', studentKeys, ARGV[1])
+    claimants[r] = ''
     claimedPerCourse[course] = (claimedPerCourse[course] or 0) + 1
   end
 end
@@ -68,13 +72,16 @@ export class IdempotencyStore {
    */
   claimIn(transaction: ChainableCommander, partition: number, jobId: string, claims: Claims): void {
     (transaction as unknown as Record<string, (...args: Array<string | number>) => unknown>)[CLAIM_COMMAND](
-      claims.length + 2,
+      2 * claims.length + 2,
       acceptedCountsKey(this.queuePrefix, partition),
       jobsWithDuplicatesKey(this.queuePrefix, partition),
-      ...claims.map(({ key }) => claimKey(this.queuePrefix, partition, key)),
+      ...claims.flatMap(({ key, request }) => [
+        claimKey(this.queuePrefix, partition, key),
+        studentKeysKey(this.queuePrefix, partition, request.studentId),
+      ]),
       this.ttlSeconds,
       jobId,
-      ...claims.flatMap(({ request }) => [JSON.stringify(request), request.courseId]),
+      ...claims.flatMap(({ key, request }) => [JSON.stringify(request), request.courseId, key]),
     );
   }
 
@@ -97,6 +104,27 @@ export class IdempotencyStore {
       this.allPartitions().filter((other) => other !== partition),
       keys,
     );
+  }
+
+  /**
+   * A student's claimed requests, by key: each partition's set of the student's keys, then those keys'
+   * claims (a key whose claim expired is left out). Two reads per partition, all at once.
+   */
+  async findByStudent(studentId: string): Promise<Map<string, AcceptedRequest>> {
+    const found = new Map<string, AcceptedRequest>();
+    await Promise.all(
+      this.allPartitions().map(async (partition) => {
+        const keys = await this.redis.smembers(studentKeysKey(this.queuePrefix, partition, studentId));
+        if (keys.length === 0) return;
+        const claims = await this.redis.mget(
+          ...keys.map((key) => claimKey(this.queuePrefix, partition, key)),
+        );
+        claims.forEach((claim, index) => {
+          if (claim !== null) found.set(keys[index], JSON.parse(claim) as AcceptedRequest);
+        });
+      }),
+    );
+    return found;
   }
 
   private allPartitions(): number[] {

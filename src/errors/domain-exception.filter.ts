@@ -22,6 +22,11 @@ const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
   [DomainErrorCode.QueueUnavailable]: HttpStatus.SERVICE_UNAVAILABLE,
   [DomainErrorCode.DatabaseUnavailable]: HttpStatus.SERVICE_UNAVAILABLE,
   [DomainErrorCode.AdminTokenInvalid]: HttpStatus.UNAUTHORIZED,
+  [DomainErrorCode.RequestNotWithdrawable]: HttpStatus.CONFLICT,
+  [DomainErrorCode.CapacityBelowSeatsTaken]: HttpStatus.CONFLICT,
+  [DomainErrorCode.CourseWindowInvalid]: HttpStatus.BAD_REQUEST,
+  [DomainErrorCode.RegistrationNotOpen]: HttpStatus.CONFLICT,
+  [DomainErrorCode.RegistrationClosed]: HttpStatus.CONFLICT,
 };
 
 /** Seconds a client should wait before retrying when a dependency is unavailable. */

@@ -19,3 +19,7 @@ export const acceptedCountsKey = (queuePrefix: string, partition: number): strin
  */
 export const jobsWithDuplicatesKey = (queuePrefix: string, partition: number): string =>
   `${queuePrefix}:${partitionTag(partition)}:jobs-with-duplicates`;
+
+/** The idempotency keys a student sent for courses of one partition (to list a student's queued requests). */
+export const studentKeysKey = (queuePrefix: string, partition: number, studentId: string): string =>
+  `${queuePrefix}:${partitionTag(partition)}:student:${studentId}`;

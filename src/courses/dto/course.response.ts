@@ -23,6 +23,24 @@ export class CourseResponse {
   @ApiProperty({ example: 0 })
   waitlist_length!: number;
 
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    example: '2026-12-01T09:00:00.000Z',
+    description: 'Registration opens; null: no limit',
+  })
+  opens_at!: string | null;
+
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    example: null,
+    description: 'Registration closes; null: no limit',
+  })
+  closes_at!: string | null;
+
   static from(course: Course): CourseResponse {
     return {
       id: course.id,
@@ -32,6 +50,8 @@ export class CourseResponse {
       seats_taken: course.seatsTaken,
       seats_available: course.capacity - course.seatsTaken,
       waitlist_length: course.waitlistLength,
+      opens_at: course.opensAt?.toISOString() ?? null,
+      closes_at: course.closesAt?.toISOString() ?? null,
     };
   }
 }

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 
-const STUDENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+export const STUDENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 export const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7E]{1,128}$/;
 
 export class EnrollRequestDto {

@@ -1,8 +1,19 @@
 import { ApiProperty } from '@nestjs/swagger';
 
-type RequestStatus = 'queued' | 'enrolled' | 'waitlisted' | 'rejected';
+export const REQUEST_STATUSES = [
+  'queued',
+  'enrolled',
+  'waitlisted',
+  'rejected',
+  'cancelled',
+  'dropped',
+] as const;
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
-/** A request as clients see it: queued until a worker decides it, then its one decision. */
+/**
+ * A request as clients see it: queued until a worker decides it, then its one decision, then only
+ * promotion (waitlisted → enrolled) or a drop.
+ */
 export class EnrollmentRequestResponse {
   @ApiProperty({ example: 'portal-7f3a9c1e' })
   idempotency_key!: string;
@@ -16,10 +27,22 @@ export class EnrollmentRequestResponse {
   @ApiProperty({ example: 0 })
   priority!: number;
 
-  @ApiProperty({ enum: ['queued', 'enrolled', 'waitlisted', 'rejected'], example: 'queued' })
+  @ApiProperty({
+    enum: REQUEST_STATUSES,
+    enumName: 'RequestStatus',
+    example: 'queued',
+    description:
+      'queued until decided; then enrolled, waitlisted, rejected, or cancelled (withdrawn while queued); ' +
+      'waitlisted may become enrolled (promoted); enrolled or waitlisted may become dropped',
+  })
   status!: RequestStatus;
 
-  @ApiProperty({ type: Number, nullable: true, example: null, description: '1-based place in the waitlist' })
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    example: null,
+    description: 'Current 1-based place in the waitlist (1 + waiting requests ahead); null unless waitlisted',
+  })
   waitlist_position!: number | null;
 
   @ApiProperty({
@@ -27,6 +50,7 @@ export class EnrollmentRequestResponse {
     nullable: true,
     example: null,
     enum: ['already_enrolled', 'already_waitlisted', 'course_not_found'],
+    enumName: 'RejectionReason',
     description: 'Set only when rejected',
   })
   reason!: string | null;
@@ -34,6 +58,24 @@ export class EnrollmentRequestResponse {
   @ApiProperty({ example: '2026-11-25T09:00:00.000Z' })
   requested_at!: string;
 
-  @ApiProperty({ type: String, nullable: true, example: null })
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, example: null })
   decided_at!: string | null;
+
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    example: null,
+    description: 'When a waitlisted request was enrolled',
+  })
+  promoted_at!: string | null;
+
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    example: null,
+    description: 'When the request was dropped or cancelled',
+  })
+  dropped_at!: string | null;
 }

@@ -1,0 +1,282 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import type { Course } from '../courses/course.entity.js';
+import { assertWindowOrder, CoursesService } from '../courses/courses.service.js';
+import type { DecisionStatus } from '../decisions/decision.entity.js';
+import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
+import type { CourseEventType } from '../events/course-event.entity.js';
+import {
+  changeCapacity,
+  type CourseCounters,
+  freeSeat,
+  leaveWaitlist,
+  promote,
+  type Withdrawal,
+  withdrawalOf,
+} from './allocation.rules.js';
+
+/** The request being withdrawn, as the API knows it (from its decision, or from its claim while queued). */
+export interface WithdrawnRequest {
+  idempotencyKey: string;
+  studentId: string;
+  courseId: number;
+  priority: number;
+  requestedAt: string;
+}
+
+/** What PATCH /courses/:id may change; undefined leaves a field as it is, null clears a window side. */
+export interface CourseChanges {
+  title?: string;
+  capacity?: number;
+  opensAt?: Date | null;
+  closesAt?: Date | null;
+}
+
+/** One row of the events table, written in the transaction that made the change. */
+interface NewEvent {
+  type: CourseEventType;
+  idempotencyKey?: string;
+  studentId?: string;
+  status?: string;
+  waitlistPosition?: number | null;
+  capacity?: number;
+}
+
+/**
+ * The lifecycle after a decision, answered synchronously by the API: drops, cancellations, capacity and
+ * window changes. Each runs in one transaction under the course's row lock, the same lock the workers
+ * decide under, so it is serialized with every decision, promotion and other change of that course; the
+ * pure rules plan it, and every freed seat goes to the waitlist's head in that same transaction.
+ */
+@Injectable()
+export class LifecycleService {
+  constructor(
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(CoursesService) private readonly courses: CoursesService,
+  ) {}
+
+  /**
+   * Withdraws a request whatever its state: a queued one is cancelled (its one decision, held by the
+   * decisions table's primary key, so the worker decides nothing more for it), an enrolled one is dropped
+   * and the waitlist's head takes its seat, a waitlisted one leaves the list. Returns what was done.
+   */
+  withdraw(request: WithdrawnRequest): Promise<Withdrawal> {
+    return this.dataSource.transaction(async (manager) => {
+      const [course] = await this.courses.lockForAllocation(manager, [request.courseId]);
+      const current = await this.currentState(manager, request.idempotencyKey);
+      const withdrawal = withdrawalOf(current?.status ?? 'queued');
+      if (withdrawal === 'refused') {
+        throw new DomainError(
+          DomainErrorCode.RequestNotWithdrawable,
+          `request ${request.idempotencyKey} was rejected; it holds no seat or waitlist place to drop`,
+        );
+      }
+      if (withdrawal === 'unchanged') return withdrawal;
+      if (!course) {
+        // Only a queued request can name a course that is gone (courses are never deleted by the API).
+        await this.recordCancellation(manager, request);
+        return withdrawal;
+      }
+      let counters = countersOf(course);
+      const events: NewEvent[] = [];
+      const withdrawn = { idempotencyKey: request.idempotencyKey, studentId: request.studentId };
+      if (withdrawal === 'cancel') {
+        await this.recordCancellation(manager, request);
+        events.push({ type: 'cancelled', ...withdrawn, status: 'cancelled' });
+      } else {
+        if (withdrawal === 'drop_seat') {
+          await manager.query('DELETE FROM enrollments WHERE idempotency_key = $1', [request.idempotencyKey]);
+          counters = freeSeat(counters);
+        } else {
+          counters = await this.leaveWaitlist(manager, course.id, counters, current!.position!);
+        }
+        await manager.query(
+          `UPDATE decisions SET status = 'dropped', dropped_at = now() WHERE idempotency_key = $1`,
+          [request.idempotencyKey],
+        );
+        events.push({ type: 'dropped', ...withdrawn, status: 'dropped' });
+      }
+      counters = await this.promoteHeads(manager, course.id, counters, events);
+      await this.writeCourse(manager, course.id, counters, events, withdrawal === 'cancel' ? 1 : 0);
+      return withdrawal;
+    });
+  }
+
+  /**
+   * Changes a course's title, capacity or window. Raising the capacity promotes waitlist heads, in order,
+   * in the same transaction; lowering it below the seats taken is refused and changes nothing.
+   */
+  async changeCourse(courseId: number, changes: CourseChanges): Promise<Course> {
+    await this.dataSource.transaction(async (manager) => {
+      const [course] = await this.courses.lockForAllocation(manager, [courseId]);
+      if (!course)
+        throw new DomainError(DomainErrorCode.CourseNotFound, `course_id ${courseId} does not exist`);
+      const opensAt = changes.opensAt === undefined ? course.opensAt : changes.opensAt;
+      const closesAt = changes.closesAt === undefined ? course.closesAt : changes.closesAt;
+      assertWindowOrder(opensAt, closesAt);
+      let counters = countersOf(course);
+      const events: NewEvent[] = [];
+      if (changes.capacity !== undefined && changes.capacity !== course.capacity) {
+        const changed = changeCapacity(counters, changes.capacity);
+        if (!changed) {
+          throw new DomainError(
+            DomainErrorCode.CapacityBelowSeatsTaken,
+            `capacity ${changes.capacity} is below the ${course.seatsTaken} seats taken; nobody loses a seat`,
+          );
+        }
+        counters = changed;
+        events.push({ type: 'capacity_changed', capacity: changes.capacity });
+        counters = await this.promoteHeads(manager, course.id, counters, events);
+      }
+      await manager.query(`UPDATE courses SET title = $2, opens_at = $3, closes_at = $4 WHERE id = $1`, [
+        course.id,
+        changes.title ?? course.title,
+        opensAt,
+        closesAt,
+      ]);
+      await this.writeCourse(manager, course.id, counters, events, 0);
+    });
+    this.courses.forget(courseId);
+    return this.courses.get(courseId);
+  }
+
+  /** The request's decision and, while waitlisted, its stored position; null while it is queued. */
+  private async currentState(
+    manager: EntityManager,
+    idempotencyKey: string,
+  ): Promise<{ status: DecisionStatus; position: number | null } | null> {
+    const rows: Array<{ status: DecisionStatus; position: number | null }> = await manager.query(
+      `SELECT d.status, w.position FROM decisions d
+         LEFT JOIN waitlist_entries w ON w.idempotency_key = d.idempotency_key
+        WHERE d.idempotency_key = $1`,
+      [idempotencyKey],
+    );
+    return rows[0] ?? null;
+  }
+
+  /** `cancelled` as the request's one decision: a worker that reaches it later finds it decided. */
+  private async recordCancellation(manager: EntityManager, request: WithdrawnRequest): Promise<void> {
+    await manager.query(
+      `INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at, decided_at, dropped_at)
+       VALUES ($1, $2, $3, $4, 'cancelled', NULL, $5, now(), now())`,
+      [request.idempotencyKey, request.studentId, request.courseId, request.priority, request.requestedAt],
+    );
+  }
+
+  /**
+   * Removes a waitlist entry and keeps the positions dense by shifting the shorter run beside it (see
+   * leaveWaitlist); the uniqueness of positions is checked at each statement's end (deferrable).
+   */
+  private async leaveWaitlist(
+    manager: EntityManager,
+    courseId: number,
+    counters: CourseCounters,
+    position: number,
+  ): Promise<CourseCounters> {
+    const departure = leaveWaitlist(counters, position);
+    await manager.query('DELETE FROM waitlist_entries WHERE course_id = $1 AND position = $2', [
+      courseId,
+      position,
+    ]);
+    if (departure.shift === 'ahead') {
+      await manager.query(
+        `UPDATE waitlist_entries SET position = position + 1
+          WHERE course_id = $1 AND position > $2 AND position < $3`,
+        [courseId, counters.waitlistOffset, position],
+      );
+    } else if (departure.shift === 'behind') {
+      await manager.query(
+        'UPDATE waitlist_entries SET position = position - 1 WHERE course_id = $1 AND position > $2',
+        [courseId, position],
+      );
+    }
+    return departure.course;
+  }
+
+  /**
+   * Guarantee 6: the waitlist's heads take every free seat, in order: each leaves the waitlist, gets an
+   * enrollment, and its request becomes `enrolled` with promoted_at, one `promoted` event each.
+   */
+  private async promoteHeads(
+    manager: EntityManager,
+    courseId: number,
+    counters: CourseCounters,
+    events: NewEvent[],
+  ): Promise<CourseCounters> {
+    const promotion = promote(counters);
+    if (promotion.count === 0) return counters;
+    const heads: Array<{ idempotency_key: string; student_id: string }> = await manager.query(
+      `WITH heads AS (
+         DELETE FROM waitlist_entries WHERE course_id = $1 AND position >= $2 AND position < $2 + $3
+         RETURNING idempotency_key, student_id, position
+       ), enrolled AS (
+         INSERT INTO enrollments (course_id, student_id, idempotency_key)
+         SELECT $1, student_id, idempotency_key FROM heads ORDER BY position
+       ), promoted AS (
+         UPDATE decisions SET status = 'enrolled', promoted_at = now()
+           FROM heads WHERE decisions.idempotency_key = heads.idempotency_key
+       )
+       SELECT idempotency_key, student_id FROM heads ORDER BY position`,
+      [courseId, promotion.firstPosition, promotion.count],
+    );
+    if (heads.length !== promotion.count) {
+      // The counters and the rows disagree: refuse rather than write a wrong waitlist.
+      throw new Error(
+        `course ${courseId}: expected ${promotion.count} waitlist heads, found ${heads.length}`,
+      );
+    }
+    for (const head of heads) {
+      events.push({
+        type: 'promoted',
+        idempotencyKey: head.idempotency_key,
+        studentId: head.student_id,
+        status: 'enrolled',
+      });
+    }
+    return promotion.course;
+  }
+
+  /** The course's new counters and the change's events, numbered after the course's last event. */
+  private async writeCourse(
+    manager: EntityManager,
+    courseId: number,
+    counters: CourseCounters,
+    events: NewEvent[],
+    decided: number,
+  ): Promise<void> {
+    await manager.query(
+      `WITH new_events AS (
+         INSERT INTO events (course_id, seq, type, idempotency_key, student_id, status, waitlist_position, capacity)
+         SELECT $1, $7 + ord, type, "idempotencyKey", "studentId", status, "waitlistPosition", capacity
+           FROM json_to_recordset($8::json) AS e(
+             type varchar, "idempotencyKey" varchar, "studentId" varchar, status varchar,
+             "waitlistPosition" int, capacity int, ord int)
+       )
+       UPDATE courses
+          SET capacity = $2, seats_taken = $3, waitlist_offset = $4, waitlist_length = $5,
+              requests_decided = requests_decided + $6, events_written = $7 + $9
+        WHERE id = $1`,
+      [
+        courseId,
+        counters.capacity,
+        counters.seatsTaken,
+        counters.waitlistOffset,
+        counters.waitlistLength,
+        decided,
+        counters.eventsWritten,
+        JSON.stringify(events.map((event, index) => ({ ...event, ord: index + 1 }))),
+        events.length,
+      ],
+    );
+  }
+}
+
+function countersOf(course: Course): CourseCounters {
+  return {
+    capacity: course.capacity,
+    seatsTaken: course.seatsTaken,
+    waitlistOffset: course.waitlistOffset,
+    waitlistLength: course.waitlistLength,
+    eventsWritten: course.eventsWritten,
+  };
+}

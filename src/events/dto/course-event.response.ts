@@ -1,0 +1,85 @@
+import { ApiProperty } from '@nestjs/swagger';
+import type { CourseEventType } from '../course-event.entity.js';
+
+const EVENT_TYPES: CourseEventType[] = [
+  'enrolled',
+  'waitlisted',
+  'rejected',
+  'promoted',
+  'dropped',
+  'cancelled',
+  'capacity_changed',
+];
+
+/** One change, as the record keeps it. */
+export class CourseEventResponse {
+  @ApiProperty({
+    example: '42',
+    description: "Opaque; the course's event sequence number, in commit order. Resume after it with ?after=",
+  })
+  cursor!: string;
+
+  @ApiProperty({ enum: EVENT_TYPES, enumName: 'EventType', example: 'promoted' })
+  type!: CourseEventType;
+
+  @ApiProperty({ example: 1 })
+  course_id!: number;
+
+  @ApiProperty({ type: String, nullable: true, example: 's-0042', description: 'Null for capacity_changed' })
+  student_id!: string | null;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: 'portal-7f3a9c1e',
+    description: 'Null for capacity_changed',
+  })
+  idempotency_key!: string | null;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: 'enrolled',
+    description:
+      "The request's status right after the event (a promoted event carries enrolled); null for capacity_changed",
+  })
+  status!: string | null;
+
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    example: null,
+    description: "The request's waitlist place right after the event; null unless waitlisted",
+  })
+  waitlist_position!: number | null;
+
+  @ApiProperty({ type: String, nullable: true, example: null, description: 'Set for rejected' })
+  reason!: string | null;
+
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    example: null,
+    description: 'The new capacity, for capacity_changed',
+  })
+  capacity!: number | null;
+
+  @ApiProperty({ format: 'date-time', example: '2026-11-25T09:00:00.012Z' })
+  at!: string;
+}
+
+export class RequestEventsResponse {
+  @ApiProperty({ type: [CourseEventResponse] })
+  events!: CourseEventResponse[];
+}
+
+export class CourseEventsPage {
+  @ApiProperty({ type: [CourseEventResponse], description: 'Empty when the reader is up to date' })
+  events!: CourseEventResponse[];
+
+  @ApiProperty({
+    example: '42',
+    description: 'Pass as ?after= for the next page (the same cursor when empty)',
+  })
+  next!: string;
+}

@@ -1,0 +1,45 @@
+import { Controller, Get, Inject, Param, ParseIntPipe, Query, UseGuards } from '@nestjs/common';
+import {
+  ApiBadRequestResponse,
+  ApiBearerAuth,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import { AdminTokenGuard } from '../courses/admin-token.guard.js';
+import { CoursesService } from '../courses/courses.service.js';
+import { CourseEventsPage } from './dto/course-event.response.js';
+import { CourseEventsQuery } from './dto/course-events.query.js';
+import { EventsService } from './events.service.js';
+
+const DEFAULT_PAGE = 100;
+
+@ApiTags('events')
+@Controller('courses')
+export class EventsController {
+  constructor(
+    @Inject(EventsService) private readonly events: EventsService,
+    @Inject(CoursesService) private readonly courses: CoursesService,
+  ) {}
+
+  @Get(':id/events')
+  @UseGuards(AdminTokenGuard)
+  @ApiBearerAuth()
+  @ApiOkResponse({
+    type: CourseEventsPage,
+    description: "The course's events after the cursor, in commit order",
+  })
+  @ApiBadRequestResponse({ description: 'id, after or limit is invalid' })
+  @ApiUnauthorizedResponse({ description: 'Missing or wrong admin token' })
+  @ApiNotFoundResponse({ description: 'No such course' })
+  async page(
+    @Param('id', ParseIntPipe) id: number,
+    @Query() query: CourseEventsQuery,
+  ): Promise<CourseEventsPage> {
+    await this.courses.get(id);
+    const after = Number(query.after ?? 0);
+    const events = await this.events.forCourse(id, after, query.limit ?? DEFAULT_PAGE);
+    return { events, next: events.at(-1)?.cursor ?? String(after) };
+  }
+}

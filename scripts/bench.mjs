@@ -70,9 +70,10 @@ function peakRssMiB(pid) {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)[1]) / 1024;
 }
 
-async function startProcess(args, env, readyPath) {
+async function startProcess(args, env, readyPath, cwd = process.cwd()) {
   const port = await freePort();
   const child = spawn(process.execPath, args, {
+    cwd,
     env: { ...process.env, NODE_OPTIONS: '', ...env, SERVER_PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -109,7 +110,13 @@ const START_FLAGS = /^node (.*)dist\/main\.js$/
   .split(/\s+/)
   .filter(Boolean);
 
-function startCourseFlow(world, role, extra = {}) {
+/**
+ * BENCH_BEFORE: the directory of another checkout with its own dist/ (an earlier commit, built), whose hot
+ * stampede is measured in the same run as this one's: "before and after" without the machine's drift.
+ */
+const BEFORE = process.env.BENCH_BEFORE ? path.resolve(process.env.BENCH_BEFORE) : undefined;
+
+function startCourseFlow(world, role, extra = {}, root = process.cwd()) {
   return startProcess(
     [...START_FLAGS, 'dist/main.js'],
     {
@@ -124,6 +131,7 @@ function startCourseFlow(world, role, extra = {}) {
       ...extra,
     },
     '/ready',
+    root,
   );
 }
 
@@ -254,7 +262,7 @@ async function createCourses(world, count, capacity, tag) {
  * otherwise the first worker up would drain while the others still boot, and the figure would measure
  * process start-up. The partition queues are paused meanwhile (BullMQ hands out nothing from a paused queue).
  */
-async function startDrainingWorkers(world, count) {
+async function startDrainingWorkers(world, count, root = process.cwd()) {
   // The service's default ALLOCATION_PARTITIONS; the bench does not change it.
   const { partitionQueueNames } = await import('../dist/queue/allocation-queue.contract.js');
   const queues = partitionQueueNames(4).map(
@@ -263,7 +271,9 @@ async function startDrainingWorkers(world, count) {
   try {
     await Promise.all(queues.map((queue) => queue.pause()));
     const workers = await Promise.all(
-      Array.from({ length: count }, () => startCourseFlow(world, 'worker', { RUN_MIGRATIONS: 'false' })),
+      Array.from({ length: count }, () =>
+        startCourseFlow(world, 'worker', { RUN_MIGRATIONS: 'false' }, root),
+      ),
     );
     await Promise.all(queues.map((queue) => queue.resume()));
     return workers;
@@ -367,7 +377,7 @@ async function bareApp() {
  * One hot course (10,000 seats): the queue is filled by the API alone with arrivals of the given shape, then
  * one worker process drains it. The stampede shape also gives the accept figures and the naive baselines.
  */
-async function hotCourse(shape) {
+async function hotCourse(shape, root = process.cwd()) {
   const world = await freshWorld();
   // One request per job is what requests arriving one at a time make; ALLOCATION_BATCH_MAX=1 makes it at
   // stampede speed (a single connection fills a queue at ~300 requests/s here).
@@ -375,6 +385,7 @@ async function hotCourse(shape) {
     world,
     'api',
     shape === 'one per job' ? { ALLOCATION_BATCH_MAX: '1' } : {},
+    root,
   );
   const [courseId] = await createCourses(world, 1, HOT_SEATS, 'HOT');
   const filled =
@@ -384,11 +395,11 @@ async function hotCourse(shape) {
   const apiRss = api.peakRssMiB();
   await api.stop();
 
-  const [worker] = await startDrainingWorkers(world, 1);
+  const [worker] = await startDrainingWorkers(world, 1, root);
   const { rate } = await decisionsPerSecond(world, await acceptedCount(world));
   const workerRss = worker.peakRssMiB();
   await worker.stop();
-  const naive = shape === 'stampede' ? await naiveBaselines(world, 1) : undefined;
+  const naive = shape === 'stampede' && root === process.cwd() ? await naiveBaselines(world, 1) : undefined;
   await dropWorld(world);
   return { accept: filled, rate, naive, apiRss, workerRss };
 }
@@ -428,6 +439,153 @@ async function spread(workers) {
   return { rate, naive, apiRss, workerRss };
 }
 
+// ---------------------------------------------------------------- the lifecycle: drops
+
+const DROP_SEATS = 200;
+const DROPS = SMOKE ? 20 : 100;
+
+/** Keys of the course's enrolled requests (oldest first) once all `count` accepted requests are decided. */
+async function enrolledKeys(world, courseId, count) {
+  await decisionsPerSecond(world, count);
+  return withClient(world.url, async (client) => {
+    const { rows } = await client.query(
+      'SELECT idempotency_key FROM enrollments WHERE course_id = $1 ORDER BY id',
+      [courseId],
+    );
+    return rows.map((row) => row.idempotency_key);
+  });
+}
+
+/** DELETEs the keys one after another; each answer's time in ms. Anything but 200 dropped fails the bench. */
+async function dropEach(url, keys) {
+  const times = [];
+  for (const key of keys) {
+    const started = performance.now();
+    const answer = await fetch(`${url}/enrollments/${encodeURIComponent(key)}`, { method: 'DELETE' });
+    const body = await answer.json();
+    times.push(performance.now() - started);
+    if (answer.status !== 200 || body.status !== 'dropped')
+      throw new Error(`DELETE ${key}: ${answer.status} ${JSON.stringify(body)}`);
+  }
+  return times;
+}
+
+const percentile = (values, p) =>
+  [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))];
+
+/**
+ * A drop's latency (DELETE → 200, the waitlist head promoted in the same transaction), one drop at a time:
+ * on the idle course, then while a stampede of POST /enroll hits the same course and a worker decides it.
+ */
+async function dropLatency() {
+  const world = await freshWorld();
+  const api = await startCourseFlow(world, 'api');
+  const worker = await startCourseFlow(world, 'worker', { RUN_MIGRATIONS: 'false' });
+  const [courseId] = await createCourses(world, 1, DROP_SEATS, 'DROP');
+  const { accepted } = await load(api.url, { courseIds: [courseId], amount: DROP_SEATS * 4 });
+  const keys = await enrolledKeys(world, courseId, accepted);
+  const idle = await dropEach(api.url, keys.slice(0, DROPS));
+  const stampede = load(api.url, { courseIds: [courseId], duration: SCALE.stampedeSeconds });
+  await sleep(500);
+  const busy = await dropEach(api.url, keys.slice(DROPS, 2 * DROPS));
+  await stampede;
+  await api.stop();
+  await worker.stop();
+  await dropWorld(world);
+  return {
+    idleP50: percentile(idle, 0.5),
+    idleP99: percentile(idle, 0.99),
+    busyP50: percentile(busy, 0.5),
+    busyP99: percentile(busy, 0.99),
+  };
+}
+
+/**
+ * Drops per second on one hot course: every enrolled request of a full course with a long waitlist dropped
+ * by 16 concurrent clients, each drop promoting the head. Compared with pgbench running the naive per-drop
+ * transaction (lock the course, delete an enrollment, move the waitlist head into a seat) on its own course.
+ */
+async function dropThroughput() {
+  const world = await freshWorld();
+  const api = await startCourseFlow(world, 'api');
+  const worker = await startCourseFlow(world, 'worker', { RUN_MIGRATIONS: 'false' });
+  const seats = SMOKE ? 200 : 2_000;
+  const [courseId] = await createCourses(world, 1, seats, 'DROPS');
+  const { accepted } = await load(api.url, { courseIds: [courseId], amount: seats * 3 });
+  const keys = await enrolledKeys(world, courseId, accepted);
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < keys.length) await dropEach(api.url, [keys[next++]]);
+    }),
+  );
+  const rate = keys.length / ((performance.now() - started) / 1000);
+  await api.stop();
+  await worker.stop();
+  const naive = await pgbenchNaiveDrops(world);
+  await dropWorld(world);
+  return { rate, naive };
+}
+
+/** pgbench, 8 clients: the naive drop on a course seeded with 60,000 enrollments and 60,000 waiting. */
+async function pgbenchNaiveDrops(world) {
+  const [courseId] = await createCourses(world, 1, 60_000, 'NAIVE-DROPS');
+  await withClient(world.url, async (client) => {
+    await client.query('CREATE SEQUENCE IF NOT EXISTS naive_drops');
+    await client.query(
+      `INSERT INTO enrollments (course_id, student_id, idempotency_key)
+       SELECT $1, 'nd-' || n, 'nd-' || n FROM generate_series(1, 60000) AS n`,
+      [courseId],
+    );
+    await client.query(
+      `INSERT INTO waitlist_entries (course_id, student_id, idempotency_key, position)
+       SELECT $1, 'nw-' || n, 'nw-' || n, n FROM generate_series(1, 60000) AS n`,
+      [courseId],
+    );
+    await client.query('UPDATE courses SET seats_taken = 60000, waitlist_length = 60000 WHERE id = $1', [
+      courseId,
+    ]);
+  });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'courseflow-pgbench-'));
+  const script = path.join(dir, 'drops.sql');
+  writeFileSync(
+    script,
+    [
+      'BEGIN;',
+      `SELECT seats_taken FROM courses WHERE id = ${courseId} FOR UPDATE;`,
+      "DELETE FROM enrollments WHERE idempotency_key = (SELECT 'nd-' || nextval('naive_drops'));",
+      `WITH head AS (DELETE FROM waitlist_entries WHERE course_id = ${courseId} AND position = (SELECT min(position) FROM waitlist_entries WHERE course_id = ${courseId}) RETURNING student_id, idempotency_key) INSERT INTO enrollments (course_id, student_id, idempotency_key) SELECT ${courseId}, student_id, idempotency_key FROM head;`,
+      'END;',
+    ].join('\n'),
+  );
+  try {
+    const { stdout } = await run(
+      'pgbench',
+      [
+        '-n',
+        '-M',
+        'prepared',
+        '-c',
+        '8',
+        '-j',
+        '2',
+        '-T',
+        String(SCALE.baselineSeconds),
+        '-f',
+        script,
+        world.url,
+      ],
+      { env: { ...process.env, PGOPTIONS: '' } },
+    );
+    const tps = /tps = ([\d.]+)/.exec(stdout);
+    if (!tps) throw new Error(`pgbench printed no tps:\n${stdout}`);
+    return Number(tps[1]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // ---------------------------------------------------------------- report
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -463,7 +621,18 @@ async function versions() {
 async function main() {
   if (!existsSync('dist/main.js'))
     throw new Error('dist/main.js is missing: run `npm run build` (npm run bench does)');
-  const runs = { bare: [], stampede: [], single: [], bursts: [], live: [], spread1: [], spread2: [] };
+  const runs = {
+    bare: [],
+    stampede: [],
+    before: [],
+    single: [],
+    bursts: [],
+    live: [],
+    spread1: [],
+    spread2: [],
+    dropLatency: [],
+    drops: [],
+  };
   for (let round = 1; round <= RUNS; round += 1) {
     const step = async (name, list, work) => {
       console.error(`run ${round}/${RUNS}: ${name}`);
@@ -471,11 +640,15 @@ async function main() {
     };
     await step('bare NestJS app', runs.bare, bareApp);
     await step('hot course, stampede fill', runs.stampede, () => hotCourse('stampede'));
+    if (BEFORE)
+      await step(`hot course, stampede fill, ${BEFORE}`, runs.before, () => hotCourse('stampede', BEFORE));
     await step('hot course, one request per job', runs.single, () => hotCourse('one per job'));
     await step('hot course, burst fill', runs.bursts, () => hotCourse('bursts'));
     await step('hot course, live', runs.live, hotLive);
     await step('spread, 1 worker', runs.spread1, () => spread(1));
     await step('spread, 2 workers', runs.spread2, () => spread(2));
+    await step('drop latency, idle and under a stampede', runs.dropLatency, dropLatency);
+    await step('drops per second, hot course', runs.drops, dropThroughput);
   }
   await withClient(ADMIN_DATABASE_URL, (client) =>
     client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`),
@@ -512,6 +685,14 @@ async function main() {
       `allocate, hot course, stampede fill (${CONNECTIONS} at a time, ${stat(all(runs.stampede, (r) => r.accept.accepted))} requests)`,
       runs.stampede,
     ),
+    ...(BEFORE
+      ? [
+          `| allocate, hot course, stampede fill, before: ${path.basename(BEFORE)} (same run) | ${stat(all(runs.before, (r) => r.rate))} decisions/s | this build: ${stat(all(runs.stampede, (r) => r.rate))} decisions/s | ${ratio(
+            all(runs.stampede, (r) => r.rate),
+            all(runs.before, (r) => r.rate),
+          )} | ≥ 0.9× |`,
+        ]
+      : []),
     decideRow(
       `allocate, hot course, one-request jobs (${CONNECTIONS} at a time, ALLOCATION_BATCH_MAX=1)`,
       runs.single,
@@ -526,6 +707,26 @@ async function main() {
       all(runs.spread2, (r) => r.rate),
       all(runs.spread1, (r) => r.rate),
     )} | ≥ 1× |`,
+    `| drop → promotion, hot course under a stampede (DELETE answered, one at a time, ${DROPS} drops) | p50 ${stat(
+      all(runs.dropLatency, (r) => r.busyP50),
+      1,
+    )} ms, p99 ${stat(
+      all(runs.dropLatency, (r) => r.busyP99),
+      1,
+    )} ms | idle course: p50 ${stat(
+      all(runs.dropLatency, (r) => r.idleP50),
+      1,
+    )} ms, p99 ${stat(
+      all(runs.dropLatency, (r) => r.idleP99),
+      1,
+    )} ms | ${ratio(
+      all(runs.dropLatency, (r) => r.busyP99),
+      all(runs.dropLatency, (r) => r.idleP99),
+    )} (p99) | reported |`,
+    `| drops per second, hot course (16 clients, each drop promotes the head) | ${stat(all(runs.drops, (r) => r.rate))} drops/s | pgbench naive drop + promote: ${stat(all(runs.drops, (r) => r.naive))} tps | ${ratio(
+      all(runs.drops, (r) => r.rate),
+      all(runs.drops, (r) => r.naive),
+    )} | reported |`,
     '',
     '| Peak RSS (MiB) | API | Worker |',
     '| --- | --- | --- |',

@@ -72,32 +72,25 @@ export class LifecycleService {
         );
       }
       if (withdrawal === 'unchanged') return withdrawal;
-      if (!course) {
-        // Only a queued request can name a course that is gone (courses are never deleted by the API).
-        await this.recordCancellation(manager, request);
-        return withdrawal;
-      }
+      if (withdrawal === 'cancel') await this.recordCancellation(manager, request);
+      // Only a queued request can name a course that is gone (courses are never deleted by the API).
+      if (!course) return withdrawal;
+
       let counters = countersOf(course);
-      const events: NewEvent[] = [];
-      const withdrawn = { idempotencyKey: request.idempotencyKey, studentId: request.studentId };
-      if (withdrawal === 'cancel') {
-        await this.recordCancellation(manager, request);
-        events.push({ type: 'cancelled', ...withdrawn, status: 'cancelled' });
-      } else {
-        if (withdrawal === 'drop_seat') {
-          await manager.query('DELETE FROM enrollments WHERE idempotency_key = $1', [request.idempotencyKey]);
-          counters = freeSeat(counters);
-        } else {
-          counters = await this.leaveWaitlist(manager, course.id, counters, current!.position!);
-        }
-        await manager.query(
-          `UPDATE decisions SET status = 'dropped', dropped_at = now() WHERE idempotency_key = $1`,
-          [request.idempotencyKey],
-        );
-        events.push({ type: 'dropped', ...withdrawn, status: 'dropped' });
+      if (withdrawal === 'drop_seat') counters = freeSeat(counters);
+      if (withdrawal === 'leave_waitlist') {
+        counters = await this.leaveWaitlist(manager, course.id, counters, current!.position!);
       }
-      counters = await this.promoteHeads(manager, course.id, counters, events);
-      await this.writeCourse(manager, course.id, counters, events, withdrawal === 'cancel' ? 1 : 0);
+      const withdrawn = {
+        idempotencyKey: request.idempotencyKey,
+        studentId: request.studentId,
+        status: withdrawal === 'cancel' ? 'cancelled' : 'dropped',
+      };
+      await this.writeChange(manager, course.id, counters, {
+        events: [{ type: withdrawal === 'cancel' ? 'cancelled' : 'dropped', ...withdrawn }],
+        decided: withdrawal === 'cancel' ? 1 : 0,
+        drop: withdrawal === 'cancel' ? undefined : request.idempotencyKey,
+      });
       return withdrawal;
     });
   }
@@ -126,7 +119,6 @@ export class LifecycleService {
         }
         counters = changed;
         events.push({ type: 'capacity_changed', capacity: changes.capacity });
-        counters = await this.promoteHeads(manager, course.id, counters, events);
       }
       await manager.query(`UPDATE courses SET title = $2, opens_at = $3, closes_at = $4 WHERE id = $1`, [
         course.id,
@@ -134,7 +126,7 @@ export class LifecycleService {
         opensAt,
         closesAt,
       ]);
-      await this.writeCourse(manager, course.id, counters, events, 0);
+      await this.writeChange(manager, course.id, counters, { events, decided: 0 });
     });
     this.courses.forget(courseId);
     return this.courses.get(courseId);
@@ -194,20 +186,31 @@ export class LifecycleService {
   }
 
   /**
-   * Guarantee 6: the waitlist's heads take every free seat, in order: each leaves the waitlist, gets an
-   * enrollment, and its request becomes `enrolled` with promoted_at, one `promoted` event each.
+   * Writes a change in one statement, after the course's lock was taken and its state read: the dropped
+   * request (its enrollment gone, if it had one, and its status), then guarantee 6 — the waitlist's heads
+   * take every free seat, in order: each leaves the waitlist, gets an enrollment, becomes `enrolled` with
+   * promoted_at — then the change's events and the promotions' (numbered after the course's last event),
+   * and the course's counters. One round trip under the lock instead of one per step, so drops on a hot
+   * course queue behind each other for less time.
    */
-  private async promoteHeads(
+  private async writeChange(
     manager: EntityManager,
     courseId: number,
     counters: CourseCounters,
-    events: NewEvent[],
-  ): Promise<CourseCounters> {
+    change: { events: NewEvent[]; decided: number; drop?: string },
+  ): Promise<void> {
     const promotion = promote(counters);
-    if (promotion.count === 0) return counters;
-    const heads: Array<{ idempotency_key: string; student_id: string }> = await manager.query(
-      `WITH heads AS (
-         DELETE FROM waitlist_entries WHERE course_id = $1 AND position >= $2 AND position < $2 + $3
+    const after = promotion.course;
+    const firstPromotedSeq = counters.eventsWritten + change.events.length + 1;
+    // TypeORM answers an UPDATE … RETURNING with [rows, affected count].
+    const [[row]]: [Array<{ promoted: number }>, number] = await manager.query(
+      `WITH dropped AS (
+         UPDATE decisions SET status = 'dropped', dropped_at = now()
+          WHERE idempotency_key = $9 RETURNING idempotency_key
+       ), freed AS (
+         DELETE FROM enrollments WHERE idempotency_key = $9
+       ), heads AS (
+         DELETE FROM waitlist_entries WHERE course_id = $1 AND position >= $10 AND position < $10 + $11
          RETURNING idempotency_key, student_id, position
        ), enrolled AS (
          INSERT INTO enrollments (course_id, student_id, idempotency_key)
@@ -215,59 +218,42 @@ export class LifecycleService {
        ), promoted AS (
          UPDATE decisions SET status = 'enrolled', promoted_at = now()
            FROM heads WHERE decisions.idempotency_key = heads.idempotency_key
-       )
-       SELECT idempotency_key, student_id FROM heads ORDER BY position`,
-      [courseId, promotion.firstPosition, promotion.count],
-    );
-    if (heads.length !== promotion.count) {
-      // The counters and the rows disagree: refuse rather than write a wrong waitlist.
-      throw new Error(
-        `course ${courseId}: expected ${promotion.count} waitlist heads, found ${heads.length}`,
-      );
-    }
-    for (const head of heads) {
-      events.push({
-        type: 'promoted',
-        idempotencyKey: head.idempotency_key,
-        studentId: head.student_id,
-        status: 'enrolled',
-      });
-    }
-    return promotion.course;
-  }
-
-  /** The course's new counters and the change's events, numbered after the course's last event. */
-  private async writeCourse(
-    manager: EntityManager,
-    courseId: number,
-    counters: CourseCounters,
-    events: NewEvent[],
-    decided: number,
-  ): Promise<void> {
-    await manager.query(
-      `WITH new_events AS (
+       ), new_events AS (
          INSERT INTO events (course_id, seq, type, idempotency_key, student_id, status, waitlist_position, capacity)
          SELECT $1, $7 + ord, type, "idempotencyKey", "studentId", status, "waitlistPosition", capacity
            FROM json_to_recordset($8::json) AS e(
              type varchar, "idempotencyKey" varchar, "studentId" varchar, status varchar,
              "waitlistPosition" int, capacity int, ord int)
+         UNION ALL
+         SELECT $1, $12 + position - $10, 'promoted', idempotency_key, student_id, 'enrolled', NULL, NULL
+           FROM heads
        )
        UPDATE courses
           SET capacity = $2, seats_taken = $3, waitlist_offset = $4, waitlist_length = $5,
-              requests_decided = requests_decided + $6, events_written = $7 + $9
-        WHERE id = $1`,
+              requests_decided = requests_decided + $6, events_written = $12 + $11 - 1
+        WHERE id = $1
+       RETURNING (SELECT count(*)::int FROM heads) AS promoted`,
       [
         courseId,
-        counters.capacity,
-        counters.seatsTaken,
-        counters.waitlistOffset,
-        counters.waitlistLength,
-        decided,
+        after.capacity,
+        after.seatsTaken,
+        after.waitlistOffset,
+        after.waitlistLength,
+        change.decided,
         counters.eventsWritten,
-        JSON.stringify(events.map((event, index) => ({ ...event, ord: index + 1 }))),
-        events.length,
+        JSON.stringify(change.events.map((event, index) => ({ ...event, ord: index + 1 }))),
+        change.drop ?? null,
+        promotion.firstPosition,
+        promotion.count,
+        firstPromotedSeq,
       ],
     );
+    if (row.promoted !== promotion.count) {
+      // The counters and the rows disagree: roll back rather than write a wrong waitlist.
+      throw new Error(
+        `course ${courseId}: expected ${promotion.count} waitlist heads, found ${row.promoted}`,
+      );
+    }
   }
 }
 

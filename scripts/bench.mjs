@@ -528,23 +528,25 @@ async function dropThroughput() {
   return { rate, naive };
 }
 
-/** pgbench, 8 clients: the naive drop on a course seeded with 60,000 enrollments and 60,000 waiting. */
+/** pgbench, 8 clients: the naive drop on a course seeded with enough enrollments and waiting students. */
 async function pgbenchNaiveDrops(world) {
-  const [courseId] = await createCourses(world, 1, 60_000, 'NAIVE-DROPS');
+  const seeded = SMOKE ? 5_000 : 60_000;
+  const [courseId] = await createCourses(world, 1, seeded, 'NAIVE-DROPS');
   await withClient(world.url, async (client) => {
     await client.query('CREATE SEQUENCE IF NOT EXISTS naive_drops');
     await client.query(
       `INSERT INTO enrollments (course_id, student_id, idempotency_key)
-       SELECT $1, 'nd-' || n, 'nd-' || n FROM generate_series(1, 60000) AS n`,
-      [courseId],
+       SELECT $1, 'nd-' || n, 'nd-' || n FROM generate_series(1, $2::int) AS n`,
+      [courseId, seeded],
     );
     await client.query(
       `INSERT INTO waitlist_entries (course_id, student_id, idempotency_key, position)
-       SELECT $1, 'nw-' || n, 'nw-' || n, n FROM generate_series(1, 60000) AS n`,
-      [courseId],
+       SELECT $1, 'nw-' || n, 'nw-' || n, n FROM generate_series(1, $2::int) AS n`,
+      [courseId, seeded],
     );
-    await client.query('UPDATE courses SET seats_taken = 60000, waitlist_length = 60000 WHERE id = $1', [
+    await client.query('UPDATE courses SET seats_taken = $2, waitlist_length = $2 WHERE id = $1', [
       courseId,
+      seeded,
     ]);
   });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'courseflow-pgbench-'));

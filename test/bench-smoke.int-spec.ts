@@ -41,6 +41,12 @@ describe('npm run bench', () => {
       /^\| allocate, spread: \d+ courses, 1 worker \| [\d,]+ decisions\/s \| pgbench naive/m,
     );
     expect(stdout).toMatch(/^\| allocate, spread: \d+ courses, 2 workers \| [\d,]+ decisions\/s/m);
+    expect(stdout).toMatch(
+      /^\| drop → promotion, hot course under a stampede .*\| p50 [\d,.]+ ms, p99 [\d,.]+ ms \| idle course: p50 [\d,.]+ ms/m,
+    );
+    expect(stdout).toMatch(
+      /^\| drops per second, hot course .*\| [\d,]+ drops\/s \| pgbench naive drop \+ promote: [\d,]+ tps \| [\d,.]+× \|/m,
+    );
     expect(stdout).toMatch(/^\| spread, 2 workers \| \d+ \| \d+ /m);
   }, 270_000);
 });

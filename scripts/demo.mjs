@@ -1,7 +1,9 @@
 // npm run demo: 500 students, 30 seats, one second. Starts the built service on a fresh database, sends
 // the stampede over HTTP (with duplicate retries, second keys and mixed priorities), waits for every
-// decision and checks the guarantees. Exit 0 when every invariant holds, 1 when one fails, 2 when
-// PostgreSQL or Redis cannot be reached. DEMO_URL=http://host:port (with ADMIN_TOKEN) uses a running service.
+// decision and checks the guarantees. Then 10 enrolled students drop, one waitlisted student leaves and
+// the capacity grows by 5, each step checked against the waitlist and the course's events. Exit 0 when
+// every invariant holds, 1 when one fails, 2 when PostgreSQL or Redis cannot be reached.
+// DEMO_URL=http://host:port (with ADMIN_TOKEN) uses a running service.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, openSync } from 'node:fs';
@@ -181,16 +183,22 @@ async function waitForDecisions(url, courseCode, keys) {
     if (Date.now() > deadline) break;
     await sleep(50);
   }
-  const outcomes = new Map();
+  const outcomes = await readRequests(url, keys);
+  for (const [key, found] of outcomes) if (!found.status || found.status === 'queued') outcomes.delete(key);
+  return outcomes;
+}
+
+/** Every request's current state by key, 50 GETs at a time. */
+async function readRequests(url, keys) {
+  const requests = new Map();
   for (let i = 0; i < keys.length; i += 50) {
     await Promise.all(
       keys.slice(i, i + 50).map(async (key) => {
-        const found = await (await fetch(`${url}/enrollments/${encodeURIComponent(key)}`)).json();
-        if (found.status && found.status !== 'queued') outcomes.set(key, found);
+        requests.set(key, await (await fetch(`${url}/enrollments/${encodeURIComponent(key)}`)).json());
       }),
     );
   }
-  return outcomes;
+  return requests;
 }
 
 // ------------------------------------------------------------ the checks
@@ -330,8 +338,224 @@ function report({ answers, started, outcomes, checks }) {
   console.log(
     `  accept latency    p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
   );
-  console.log('\nInvariants');
+  printChecks('Invariants', checks);
+  return checks.every((c) => c.ok);
+}
+
+function printChecks(title, checks) {
+  console.log(`\n${title}`);
   for (const { name, ok, detail } of checks) console.log(`  ${ok ? 'PASS' : 'FAIL'}  ${name} — ${detail}`);
+}
+
+// ------------------------------------------------------------ after the stampede: drops, a leaver, a raise
+
+const DROPS = 10; // enrolled students who drop: the waitlist's first 10 take their seats
+const RAISE = 5; // extra seats: the next 5 heads take them
+
+/** A JSON call that must succeed; anything else stops the demo (exit 1) with the answer. */
+async function call(url, method, path, { body, headers = {} } = {}) {
+  const response = await fetch(url + path, {
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: body && JSON.stringify(body),
+  });
+  const json = await response.json();
+  if (!response.ok) throw new Error(`${method} ${path} answered ${response.status}: ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** The course's events after the cursor (from the first without one), paged until an empty page. */
+async function readEvents(url, headers, courseId, cursor) {
+  const events = [];
+  for (;;) {
+    const after = cursor === undefined ? '' : `&after=${encodeURIComponent(cursor)}`;
+    const page = await call(url, 'GET', `/courses/${courseId}/events?limit=100${after}`, { headers });
+    if (page.events.length === 0) return { events, cursor: page.next };
+    events.push(...page.events);
+    cursor = page.next;
+  }
+}
+
+/** The waitlisted requests, head first. */
+function waitlistOf(requests) {
+  return [...requests.values()]
+    .filter((r) => r.status === 'waitlisted')
+    .sort((a, b) => a.waitlist_position - b.waitlist_position);
+}
+
+/** One event as a comparable line: `promoted demo-42 enrolled`, `capacity_changed 35`. */
+const eventLine = (e) =>
+  [e.type, e.idempotency_key ?? e.capacity, e.status].filter((v) => v != null).join(' ');
+const sameList = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * Guarantees 1, 6 and 7 after one step: the seat count, no idle seat beside a waitlist, dense positions,
+ * the expected heads promoted in waitlist order, and exactly the step's changes on the course's record.
+ */
+function checkStep({ course, before, after, events, promoted, expectedEvents }) {
+  const checks = [];
+  const check = (name, ok, detail) => checks.push({ name, ok, detail });
+  const enrolled = [...after.values()].filter((r) => r.status === 'enrolled').length;
+  const waitlist = waitlistOf(after);
+  check(
+    'capacity: seats_taken <= capacity and equals the enrolled requests',
+    course.seats_taken <= course.capacity && course.seats_taken === enrolled,
+    `seats_taken ${course.seats_taken}/${course.capacity}, enrolled ${enrolled}`,
+  );
+  check(
+    'no free seat beside a non-empty waitlist',
+    !(course.seats_available > 0 && course.waitlist_length > 0) && course.waitlist_length === waitlist.length,
+    `seats_available ${course.seats_available}, waitlist_length ${course.waitlist_length}, ` +
+      `${waitlist.length} waitlisted requests`,
+  );
+  check(
+    'waitlist positions are exactly 1..N',
+    waitlist.every((r, i) => r.waitlist_position === i + 1),
+    `${waitlist.length} waitlisted, positions ${waitlist[0]?.waitlist_position ?? '-'}..` +
+      `${waitlist.at(-1)?.waitlist_position ?? '-'}`,
+  );
+  // The record's promotions, in commit order, must be the old heads in their old order.
+  const recorded = events.filter((e) => e.type === 'promoted').map((e) => e.idempotency_key);
+  const places = promoted.map((key) => before.get(key).waitlist_position);
+  check(
+    'promoted: the waitlist heads, in order',
+    sameList(recorded, promoted) &&
+      promoted.every((key) => after.get(key).status === 'enrolled' && after.get(key).promoted_at),
+    promoted.length === 0
+      ? `none expected, ${recorded.length} recorded`
+      : `${recorded.length} promoted, old places ${places.join(', ')}`,
+  );
+  const lines = events.map(eventLine);
+  const counts = {};
+  for (const e of events) counts[e.type] = (counts[e.type] ?? 0) + 1;
+  check(
+    'event stream: exactly the expected changes',
+    sameList([...lines].sort(), [...expectedEvents].sort()),
+    `${events.length} new events (${Object.entries(counts)
+      .map(([type, n]) => `${type} ${n}`)
+      .join(', ')}), ${expectedEvents.length} expected`,
+  );
+  return checks;
+}
+
+/** Prints each promoted request with its old waitlist place and its status now. */
+function printPromoted(promoted, before, after) {
+  for (const key of promoted) {
+    const { student_id, waitlist_position } = before.get(key);
+    console.log(
+      `  promoted ${student_id} (${key})  waitlist #${waitlist_position} → ${after.get(key).status}`,
+    );
+  }
+}
+
+/** A check on a DELETE's answer: the request's final state, dropped, with dropped_at. */
+function droppedAnswers(answers) {
+  const dropped = answers.filter((a) => a.status === 'dropped' && a.dropped_at).length;
+  return {
+    name: 'DELETE answered the final state: dropped, with dropped_at',
+    ok: dropped === answers.length,
+    detail: `${dropped} of ${answers.length} dropped`,
+  };
+}
+
+async function lifecycle(url, adminToken, courseId, keys) {
+  const admin = { authorization: `Bearer ${adminToken}` };
+  const drop = (key) => call(url, 'DELETE', `/enrollments/${encodeURIComponent(key)}`);
+  let { cursor } = await readEvents(url, admin, courseId); // past the stampede's decisions
+  /** Every request, the course, and the events recorded since the last look. */
+  async function look() {
+    const requests = await readRequests(url, keys);
+    const course = await call(url, 'GET', `/courses/${courseId}`);
+    const read = await readEvents(url, admin, courseId, cursor);
+    cursor = read.cursor;
+    return { after: requests, course, events: read.events };
+  }
+  const checks = [];
+  const verify = (title, stepChecks) => {
+    printChecks(title, stepChecks);
+    checks.push(...stepChecks);
+  };
+
+  // Step 1: the drops run at once; each frees a seat that its own transaction gives to the waitlist's head.
+  let before = await readRequests(url, keys);
+  const leavers = [...before.values()]
+    .filter((r) => r.status === 'enrolled')
+    .sort((a, b) => a.student_id.localeCompare(b.student_id))
+    .slice(0, DROPS)
+    .map((r) => r.idempotency_key);
+  let heads = waitlistOf(before)
+    .slice(0, DROPS)
+    .map((r) => r.idempotency_key);
+  const answers = await Promise.all(leavers.map(drop));
+  let now = await look();
+  console.log(`\nStep 1: ${DROPS} enrolled students drop at once (DELETE /enrollments/:key)`);
+  console.log(`  dropped: ${leavers.join(', ')}`);
+  printPromoted(heads, before, now.after);
+  verify('Invariants after step 1', [
+    ...checkStep({
+      ...now,
+      before,
+      promoted: heads,
+      expectedEvents: [
+        ...leavers.map((key) => `dropped ${key} dropped`),
+        ...heads.map((key) => `promoted ${key} enrolled`),
+      ],
+    }),
+    droppedAnswers(answers),
+  ]);
+
+  // Step 2: leaving from the middle frees no seat; it only moves everyone behind one place up.
+  before = now.after;
+  const waitlist = waitlistOf(before);
+  const leaver = waitlist[Math.floor((waitlist.length - 1) / 2)];
+  const place = leaver.waitlist_position;
+  const answer = await drop(leaver.idempotency_key);
+  now = await look();
+  const others = waitlist.filter((r) => r !== leaver);
+  const misplaced = others.filter(
+    (r) =>
+      now.after.get(r.idempotency_key).waitlist_position !==
+      r.waitlist_position - (r.waitlist_position > place ? 1 : 0),
+  );
+  console.log('\nStep 2: a waitlisted student from the middle of the list leaves (DELETE /enrollments/:key)');
+  console.log(`  ${leaver.student_id} (${leaver.idempotency_key}) left waitlist place #${place}`);
+  verify('Invariants after step 2', [
+    ...checkStep({
+      ...now,
+      before,
+      promoted: [],
+      expectedEvents: [`dropped ${leaver.idempotency_key} dropped`],
+    }),
+    droppedAnswers([answer]),
+    {
+      name: 'everyone behind the leaver moved up one place, nobody ahead moved',
+      ok: misplaced.length === 0,
+      detail: `${waitlist.length - place} behind, ${place - 1} ahead, ${misplaced.length} misplaced`,
+    },
+  ]);
+
+  // Step 3: a raise promotes as many heads as it adds seats, in the PATCH's own transaction.
+  before = now.after;
+  heads = waitlistOf(before)
+    .slice(0, RAISE)
+    .map((r) => r.idempotency_key);
+  const capacity = now.course.capacity + RAISE;
+  const changed = await call(url, 'PATCH', `/courses/${courseId}`, { body: { capacity }, headers: admin });
+  now = await look();
+  console.log(`\nStep 3: capacity raised by ${RAISE} (PATCH /courses/:id)`);
+  console.log(
+    `  capacity ${capacity - RAISE} → ${changed.capacity}, seats_taken ${changed.seats_taken}, ` +
+      `waitlist_length ${changed.waitlist_length}`,
+  );
+  printPromoted(heads, before, now.after);
+  verify('Invariants after step 3', [
+    ...checkStep({
+      ...now,
+      before,
+      promoted: heads,
+      expectedEvents: [`capacity_changed ${capacity}`, ...heads.map((key) => `promoted ${key} enrolled`)],
+    }),
+  ]);
   return checks.every((c) => c.ok);
 }
 
@@ -364,7 +588,8 @@ async function main() {
     ];
     const outcomes = await waitForDecisions(url, created.body.code, acceptedKeys);
     const checks = await checkInvariants({ url, databaseUrl, courseId, answers, outcomes });
-    return report({ answers, started, outcomes, checks });
+    const stampedeOk = report({ answers, started, outcomes, checks });
+    return (await lifecycle(url, adminToken, courseId, acceptedKeys)) && stampedeOk;
   } finally {
     await stopService();
     if (databaseUrl) await deleteRedisKeys(`${queuePrefix}:*`);

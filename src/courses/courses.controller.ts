@@ -21,6 +21,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { AdminTokenGuard } from './admin-token.guard.js';
+import { errorResponse } from '../errors/error.response.js';
 import { CoursesService, dateOrNull } from './courses.service.js';
 import { CourseResponse } from './dto/course.response.js';
 import { CreateCourseDto } from './dto/create-course.dto.js';
@@ -68,10 +69,24 @@ export class CoursesController {
     type: CourseResponse,
     description: 'Changed. A capacity raise promoted waitlist heads, in order, in the same transaction',
   })
-  @ApiBadRequestResponse({ description: 'A field is invalid, or opens_at is not before closes_at' })
-  @ApiUnauthorizedResponse({ description: 'Missing or wrong admin token' })
-  @ApiNotFoundResponse({ description: 'No such course' })
-  @ApiConflictResponse({ description: 'capacity is below seats_taken; nothing changed' })
+  @ApiBadRequestResponse(
+    errorResponse(
+      400,
+      'A field is invalid, or opens_at is not before closes_at',
+      'opens_at (2026-12-08T00:00:00.000Z) must be before closes_at (2026-12-01T00:00:00.000Z)',
+    ),
+  )
+  @ApiUnauthorizedResponse(
+    errorResponse(401, 'Missing or wrong admin token', 'Authorization must be "Bearer <ADMIN_TOKEN>"'),
+  )
+  @ApiNotFoundResponse(errorResponse(404, 'No such course', 'course_id 7 does not exist'))
+  @ApiConflictResponse(
+    errorResponse(
+      409,
+      'capacity is below seats_taken; nothing changed',
+      'capacity 20 is below the 25 seats taken; nobody loses a seat',
+    ),
+  )
   async change(@Param('id', ParseIntPipe) id: number, @Body() dto: ChangeCourseDto): Promise<CourseResponse> {
     const course = await this.lifecycle.changeCourse(id, {
       title: dto.title ?? undefined,

@@ -28,6 +28,7 @@ import { EnrollRequestDto, STUDENT_ID_PATTERN } from './dto/enroll-request.dto.j
 import { RequestEventsResponse } from '../events/dto/course-event.response.js';
 import { EnrollmentRequestResponse } from './dto/enrollment-request.response.js';
 import { EnrollmentService } from './enrollment.service.js';
+import { errorResponse } from '../errors/error.response.js';
 
 @ApiTags('enrollment')
 @Controller()
@@ -54,9 +55,13 @@ export class EnrollmentController {
     description: 'A field is invalid or unknown, or the keys in body and header differ',
   })
   @ApiNotFoundResponse({ description: 'Unknown course' })
-  @ApiConflictResponse({
-    description: "Outside the course's registration window; the message says when it opens or when it closed",
-  })
+  @ApiConflictResponse(
+    errorResponse(
+      409,
+      "Outside the course's registration window; the message says when it opens or when it closed",
+      'registration for course_id 7 opens at 2026-12-01T09:00:00.000Z',
+    ),
+  )
   @ApiUnprocessableEntityResponse({ description: 'The idempotency key belongs to a different request' })
   @ApiServiceUnavailableResponse({ description: 'The queue cannot take the request now; see Retry-After' })
   async enroll(
@@ -85,9 +90,23 @@ export class EnrollmentController {
       '(everyone behind moves up); queued → cancelled (its one decision); dropped or cancelled: unchanged.',
   })
   @ApiOkResponse({ type: EnrollmentRequestResponse, description: 'The final state: dropped or cancelled' })
-  @ApiNotFoundResponse({ description: 'Unknown idempotency key' })
-  @ApiConflictResponse({ description: 'The request was rejected; it holds nothing to drop' })
-  @ApiServiceUnavailableResponse({ description: 'A dependency is unavailable; see Retry-After' })
+  @ApiNotFoundResponse(
+    errorResponse(404, 'Unknown idempotency key', 'no request with idempotency_key portal-7f3a9c1e'),
+  )
+  @ApiConflictResponse(
+    errorResponse(
+      409,
+      'The request was rejected; it holds nothing to drop',
+      'request portal-7f3a9c1e was rejected; it holds no seat or waitlist place to drop',
+    ),
+  )
+  @ApiServiceUnavailableResponse(
+    errorResponse(
+      503,
+      'A dependency is unavailable; see Retry-After',
+      'the database (PostgreSQL) is unavailable; retry later',
+    ),
+  )
   withdraw(@Param('idempotencyKey') key: string): Promise<EnrollmentRequestResponse> {
     return this.enrollmentService.withdraw(key);
   }
@@ -97,7 +116,9 @@ export class EnrollmentController {
     type: RequestEventsResponse,
     description: "The request's events in order; folding them gives its current state",
   })
-  @ApiNotFoundResponse({ description: 'Unknown idempotency key' })
+  @ApiNotFoundResponse(
+    errorResponse(404, 'Unknown idempotency key', 'no request with idempotency_key portal-7f3a9c1e'),
+  )
   async events(@Param('idempotencyKey') key: string): Promise<RequestEventsResponse> {
     return { events: await this.enrollmentService.events(key) };
   }
@@ -107,7 +128,13 @@ export class EnrollmentController {
     type: [EnrollmentRequestResponse],
     description: "The student's requests, newest first, with current state and waitlist places",
   })
-  @ApiBadRequestResponse({ description: 'student_id is not 1..64 characters of [A-Za-z0-9._:-]' })
+  @ApiBadRequestResponse(
+    errorResponse(
+      400,
+      'student_id is not 1..64 characters of [A-Za-z0-9._:-]',
+      'student_id must be 1..64 characters of [A-Za-z0-9._:-]',
+    ),
+  )
   studentRequests(@Param('studentId') studentId: string): Promise<EnrollmentRequestResponse[]> {
     if (!STUDENT_ID_PATTERN.test(studentId)) {
       throw new BadRequestException('student_id must be 1..64 characters of [A-Za-z0-9._:-]');

@@ -8,6 +8,7 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import { AdminTokenGuard } from '../courses/admin-token.guard.js';
+import { errorResponse } from '../errors/error.response.js';
 import { CoursesService } from '../courses/courses.service.js';
 import { CourseEventsPage } from './dto/course-event.response.js';
 import { CourseEventsQuery } from './dto/course-events.query.js';
@@ -30,9 +31,13 @@ export class EventsController {
     type: CourseEventsPage,
     description: "The course's events after the cursor, in commit order",
   })
-  @ApiBadRequestResponse({ description: 'id, after or limit is invalid' })
-  @ApiUnauthorizedResponse({ description: 'Missing or wrong admin token' })
-  @ApiNotFoundResponse({ description: 'No such course' })
+  @ApiBadRequestResponse(
+    errorResponse(400, 'id, after or limit is invalid', 'after must be a cursor this service returned'),
+  )
+  @ApiUnauthorizedResponse(
+    errorResponse(401, 'Missing or wrong admin token', 'Authorization must be "Bearer <ADMIN_TOKEN>"'),
+  )
+  @ApiNotFoundResponse(errorResponse(404, 'No such course', 'course_id 7 does not exist'))
   async page(
     @Param('id', ParseIntPipe) id: number,
     @Query() query: CourseEventsQuery,

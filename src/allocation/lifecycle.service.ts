@@ -100,7 +100,7 @@ export class LifecycleService {
    * in the same transaction; lowering it below the seats taken is refused and changes nothing.
    */
   async changeCourse(courseId: number, changes: CourseChanges): Promise<Course> {
-    await this.dataSource.transaction(async (manager) => {
+    const changed = await this.dataSource.transaction(async (manager) => {
       const [course] = await this.courses.lockForAllocation(manager, [courseId]);
       if (!course)
         throw new DomainError(DomainErrorCode.CourseNotFound, `course_id ${courseId} does not exist`);
@@ -127,9 +127,12 @@ export class LifecycleService {
         closesAt,
       ]);
       await this.writeChange(manager, course.id, counters, { events, decided: 0 });
+      // Read back under the lock: after the commit another change may already have followed this one.
+      const [written] = await this.courses.lockForAllocation(manager, [courseId]);
+      return written;
     });
     this.courses.forget(courseId);
-    return this.courses.get(courseId);
+    return changed;
   }
 
   /** The request's decision and, while waitlisted, its stored position; null while it is queued. */

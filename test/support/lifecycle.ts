@@ -45,3 +45,35 @@ export function foldCourse(events: readonly RecordedEvent[]): Map<string, Folded
     ]),
   );
 }
+
+/** The status each event type leaves its request in (`capacity_changed` names no request). */
+const STATUS_AFTER: Record<string, string> = {
+  enrolled: 'enrolled',
+  waitlisted: 'waitlisted',
+  rejected: 'rejected',
+  cancelled: 'cancelled',
+  promoted: 'enrolled',
+  dropped: 'dropped',
+};
+
+/** Guarantee 5 as transitions: one decision first, then only promotion (from waitlisted) and a drop. */
+const NEXT_EVENTS: Record<string, readonly string[]> = {
+  none: ['enrolled', 'waitlisted', 'rejected', 'cancelled'],
+  waitlisted: ['promoted', 'dropped'],
+  enrolled: ['dropped'],
+};
+
+/**
+ * Why one request's events (in order) break guarantee 5, or null when they tell a legal life: exactly one
+ * decision, first, then only `waitlisted` → `promoted`, `enrolled`/`waitlisted` → `dropped`, each event
+ * carrying the status it leaves the request in.
+ */
+export function lifecycleViolation(events: readonly Pick<RecordedEvent, 'type' | 'status'>[]): string | null {
+  let state = 'none';
+  for (const event of events) {
+    if (!(NEXT_EVENTS[state] ?? []).includes(event.type)) return `${event.type} after ${state}`;
+    if (event.status !== STATUS_AFTER[event.type]) return `${event.type} carrying status ${event.status}`;
+    state = event.status;
+  }
+  return state === 'none' ? 'no events' : null;
+}

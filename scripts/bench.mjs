@@ -115,6 +115,8 @@ const START_FLAGS = /^node (.*)dist\/main\.js$/
  * stampede is measured in the same run as this one's: "before and after" without the machine's drift.
  */
 const BEFORE = process.env.BENCH_BEFORE ? path.resolve(process.env.BENCH_BEFORE) : undefined;
+/** BENCH_ONLY: run only the phases whose names contain one of these comma-separated words (a quick look). */
+const ONLY = process.env.BENCH_ONLY?.split(',').filter(Boolean);
 
 function startCourseFlow(world, role, extra = {}, root = process.cwd()) {
   return startProcess(
@@ -637,6 +639,7 @@ async function main() {
   };
   for (let round = 1; round <= RUNS; round += 1) {
     const step = async (name, list, work) => {
+      if (ONLY && !ONLY.some((part) => name.includes(part))) return;
       console.error(`run ${round}/${RUNS}: ${name}`);
       list.push(await work());
     };
@@ -656,6 +659,11 @@ async function main() {
     client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`),
   );
 
+  if (ONLY) {
+    // A quick look: the raw figures of the phases that ran, no table.
+    console.log(JSON.stringify(Object.fromEntries(Object.entries(runs).filter(([, list]) => list.length))));
+    return;
+  }
   const all = (list, pick) => list.map(pick);
   const ratio = (ours, theirs) => `${fmt(median(ours) / median(theirs), 2)}×`;
   const hotPgbench = all(runs.stampede, (r) => r.naive.pgbench);

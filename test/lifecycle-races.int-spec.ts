@@ -238,8 +238,8 @@ describe('lifecycle races', () => {
       const {
         rows: [record],
       } = await db.query<{ n: number; last: number | null; written: number }>(
-        `SELECT (SELECT count(*)::int FROM events WHERE course_id = $1) AS n,
-                (SELECT max(seq) FROM events WHERE course_id = $1) AS last,
+        `SELECT (SELECT count(*)::int FROM course_events WHERE course_id = $1) AS n,
+                (SELECT max(seq) FROM course_events WHERE course_id = $1) AS last,
                 events_written AS written
            FROM courses WHERE id = $1`,
         [courseId],

@@ -50,8 +50,8 @@ describe('database schema', () => {
       await expect(db.query('UPDATE courses SET seats_taken = -1 WHERE id = $1', [id])).rejects.toThrow(
         /courses_seats_within_capacity/,
       );
-      const decision = `INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, requested_at, decided_at)
-                        VALUES ('k1', 's1', $1, 0, 'enrolled', now(), now())`;
+      const decision = `INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, requested_at, decided_at, decided_as)
+                        VALUES ('k1', 's1', $1, 0, 'enrolled', now(), now(), 'enrolled')`;
       await db.query(decision, [id]);
       await expect(db.query(decision, [id])).rejects.toThrow(/duplicate key/);
       await db.query(

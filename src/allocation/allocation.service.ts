@@ -156,8 +156,8 @@ export class AllocationService {
   }
 
   /**
-   * The decisions, their events, the new enrollments, the new waitlist entries and the courses' counters as
-   * one statement. The batch travels as one JSON parameter (PostgreSQL's json_to_recordset reads it by field
+   * The decisions (each with its number in its course's record: a decision row is its own event), the new
+   * enrollments, the new waitlist entries and the courses' counters as one statement. The batch travels as one JSON parameter (PostgreSQL's json_to_recordset reads it by field
    * name), which costs the worker far less than serializing a parameter array per column. The course rows
    * are written here rather than through CoursesService to save a round trip per batch; their locks were
    * taken by CoursesService.lockForAllocation.
@@ -173,18 +173,16 @@ export class AllocationService {
            "idempotencyKey" varchar, "studentId" varchar, "courseId" int, priority smallint, status varchar,
            reason varchar, "requestedAt" timestamptz, "waitlistPosition" int, "waitlistPlace" int, seq int, ord int)
        ), new_decisions AS (
-         INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at, decided_at)
-         SELECT "idempotencyKey", "studentId", "courseId", priority, status, reason, "requestedAt", now() FROM d ORDER BY ord
+         INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at, decided_at,
+                                decided_as, decision_seq, decided_place)
+         SELECT "idempotencyKey", "studentId", "courseId", priority, status, reason, "requestedAt", now(),
+                status, seq, "waitlistPlace" FROM d ORDER BY ord
        ), new_enrollments AS (
          INSERT INTO enrollments (course_id, student_id, idempotency_key)
          SELECT "courseId", "studentId", "idempotencyKey" FROM d WHERE status = 'enrolled' ORDER BY ord
        ), new_waitlist_entries AS (
          INSERT INTO waitlist_entries (course_id, student_id, idempotency_key, position)
          SELECT "courseId", "studentId", "idempotencyKey", "waitlistPosition" FROM d WHERE status = 'waitlisted' ORDER BY ord
-       ), new_events AS (
-         INSERT INTO events (course_id, seq, type, idempotency_key, student_id, status, waitlist_position, reason)
-         SELECT "courseId", seq, status, "idempotencyKey", "studentId", status, "waitlistPlace", reason
-           FROM d WHERE seq IS NOT NULL ORDER BY ord
        )
        UPDATE courses
           SET seats_taken = c."seatsTaken",

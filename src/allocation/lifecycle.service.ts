@@ -4,7 +4,7 @@ import type { Course } from '../courses/course.entity.js';
 import { assertWindowOrder, CoursesService } from '../courses/courses.service.js';
 import type { DecisionStatus } from '../decisions/decision.entity.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
-import type { CourseEventType } from '../events/course-event.entity.js';
+import type { CourseChangeType } from '../events/course-change.entity.js';
 import {
   changeCapacity,
   type CourseCounters,
@@ -32,13 +32,12 @@ export interface CourseChanges {
   closesAt?: Date | null;
 }
 
-/** One row of the events table, written in the transaction that made the change. */
+/** One row of course_changes, written in the transaction that made the change. */
 interface NewEvent {
-  type: CourseEventType;
+  type: CourseChangeType;
   idempotencyKey?: string;
   studentId?: string;
   status?: string;
-  waitlistPosition?: number | null;
   capacity?: number;
 }
 
@@ -72,24 +71,33 @@ export class LifecycleService {
         );
       }
       if (withdrawal === 'unchanged') return withdrawal;
-      if (withdrawal === 'cancel') await this.recordCancellation(manager, request);
-      // Only a queued request can name a course that is gone (courses are never deleted by the API).
-      if (!course) return withdrawal;
-
-      let counters = countersOf(course);
+      if (withdrawal === 'cancel') {
+        // The cancellation is the request's decision, and its decision row its event in the record.
+        const seq = course ? course.eventsWritten + 1 : null;
+        await this.recordCancellation(manager, request, seq);
+        // Only a queued request can name a course that is gone (courses are never deleted by the API).
+        if (!course) return withdrawal;
+        await this.writeChange(
+          manager,
+          course.id,
+          { ...countersOf(course), eventsWritten: seq! },
+          {
+            events: [],
+            decided: 1,
+          },
+        );
+        return withdrawal;
+      }
+      let counters = countersOf(course!);
       if (withdrawal === 'drop_seat') counters = freeSeat(counters);
       if (withdrawal === 'leave_waitlist') {
-        counters = await this.leaveWaitlist(manager, course.id, counters, current!.position!);
+        counters = await this.leaveWaitlist(manager, course!.id, counters, current!.position!);
       }
-      const withdrawn = {
-        idempotencyKey: request.idempotencyKey,
-        studentId: request.studentId,
-        status: withdrawal === 'cancel' ? 'cancelled' : 'dropped',
-      };
-      await this.writeChange(manager, course.id, counters, {
-        events: [{ type: withdrawal === 'cancel' ? 'cancelled' : 'dropped', ...withdrawn }],
-        decided: withdrawal === 'cancel' ? 1 : 0,
-        drop: withdrawal === 'cancel' ? undefined : request.idempotencyKey,
+      const dropped = { idempotencyKey: request.idempotencyKey, studentId: request.studentId };
+      await this.writeChange(manager, course!.id, counters, {
+        events: [{ type: 'dropped', ...dropped, status: 'dropped' }],
+        decided: 0,
+        drop: request.idempotencyKey,
       });
       return withdrawal;
     });
@@ -150,11 +158,23 @@ export class LifecycleService {
   }
 
   /** `cancelled` as the request's one decision: a worker that reaches it later finds it decided. */
-  private async recordCancellation(manager: EntityManager, request: WithdrawnRequest): Promise<void> {
+  private async recordCancellation(
+    manager: EntityManager,
+    request: WithdrawnRequest,
+    seq: number | null,
+  ): Promise<void> {
     await manager.query(
-      `INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at, decided_at, dropped_at)
-       VALUES ($1, $2, $3, $4, 'cancelled', NULL, $5, now(), now())`,
-      [request.idempotencyKey, request.studentId, request.courseId, request.priority, request.requestedAt],
+      `INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at,
+                              decided_at, dropped_at, decided_as, decision_seq)
+       VALUES ($1, $2, $3, $4, 'cancelled', NULL, $5, now(), now(), 'cancelled', $6)`,
+      [
+        request.idempotencyKey,
+        request.studentId,
+        request.courseId,
+        request.priority,
+        request.requestedAt,
+        seq,
+      ],
     );
   }
 
@@ -222,13 +242,12 @@ export class LifecycleService {
          UPDATE decisions SET status = 'enrolled', promoted_at = now()
            FROM heads WHERE decisions.idempotency_key = heads.idempotency_key
        ), new_events AS (
-         INSERT INTO events (course_id, seq, type, idempotency_key, student_id, status, waitlist_position, capacity)
-         SELECT $1, $7 + ord, type, "idempotencyKey", "studentId", status, "waitlistPosition", capacity
+         INSERT INTO course_changes (course_id, seq, type, idempotency_key, student_id, status, capacity)
+         SELECT $1, $7 + ord, type, "idempotencyKey", "studentId", status, capacity
            FROM json_to_recordset($8::json) AS e(
-             type varchar, "idempotencyKey" varchar, "studentId" varchar, status varchar,
-             "waitlistPosition" int, capacity int, ord int)
+             type varchar, "idempotencyKey" varchar, "studentId" varchar, status varchar, capacity int, ord int)
          UNION ALL
-         SELECT $1, $12 + position - $10, 'promoted', idempotency_key, student_id, 'enrolled', NULL, NULL
+         SELECT $1, $12 + position - $10, 'promoted', idempotency_key, student_id, 'enrolled', NULL
            FROM heads
        )
        UPDATE courses

@@ -3,10 +3,10 @@ import { Decision } from '../decisions/decision.entity.js';
 import { Enrollment } from '../allocation/enrollment.entity.js';
 import { WaitlistEntry } from '../allocation/waitlist-entry.entity.js';
 import { Course } from '../courses/course.entity.js';
-import { CourseEvent } from '../events/course-event.entity.js';
+import { CourseChange } from '../events/course-change.entity.js';
 import { migrations } from './migrations/index.js';
 
-export const entities = [Course, Decision, Enrollment, WaitlistEntry, CourseEvent];
+export const entities = [Course, Decision, Enrollment, WaitlistEntry, CourseChange];
 
 /** One definition of the connection for the app (TypeOrmModule) and the TypeORM CLI (ormconfig.ts). */
 export function dataSourceOptions(databaseUrl: string): DataSourceOptions {

@@ -11,7 +11,7 @@ export type RejectionReason = 'already_enrolled' | 'already_waitlisted' | 'cours
  * row changes only by promotion or drop; the events table is the record of every change.
  */
 @Entity({ name: 'decisions' })
-@Index('decisions_course_id_idx', ['courseId'])
+@Index('decisions_course_decision_seq_key', ['courseId', 'decisionSeq'], { unique: true })
 @Index('decisions_student_id_idx', ['studentId'])
 @Check('decisions_status_known', `"status" IN ('enrolled', 'waitlisted', 'rejected', 'cancelled', 'dropped')`)
 export class Decision {
@@ -38,6 +38,21 @@ export class Decision {
 
   @Column({ name: 'decided_at', type: 'timestamptz' })
   decidedAt!: Date;
+
+  /**
+   * The decision as it was made (status may change since: promoted, dropped); with decision_seq and
+   * decided_place this row is the request's first event in its course's record (view course_events).
+   */
+  @Column({ name: 'decided_as', type: 'varchar', length: 16 })
+  decidedAs!: DecisionStatus;
+
+  /** The decision's sequence number in its course's record; null only for a course that does not exist. */
+  @Column({ name: 'decision_seq', type: 'integer', nullable: true })
+  decisionSeq!: number | null;
+
+  /** The waitlist place the decision gave (null unless waitlisted). */
+  @Column({ name: 'decided_place', type: 'integer', nullable: true })
+  decidedPlace!: number | null;
 
   /** When a waitlisted request was enrolled later. */
   @Column({ name: 'promoted_at', type: 'timestamptz', nullable: true })

@@ -3,9 +3,10 @@ import { DataSource } from 'typeorm';
 import type { CourseEventResponse } from './dto/course-event.response.js';
 
 /**
- * The read side of the record. A course's events are read by their course sequence number, which is also
- * their commit order (handed out under the course row lock), so the cursor is that number: resuming after
- * it yields every later event once, and an event can never commit behind a reader's cursor.
+ * The read side of the record (the view course_events: each request's decision row, then the course's
+ * later changes). A course's events are read by their course sequence number, which is also their commit
+ * order (handed out under the course row lock), so the cursor is that number: resuming after it yields
+ * every later event once, and an event can never commit behind a reader's cursor.
  */
 @Injectable()
 export class EventsService {
@@ -14,7 +15,7 @@ export class EventsService {
   /** One request's events, in order. */
   async forRequest(idempotencyKey: string): Promise<CourseEventResponse[]> {
     const rows: EventRow[] = await this.dataSource.query(
-      `SELECT ${COLUMNS} FROM events WHERE idempotency_key = $1 ORDER BY seq`,
+      `SELECT ${COLUMNS} FROM course_events WHERE idempotency_key = $1 ORDER BY seq`,
       [idempotencyKey],
     );
     return rows.map(eventOf);
@@ -23,7 +24,7 @@ export class EventsService {
   /** A page of a course's events after the cursor (from the first without one), in commit order. */
   async forCourse(courseId: number, after: number, limit: number): Promise<CourseEventResponse[]> {
     const rows: EventRow[] = await this.dataSource.query(
-      `SELECT ${COLUMNS} FROM events WHERE course_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+      `SELECT ${COLUMNS} FROM course_events WHERE course_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
       [courseId, after, limit],
     );
     return rows.map(eventOf);

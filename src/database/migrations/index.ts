@@ -1,10 +1,10 @@
 // Listed explicitly (not globbed) so the app, the CLI and Jest load the same classes under ESM.
 import { CreateSchema1795583224743 } from './1795583224743-CreateSchema.js';
 import { CountDecidedRequests1795584188136 } from './1795584188136-CountDecidedRequests.js';
-import { WaitlistLifecycle1795643820019 } from './1795643820019-WaitlistLifecycle.js';
+import { WaitlistLifecycle1795646654332 } from './1795646654332-WaitlistLifecycle.js';
 
 export const migrations = [
   CreateSchema1795583224743,
   CountDecidedRequests1795584188136,
-  WaitlistLifecycle1795643820019,
+  WaitlistLifecycle1795646654332,
 ];

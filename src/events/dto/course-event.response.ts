@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import type { CourseEventType } from '../course-event.entity.js';
+import type { CourseEventType } from '../course-change.entity.js';
 
 const EVENT_TYPES: CourseEventType[] = [
   'enrolled',

@@ -797,7 +797,14 @@ async function check(world, courseId, told, healedAt) {
     decisions.map((d) => Number(d.decided_us)),
     told.queuedBy,
   );
+  // An outage is never a dead letter: every job waits at the head of its partition instead.
+  const [deadLettered] = await query(
+    world,
+    'SELECT count(*)::int AS n FROM dead_letters WHERE course_id = $1',
+    [courseId],
+  );
   return {
+    deadLettered: deadLettered.n,
     accepted: told.accepted.size,
     decided: decidedAccepted,
     lost: told.accepted.size - decidedAccepted,
@@ -868,11 +875,13 @@ async function runScenario(world, fault, run) {
   log(
     `${fault.name} #${run}: accepted ${result.accepted}, decided ${result.decided}, lost ${result.lost}, ` +
       `doubled ${result.doubled}, queued w/o job ${result.queuedWithoutJob}, order ${result.orderViolations}, ` +
+      `dead letters ${result.deadLettered}, ` +
       `recover ${result.recoverSeconds?.toFixed(1) ?? '–'} s${outcome.exit ? `, ${formatExit(outcome.exit)}` : ''}; ` +
       `answers ${statuses}; ${result.detail}; ${((Date.now() - runStartedAt) / 1000).toFixed(0)} s` +
       notes.map((note) => `\n    note: ${note}`).join(''),
   );
-  const failed = result.lost + result.doubled + result.queuedWithoutJob + result.orderViolations > 0;
+  const failed =
+    result.lost + result.doubled + result.queuedWithoutJob + result.orderViolations + result.deadLettered > 0;
   if (failed || notes.length > 0) printNotable(runStartedAt);
   return result;
 }
@@ -942,11 +951,12 @@ function report(faults, results, failedRuns) {
     doubled: sum(all, (r) => r.doubled),
     orderViolations: sum(all, (r) => r.orderViolations),
     queuedWithoutJob: sum(all, (r) => r.queuedWithoutJob),
+    deadLettered: sum(all, (r) => r.deadLettered),
   };
   lines.push(
     '',
     `TOTAL lost=${totals.lost} doubled=${totals.doubled} order_violations=${totals.orderViolations} ` +
-      `queued_without_job=${totals.queuedWithoutJob}`,
+      `queued_without_job=${totals.queuedWithoutJob} dead_lettered=${totals.deadLettered}`,
   );
   console.log(lines.join('\n'));
   return Object.values(totals).every((n) => n === 0);

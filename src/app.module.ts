@@ -10,9 +10,11 @@ import { dataSourceOptions } from './database/data-source.js';
 import { DomainExceptionFilter } from './errors/domain-exception.filter.js';
 import { EnrollmentModule } from './enrollment/enrollment.module.js';
 import { EventsModule } from './events/events.module.js';
+import { DeadLettersModule } from './dead-letters/dead-letters.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { QueueBoardModule } from './queue-board/queue-board.module.js';
 import { RedisModule } from './redis/redis.module.js';
 
 @Module({})
@@ -44,7 +46,9 @@ export class AppModule {
           ? [
               CoursesHttpModule,
               EventsModule,
+              DeadLettersModule,
               EnrollmentModule.register({ partitions: config.allocationPartitions }),
+              QueueBoardModule,
             ]
           : []),
         ...(allocates ? [AllocationModule] : []),

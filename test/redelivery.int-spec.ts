@@ -15,6 +15,7 @@ import {
   courseTruthAt,
 } from './support/db-client.js';
 import {
+  ADMIN_TOKEN,
   createWorld,
   eventually,
   http,
@@ -145,7 +146,7 @@ describe('exactly one outcome', () => {
     });
   });
 
-  it('lets a job that keeps violating a constraint leave the head, so the courses behind it are decided', async () => {
+  it('sets aside a request that keeps violating a constraint as a dead letter, so the courses behind it are decided', async () => {
     const partitions = app.config.allocationPartitions;
     const poisoned = await newCourse(app.baseUrl, 5);
     let behind = await newCourse(app.baseUrl, 5);
@@ -178,20 +179,16 @@ describe('exactly one outcome', () => {
     expect(second.status).toBe(202);
 
     expect(await outcomeOf('behind-the-poison')).toMatchObject({ status: 'enrolled' });
-    const queue = queueOf(poisoned);
-    try {
-      const failed = await eventually(async () => {
-        const jobs = await queue.getFailed();
-        return jobs.find((job) =>
-          (job.data as AllocationJobData).requests.some(
-            (request) => request.idempotencyKey === 'poisoned-key',
-          ),
-        );
+    // Set aside as a dead letter with the constraint's error; the course behind it was decided meanwhile.
+    const letter = await eventually(async () => {
+      const listed = await http(app.baseUrl, 'GET', '/admin/dead-letters', undefined, {
+        authorization: `Bearer ${ADMIN_TOKEN}`,
       });
-      expect(failed.failedReason).toMatch(/enrollments|duplicate key/);
-    } finally {
-      await queue.close();
-    }
+      return (listed.body as Array<{ error: string; requests: Array<{ idempotency_key: string }> }>).find(
+        (found) => found.requests[0].idempotency_key === 'poisoned-key',
+      );
+    }, 60_000);
+    expect(letter.error).toMatch(/enrollments|duplicate key/);
     expect(await decisionCount('poisoned-key')).toBe(0);
     expect((await http(app.baseUrl, 'GET', '/enrollments/poisoned-key')).body.status).toBe('queued');
   });

@@ -23,6 +23,7 @@ import {
   DatabaseUnavailableError,
   describeRequests,
 } from './allocation.service.js';
+import { LifecycleService } from './lifecycle.service.js';
 import { type OwnedJob, type ReadOptions, readPartitionJobs, removeWaitingJobs } from './waiting-jobs.js';
 
 /** A committed transaction: the jobs it decided (active job first, if it was one) and its decisions. */
@@ -38,6 +39,8 @@ const DATABASE_OUTAGE_PAUSE_MS = 2000;
  * BullMQ (which then hands out the next job, to this worker or another).
  */
 const DRAIN_BUDGET_MS = 1000;
+/** Pause before trying a failing request again (doubled each try) before it becomes a dead letter. */
+const DEAD_LETTER_BACKOFF_MS = 200;
 /** How often a worker that could not reach Redis at start tries again. */
 const START_RETRY_MS = 500;
 
@@ -55,6 +58,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
 
   constructor(
     @Inject(AllocationService) private readonly allocation: AllocationService,
+    @Inject(LifecycleService) private readonly lifecycle: LifecycleService,
     @Inject(Redis) private readonly redis: Redis,
     @Inject(EnrollmentMetrics) private readonly metrics: EnrollmentMetrics,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -188,6 +192,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
         await queue.rateLimit(DATABASE_OUTAGE_PAUSE_MS).catch(() => undefined);
         throw Worker.RateLimitError();
       }
+      // Only if even setting a request aside failed (the database answers, but refuses the dead letter too).
       this.logger.error({
         msg: 'job failed',
         job_id: job.id,
@@ -226,8 +231,9 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
 
   /**
    * The first batch: the active job and its followers in one transaction. If it fails for a reason other
-   * than an outage, the active job is tried alone: a follower that cannot be decided then fails only when
-   * its own turn comes, and never takes the job ahead of it down with it.
+   * than an outage, the active job is decided alone, setting aside what cannot be decided (see
+   * decideIsolating): a follower that cannot be decided then meets the same when its own turn comes, and
+   * never takes the job ahead of it down with it.
    */
   private async decideFirst(
     job: Job<AllocationJobData>,
@@ -238,12 +244,69 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
       const jobs = batch.map((owned) => owned.data);
       return { jobs: batch, decisions: await this.allocation.decideThen(jobs, onLocked) };
     } catch (error) {
-      if (error instanceof DatabaseUnavailableError || batch.length === 1) throw error;
+      if (error instanceof DatabaseUnavailableError) throw error;
       this.logger.warn(
-        `job ${job.id}: a batch of ${batch.length} jobs failed (${messageOf(error)}); deciding the job alone`,
+        `job ${job.id}: a batch of ${batch.length} job(s) failed (${messageOf(error)}); deciding the job alone, ` +
+          'setting aside what cannot be decided',
       );
-      return { jobs: batch.slice(0, 1), decisions: await this.allocation.decide(batch[0].data) };
+      return { jobs: batch.slice(0, 1), decisions: await this.decideIsolating(job, batch[0].data, error) };
     }
+  }
+
+  /**
+   * Decides a job's requests that can be decided, in their order, and sets aside as dead letters only those
+   * that cannot: a failing run is split in halves, each decided (or split again) in turn, down to single
+   * requests, each tried DEAD_LETTER_ATTEMPTS times in all. An outage is never a dead letter: it stops the
+   * split and the job waits at the head of its partition (what was committed stays decided).
+   */
+  private async decideIsolating(
+    job: Job<AllocationJobData>,
+    data: AllocationJobData,
+    failure: unknown,
+  ): Promise<AllocationDecision[]> {
+    if (data.requests.length === 1) return this.decideOrSetAside(job, data, failure);
+    const middle = Math.ceil(data.requests.length / 2);
+    const decided: AllocationDecision[] = [];
+    for (const requests of [data.requests.slice(0, middle), data.requests.slice(middle)]) {
+      const half = { ...data, requests };
+      try {
+        decided.push(...(await this.allocation.decide(half)));
+      } catch (error) {
+        if (error instanceof DatabaseUnavailableError) throw error;
+        decided.push(...(await this.decideIsolating(job, half, error)));
+      }
+    }
+    return decided;
+  }
+
+  /** One request that failed once already: tried again, then set aside with its last error. */
+  private async decideOrSetAside(
+    job: Job<AllocationJobData>,
+    data: AllocationJobData,
+    failure: unknown,
+  ): Promise<AllocationDecision[]> {
+    const attempts = this.config.deadLetterAttempts;
+    let last = failure;
+    for (let attempt = 2; attempt <= attempts; attempt += 1) {
+      await sleep(DEAD_LETTER_BACKOFF_MS * (attempt - 1));
+      try {
+        return await this.allocation.decide(data);
+      } catch (error) {
+        if (error instanceof DatabaseUnavailableError) throw error;
+        last = error;
+      }
+    }
+    const [request] = data.requests;
+    await this.lifecycle.deadLetter({ ...request, priority: data.priority }, messageOf(last), attempts);
+    this.logger.error({
+      msg: 'dead letter',
+      job_id: job.id,
+      idempotency_keys: [request.idempotencyKey],
+      course_id: request.courseId,
+      attempts,
+      error: messageOf(last),
+    });
+    return [];
   }
 
   /**

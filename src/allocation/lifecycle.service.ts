@@ -1,6 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import type { Course } from '../courses/course.entity.js';
+import type { DeadLetter } from '../dead-letters/dead-letter.entity.js';
+import { isConnectionError } from '../database/database-errors.js';
 import { assertWindowOrder, CoursesService } from '../courses/courses.service.js';
 import type { DecisionStatus } from '../decisions/decision.entity.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
@@ -143,6 +145,109 @@ export class LifecycleService {
     return changed;
   }
 
+  /**
+   * Sets a request aside as a dead letter (or records one more failure of it), with a `dead_lettered`
+   * event: it stays queued, with no decision, until an operator acts. Nothing happens if it was decided
+   * meanwhile. If even this transaction fails (say, the course row itself is what breaks), the dead letter
+   * is written alone, without its event, so the request is never left in silence.
+   */
+  async deadLetter(request: WithdrawnRequest, error: string, attempts: number): Promise<void> {
+    const write = (manager: EntityManager) =>
+      manager.query(
+        `INSERT INTO dead_letters (idempotency_key, student_id, course_id, priority, requested_at, error, attempts)
+         SELECT $1::varchar, $2::varchar, $3::int, $4::smallint, $5::timestamptz, $6::text, $7::int
+          WHERE NOT EXISTS (SELECT 1 FROM decisions WHERE idempotency_key = $1::varchar)
+         ON CONFLICT (idempotency_key)
+         DO UPDATE SET error = EXCLUDED.error, attempts = dead_letters.attempts + EXCLUDED.attempts, failed_at = now()`,
+        [
+          request.idempotencyKey,
+          request.studentId,
+          request.courseId,
+          request.priority,
+          request.requestedAt,
+          error,
+          attempts,
+        ],
+      );
+    try {
+      await this.dataSource.transaction(async (manager) => {
+        const [course] = await this.courses.lockForAllocation(manager, [request.courseId]);
+        if (await this.currentState(manager, request.idempotencyKey)) return;
+        await write(manager);
+        if (!course) return;
+        await this.writeChange(manager, course.id, countersOf(course), {
+          events: [deadLetterEvent('dead_lettered', request)],
+          decided: 0,
+        });
+      });
+    } catch (recordError) {
+      if (isConnectionError(recordError)) throw recordError;
+      await write(this.dataSource.manager);
+    }
+  }
+
+  /**
+   * Takes a dead letter off the list to be queued again, with a `dead_letter_retried` event; the caller
+   * queued its request already (so a failure here leaves a duplicate the worker skips, never a loss).
+   * Returns the request, or null for an unknown id.
+   */
+  takeDeadLetter(id: string): Promise<DeadLetter | null> {
+    return this.dataSource.transaction(async (manager) => {
+      const letter = await this.lockDeadLetter(manager, id);
+      if (!letter) return null;
+      const [course] = await this.courses.lockForAllocation(manager, [letter.courseId]);
+      await manager.query('DELETE FROM dead_letters WHERE id = $1', [id]);
+      if (course && !(await this.currentState(manager, letter.idempotencyKey))) {
+        await this.writeChange(manager, course.id, countersOf(course), {
+          events: [deadLetterEvent('dead_letter_retried', letterRequest(letter))],
+          decided: 0,
+        });
+      }
+      return letter;
+    });
+  }
+
+  /**
+   * Decides a dead letter's request `rejected` (reason dead_letter), its one decision, and takes it off
+   * the list. Returns the dead letter as it was, or null for an unknown id.
+   */
+  rejectDeadLetter(id: string): Promise<DeadLetter | null> {
+    return this.dataSource.transaction(async (manager) => {
+      const letter = await this.lockDeadLetter(manager, id);
+      if (!letter) return null;
+      const [course] = await this.courses.lockForAllocation(manager, [letter.courseId]);
+      await manager.query('DELETE FROM dead_letters WHERE id = $1', [id]);
+      if (await this.currentState(manager, letter.idempotencyKey)) return letter;
+      const seq = course ? course.eventsWritten + 1 : null;
+      await manager.query(
+        `INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at,
+                                decided_at, decided_as, decision_seq)
+         VALUES ($1, $2, $3, $4, 'rejected', 'dead_letter', $5, now(), 'rejected', $6)`,
+        [letter.idempotencyKey, letter.studentId, letter.courseId, letter.priority, letter.requestedAt, seq],
+      );
+      if (course) {
+        await this.writeChange(
+          manager,
+          course.id,
+          { ...countersOf(course), eventsWritten: seq! },
+          {
+            events: [],
+            decided: 1,
+          },
+        );
+      }
+      return letter;
+    });
+  }
+
+  private async lockDeadLetter(manager: EntityManager, id: string): Promise<DeadLetter | null> {
+    const rows: Array<Record<string, unknown>> = await manager.query(
+      'SELECT * FROM dead_letters WHERE id = $1 FOR UPDATE',
+      [id],
+    );
+    return rows[0] ? deadLetterOf(rows[0]) : null;
+  }
+
   /** The request's decision and, while waitlisted, its stored position; null while it is queued. */
   private async currentState(
     manager: EntityManager,
@@ -277,6 +382,34 @@ export class LifecycleService {
       );
     }
   }
+}
+
+function deadLetterEvent(type: 'dead_lettered' | 'dead_letter_retried', request: WithdrawnRequest): NewEvent {
+  return { type, idempotencyKey: request.idempotencyKey, studentId: request.studentId, status: 'queued' };
+}
+
+function letterRequest(letter: DeadLetter): WithdrawnRequest {
+  return {
+    idempotencyKey: letter.idempotencyKey,
+    studentId: letter.studentId,
+    courseId: letter.courseId,
+    priority: letter.priority,
+    requestedAt: letter.requestedAt.toISOString(),
+  };
+}
+
+export function deadLetterOf(row: Record<string, unknown>): DeadLetter {
+  return {
+    id: String(row.id),
+    idempotencyKey: row.idempotency_key as string,
+    studentId: row.student_id as string,
+    courseId: row.course_id as number,
+    priority: row.priority as number,
+    requestedAt: row.requested_at as Date,
+    error: row.error as string,
+    attempts: row.attempts as number,
+    failedAt: row.failed_at as Date,
+  };
 }
 
 function countersOf(course: Course): CourseCounters {

@@ -20,6 +20,8 @@ export interface AppConfig {
   allocationBatchMax: number;
   /** Most requests one allocation transaction decides: the active job and the jobs waiting behind it. */
   decisionBatchMax: number;
+  /** Tries of one request that keeps failing (not an outage) before it is set aside as a dead letter. */
+  deadLetterAttempts: number;
   runMigrations: boolean;
   idempotencyTtlSeconds: number;
   courseCacheTtlMs: number;
@@ -89,6 +91,7 @@ export function parseConfig(env: Env): AppConfig {
     workerConcurrency: int('WORKER_CONCURRENCY', 1, 1, 256),
     allocationBatchMax: int('ALLOCATION_BATCH_MAX', 100, 1, 5000),
     decisionBatchMax: int('DECISION_BATCH_MAX', 1000, 1, 20000),
+    deadLetterAttempts: int('DEAD_LETTER_ATTEMPTS', 3, 1, 10),
     runMigrations: bool('RUN_MIGRATIONS', true),
     idempotencyTtlSeconds: int('IDEMPOTENCY_TTL_SECONDS', 30 * 24 * 3600, 60, 365 * 24 * 3600),
     courseCacheTtlMs: int('COURSE_CACHE_TTL_MS', 5000, 0, 3_600_000),

@@ -4,9 +4,10 @@ import { Enrollment } from '../allocation/enrollment.entity.js';
 import { WaitlistEntry } from '../allocation/waitlist-entry.entity.js';
 import { Course } from '../courses/course.entity.js';
 import { CourseChange } from '../events/course-change.entity.js';
+import { DeadLetter } from '../dead-letters/dead-letter.entity.js';
 import { migrations } from './migrations/index.js';
 
-export const entities = [Course, Decision, Enrollment, WaitlistEntry, CourseChange];
+export const entities = [Course, Decision, Enrollment, WaitlistEntry, CourseChange, DeadLetter];
 
 /** One definition of the connection for the app (TypeOrmModule) and the TypeORM CLI (ormconfig.ts). */
 export function dataSourceOptions(databaseUrl: string): DataSourceOptions {

@@ -2,8 +2,11 @@ import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /** A request's state once decided: its decision, then only promotion (waitlisted → enrolled) or a drop. */
 export type DecisionStatus = 'enrolled' | 'waitlisted' | 'rejected' | 'cancelled' | 'dropped';
-/** course_not_found: the course row is gone (courses are never deleted by the API; a safety net). */
-export type RejectionReason = 'already_enrolled' | 'already_waitlisted' | 'course_not_found';
+/**
+ * course_not_found: the course row is gone (courses are never deleted by the API; a safety net);
+ * dead_letter: an operator rejected a request that could not be decided.
+ */
+export type RejectionReason = 'already_enrolled' | 'already_waitlisted' | 'course_not_found' | 'dead_letter';
 
 /**
  * The one decision an accepted request ends in, and its state since. The primary key on the idempotency key

@@ -10,7 +10,7 @@ import {
   AllocationJobName,
   type AllocationJobData,
   batchJobIdFor,
-  bullPriorityOf,
+  allocationJobOptions,
   partitionOf,
   partitionQueueNames,
 } from '../queue/allocation-queue.contract.js';
@@ -143,13 +143,7 @@ export class EnrollmentQueue implements OnModuleInit {
       queue,
       AllocationJobName.DecideRequests,
       data,
-      {
-        priority: bullPriorityOf(priority),
-        // Order must survive failures, so retries happen inside the worker, never by re-queueing the job.
-        attempts: 1,
-        removeOnComplete: true,
-        removeOnFail: false,
-      },
+      allocationJobOptions(priority),
       jobId,
     );
     const added = job.addJob(transaction as never);

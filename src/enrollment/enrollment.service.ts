@@ -1,9 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DecisionsService, type DecidedRequest } from '../decisions/decisions.service.js';
+import { DecisionsService } from '../decisions/decisions.service.js';
 import { CoursesService } from '../courses/courses.service.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 import { type EnrollRequestDto, IDEMPOTENCY_KEY_PATTERN } from './dto/enroll-request.dto.js';
-import type { EnrollmentRequestResponse } from './dto/enrollment-request.response.js';
+import {
+  decidedView,
+  type EnrollmentRequestResponse,
+  queuedView,
+} from './dto/enrollment-request.response.js';
 import { EnrollmentQueue } from './enrollment.queue.js';
 import type { AcceptedRequest } from '../queue/allocation-queue.contract.js';
 import { IdempotencyStore } from './idempotency.store.js';
@@ -164,36 +168,4 @@ async function unavailableOnFailure<T>(operation: () => Promise<T>): Promise<T> 
 function queueUnavailable(error: unknown): DomainError {
   if (error instanceof DomainError) return error;
   return new DomainError(DomainErrorCode.QueueUnavailable, 'the queue (Redis) is unavailable; retry later');
-}
-
-function queuedView(key: string, request: AcceptedRequest): EnrollmentRequestResponse {
-  return {
-    idempotency_key: key,
-    student_id: request.studentId,
-    course_id: request.courseId,
-    priority: request.priority,
-    status: 'queued',
-    waitlist_position: null,
-    reason: null,
-    requested_at: request.requestedAt,
-    decided_at: null,
-    promoted_at: null,
-    dropped_at: null,
-  };
-}
-
-function decidedView(decided: DecidedRequest): EnrollmentRequestResponse {
-  return {
-    idempotency_key: decided.idempotencyKey,
-    student_id: decided.studentId,
-    course_id: decided.courseId,
-    priority: decided.priority,
-    status: decided.status,
-    waitlist_position: decided.waitlistPosition,
-    reason: decided.reason,
-    requested_at: decided.requestedAt.toISOString(),
-    decided_at: decided.decidedAt.toISOString(),
-    promoted_at: decided.promotedAt?.toISOString() ?? null,
-    dropped_at: decided.droppedAt?.toISOString() ?? null,
-  };
 }

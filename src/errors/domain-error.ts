@@ -15,6 +15,7 @@ export enum DomainErrorCode {
   CourseWindowInvalid = 'course_window_invalid',
   RegistrationNotOpen = 'registration_not_open',
   RegistrationClosed = 'registration_closed',
+  DeadLetterNotFound = 'dead_letter_not_found',
 }
 
 export class DomainError extends Error {

@@ -27,6 +27,7 @@ const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
   [DomainErrorCode.CourseWindowInvalid]: HttpStatus.BAD_REQUEST,
   [DomainErrorCode.RegistrationNotOpen]: HttpStatus.CONFLICT,
   [DomainErrorCode.RegistrationClosed]: HttpStatus.CONFLICT,
+  [DomainErrorCode.DeadLetterNotFound]: HttpStatus.NOT_FOUND,
 };
 
 /** Seconds a client should wait before retrying when a dependency is unavailable. */

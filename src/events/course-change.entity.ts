@@ -1,7 +1,8 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /** What happens to a request after its decision, and to a course: the record's rows besides the decisions. */
-export type CourseChangeType = 'promoted' | 'dropped' | 'capacity_changed';
+export type CourseChangeType =
+  'promoted' | 'dropped' | 'capacity_changed' | 'dead_lettered' | 'dead_letter_retried';
 
 /** Every type of event a course's record holds: each request's decision, then its later changes. */
 export type CourseEventType = 'enrolled' | 'waitlisted' | 'rejected' | 'cancelled' | CourseChangeType;
@@ -23,7 +24,7 @@ export class CourseChange {
   @PrimaryColumn({ type: 'integer', primaryKeyConstraintName: 'course_changes_pkey' })
   seq!: number;
 
-  @Column({ type: 'varchar', length: 16 })
+  @Column({ type: 'varchar', length: 24 })
   type!: CourseChangeType;
 
   /** Null for a capacity change. */

@@ -14,6 +14,11 @@ import {
   REQUESTS_TOTAL,
 } from './enrollment-metrics.service.js';
 import { MetricsJsonController } from './metrics.controller.js';
+import type { Gauge } from 'prom-client';
+import { DataSource } from 'typeorm';
+
+/** Dead letters waiting for an operator (see src/dead-letters). */
+export const DEAD_LETTERS = 'courseflow_dead_letters';
 
 const courseGauge = (name: string, help: string) =>
   makeGaugeProvider({
@@ -53,6 +58,22 @@ const courseGauge = (name: string, help: string) =>
     courseGauge(QUEUE_DEPTH, 'Requests accepted for the course and not decided yet'),
     courseGauge(SEATS_TAKEN, 'Seats taken in the course'),
     courseGauge(CAPACITY, 'Seats the course has'),
+    makeGaugeProvider({
+      name: DEAD_LETTERS,
+      help: 'Requests set aside as dead letters, undecided until an operator retries or rejects them (fleet-wide: aggregate with max)',
+      inject: [DataSource],
+      async collect(this: Gauge<string>, dataSource: DataSource) {
+        try {
+          const [row]: Array<{ n: number }> = await dataSource.query(
+            `SELECT count(*)::int AS n FROM dead_letters d
+              WHERE NOT EXISTS (SELECT 1 FROM decisions WHERE idempotency_key = d.idempotency_key)`,
+          );
+          this.set(row.n);
+        } catch {
+          // The database is away: the last value stays; /ready reports the outage.
+        }
+      },
+    }),
   ],
   exports: [EnrollmentMetrics],
 })

@@ -50,6 +50,17 @@ export interface AllocationJobData {
  */
 export const bullPriorityOf = (priority: number): number => 101 - priority;
 
+/**
+ * How every allocation job is stored. Order must survive failures, so retries happen inside the worker,
+ * never by BullMQ re-queueing the job; a request that cannot be decided becomes a dead letter instead.
+ */
+export const allocationJobOptions = (priority: number) => ({
+  priority: bullPriorityOf(priority),
+  attempts: 1,
+  removeOnComplete: true,
+  removeOnFail: false,
+});
+
 /** Derived from the idempotency key (hashed: BullMQ ids may not contain ':'), so duplicates collapse. */
 export const jobIdFor = (idempotencyKey: string): string =>
   `req-${createHash('sha256').update(idempotencyKey).digest('base64url')}`;

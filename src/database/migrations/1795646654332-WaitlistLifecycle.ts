@@ -6,7 +6,7 @@ export class WaitlistLifecycle1795646654332 implements MigrationInterface {
   public async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`DROP INDEX "public"."decisions_course_id_idx"`);
     await queryRunner.query(
-      `CREATE TABLE "course_changes" ("course_id" integer NOT NULL, "seq" integer NOT NULL, "type" character varying(16) NOT NULL, "idempotency_key" character varying(128), "student_id" character varying(64), "status" character varying(16), "capacity" integer, "at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), CONSTRAINT "course_changes_pkey" PRIMARY KEY ("course_id", "seq"))`,
+      `CREATE TABLE "course_changes" ("course_id" integer NOT NULL, "seq" integer NOT NULL, "type" character varying(24) NOT NULL, "idempotency_key" character varying(128), "student_id" character varying(64), "status" character varying(16), "capacity" integer, "at" TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(), CONSTRAINT "course_changes_pkey" PRIMARY KEY ("course_id", "seq"))`,
     );
     await queryRunner.query(
       `CREATE INDEX "course_changes_idempotency_key_idx" ON "course_changes"  ("idempotency_key") `,

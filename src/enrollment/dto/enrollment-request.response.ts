@@ -1,3 +1,5 @@
+import type { DecidedRequest } from '../../decisions/decisions.service.js';
+import type { AcceptedRequest } from '../../queue/allocation-queue.contract.js';
 import { ApiProperty } from '@nestjs/swagger';
 
 export const REQUEST_STATUSES = [
@@ -78,4 +80,38 @@ export class EnrollmentRequestResponse {
     description: 'When the request was dropped or cancelled',
   })
   dropped_at!: string | null;
+}
+
+/** A request not decided yet, as its claim records it. */
+export function queuedView(key: string, request: Omit<AcceptedRequest, 'jobId'>): EnrollmentRequestResponse {
+  return {
+    idempotency_key: key,
+    student_id: request.studentId,
+    course_id: request.courseId,
+    priority: request.priority,
+    status: 'queued',
+    waitlist_position: null,
+    reason: null,
+    requested_at: request.requestedAt,
+    decided_at: null,
+    promoted_at: null,
+    dropped_at: null,
+  };
+}
+
+/** A decided request, as it stands now. */
+export function decidedView(decided: DecidedRequest): EnrollmentRequestResponse {
+  return {
+    idempotency_key: decided.idempotencyKey,
+    student_id: decided.studentId,
+    course_id: decided.courseId,
+    priority: decided.priority,
+    status: decided.status,
+    waitlist_position: decided.waitlistPosition,
+    reason: decided.reason,
+    requested_at: decided.requestedAt.toISOString(),
+    decided_at: decided.decidedAt.toISOString(),
+    promoted_at: decided.promotedAt?.toISOString() ?? null,
+    dropped_at: decided.droppedAt?.toISOString() ?? null,
+  };
 }

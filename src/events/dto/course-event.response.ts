@@ -9,6 +9,8 @@ const EVENT_TYPES: CourseEventType[] = [
   'dropped',
   'cancelled',
   'capacity_changed',
+  'dead_lettered',
+  'dead_letter_retried',
 ];
 
 /** One change, as the record keeps it. */

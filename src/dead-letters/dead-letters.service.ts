@@ -1,0 +1,108 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { DataSource } from 'typeorm';
+import { deadLetterOf, LifecycleService } from '../allocation/lifecycle.service.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { DecisionsService } from '../decisions/decisions.service.js';
+import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
+import {
+  allocationJobOptions,
+  type AllocationJobData,
+  AllocationJobName,
+  partitionOf,
+  partitionQueueName,
+} from '../queue/allocation-queue.contract.js';
+import type { DeadLetter } from './dead-letter.entity.js';
+
+/** The operator's side of dead letters: list them, queue one again, or reject it. */
+@Injectable()
+export class DeadLettersService {
+  private readonly logger = new Logger(DeadLettersService.name);
+
+  constructor(
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(LifecycleService) private readonly lifecycle: LifecycleService,
+    @Inject(DecisionsService) private readonly decisions: DecisionsService,
+    @Inject(Redis) private readonly redis: Redis,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** The dead letters whose request is still undecided, oldest failure first. */
+  async list(): Promise<DeadLetter[]> {
+    const rows: Array<Record<string, unknown>> = await this.dataSource.query(
+      `SELECT * FROM dead_letters d
+        WHERE NOT EXISTS (SELECT 1 FROM decisions WHERE idempotency_key = d.idempotency_key)
+        ORDER BY failed_at, id`,
+    );
+    return rows.map(deadLetterOf);
+  }
+
+  /**
+   * Queues the request again, at the tail of its priority in its partition, then takes the dead letter off
+   * the list: in that order, so a failure between the two leaves a dead letter whose request gets decided
+   * (and then leaves the list), never a request with neither a job nor a dead letter.
+   */
+  async retry(id: string): Promise<DeadLetter> {
+    const letter = await this.find(id);
+    const partition = partitionOf(letter.courseId, this.config.allocationPartitions);
+    const queue = new Queue(partitionQueueName(partition), {
+      connection: this.redis,
+      prefix: this.config.queuePrefix,
+    });
+    try {
+      const data: AllocationJobData = {
+        priority: letter.priority,
+        // The request's claim names the job that first carried it; this job owns it all the same.
+        duplicatesMarked: true,
+        requests: [
+          {
+            idempotencyKey: letter.idempotencyKey,
+            studentId: letter.studentId,
+            courseId: letter.courseId,
+            requestedAt: letter.requestedAt.toISOString(),
+          },
+        ],
+      };
+      await queue.add(AllocationJobName.DecideRequests, data, {
+        ...allocationJobOptions(letter.priority),
+        jobId: `dead-letter-${id}-${Date.now()}`,
+      });
+    } finally {
+      await queue.close();
+    }
+    const taken = await this.lifecycle.takeDeadLetter(id);
+    if (!taken) throw notFound(id);
+    this.logger.log({ msg: 'dead letter queued again', id, idempotency_keys: [letter.idempotencyKey] });
+    return taken;
+  }
+
+  /** Decides the request rejected (reason dead_letter) and takes the dead letter off the list. */
+  async reject(id: string): Promise<DeadLetter> {
+    await this.find(id);
+    const rejected = await this.lifecycle.rejectDeadLetter(id);
+    if (!rejected) throw notFound(id);
+    this.logger.log({ msg: 'dead letter rejected', id, idempotency_keys: [rejected.idempotencyKey] });
+    return rejected;
+  }
+
+  /** The request as it stands now (for the answer after an operator's action). */
+  async current(letter: DeadLetter) {
+    return this.decisions.find(letter.idempotencyKey);
+  }
+
+  private async find(id: string): Promise<DeadLetter> {
+    if (!/^[1-9][0-9]{0,17}$/.test(id)) throw notFound(id);
+    const rows: Array<Record<string, unknown>> = await this.dataSource.query(
+      `SELECT * FROM dead_letters d WHERE id = $1
+          AND NOT EXISTS (SELECT 1 FROM decisions WHERE idempotency_key = d.idempotency_key)`,
+      [id],
+    );
+    if (!rows[0]) throw notFound(id);
+    return deadLetterOf(rows[0]);
+  }
+}
+
+function notFound(id: string): DomainError {
+  return new DomainError(DomainErrorCode.DeadLetterNotFound, `no dead letter with id ${id}`);
+}

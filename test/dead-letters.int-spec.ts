@@ -1,0 +1,205 @@
+import { allocationJobOptions, AllocationJobName } from '../src/queue/allocation-queue.contract.js';
+import { connect } from './support/db-client.js';
+import {
+  ADMIN_TOKEN,
+  createWorld,
+  eventually,
+  http,
+  newCourse,
+  partitionQueueOf,
+  startApp,
+  type TestApp,
+  type TestWorld,
+  waitForDecision,
+} from './support/test-app.js';
+
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+/**
+ * A request that really fails inside PostgreSQL (a trigger this test installs raises for one student):
+ * only it becomes a dead letter; its batch-mates are decided as if nothing happened, in their order; an
+ * operator sees it, retries it or rejects it.
+ */
+describe('dead letters', () => {
+  let world: TestWorld;
+  let api: TestApp;
+
+  beforeAll(async () => {
+    world = await createWorld({ DEAD_LETTER_ATTEMPTS: '2' });
+    api = await startApp(world, { ROLE: 'api' });
+    const db = await connect(world.database.url);
+    try {
+      await db.query(`CREATE TABLE poisoned (student_id varchar PRIMARY KEY)`);
+      await db.query(`CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.status <> 'rejected' AND EXISTS (SELECT 1 FROM poisoned WHERE student_id = NEW.student_id) THEN
+            RAISE EXCEPTION 'poisoned student %', NEW.student_id;
+          END IF;
+          RETURN NEW;
+        END $$`);
+      await db.query(
+        `CREATE TRIGGER poison BEFORE INSERT ON decisions FOR EACH ROW EXECUTE FUNCTION poison()`,
+      );
+    } finally {
+      await db.end();
+    }
+    await setPoisoned(['poison-1', 'poison-2']);
+  });
+
+  async function setPoisoned(students: string[]) {
+    const db = await connect(world.database.url);
+    try {
+      for (const student of students) await db.query('INSERT INTO poisoned VALUES ($1)', [student]);
+    } finally {
+      await db.end();
+    }
+  }
+  afterAll(async () => {
+    await api.close();
+    await world.destroy();
+  });
+
+  const call = (method: string, path: string, headers: Record<string, string> = admin) =>
+    http(api.baseUrl, method, path, undefined, headers);
+  const enroll = (courseId: number, student: string, key: string) =>
+    http(api.baseUrl, 'POST', '/enroll', { student_id: student, course_id: courseId, idempotency_key: key });
+
+  it('sets aside only the failing request, decides its batch-mates in order, and lets an operator act', async () => {
+    const courseId = await newCourse(api.baseUrl, 3);
+    // Queued while no worker runs, so the worker finds them all in one batch.
+    const students = ['s-a', 's-b', 'poison-1', 's-c', 's-d', 's-e', 'poison-2'];
+    for (const [n, student] of students.entries()) {
+      expect((await enroll(courseId, student, `dl-${n}`)).status).toBe(202);
+    }
+    const worker = await startApp(world, { ROLE: 'worker' });
+    try {
+      const outcome = async (n: number) => (await waitForDecision(api.baseUrl, `dl-${n}`)).body;
+      expect(await outcome(0)).toMatchObject({ status: 'enrolled' });
+      expect(await outcome(1)).toMatchObject({ status: 'enrolled' });
+      expect(await outcome(3)).toMatchObject({ status: 'enrolled' });
+      expect(await outcome(4)).toMatchObject({ status: 'waitlisted', waitlist_position: 1 });
+      expect(await outcome(5)).toMatchObject({ status: 'waitlisted', waitlist_position: 2 });
+
+      const listed = await eventually(async () => {
+        const answer = await call('GET', '/admin/dead-letters');
+        return answer.body.length === 2 ? answer.body : undefined;
+      }, 60_000);
+      console.log(`GET /admin/dead-letters: ${JSON.stringify(listed, null, 1)}`);
+      expect(
+        listed.map(
+          (letter: { requests: Array<{ idempotency_key: string }> }) => letter.requests[0].idempotency_key,
+        ),
+      ).toEqual(['dl-2', 'dl-6']);
+      expect(listed[0]).toMatchObject({
+        id: expect.stringMatching(/^\d+$/),
+        error: expect.stringContaining('poisoned student poison-1'),
+        attempts: 2,
+        failed_at: expect.stringMatching(/Z$/),
+        requests: [{ idempotency_key: 'dl-2', student_id: 'poison-1', status: 'queued', decided_at: null }],
+      });
+      expect((await call('GET', '/enrollments/dl-2', {})).body.status).toBe('queued');
+      const metrics = await (await fetch(`${api.baseUrl}/metrics`)).text();
+      expect(metrics).toMatch(/^courseflow_dead_letters 2$/m);
+
+      // Retried while still poisoned: it fails again and comes back with more attempts.
+      const retried = await call('POST', `/admin/dead-letters/${listed[0].id}/retry`);
+      expect(retried.status).toBe(202);
+      const again = await eventually(async () => {
+        const answer = await call('GET', '/admin/dead-letters');
+        const letter = answer.body.find(
+          (l: { requests: Array<{ idempotency_key: string }> }) => l.requests[0].idempotency_key === 'dl-2',
+        );
+        return letter ? letter : undefined;
+      }, 60_000);
+      expect(again.attempts).toBe(2);
+
+      // Cured: a retry decides it as usual, once.
+      const db = await connect(world.database.url);
+      try {
+        await db.query(`DELETE FROM poisoned WHERE student_id = 'poison-1'`);
+      } finally {
+        await db.end();
+      }
+      expect((await call('POST', `/admin/dead-letters/${again.id}/retry`)).status).toBe(202);
+      expect((await waitForDecision(api.baseUrl, 'dl-2')).body).toMatchObject({
+        status: 'waitlisted',
+        waitlist_position: 3,
+      });
+
+      // The other is rejected by the operator.
+      const rejected = await call('POST', `/admin/dead-letters/${listed[1].id}/reject`);
+      expect(rejected.status).toBe(200);
+      expect(rejected.body.requests[0]).toMatchObject({ status: 'rejected', reason: 'dead_letter' });
+      expect((await call('GET', '/admin/dead-letters')).body).toEqual([]);
+      expect(await (await fetch(`${api.baseUrl}/metrics`)).text()).toMatch(/^courseflow_dead_letters 0$/m);
+      expect((await call('POST', `/admin/dead-letters/${listed[1].id}/reject`)).status).toBe(404);
+      expect((await call('POST', '/admin/dead-letters/abc/retry')).status).toBe(404);
+      expect((await call('GET', '/admin/dead-letters', {})).status).toBe(401);
+
+      // On the record, in order: each transition with its key.
+      const events = (await call('GET', `/courses/${courseId}/events?limit=1000`)).body.events as Array<{
+        type: string;
+        idempotency_key: string;
+      }>;
+      const about = (key: string) =>
+        events.filter((event) => event.idempotency_key === key).map((event) => event.type);
+      expect(about('dl-2')).toEqual([
+        'dead_lettered',
+        'dead_letter_retried',
+        'dead_lettered',
+        'dead_letter_retried',
+        'waitlisted',
+      ]);
+      expect(about('dl-6')).toEqual(['dead_lettered', 'rejected']);
+    } finally {
+      await worker.close();
+    }
+  }, 120_000);
+
+  it('splits a job carrying a failing request: the others in it are decided in their order', async () => {
+    const courseId = await newCourse(api.baseUrl, 2);
+    await setPoisoned(['poison-3']);
+    const students = ['j-a', 'poison-3', 'j-b', 'j-c', 'j-d'];
+    const queue = partitionQueueOf(api, courseId);
+    try {
+      // One job of five requests, as the API's group commit makes under a stampede.
+      await queue.add(
+        AllocationJobName.DecideRequests,
+        {
+          priority: 0,
+          duplicatesMarked: true,
+          requests: students.map((student, n) => ({
+            idempotencyKey: `job-${n}`,
+            studentId: student,
+            courseId,
+            requestedAt: new Date().toISOString(),
+          })),
+        },
+        allocationJobOptions(0),
+      );
+    } finally {
+      await queue.close();
+    }
+    const worker = await startApp(world, { ROLE: 'worker' });
+    try {
+      const outcomes = [];
+      for (const n of [0, 2, 3, 4]) outcomes.push((await waitForDecision(api.baseUrl, `job-${n}`)).body);
+      expect(outcomes.map((request) => [request.status, request.waitlist_position])).toEqual([
+        ['enrolled', null],
+        ['enrolled', null],
+        ['waitlisted', 1],
+        ['waitlisted', 2],
+      ]);
+      const letter = await eventually(async () => {
+        const answer = await call('GET', '/admin/dead-letters');
+        return answer.body.find(
+          (l: { requests: Array<{ idempotency_key: string }> }) => l.requests[0].idempotency_key === 'job-1',
+        );
+      }, 60_000);
+      expect(letter.error).toContain('poisoned student poison-3');
+      expect((await call('POST', `/admin/dead-letters/${letter.id}/reject`)).status).toBe(200);
+    } finally {
+      await worker.close();
+    }
+  }, 120_000);
+});

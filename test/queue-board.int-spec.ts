@@ -1,0 +1,147 @@
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+import {
+  partitionOf,
+  partitionQueueName,
+  partitionQueueNames,
+} from '../src/queue/allocation-queue.contract.js';
+import {
+  ADMIN_TOKEN,
+  createWorld,
+  eventually,
+  http,
+  newCourse,
+  newRequest,
+  startApp,
+  type TestApp,
+  type TestWorld,
+} from './support/test-app.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOT = resolve('test-output/queue-board.png');
+
+// Decided once, when the file loads: without a browser the browser test is skipped, saying why.
+const chromiumMissing = !existsSync(CHROMIUM);
+if (chromiumMissing) {
+  console.warn(`queue-board: skipping the browser test: ${CHROMIUM} is missing (apt-get install chromium)`);
+}
+const itWithBrowser = chromiumMissing ? it.skip : it;
+
+const basic = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
+
+function board(app: TestApp, path: string, headers: Record<string, string> = {}, method = 'GET') {
+  return fetch(`${app.baseUrl}/admin/queues${path}`, {
+    method,
+    headers: { connection: 'close', ...headers },
+  });
+}
+
+/** The operators' queue console, on an API process: jobs stay where the API queued them (no worker). */
+describe('queue console at /admin/queues', () => {
+  let world: TestWorld;
+  let api: TestApp;
+
+  beforeAll(async () => {
+    world = await createWorld();
+    api = await startApp(world, { ROLE: 'api' });
+  });
+  afterAll(async () => {
+    await api.close();
+    await world.destroy();
+  });
+
+  it('asks a browser for the operator credential when none is sent', async () => {
+    const response = await board(api, '');
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm="CourseFlow operators"/);
+    expect(await response.text()).not.toContain('<html');
+  });
+
+  it('refuses a wrong password, a wrong Bearer token and the board API without credentials', async () => {
+    expect((await board(api, '', { authorization: basic('operator', 'not-the-token') })).status).toBe(401);
+    expect((await board(api, '', { authorization: 'Bearer not-the-token' })).status).toBe(401);
+    expect((await board(api, '/api/queues')).status).toBe(401);
+    expect((await board(api, '/static/images/logo.svg')).status).toBe(401);
+  });
+
+  it('serves the board with ADMIN_TOKEN as the Basic password, whatever the user name, or as a Bearer token', async () => {
+    for (const authorization of [
+      basic('operator', ADMIN_TOKEN),
+      basic('', ADMIN_TOKEN),
+      `Bearer ${ADMIN_TOKEN}`,
+    ]) {
+      const response = await board(api, '', { authorization });
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toContain('text/html');
+      expect(await response.text()).toContain('<html');
+    }
+  });
+
+  it('lists every partition queue, read-only, with the jobs the API queued', async () => {
+    const courseId = await newCourse(api.baseUrl, 5);
+    const accepted = await http(api.baseUrl, 'POST', '/enroll', newRequest(courseId));
+    expect(accepted.status).toBe(202);
+    const ownQueue = partitionQueueName(partitionOf(courseId, api.config.allocationPartitions));
+
+    const queues = await eventually(
+      async () => {
+        const response = await board(api, '/api/queues', { authorization: `Bearer ${ADMIN_TOKEN}` });
+        expect(response.status).toBe(200);
+        const body = (await response.json()) as {
+          queues: { name: string; counts: any; readOnlyMode: boolean }[];
+        };
+        return body.queues.find((queue) => queue.name === ownQueue)?.counts.prioritized === 1
+          ? body.queues
+          : undefined;
+      },
+      10_000,
+      `the job in ${ownQueue}`,
+    );
+    expect(queues.map((queue) => queue.name).sort()).toEqual(
+      partitionQueueNames(api.config.allocationPartitions).sort(),
+    );
+    expect(queues.every((queue) => queue.readOnlyMode)).toBe(true);
+  });
+
+  it('refuses to change a queue (pausing a partition would stall its courses)', async () => {
+    const name = encodeURIComponent(partitionQueueName(0));
+    const paused = await board(
+      api,
+      `/api/queues/${name}/pause`,
+      { authorization: `Bearer ${ADMIN_TOKEN}` },
+      'PUT',
+    );
+    expect(paused.status).toBe(405);
+    const response = await board(api, '/api/queues', { authorization: `Bearer ${ADMIN_TOKEN}` });
+    const body = (await response.json()) as { queues: { name: string; isPaused: boolean }[] };
+    expect(body.queues.find((queue) => queue.name === partitionQueueName(0))?.isPaused).toBe(false);
+  });
+
+  itWithBrowser('shows every partition queue to an operator who signs in with a browser', async () => {
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    try {
+      const context = await browser.newContext({
+        httpCredentials: { username: 'operator', password: ADMIN_TOKEN },
+        viewport: { width: 1280, height: 900 },
+      });
+      const page = await context.newPage();
+      const opened = await page.goto(`${api.baseUrl}/admin/queues`);
+      expect(opened?.status()).toBe(200);
+      for (const name of partitionQueueNames(api.config.allocationPartitions)) {
+        await page.getByText(name, { exact: true }).first().waitFor({ state: 'visible', timeout: 20_000 });
+      }
+      await mkdir(resolve('test-output'), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+      console.log(`queue-board: screenshot saved to ${SCREENSHOT}`);
+      expect(existsSync(SCREENSHOT)).toBe(true);
+    } finally {
+      await browser.close();
+    }
+  });
+});

@@ -294,20 +294,22 @@ const run = promisify(execFile);
  */
 async function pgbenchNaive(world, courseIds, seconds) {
   await withClient(world.url, (client) => client.query('CREATE SEQUENCE IF NOT EXISTS naive_keys'));
+  // Course ids are consecutive (created together); random() picks one per transaction.
+  return pgbench(world, seconds, [
+    `\\set course random(${Math.min(...courseIds)}, ${Math.max(...courseIds)})`,
+    'BEGIN;',
+    'SELECT capacity, seats_taken FROM courses WHERE id = :course FOR UPDATE;',
+    'UPDATE courses SET seats_taken = seats_taken + 1 WHERE id = :course;',
+    "INSERT INTO enrollments (course_id, student_id, idempotency_key) SELECT :course, 'naive-' || k, 'naive-' || k FROM nextval('naive_keys') AS k;",
+    'END;',
+  ]);
+}
+
+/** pgbench, 8 clients, prepared statements, for `seconds`: the script's transactions per second. */
+async function pgbench(world, seconds, lines) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'courseflow-pgbench-'));
   const script = path.join(dir, 'naive.sql');
-  // Course ids are consecutive (created together); random() picks one per transaction.
-  writeFileSync(
-    script,
-    [
-      `\\set course random(${Math.min(...courseIds)}, ${Math.max(...courseIds)})`,
-      'BEGIN;',
-      'SELECT capacity, seats_taken FROM courses WHERE id = :course FOR UPDATE;',
-      'UPDATE courses SET seats_taken = seats_taken + 1 WHERE id = :course;',
-      "INSERT INTO enrollments (course_id, student_id, idempotency_key) SELECT :course, 'naive-' || k, 'naive-' || k FROM nextval('naive_keys') AS k;",
-      'END;',
-    ].join('\n'),
-  );
+  writeFileSync(script, lines.join('\n'));
   try {
     const { stdout } = await run(
       'pgbench',
@@ -551,43 +553,13 @@ async function pgbenchNaiveDrops(world) {
       seeded,
     ]);
   });
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'courseflow-pgbench-'));
-  const script = path.join(dir, 'drops.sql');
-  writeFileSync(
-    script,
-    [
-      'BEGIN;',
-      `SELECT seats_taken FROM courses WHERE id = ${courseId} FOR UPDATE;`,
-      "DELETE FROM enrollments WHERE idempotency_key = (SELECT 'nd-' || nextval('naive_drops'));",
-      `WITH head AS (DELETE FROM waitlist_entries WHERE course_id = ${courseId} AND position = (SELECT min(position) FROM waitlist_entries WHERE course_id = ${courseId}) RETURNING student_id, idempotency_key) INSERT INTO enrollments (course_id, student_id, idempotency_key) SELECT ${courseId}, student_id, idempotency_key FROM head;`,
-      'END;',
-    ].join('\n'),
-  );
-  try {
-    const { stdout } = await run(
-      'pgbench',
-      [
-        '-n',
-        '-M',
-        'prepared',
-        '-c',
-        '8',
-        '-j',
-        '2',
-        '-T',
-        String(SCALE.baselineSeconds),
-        '-f',
-        script,
-        world.url,
-      ],
-      { env: { ...process.env, PGOPTIONS: '' } },
-    );
-    const tps = /tps = ([\d.]+)/.exec(stdout);
-    if (!tps) throw new Error(`pgbench printed no tps:\n${stdout}`);
-    return Number(tps[1]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return pgbench(world, SCALE.baselineSeconds, [
+    'BEGIN;',
+    `SELECT seats_taken FROM courses WHERE id = ${courseId} FOR UPDATE;`,
+    "DELETE FROM enrollments WHERE idempotency_key = (SELECT 'nd-' || nextval('naive_drops'));",
+    `WITH head AS (DELETE FROM waitlist_entries WHERE course_id = ${courseId} AND position = (SELECT min(position) FROM waitlist_entries WHERE course_id = ${courseId}) RETURNING student_id, idempotency_key) INSERT INTO enrollments (course_id, student_id, idempotency_key) SELECT ${courseId}, student_id, idempotency_key FROM head;`,
+    'END;',
+  ]);
 }
 
 // ---------------------------------------------------------------- report

@@ -74,20 +74,8 @@ export class LifecycleService {
       }
       if (withdrawal === 'unchanged') return withdrawal;
       if (withdrawal === 'cancel') {
-        // The cancellation is the request's decision, and its decision row its event in the record.
-        const seq = course ? course.eventsWritten + 1 : null;
-        await this.recordCancellation(manager, request, seq);
         // Only a queued request can name a course that is gone (courses are never deleted by the API).
-        if (!course) return withdrawal;
-        await this.writeChange(
-          manager,
-          course.id,
-          { ...countersOf(course), eventsWritten: seq! },
-          {
-            events: [],
-            decided: 1,
-          },
-        );
+        await this.decideHere(manager, course, request, 'cancelled');
         return withdrawal;
       }
       let counters = countersOf(course!);
@@ -218,24 +206,7 @@ export class LifecycleService {
       const [course] = await this.courses.lockForAllocation(manager, [letter.courseId]);
       await manager.query('DELETE FROM dead_letters WHERE id = $1', [id]);
       if (await this.currentState(manager, letter.idempotencyKey)) return letter;
-      const seq = course ? course.eventsWritten + 1 : null;
-      await manager.query(
-        `INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at,
-                                decided_at, decided_as, decision_seq)
-         VALUES ($1, $2, $3, $4, 'rejected', 'dead_letter', $5, now(), 'rejected', $6)`,
-        [letter.idempotencyKey, letter.studentId, letter.courseId, letter.priority, letter.requestedAt, seq],
-      );
-      if (course) {
-        await this.writeChange(
-          manager,
-          course.id,
-          { ...countersOf(course), eventsWritten: seq! },
-          {
-            events: [],
-            decided: 1,
-          },
-        );
-      }
+      await this.decideHere(manager, course, letterRequest(letter), 'rejected');
       return letter;
     });
   }
@@ -262,25 +233,46 @@ export class LifecycleService {
     return rows[0] ?? null;
   }
 
-  /** `cancelled` as the request's one decision: a worker that reaches it later finds it decided. */
-  private async recordCancellation(
+  /**
+   * A queued request's one decision made here rather than by a worker: `cancelled` (withdrawn) or
+   * `rejected` (a dead letter an operator rejected). The decisions table's primary key makes it the only
+   * one: a worker that reaches the request later finds it decided. Its row is its event in the course's
+   * record, numbered under the course row lock (none if the course is gone).
+   */
+  private async decideHere(
     manager: EntityManager,
+    course: Course | undefined,
     request: WithdrawnRequest,
-    seq: number | null,
+    status: 'cancelled' | 'rejected',
   ): Promise<void> {
+    const seq = course ? course.eventsWritten + 1 : null;
     await manager.query(
       `INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at,
                               decided_at, dropped_at, decided_as, decision_seq)
-       VALUES ($1, $2, $3, $4, 'cancelled', NULL, $5, now(), now(), 'cancelled', $6)`,
+       VALUES ($1, $2, $3, $4, $6::varchar, $7, $5, now(), CASE WHEN $6::varchar = 'cancelled' THEN now() END,
+               $6::varchar, $8)`,
       [
         request.idempotencyKey,
         request.studentId,
         request.courseId,
         request.priority,
         request.requestedAt,
+        status,
+        status === 'rejected' ? 'dead_letter' : null,
         seq,
       ],
     );
+    if (course) {
+      await this.writeChange(
+        manager,
+        course.id,
+        { ...countersOf(course), eventsWritten: seq! },
+        {
+          events: [],
+          decided: 1,
+        },
+      );
+    }
   }
 
   /**

@@ -95,7 +95,8 @@ export class DomainExceptionFilter implements ExceptionFilter {
   }
 }
 
-function reasonPhrase(status: number): string {
+/** The status's reason phrase, as every error body's `error` carries it. */
+export function reasonPhrase(status: number): string {
   const phrases: Record<number, string> = {
     400: 'Bad Request',
     401: 'Unauthorized',

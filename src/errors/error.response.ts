@@ -1,4 +1,5 @@
 import { ApiProperty, type ApiResponseNoStatusOptions } from '@nestjs/swagger';
+import { reasonPhrase } from './domain-exception.filter.js';
 
 /** Every error's shape, whatever its status (see DomainExceptionFilter). */
 export class ErrorResponse {
@@ -12,15 +13,6 @@ export class ErrorResponse {
   message!: string;
 }
 
-const REASON: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  404: 'Not Found',
-  409: 'Conflict',
-  422: 'Unprocessable Entity',
-  503: 'Service Unavailable',
-};
-
 /** An error response for the OpenAPI document: its meaning and an example of the body. */
 export function errorResponse(
   status: number,
@@ -30,6 +22,6 @@ export function errorResponse(
   return {
     type: ErrorResponse,
     description,
-    example: { statusCode: status, error: REASON[status], message },
+    example: { statusCode: status, error: reasonPhrase(status), message },
   };
 }

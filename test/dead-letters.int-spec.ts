@@ -1,3 +1,4 @@
+import { Worker } from 'bullmq';
 import { allocationJobOptions, AllocationJobName } from '../src/queue/allocation-queue.contract.js';
 import { connect } from './support/db-client.js';
 import {
@@ -200,6 +201,67 @@ describe('dead letters', () => {
       expect((await call('POST', `/admin/dead-letters/${letter.id}/reject`)).status).toBe(200);
     } finally {
       await worker.close();
+    }
+  }, 120_000);
+
+  it('turns a job that failed anyway (as one that kills its workers does) into dead letters, once', async () => {
+    const courseId = await newCourse(api.baseUrl, 2);
+    const queue = partitionQueueOf(api, courseId);
+    const requests = ['f-a', 'f-b'].map((student, n) => ({
+      idempotencyKey: `failed-${n}`,
+      studentId: student,
+      courseId,
+      requestedAt: new Date().toISOString(),
+    }));
+    try {
+      await queue.add(
+        AllocationJobName.DecideRequests,
+        { priority: 0, duplicatesMarked: true, requests },
+        { ...allocationJobOptions(0), jobId: 'job-that-failed' },
+      );
+      // Taken and failed by a stand-in worker, as BullMQ fails a job that stalled too many times.
+      const standIn = new Worker(queue.name, null, {
+        connection: { host: api.config.redis.host, port: api.config.redis.port },
+        prefix: api.config.queuePrefix,
+      });
+      try {
+        const job = await standIn.getNextJob('stand-in');
+        expect(job?.id).toBe('job-that-failed');
+        await job!.moveToFailed(new Error('job stalled more than allowable limit'), 'stand-in');
+      } finally {
+        await standIn.close();
+      }
+      expect(await queue.getFailedCount()).toBe(1);
+
+      // Two workers hear of it (the start sweep, the failure event): each request is set aside once.
+      const workers = [await startApp(world, { ROLE: 'worker' }), await startApp(world, { ROLE: 'worker' })];
+      try {
+        const letters = await eventually(async () => {
+          const listed = (await call('GET', '/admin/dead-letters')).body as Array<{
+            error: string;
+            attempts: number;
+            requests: Array<{ idempotency_key: string; status: string }>;
+          }>;
+          const mine = listed.filter((letter) => letter.requests[0].idempotency_key.startsWith('failed-'));
+          return mine.length === 2 ? mine : undefined;
+        }, 60_000);
+        expect(
+          letters.map((letter) => [letter.requests[0].idempotency_key, letter.requests[0].status]),
+        ).toEqual([
+          ['failed-0', 'queued'],
+          ['failed-1', 'queued'],
+        ]);
+        expect(letters[0]).toMatchObject({ error: 'job stalled more than allowable limit', attempts: 1 });
+        await eventually(async () => ((await queue.getFailedCount()) === 0 ? true : undefined));
+        const events = (await call('GET', `/courses/${courseId}/events`)).body.events as Array<{
+          type: string;
+        }>;
+        expect(events.map((event) => event.type)).toEqual(['dead_lettered', 'dead_lettered']);
+      } finally {
+        await Promise.all(workers.map((worker) => worker.close()));
+      }
+    } finally {
+      await queue.close();
     }
   }, 120_000);
 });

@@ -6,7 +6,7 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { messageOf } from '../errors/error-message.js';
@@ -54,6 +54,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
   private readonly logger = new Logger(AllocationProcessor.name);
   private workers: Worker<AllocationJobData>[] = [];
   private queues: Queue[] = [];
+  private failures: QueueEvents[] = [];
   private stopping = false;
 
   constructor(
@@ -105,13 +106,28 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
       worker.on('error', (error) => {
         if (this.redis.status === 'ready') this.logger.warn(`${name}: ${error.message}`);
       });
+      // A job that fails anyway (it stalled, killing its worker, more than maxStalledCount times; or even
+      // setting a request aside failed) leaves its requests as dead letters, whichever worker hears of it.
+      const failures = new QueueEvents(name, { connection: workerConnectionOptions(this.config), prefix });
+      failures.on('error', () => undefined);
+      failures.on(
+        'failed',
+        ({ jobId, failedReason }) => void this.setAsideFailedJob(queue, jobId, failedReason),
+      );
       this.queues.push(queue);
       this.workers.push(worker);
+      this.failures.push(failures);
     }
     for (const queue of this.queues) {
       while (!this.stopping && !(await this.pinned(queue))) await sleep(START_RETRY_MS);
     }
     if (this.stopping) return;
+    // Jobs that failed while no worker was listening.
+    for (const queue of this.queues) {
+      for (const job of await queue.getFailed().catch(() => [])) {
+        await this.setAsideFailedJob(queue, job.id!, job.failedReason);
+      }
+    }
     for (const worker of this.workers) {
       worker.run().catch((error: unknown) => this.logger.error({ msg: 'worker stopped', err: error }));
     }
@@ -144,6 +160,9 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     const workers = this.workers;
     this.workers = [];
     await Promise.all(workers.map((worker) => worker.close(force)));
+    // Bounded: with Redis away, closing the event listeners would wait for a connection that may not come.
+    const listeners = this.failures.splice(0).map((failures) => failures.close().catch(() => undefined));
+    await Promise.race([Promise.all(listeners), sleep(1000)]);
     // The queues share the process's Redis client, so closing them sends nothing (RedisModule closes it).
     await Promise.all(this.queues.map((queue) => queue.close()));
     this.queues = [];
@@ -227,6 +246,36 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     }
     await Promise.all(removals);
     return decided;
+  }
+
+  /**
+   * A failed job's requests (those it owns and that are still undecided) become dead letters, then the job
+   * leaves the failed set: so no failure path leaves a request queued with nothing telling an operator.
+   * Every worker process hears of the failure; each request is written once whoever comes first, and a
+   * process that fails here leaves the job in the failed set for the next start's sweep.
+   */
+  private async setAsideFailedJob(queue: Queue, jobId: string, reason: string): Promise<void> {
+    try {
+      const job = await Job.fromId<AllocationJobData>(queue, jobId);
+      if (!job) return;
+      const partition = partitionOf(job.data.requests[0]?.courseId ?? 0, this.config.allocationPartitions);
+      const [owned] = await readPartitionJobs(this.redis, queue, this.config.queuePrefix, partition, {
+        head: { id: jobId, data: job.data },
+        room: job.data.requests.length,
+      });
+      for (const request of owned.data.requests) {
+        await this.lifecycle.deadLetter({ ...request, priority: job.data.priority }, reason, 1, 'keep');
+      }
+      await queue.remove(jobId).catch(() => undefined);
+      this.logger.error({
+        msg: 'failed job set aside as dead letters',
+        job_id: jobId,
+        idempotency_keys: owned.data.requests.map((request) => request.idempotencyKey),
+        error: reason,
+      });
+    } catch (error) {
+      this.logger.warn(`failed job ${jobId} left in the failed set: ${messageOf(error)}`);
+    }
   }
 
   /**

@@ -139,14 +139,25 @@ export class LifecycleService {
    * meanwhile. If even this transaction fails (say, the course row itself is what breaks), the dead letter
    * is written alone, without its event, so the request is never left in silence.
    */
-  async deadLetter(request: WithdrawnRequest, error: string, attempts: number): Promise<void> {
-    const write = (manager: EntityManager) =>
-      manager.query(
+  async deadLetter(
+    request: WithdrawnRequest,
+    error: string,
+    attempts: number,
+    repeat: 'add attempts' | 'keep' = 'add attempts',
+  ): Promise<void> {
+    // 'keep': a request several processes may set aside for the same failure (a failed job every worker
+    // hears of) is written, and recorded, once.
+    const onConflict =
+      repeat === 'keep'
+        ? 'DO NOTHING'
+        : 'DO UPDATE SET error = EXCLUDED.error, attempts = dead_letters.attempts + EXCLUDED.attempts, failed_at = now()';
+    const write = async (manager: EntityManager): Promise<boolean> => {
+      const written: unknown[] = await manager.query(
         `INSERT INTO dead_letters (idempotency_key, student_id, course_id, priority, requested_at, error, attempts)
          SELECT $1::varchar, $2::varchar, $3::int, $4::smallint, $5::timestamptz, $6::text, $7::int
           WHERE NOT EXISTS (SELECT 1 FROM decisions WHERE idempotency_key = $1::varchar)
-         ON CONFLICT (idempotency_key)
-         DO UPDATE SET error = EXCLUDED.error, attempts = dead_letters.attempts + EXCLUDED.attempts, failed_at = now()`,
+         ON CONFLICT (idempotency_key) ${onConflict}
+         RETURNING id`,
         [
           request.idempotencyKey,
           request.studentId,
@@ -157,12 +168,13 @@ export class LifecycleService {
           attempts,
         ],
       );
+      return written.length > 0;
+    };
     try {
       await this.dataSource.transaction(async (manager) => {
         const [course] = await this.courses.lockForAllocation(manager, [request.courseId]);
         if (await this.currentState(manager, request.idempotencyKey)) return;
-        await write(manager);
-        if (!course) return;
+        if (!(await write(manager)) || !course) return;
         await this.writeChange(manager, course.id, countersOf(course), {
           events: [deadLetterEvent('dead_lettered', request)],
           decided: 0,

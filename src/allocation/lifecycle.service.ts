@@ -193,10 +193,9 @@ export class LifecycleService {
    */
   takeDeadLetter(id: string): Promise<DeadLetter | null> {
     return this.dataSource.transaction(async (manager) => {
-      const letter = await this.lockDeadLetter(manager, id);
-      if (!letter) return null;
-      const [course] = await this.courses.lockForAllocation(manager, [letter.courseId]);
-      await manager.query('DELETE FROM dead_letters WHERE id = $1', [id]);
+      const taken = await this.takeOffList(manager, id);
+      if (!taken) return null;
+      const { letter, course } = taken;
       if (course && !(await this.currentState(manager, letter.idempotencyKey))) {
         await this.writeChange(manager, course.id, countersOf(course), {
           events: [deadLetterEvent('dead_letter_retried', letterRequest(letter))],
@@ -213,22 +212,37 @@ export class LifecycleService {
    */
   rejectDeadLetter(id: string): Promise<DeadLetter | null> {
     return this.dataSource.transaction(async (manager) => {
-      const letter = await this.lockDeadLetter(manager, id);
-      if (!letter) return null;
-      const [course] = await this.courses.lockForAllocation(manager, [letter.courseId]);
-      await manager.query('DELETE FROM dead_letters WHERE id = $1', [id]);
-      if (await this.currentState(manager, letter.idempotencyKey)) return letter;
-      await this.decideHere(manager, course, letterRequest(letter), 'rejected');
+      const taken = await this.takeOffList(manager, id);
+      if (!taken) return null;
+      const { letter, course } = taken;
+      if (!(await this.currentState(manager, letter.idempotencyKey))) {
+        await this.decideHere(manager, course, letterRequest(letter), 'rejected');
+      }
       return letter;
     });
   }
 
-  private async lockDeadLetter(manager: EntityManager, id: string): Promise<DeadLetter | null> {
-    const rows: Array<Record<string, unknown>> = await manager.query(
-      'SELECT * FROM dead_letters WHERE id = $1 FOR UPDATE',
+  /**
+   * Deletes a dead letter under its course's row lock, taken first, as deadLetter() takes it before
+   * writing the row: one lock order everywhere, so an operator's action and a worker setting the same
+   * request aside again wait for each other instead of deadlocking.
+   */
+  private async takeOffList(
+    manager: EntityManager,
+    id: string,
+  ): Promise<{ letter: DeadLetter; course: Course | undefined } | null> {
+    const [found]: Array<{ course_id: number }> = await manager.query(
+      'SELECT course_id FROM dead_letters WHERE id = $1',
       [id],
     );
-    return rows[0] ? deadLetterOf(rows[0]) : null;
+    if (!found) return null;
+    const [course] = await this.courses.lockForAllocation(manager, [found.course_id]);
+    // TypeORM answers a DELETE … RETURNING with [rows, affected count].
+    const [[deleted]]: [Array<Record<string, unknown>>, number] = await manager.query(
+      'DELETE FROM dead_letters WHERE id = $1 RETURNING *',
+      [id],
+    );
+    return deleted ? { letter: deadLetterOf(deleted), course } : null;
   }
 
   /** The request's decision and, while waitlisted, its stored position; null while it is queued. */

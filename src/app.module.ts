@@ -12,6 +12,7 @@ import { EnrollmentModule } from './enrollment/enrollment.module.js';
 import { EventsModule } from './events/events.module.js';
 import { DeadLettersModule } from './dead-letters/dead-letters.module.js';
 import { HealthModule } from './health/health.module.js';
+import { LiveModule } from './live/live.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { QueueBoardModule } from './queue-board/queue-board.module.js';
@@ -46,6 +47,7 @@ export class AppModule {
           ? [
               CoursesHttpModule,
               EventsModule,
+              LiveModule,
               DeadLettersModule,
               EnrollmentModule.register({ partitions: config.allocationPartitions }),
               QueueBoardModule,

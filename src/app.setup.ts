@@ -1,14 +1,18 @@
 import type { Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
+import { WsAdapter } from '@nestjs/platform-ws';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import type { AppConfig } from './config/app-config.js';
+import { LiveGateway } from './live/live.gateway.js';
 import { requestLogger } from './logging/logging.module.js';
 
 /** What main.ts and the tests both do to an application before it listens. */
 export function configureApp(app: INestApplication): void {
   app.useLogger(app.get(Logger));
   app.use(requestLogger());
+  // /ws reads its own messages (src/live): the adapter's parser is told to leave them alone.
+  app.useWebSocketAdapter(new WsAdapter(app, { messageParser: () => undefined }));
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
@@ -41,7 +45,10 @@ export function exitGracefullyOnSignals(app: INestApplication, config: AppConfig
       process.exit(1);
     }, config.shutdownTimeoutMs).unref();
     try {
-      await closeHttpServer(app.getHttpServer() as Server);
+      // The HTTP server waits for every socket, /ws ones too: live clients are told to go (1001) meanwhile.
+      const httpClosed = closeHttpServer(app.getHttpServer() as Server);
+      if (config.role !== 'worker') await app.get(LiveGateway, { strict: false }).goodbye();
+      await httpClosed;
       await app.close();
       logger.log({ msg: 'shut down cleanly' });
       process.exit(0);

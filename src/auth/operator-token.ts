@@ -12,3 +12,8 @@ export function operatorTokenMatcher(adminToken: string): (presented: string) =>
 function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
+
+/** The token of an `Authorization: Bearer <token>` header (the scheme is case-insensitive), if it is one. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return /^Bearer (.+)$/i.exec(header ?? '')?.[1];
+}

@@ -31,6 +31,17 @@ export interface AppConfig {
   /** How long a starting process waits for PostgreSQL before it gives up with one clear line. */
   databaseStartTimeoutMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /** Live events on /ws: limits that keep one client from costing the process unbounded memory. */
+  live: {
+    /** Unsent bytes one connection may hold before it is closed (1013) as a slow consumer. */
+    sendBufferBytes: number;
+    /** How long a replay waits for a client to read before it is closed as a slow consumer. */
+    slowConsumerMs: number;
+    maxSubscriptions: number;
+    maxConnections: number;
+    /** Ping interval; a client that has not answered the previous ping is dropped. */
+    heartbeatMs: number;
+  };
 }
 
 /** The injection token of the validated AppConfig: `@Inject(APP_CONFIG) config: AppConfig`. */
@@ -99,6 +110,13 @@ export function parseConfig(env: Env): AppConfig {
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 600_000),
     databaseStartTimeoutMs: int('DATABASE_START_TIMEOUT_MS', 30000, 0, 600_000),
     logLevel: oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const),
+    live: {
+      sendBufferBytes: int('WS_SEND_BUFFER_BYTES', 1024 * 1024, 16 * 1024, 256 * 1024 * 1024),
+      slowConsumerMs: int('WS_SLOW_CONSUMER_MS', 10_000, 100, 600_000),
+      maxSubscriptions: int('WS_MAX_SUBSCRIPTIONS', 20, 1, 1000),
+      maxConnections: int('WS_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
+      heartbeatMs: int('WS_HEARTBEAT_MS', 30_000, 100, 600_000),
+    },
   };
   if (problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   return config;

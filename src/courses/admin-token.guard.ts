@@ -2,7 +2,7 @@ import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@ne
 import type { Request } from 'express';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
-import { operatorTokenMatcher } from '../auth/operator-token.js';
+import { bearerToken, operatorTokenMatcher } from '../auth/operator-token.js';
 
 /** Operators-only endpoints: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */
 @Injectable()
@@ -14,9 +14,8 @@ export class AdminTokenGuard implements CanActivate {
   }
 
   canActivate(context: ExecutionContext): boolean {
-    const header = context.switchToHttp().getRequest<Request>().headers.authorization ?? '';
-    const match = /^Bearer (.+)$/.exec(header);
-    if (!match || !this.matches(match[1])) {
+    const token = bearerToken(context.switchToHttp().getRequest<Request>().headers.authorization);
+    if (token === undefined || !this.matches(token)) {
       throw new DomainError(
         DomainErrorCode.AdminTokenInvalid,
         'Authorization must be "Bearer <ADMIN_TOKEN>"',

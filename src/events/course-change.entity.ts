@@ -17,6 +17,7 @@ export type CourseEventType = 'enrolled' | 'waitlisted' | 'rejected' | 'cancelle
  */
 @Entity({ name: 'course_changes' })
 @Index('course_changes_idempotency_key_idx', ['idempotencyKey'])
+@Index('course_changes_student_id_idx', ['studentId'])
 export class CourseChange {
   @PrimaryColumn({ name: 'course_id', type: 'integer', primaryKeyConstraintName: 'course_changes_pkey' })
   courseId!: number;

@@ -2,11 +2,28 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { CourseEventResponse } from './dto/course-event.response.js';
 
+/** An event as the record holds it: its course's sequence number, and the object a client receives. */
+export interface RecordedEvent {
+  courseId: number;
+  seq: number;
+  /** The event object without its cursor (the cursor depends on who reads it). */
+  body: Omit<CourseEventResponse, 'cursor'>;
+  /** When its transaction wrote it (in that transaction, so shortly before its commit). */
+  atMs: number;
+}
+
+/** Whose events a reader wants: a student's, one request's, or a whole course's. */
+export type EventSelector =
+  | { kind: 'student'; studentId: string }
+  | { kind: 'request'; idempotencyKey: string }
+  | { kind: 'course'; courseId: number };
+
 /**
  * The read side of the record (the view course_events: each request's decision row, then the course's
  * later changes). A course's events are read by their course sequence number, which is also their commit
  * order (handed out under the course row lock), so the cursor is that number: resuming after it yields
- * every later event once, and an event can never commit behind a reader's cursor.
+ * every later event once, and an event can never commit behind a reader's cursor. Readers that span
+ * courses (a student's events) keep one such number per course.
  */
 @Injectable()
 export class EventsService {
@@ -29,6 +46,67 @@ export class EventsService {
     );
     return rows.map(eventOf);
   }
+
+  /** The live feed's read: each course's events after its number, at most `limit` per course, in order. */
+  async inCoursesAfter(after: ReadonlyMap<number, number>, limit: number): Promise<RecordedEvent[]> {
+    const rows: EventRow[] = await this.dataSource.query(
+      `SELECT e.* FROM unnest($1::int[], $2::int[]) AS p(course_id, after)
+         CROSS JOIN LATERAL (SELECT ${COLUMNS} FROM course_events
+                              WHERE course_id = p.course_id AND seq > p.after ORDER BY seq LIMIT $3) e
+        ORDER BY e.course_id, e.seq`,
+      [[...after.keys()], [...after.values()], limit],
+    );
+    return rows.map(recordOf);
+  }
+
+  /**
+   * A page of the selected events after a number per course (a course without one: from its first
+   * event), ordered by course and then sequence, so the next page continues exactly where this one ends.
+   */
+  async selectedAfter(
+    selector: EventSelector,
+    after: ReadonlyMap<number, number>,
+    limit: number,
+  ): Promise<RecordedEvent[]> {
+    const [column, value] = selectorColumn(selector);
+    const rows: EventRow[] = await this.dataSource.query(
+      `SELECT ${COLUMNS.replace(/(\w+)/g, 'e.$1')} FROM course_events e
+         LEFT JOIN unnest($2::int[], $3::int[]) AS p(course_id, after) ON p.course_id = e.course_id
+        WHERE e.${column} = $1 AND e.seq > COALESCE(p.after, 0)
+        ORDER BY e.course_id, e.seq LIMIT $4`,
+      [value, [...after.keys()], [...after.values()], limit],
+    );
+    return rows.map(recordOf);
+  }
+
+  /** The last number of each course that holds selected events: where a live-only reader starts. */
+  async selectedHeads(selector: EventSelector): Promise<Map<number, number>> {
+    const rows: Array<{ course_id: number; seq: number }> =
+      selector.kind === 'course'
+        ? await this.dataSource.query(
+            `SELECT id AS course_id, events_written AS seq FROM courses WHERE id = $1`,
+            [selector.courseId],
+          )
+        : await this.dataSource.query(
+            `SELECT course_id, max(seq) AS seq FROM course_events WHERE ${selectorColumn(selector)[0]} = $1
+              GROUP BY course_id`,
+            [selectorColumn(selector)[1]],
+          );
+    return new Map(rows.map((row) => [row.course_id, row.seq]));
+  }
+}
+
+function selectorColumn(
+  selector: EventSelector,
+): ['student_id' | 'idempotency_key' | 'course_id', string | number] {
+  switch (selector.kind) {
+    case 'student':
+      return ['student_id', selector.studentId];
+    case 'request':
+      return ['idempotency_key', selector.idempotencyKey];
+    case 'course':
+      return ['course_id', selector.courseId];
+  }
 }
 
 const COLUMNS =
@@ -47,17 +125,25 @@ interface EventRow {
   at: Date;
 }
 
-function eventOf(row: EventRow): CourseEventResponse {
+function recordOf(row: EventRow): RecordedEvent {
   return {
-    cursor: String(row.seq),
-    type: row.type,
-    course_id: row.course_id,
-    student_id: row.student_id,
-    idempotency_key: row.idempotency_key,
-    status: row.status,
-    waitlist_position: row.waitlist_position,
-    reason: row.reason,
-    capacity: row.capacity,
-    at: row.at.toISOString(),
+    courseId: row.course_id,
+    seq: row.seq,
+    atMs: row.at.getTime(),
+    body: {
+      type: row.type,
+      course_id: row.course_id,
+      student_id: row.student_id,
+      idempotency_key: row.idempotency_key,
+      status: row.status,
+      waitlist_position: row.waitlist_position,
+      reason: row.reason,
+      capacity: row.capacity,
+      at: row.at.toISOString(),
+    },
   };
+}
+
+function eventOf(row: EventRow): CourseEventResponse {
+  return { cursor: String(row.seq), ...recordOf(row).body };
 }

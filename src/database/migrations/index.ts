@@ -3,10 +3,12 @@ import { CreateSchema1795583224743 } from './1795583224743-CreateSchema.js';
 import { CountDecidedRequests1795584188136 } from './1795584188136-CountDecidedRequests.js';
 import { WaitlistLifecycle1795646654332 } from './1795646654332-WaitlistLifecycle.js';
 import { DeadLetters1795647844037 } from './1795647844037-DeadLetters.js';
+import { LiveEvents1795735000000 } from './1795735000000-LiveEvents.js';
 
 export const migrations = [
   CreateSchema1795583224743,
   CountDecidedRequests1795584188136,
   WaitlistLifecycle1795646654332,
   DeadLetters1795647844037,
+  LiveEvents1795735000000,
 ];

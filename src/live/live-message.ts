@@ -37,7 +37,7 @@ export function parseClientMessage(message: unknown): ClientMessage | MessagePro
   if (given.length !== 1) {
     return {
       message: 'give exactly one of student_id, idempotency_key or course_id',
-      field: given[1] ?? 'student_id',
+      ...(given.length > 1 ? { field: given[1] } : {}),
     };
   }
   let selector: EventSelector;

@@ -1,0 +1,117 @@
+import type { WebSocket } from 'ws';
+import type { RecordedEvent } from '../events/events.service.js';
+import { LiveConnection } from './live-connection.js';
+import { decodeCursor } from './live-cursor.js';
+import type { LiveMetrics } from './live-metrics.js';
+import { inCommitOrder, type LiveEvent, liveEvent, Subscription } from './subscription.js';
+
+function event(courseId: number, seq: number, studentId: string, atMs = seq): LiveEvent {
+  const recorded: RecordedEvent = {
+    courseId,
+    seq,
+    atMs,
+    body: {
+      type: 'enrolled',
+      course_id: courseId,
+      student_id: studentId,
+      idempotency_key: `k-${courseId}-${seq}`,
+      status: 'enrolled',
+      waitlist_position: null,
+      reason: null,
+      capacity: null,
+      at: new Date(atMs).toISOString(),
+    },
+  };
+  return liveEvent(recorded);
+}
+
+/** A socket that records what it is sent: units only, the real one is tested in test/live-*.int-spec.ts. */
+function fakeConnection() {
+  const sent: Array<{ type: string; event: { cursor: string; course_id: number; student_id: string } }> = [];
+  const socket = {
+    bufferedAmount: 0,
+    send: (text: string) => sent.push(JSON.parse(text)),
+    close: () => undefined,
+    terminate: () => undefined,
+  } as unknown as WebSocket;
+  const metrics = { delivered: () => undefined, disconnected: () => undefined } as unknown as LiveMetrics;
+  const connection = new LiveConnection(
+    socket,
+    false,
+    { sendBufferBytes: 1 << 20, maxSubscriptions: 20, slowConsumerMs: 1000 },
+    metrics,
+  );
+  const subscribe = (sub: Subscription) => connection.subscriptions.set(sub.section, sub);
+  return { connection, sent, subscribe };
+}
+
+describe('a subscription on a connection', () => {
+  it('sends an event two of its subscriptions select once, and moves both past it', () => {
+    const { connection, sent, subscribe } = fakeConnection();
+    const student = new Subscription({ kind: 'student', studentId: 's-1' }, connection, new Map());
+    const course = new Subscription({ kind: 'course', courseId: 7 }, connection, new Map([[7, 0]]));
+    subscribe(student);
+    subscribe(course);
+    connection.deliver(event(7, 1, 's-1'), [student, course], true);
+    connection.deliver(event(7, 2, 's-2'), [course], true);
+    expect(sent.map((m) => m.event.student_id)).toEqual(['s-1', 's-2']);
+    const cursor = decodeCursor(sent[1].event.cursor)!;
+    expect(cursor.get('s:s-1')).toEqual(new Map([[7, 1]]));
+    expect(cursor.get('c:7')).toEqual(new Map([[7, 2]]));
+  });
+
+  it('skips, while replaying, what another subscription of the connection has sent live', () => {
+    const { connection, sent, subscribe } = fakeConnection();
+    const live = new Subscription({ kind: 'course', courseId: 7 }, connection, new Map([[7, 4]]));
+    const replaying = new Subscription({ kind: 'student', studentId: 's-1' }, connection, new Map());
+    subscribe(live);
+    subscribe(replaying);
+    live.goLive();
+    connection.deliver(event(7, 5, 's-1'), [live], true);
+    // The replay finds s-1's events 3 (before the course subscription began) and 5 (which it sent).
+    connection.deliver(event(7, 3, 's-1'), [replaying], false);
+    connection.deliver(event(7, 5, 's-1'), [replaying], false);
+    expect(sent.map((m) => m.event.cursor && m.event.student_id + '@' + m.event.course_id)).toEqual([
+      's-1@7',
+      's-1@7',
+    ]);
+    expect(replaying.position.get(7)).toBe(5);
+  });
+
+  it('at the seam sends only the held events past the replay, and replays again after an overflow', () => {
+    const { connection, sent, subscribe } = fakeConnection();
+    const sub = new Subscription({ kind: 'course', courseId: 7 }, connection, new Map([[7, 0]]));
+    subscribe(sub);
+    sub.hold(event(7, 2, 's'));
+    sub.hold(event(7, 3, 's'));
+    for (const replayed of [event(7, 1, 's'), event(7, 2, 's')]) connection.deliver(replayed, [sub], false);
+    for (const held of sub.goLive()!) connection.deliver(held, [sub], true);
+    expect(sent.map((m) => JSON.stringify(decodeCursor(m.event.cursor)!.get('c:7')!.get(7)))).toEqual([
+      '1',
+      '2',
+      '3',
+    ]);
+    expect(sub.live).toBe(true);
+
+    const overflowing = new Subscription({ kind: 'course', courseId: 8 }, connection, new Map());
+    for (let seq = 1; seq <= 5001; seq += 1) overflowing.hold(event(8, seq, 's'));
+    expect(overflowing.goLive()).toBeUndefined();
+    expect(overflowing.live).toBe(false);
+  });
+
+  it('orders a replay by time across courses and by sequence within one', () => {
+    const replay = [event(1, 1, 's', 100), event(1, 2, 's', 90), event(2, 1, 's', 95), event(2, 2, 's', 120)];
+    expect(inCommitOrder(replay).map((e) => `${e.courseId}:${e.seq}`)).toEqual(['2:1', '1:1', '1:2', '2:2']);
+  });
+
+  it('cuts a connection off, once, when its send buffer is over the limit', () => {
+    const { connection } = fakeConnection();
+    const closes: Array<[number, string]> = [];
+    const socket = connection.socket as unknown as { bufferedAmount: number; close: unknown };
+    socket.close = (code: number, reason: string) => closes.push([code, reason]);
+    socket.bufferedAmount = (1 << 20) + 1;
+    expect(connection.send('{}')).toBe(false);
+    expect(connection.send('{}')).toBe(false);
+    expect(closes).toEqual([[1013, expect.stringContaining('send buffer full')]]);
+  });
+});

@@ -1,0 +1,284 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connectLive, type LiveClient, subscribe } from './support/live-client.js';
+import {
+  ADMIN_TOKEN,
+  createWorld,
+  eventually,
+  http,
+  newCourse,
+  newRequest,
+  startApp,
+  type TestApp,
+  type TestWorld,
+  waitForDecision,
+} from './support/test-app.js';
+
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+/** Enrolls the requests and waits until every one is decided. */
+async function enrollAll(baseUrl: string, requests: ReturnType<typeof newRequest>[]): Promise<void> {
+  for (const request of requests) expect((await http(baseUrl, 'POST', '/enroll', request)).status).toBe(202);
+  await Promise.all(requests.map((request) => waitForDecision(baseUrl, request.idempotency_key)));
+}
+
+/** A course's whole record, as operators page it over HTTP. */
+async function courseRecord(
+  baseUrl: string,
+  courseId: number,
+): Promise<Array<{ cursor: string; type: string }>> {
+  const page = await http(baseUrl, 'GET', `/courses/${courseId}/events?limit=1000`, undefined, admin);
+  return page.body.events;
+}
+
+function metric(text: string, name: string): number {
+  const line = text.split('\n').find((row) => row.startsWith(`${name} `) || row.startsWith(`${name}{`));
+  return line === undefined ? NaN : Number(line.split(' ').at(-1));
+}
+
+describe('live events on /ws, one process', () => {
+  let world: TestWorld;
+  let service: TestApp;
+  const clients: LiveClient[] = [];
+  const connect = async (options?: Parameters<typeof connectLive>[1]) => {
+    const client = await connectLive(service.baseUrl, options);
+    clients.push(client);
+    return client;
+  };
+
+  beforeAll(async () => {
+    world = await createWorld();
+    service = await startApp(world, { WS_MAX_SUBSCRIPTIONS: '3', WS_HEARTBEAT_MS: '300' });
+  });
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+  });
+
+  afterAll(async () => {
+    await service?.close();
+    await world?.destroy();
+  });
+
+  it("tells a student its own requests' decisions and later changes, and nobody else's", async () => {
+    const courseId = await newCourse(service.baseUrl, 1);
+    const mine = newRequest(courseId, { student_id: 'live-s-1' });
+    const other = newRequest(courseId);
+    const client = await connect();
+    const subscribed = await subscribe(client, { student_id: 'live-s-1' });
+    expect(subscribed).toMatchObject({
+      type: 'subscribed',
+      student_id: 'live-s-1',
+      cursor: expect.any(String),
+    });
+
+    await enrollAll(service.baseUrl, [other, mine]);
+    await client.untilEvents(1);
+    expect(client.events[0]).toMatchObject({
+      type: 'waitlisted',
+      course_id: courseId,
+      student_id: 'live-s-1',
+      idempotency_key: mine.idempotency_key,
+      status: 'waitlisted',
+      waitlist_position: 1,
+    });
+    expect((await http(service.baseUrl, 'DELETE', `/enrollments/${other.idempotency_key}`)).status).toBe(200);
+    await client.untilEvents(2);
+    expect(client.events[1]).toMatchObject({ type: 'promoted', status: 'enrolled', waitlist_position: null });
+    await sleep(300);
+    expect(client.events.map((event) => event.student_id)).toEqual(['live-s-1', 'live-s-1']);
+  });
+
+  it('follows one request by its idempotency key, from its decision to its drop', async () => {
+    const courseId = await newCourse(service.baseUrl, 5);
+    const request = newRequest(courseId);
+    const client = await connect();
+    await subscribe(client, { idempotency_key: request.idempotency_key });
+    await enrollAll(service.baseUrl, [request, newRequest(courseId)]);
+    await http(service.baseUrl, 'DELETE', `/enrollments/${request.idempotency_key}`);
+    await client.untilEvents(2);
+    await sleep(200);
+    expect(client.events.map((event) => [event.type, event.idempotency_key])).toEqual([
+      ['enrolled', request.idempotency_key],
+      ['dropped', request.idempotency_key],
+    ]);
+  });
+
+  it('gives a course to operators only: the token in the message or on the upgrade request', async () => {
+    const courseId = await newCourse(service.baseUrl, 5);
+    const anonymous = await connect();
+    expect(await subscribe(anonymous, { course_id: courseId })).toMatchObject({
+      type: 'error',
+      field: 'token',
+    });
+    expect(await subscribe(anonymous, { course_id: courseId, token: 'wrong-token-123' })).toMatchObject({
+      type: 'error',
+      field: 'token',
+    });
+    expect(await subscribe(anonymous, { course_id: courseId, token: ADMIN_TOKEN })).toMatchObject({
+      type: 'subscribed',
+      course_id: courseId,
+    });
+    const byHeader = await connect({ headers: { authorization: `bearer ${ADMIN_TOKEN}` } });
+    expect(await subscribe(byHeader, { course_id: courseId })).toMatchObject({ type: 'subscribed' });
+    const wrongHeader = await connect({ headers: { authorization: 'Bearer wrong-token-123' } });
+    expect(await subscribe(wrongHeader, { course_id: courseId })).toMatchObject({
+      type: 'error',
+      field: 'token',
+    });
+    expect(await subscribe(byHeader, { course_id: 2_000_000_000 })).toMatchObject({
+      type: 'error',
+      field: 'course_id',
+      message: 'course_id 2000000000 does not exist',
+    });
+
+    await enrollAll(service.baseUrl, [newRequest(courseId)]);
+    await anonymous.untilEvents(1);
+    await byHeader.untilEvents(1);
+    await sleep(200);
+    expect(wrongHeader.events).toEqual([]);
+  });
+
+  it('answers a bad message with an error and keeps the connection', async () => {
+    const client = await connect();
+    const bad: unknown[] = [
+      'not json',
+      '[1,2]',
+      { type: 'subscribe' },
+      { type: 'subscribe', student_id: 's 1' },
+      { type: 'subscribe', student_id: 's-1', course_id: 1 },
+      { type: 'subscribe', student_id: 's-1', extra: true },
+      { type: 'subscribe', student_id: 's-1', after: 'not-a-cursor' },
+      { type: 'subscribe', course_id: '1', token: ADMIN_TOKEN },
+      { type: 'unsubscribe', student_id: 'never-subscribed' },
+      { type: 'hello' },
+    ];
+    for (const message of bad) client.send(message);
+    client.socket.send(Buffer.from([1, 2, 3]), { binary: true });
+    await eventually(async () => (client.frames.length >= bad.length + 1 ? true : undefined));
+    expect(client.frames.every((frame) => frame.type === 'error' && typeof frame.message === 'string')).toBe(
+      true,
+    );
+    expect(client.frames.map((frame) => frame.field)).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      'student_id',
+      'course_id',
+      'extra',
+      'after',
+      'course_id',
+      undefined,
+      'type',
+      undefined,
+    ]);
+    expect(await subscribe(client, { student_id: 's-still-here' })).toMatchObject({ type: 'subscribed' });
+  });
+
+  it('caps the subscriptions of one connection, refuses a second of the same, and unsubscribes', async () => {
+    const client = await connect();
+    for (const student of ['cap-1', 'cap-2', 'cap-3'])
+      expect(await subscribe(client, { student_id: student })).toMatchObject({ type: 'subscribed' });
+    expect(await subscribe(client, { student_id: 'cap-4' })).toMatchObject({
+      type: 'error',
+      message: 'a connection holds at most 3 subscriptions',
+    });
+    expect(await subscribe(client, { student_id: 'cap-1' })).toMatchObject({
+      type: 'error',
+      message: 'already subscribed',
+    });
+    const seen = client.frames.length;
+    client.send({ type: 'unsubscribe', student_id: 'cap-1' });
+    expect(await client.reply('unsubscribed', seen)).toMatchObject({ student_id: 'cap-1' });
+    expect(await subscribe(client, { student_id: 'cap-4' })).toMatchObject({ type: 'subscribed' });
+
+    const courseId = await newCourse(service.baseUrl, 5);
+    await enrollAll(service.baseUrl, [
+      newRequest(courseId, { student_id: 'cap-1' }),
+      newRequest(courseId, { student_id: 'cap-4' }),
+    ]);
+    await client.untilEvents(1);
+    await sleep(300);
+    expect(client.events.map((event) => event.student_id)).toEqual(['cap-4']);
+  });
+
+  it('sends an event that two subscriptions of a connection select once', async () => {
+    const courseId = await newCourse(service.baseUrl, 5);
+    const client = await connect({ headers: admin });
+    await subscribe(client, { course_id: courseId });
+    await subscribe(client, { student_id: 'both-1' });
+    await enrollAll(service.baseUrl, [newRequest(courseId, { student_id: 'both-1' }), newRequest(courseId)]);
+    await client.untilEvents(2);
+    await sleep(300);
+    expect(client.events).toHaveLength(2);
+    expect(new Set(client.events.map((event) => event.cursor)).size).toBe(2);
+  });
+
+  it('replays what a client missed after its cursor, exactly, then goes on live', async () => {
+    const courseId = await newCourse(service.baseUrl, 1000);
+    const first = await connect({ headers: admin });
+    await subscribe(first, { course_id: courseId });
+    await enrollAll(service.baseUrl, [newRequest(courseId)]);
+    await first.untilEvents(1);
+    const cursor = first.lastCursor()!;
+    await first.close();
+
+    await enrollAll(
+      service.baseUrl,
+      Array.from({ length: 50 }, () => newRequest(courseId)),
+    );
+    const second = await connect({ headers: admin });
+    await subscribe(second, { course_id: courseId, after: cursor });
+    await second.untilEvents(50);
+    await enrollAll(
+      service.baseUrl,
+      Array.from({ length: 3 }, () => newRequest(courseId)),
+    );
+    await second.untilEvents(53);
+    await sleep(300);
+    const record = await courseRecord(service.baseUrl, courseId);
+    expect(second.events.map((event) => event.type)).toEqual(record.slice(1).map((event) => event.type));
+    expect(second.events.map((event) => event.idempotency_key)).toEqual(
+      record.slice(1).map((event: any) => event.idempotency_key),
+    );
+    // A course's REST cursor resumes a course subscription too.
+    const third = await connect({ headers: admin });
+    await subscribe(third, { course_id: courseId, after: record[50].cursor });
+    await third.untilEvents(3);
+    await sleep(200);
+    expect(third.events.map((event: any) => event.idempotency_key)).toEqual(
+      record.slice(51).map((event: any) => event.idempotency_key),
+    );
+  });
+
+  it('drops a client that stops answering pings and keeps one that answers', async () => {
+    const silent = await connect({ autoPong: false });
+    const answering = await connect();
+    const { code } = await silent.closed;
+    expect(code).toBe(1006);
+    await sleep(700);
+    expect(answering.socket.readyState).toBe(answering.socket.OPEN);
+    const metrics = await (await fetch(`${service.baseUrl}/metrics`)).text();
+    expect(metric(metrics, 'courseflow_ws_disconnects_total{reason="heartbeat"}')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('counts connections, subscriptions and delivered events in /metrics', async () => {
+    const before = await (await fetch(`${service.baseUrl}/metrics`)).text();
+    const client = await connect();
+    await subscribe(client, { student_id: 'metrics-1' });
+    await subscribe(client, { student_id: 'metrics-2' });
+    const courseId = await newCourse(service.baseUrl, 5);
+    await enrollAll(service.baseUrl, [newRequest(courseId, { student_id: 'metrics-1' })]);
+    await client.untilEvents(1);
+    const after = await (await fetch(`${service.baseUrl}/metrics`)).text();
+    expect(metric(after, 'courseflow_ws_connections')).toBe(metric(before, 'courseflow_ws_connections') + 1);
+    expect(metric(after, 'courseflow_ws_subscriptions')).toBe(
+      metric(before, 'courseflow_ws_subscriptions') + 2,
+    );
+    expect(metric(after, 'courseflow_ws_events_delivered_total')).toBeGreaterThan(
+      metric(before, 'courseflow_ws_events_delivered_total'),
+    );
+    expect(metric(after, 'courseflow_ws_delivery_seconds_count')).toBeGreaterThan(
+      metric(before, 'courseflow_ws_delivery_seconds_count') || 0,
+    );
+  });
+});

@@ -1,0 +1,279 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type ChildService, startChildService } from './support/child-service.js';
+import { connect } from './support/db-client.js';
+import { connectLive, type LiveClient, type LiveEventFrame, subscribe } from './support/live-client.js';
+import {
+  ADMIN_TOKEN,
+  createWorld,
+  eventually,
+  http,
+  newCourse,
+  newRequest,
+  type TestWorld,
+  waitForDecision,
+} from './support/test-app.js';
+
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+const SEND_BUFFER_BYTES = 64 * 1024;
+
+async function enrollAll(baseUrl: string, requests: ReturnType<typeof newRequest>[]): Promise<void> {
+  for (const request of requests) expect((await http(baseUrl, 'POST', '/enroll', request)).status).toBe(202);
+  await Promise.all(requests.map((request) => waitForDecision(baseUrl, request.idempotency_key)));
+}
+
+/** A course's whole record as operators page it over HTTP: what every live reader must have seen. */
+async function courseRecord(baseUrl: string, courseId: number): Promise<LiveEventFrame[]> {
+  const events: LiveEventFrame[] = [];
+  let after = '0';
+  for (;;) {
+    const page = await http(
+      baseUrl,
+      'GET',
+      `/courses/${courseId}/events?limit=1000&after=${after}`,
+      undefined,
+      admin,
+    );
+    if (page.body.events.length === 0) return events;
+    events.push(...page.body.events);
+    after = page.body.next;
+  }
+}
+
+/** The fields that identify an event in a course's record (the cursor differs by reader). */
+const identity = (event: LiveEventFrame) =>
+  `${event.type}|${event.idempotency_key}|${event.status}|${event.waitlist_position}|${event.capacity}`;
+
+async function metricsOf(service: ChildService): Promise<string> {
+  return (await fetch(`${service.baseUrl}/metrics`)).text();
+}
+
+function metric(text: string, line: string): number {
+  const row = text.split('\n').find((candidate) => candidate.startsWith(`${line} `));
+  return row === undefined ? 0 : Number(row.split(' ').at(-1));
+}
+
+describe('live events across processes: two API processes and a worker', () => {
+  let world: TestWorld;
+  let api1: ChildService;
+  let api2: ChildService;
+  let worker: ChildService;
+  const clients: LiveClient[] = [];
+  const live = async (service: ChildService, headers?: Record<string, string>) => {
+    const client = await connectLive(service.baseUrl, { headers });
+    clients.push(client);
+    return client;
+  };
+
+  beforeAll(async () => {
+    world = await createWorld();
+    const apiEnv = {
+      ...world.env,
+      ROLE: 'api',
+      WS_SEND_BUFFER_BYTES: String(SEND_BUFFER_BYTES),
+      WS_SLOW_CONSUMER_MS: '2000',
+    };
+    [api1, api2, worker] = await Promise.all([
+      startChildService(apiEnv),
+      startChildService(apiEnv),
+      startChildService({ ...world.env, ROLE: 'worker' }),
+    ]);
+  });
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.close()));
+  });
+
+  afterAll(async () => {
+    for (const service of [api1, api2, worker]) service?.process.kill('SIGKILL');
+    await world?.destroy();
+  });
+
+  it("delivers, within a second, the worker's decisions and another API process's drops and capacity changes", async () => {
+    const courseId = await newCourse(api1.baseUrl, 2);
+    const operator = await live(api2, admin);
+    await subscribe(operator, { course_id: courseId });
+    const student = await live(api2);
+    await subscribe(student, { student_id: 'fan-watched' });
+
+    const [a, b, watched, d] = [
+      newRequest(courseId),
+      newRequest(courseId),
+      newRequest(courseId, { student_id: 'fan-watched' }),
+      newRequest(courseId),
+    ];
+    await enrollAll(api1.baseUrl, [a, b, watched, d]);
+    expect((await http(api1.baseUrl, 'DELETE', `/enrollments/${a.idempotency_key}`)).status).toBe(200);
+    const patched = await http(api1.baseUrl, 'PATCH', `/courses/${courseId}`, { capacity: 3 }, admin);
+    expect(patched.status).toBe(200);
+
+    const record = await courseRecord(api1.baseUrl, courseId);
+    expect(record.map((event) => event.type)).toEqual([
+      'enrolled',
+      'enrolled',
+      'waitlisted',
+      'waitlisted',
+      'dropped',
+      'promoted',
+      'capacity_changed',
+      'promoted',
+    ]);
+    await operator.untilEvents(record.length);
+    await student.untilEvents(2);
+    await sleep(300);
+    expect(operator.events.map(identity)).toEqual(record.map(identity));
+    expect(student.events.map((event) => [event.type, event.student_id])).toEqual([
+      ['waitlisted', 'fan-watched'],
+      ['promoted', 'fan-watched'],
+    ]);
+    const lags = [...operator.events, ...student.events].map(
+      (event) => event.receivedAt - Date.parse(event.at),
+    );
+    expect(Math.max(...lags)).toBeLessThan(1000);
+  });
+
+  it('resumes on the other process with exactly what was missed, also while changes are being made', async () => {
+    const courseId = await newCourse(api1.baseUrl, 10_000);
+    const first = await live(api2, admin);
+    await subscribe(first, { course_id: courseId });
+    await enrollAll(api1.baseUrl, [newRequest(courseId)]);
+    await first.untilEvents(1);
+    const cursor = first.lastCursor()!;
+    await first.close();
+
+    await enrollAll(
+      api1.baseUrl,
+      Array.from({ length: 50 }, () => newRequest(courseId)),
+    );
+    const resumed = await live(api1, admin);
+    await subscribe(resumed, { course_id: courseId, after: cursor });
+    await resumed.untilEvents(50);
+    await enrollAll(
+      api2.baseUrl,
+      Array.from({ length: 5 }, () => newRequest(courseId)),
+    );
+    await resumed.untilEvents(55);
+    await sleep(300);
+    expect(resumed.events.map(identity)).toEqual(
+      (await courseRecord(api1.baseUrl, courseId)).slice(1).map(identity),
+    );
+    await resumed.close();
+
+    // Now hop between the processes every few hundred milliseconds while requests keep being decided.
+    let producing = true;
+    const producer = (async () => {
+      let sent = 0;
+      while (producing || sent < 60) {
+        for (let i = 0; i < 5; i += 1) {
+          expect((await http(api1.baseUrl, 'POST', '/enroll', newRequest(courseId))).status).toBe(202);
+          sent += 1;
+        }
+        await sleep(20);
+      }
+      return sent;
+    })();
+    const received: LiveEventFrame[] = [...resumed.events];
+    let after = resumed.lastCursor()!;
+    for (let hop = 0; hop < 8; hop += 1) {
+      const client = await live(hop % 2 === 0 ? api2 : api1, admin);
+      await subscribe(client, { course_id: courseId, after });
+      await sleep(150 + hop * 30);
+      await client.close();
+      received.push(...client.events);
+      after = client.lastCursor()!;
+    }
+    producing = false;
+    const total = 1 + 50 + 5 + (await producer);
+    const last = await live(api2, admin);
+    await subscribe(last, { course_id: courseId, after });
+    await eventually(
+      async () => {
+        const record = await courseRecord(api1.baseUrl, courseId);
+        return record.length === total && received.length + last.events.length >= total - 1
+          ? true
+          : undefined;
+      },
+      30_000,
+      'every event after the hops',
+    );
+    await sleep(300);
+    received.push(...last.events);
+    const record = await courseRecord(api1.baseUrl, courseId);
+    expect(received.map(identity)).toEqual(record.slice(1).map(identity));
+  });
+
+  it('cuts off a consumer that never reads, holding no more than its send buffer for it', async () => {
+    const flooded = await newCourse(api2.baseUrl, 5);
+    const healthyCourse = await newCourse(api2.baseUrl, 5);
+    const slow = await live(api2, admin);
+    await subscribe(slow, { course_id: flooded });
+    const healthy = await live(api2, admin);
+    await subscribe(healthy, { course_id: healthyCourse });
+    slow.socket.pause();
+    const rssBefore = metric(await metricsOf(api2), 'process_resident_memory_bytes');
+
+    // 300,000 events (about 80 MB of frames) in one transaction, as a stampede's record would grow.
+    const database = await connect(world.env.DATABASE_URL);
+    try {
+      await database.query(
+        `WITH flood AS (
+           INSERT INTO course_changes (course_id, seq, type, capacity)
+           SELECT $1, g, 'capacity_changed', 5 FROM generate_series(1, 300000) g)
+         UPDATE courses SET events_written = 300000 WHERE id = $1`,
+        [flooded],
+      );
+    } finally {
+      await database.end();
+    }
+    const slowConsumers = 'courseflow_ws_disconnects_total{reason="slow_consumer"}';
+    await eventually(
+      async () => (metric(await metricsOf(api2), slowConsumers) >= 1 ? true : undefined),
+      30_000,
+    );
+    const rssAfter = metric(await metricsOf(api2), 'process_resident_memory_bytes');
+    expect(rssAfter - rssBefore).toBeLessThan(64 * 1024 * 1024);
+
+    slow.socket.resume();
+    expect([1013, 1006]).toContain((await slow.closed).code);
+    expect(slow.events.length).toBeLessThan(300_000);
+    await enrollAll(api2.baseUrl, [newRequest(healthyCourse)]);
+    await healthy.untilEvents(1);
+  });
+
+  it('says 1001 to its clients on SIGTERM; they resume on the other process and miss nothing', async () => {
+    const courseId = await newCourse(api2.baseUrl, 10_000);
+    const client = await live(api1, admin);
+    await subscribe(client, { course_id: courseId });
+    let producing = true;
+    const producer = (async () => {
+      let sent = 0;
+      while (producing) {
+        expect((await http(api2.baseUrl, 'POST', '/enroll', newRequest(courseId))).status).toBe(202);
+        sent += 1;
+        await sleep(10);
+      }
+      return sent;
+    })();
+    await client.untilEvents(10);
+    api1.process.kill('SIGTERM');
+    expect((await client.closed).code).toBe(1001);
+    expect((await api1.exited).code).toBe(0);
+    const resumed = await live(api2, admin);
+    await subscribe(resumed, { course_id: courseId, after: client.lastCursor()! });
+    await sleep(500);
+    producing = false;
+    const total = await producer;
+    await eventually(
+      async () => {
+        const record = await courseRecord(api2.baseUrl, courseId);
+        return record.length === total && client.events.length + resumed.events.length >= total
+          ? true
+          : undefined;
+      },
+      30_000,
+      'every event after the restart',
+    );
+    await sleep(300);
+    const record = await courseRecord(api2.baseUrl, courseId);
+    expect([...client.events, ...resumed.events].map(identity)).toEqual(record.map(identity));
+  });
+});

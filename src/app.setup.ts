@@ -19,7 +19,8 @@ export function configureApp(app: INestApplication): void {
       .setTitle('CourseFlow')
       .setDescription(
         'Course enrollment engine: requests are accepted (202) onto an arbitration queue and decided by ' +
-          'allocation workers under a row lock. Poll the Location of a 202 for the outcome.',
+          'allocation workers under a row lock. Poll the Location of a 202 for the outcome. ' +
+          'Live events on the /ws WebSocket are described by the AsyncAPI document at /docs/asyncapi.json.',
       )
       .setVersion('1')
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN, for operator endpoints' })

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connect as connectDatabase } from './support/db-client.js';
 import { connectLive, type LiveClient, subscribe } from './support/live-client.js';
 import {
   ADMIN_TOKEN,
@@ -247,6 +248,41 @@ describe('live events on /ws, one process', () => {
     await sleep(200);
     expect(third.events.map((event: any) => event.idempotency_key)).toEqual(
       record.slice(51).map((event: any) => event.idempotency_key),
+    );
+  });
+
+  it('catches every subscription up when the process loses its LISTEN connection and gets it back', async () => {
+    const courseId = await newCourse(service.baseUrl, 1000);
+    const client = await connect({ headers: admin });
+    await subscribe(client, { course_id: courseId });
+    await subscribe(client, { student_id: 'listen-lost' });
+    await enrollAll(service.baseUrl, [newRequest(courseId)]);
+    await client.untilEvents(1);
+
+    const database = await connectDatabase(world.env.DATABASE_URL);
+    try {
+      const [{ count }] = (
+        await database.query(
+          `SELECT count(pg_terminate_backend(pid))::int AS count FROM pg_stat_activity
+            WHERE application_name = 'courseflow-live' AND datname = current_database()`,
+        )
+      ).rows;
+      expect(count).toBe(1);
+    } finally {
+      await database.end();
+    }
+    // Decided while nobody listens: the wake-ups are lost, the events are not.
+    await enrollAll(service.baseUrl, [
+      ...Array.from({ length: 20 }, () => newRequest(courseId)),
+      newRequest(courseId, { student_id: 'listen-lost' }),
+    ]);
+    await client.untilEvents(22);
+    await enrollAll(service.baseUrl, [newRequest(courseId)]);
+    await client.untilEvents(23);
+    await sleep(300);
+    const record = await courseRecord(service.baseUrl, courseId);
+    expect(client.events.map((event) => event.idempotency_key)).toEqual(
+      record.map((event: any) => event.idempotency_key),
     );
   });
 

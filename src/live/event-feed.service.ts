@@ -17,6 +17,8 @@ const CHANNEL = 'course_events';
 /** Most events read per course at once, by the feed and by a replay. */
 const PAGE = 1000;
 const RETRY_MS = 1000;
+const PROBE_MS = 15_000;
+const PROBE_TIMEOUT_MS = 5000;
 
 /** What a notification said of a course: the numbers its transaction wrote. */
 interface Written {
@@ -107,10 +109,23 @@ export class EventFeed implements OnApplicationBootstrap, OnModuleDestroy {
         application_name: 'courseflow-live',
         keepAlive: true,
       });
+      let markLost: (why: unknown) => void = () => undefined;
       const lost = new Promise<unknown>((resolve) => {
+        markLost = resolve;
         client.on('error', resolve);
         client.on('end', () => resolve('ended'));
       });
+      // A connection that died without a word (a half-open TCP connection) hears nothing: probe it.
+      const probe = setInterval(
+        () =>
+          void Promise.race([
+            client.query('SELECT 1'),
+            sleep(PROBE_TIMEOUT_MS, undefined, { ref: false }).then(() =>
+              Promise.reject(new Error('no answer')),
+            ),
+          ]).catch(markLost),
+        PROBE_MS,
+      );
       try {
         await client.connect();
         client.on('notification', (message) => this.notified(message.payload ?? ''));
@@ -127,9 +142,10 @@ export class EventFeed implements OnApplicationBootstrap, OnModuleDestroy {
       } catch (error) {
         if (!this.stopped) this.logger.warn({ msg: 'cannot listen for events yet', err: error });
       }
+      clearInterval(probe);
       this.listening = false;
       this.client = undefined;
-      await client.end().catch(() => undefined);
+      await Promise.race([client.end().catch(() => undefined), sleep(RETRY_MS)]);
       if (!this.stopped) await sleep(RETRY_MS);
     }
   }

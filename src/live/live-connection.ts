@@ -5,7 +5,7 @@ import type { DisconnectReason, LiveMetrics } from './live-metrics.js';
 import type { LiveEvent, Subscription } from './subscription.js';
 
 /** Close codes this server uses (RFC 6455 §7.4.1). */
-export const CLOSE = { goingAway: 1001, policy: 1008, tryAgainLater: 1013 } as const;
+export const CLOSE = { goingAway: 1001, tryAgainLater: 1013 } as const;
 
 export interface ConnectionLimits {
   /** Unsent bytes a connection may hold before it is cut off as a slow consumer. */

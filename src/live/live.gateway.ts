@@ -19,7 +19,7 @@ import { LiveMetrics } from './live-metrics.js';
 import { sectionOf, Subscription } from './subscription.js';
 
 /** A subscribe message is a few hundred bytes; a bigger frame closes the connection (1009). */
-const MAX_MESSAGE_BYTES = 32 * 1024;
+export const MAX_MESSAGE_BYTES = 32 * 1024;
 const GOODBYE_MS = 2000;
 
 /**

@@ -1,7 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import type { CourseEventType } from '../course-change.entity.js';
 
-const EVENT_TYPES: CourseEventType[] = [
+export const EVENT_TYPES: CourseEventType[] = [
   'enrolled',
   'waitlisted',
   'rejected',

@@ -1,9 +1,10 @@
 import { BullModule } from '@nestjs/bullmq';
 import { type DynamicModule, Module, ValidationPipe } from '@nestjs/common';
-import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { Redis } from 'ioredis';
 import { AllocationModule } from './allocation/allocation.module.js';
+import { ClientTokenGuard } from './auth/client-token.guard.js';
 import { type AppConfig, AppConfigModule } from './config/app-config.js';
 import { CoursesHttpModule } from './courses/courses-http.module.js';
 import { dataSourceOptions } from './database/data-source.js';
@@ -61,6 +62,7 @@ export class AppModule {
           useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }),
         },
         { provide: APP_FILTER, useClass: DomainExceptionFilter },
+        { provide: APP_GUARD, useClass: ClientTokenGuard },
       ],
     };
   }

@@ -23,7 +23,20 @@ export function configureApp(app: INestApplication): void {
           'Live events on the /ws WebSocket are described by the AsyncAPI document at /docs/asyncapi.json.',
       )
       .setVersion('1')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN, for operator endpoints' })
+      .addBearerAuth(
+        { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN, for operator endpoints' },
+        'admin',
+      )
+      .addBearerAuth(
+        {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'One of CLIENT_TOKENS (the student portal), for every other endpoint but the probes and the docs; ' +
+            'the admin token works too. Not needed when CLIENT_TOKENS is unset.',
+        },
+        'client',
+      )
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });

@@ -12,6 +12,7 @@ import {
   type TestApp,
   type TestWorld,
   waitForDecision,
+  asClient,
 } from './support/test-app.js';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -99,7 +100,7 @@ describe('dead letters', () => {
         requests: [{ idempotency_key: 'dl-2', student_id: 'poison-1', status: 'queued', decided_at: null }],
       });
       expect((await call('GET', '/enrollments/dl-2', {})).body.status).toBe('queued');
-      const metrics = await (await fetch(`${api.baseUrl}/metrics`)).text();
+      const metrics = await (await fetch(`${api.baseUrl}/metrics`, { headers: asClient })).text();
       expect(metrics).toMatch(/^courseflow_dead_letters 2$/m);
 
       // Retried while still poisoned: it fails again and comes back with more attempts.
@@ -132,7 +133,9 @@ describe('dead letters', () => {
       expect(rejected.status).toBe(200);
       expect(rejected.body.requests[0]).toMatchObject({ status: 'rejected', reason: 'dead_letter' });
       expect((await call('GET', '/admin/dead-letters')).body).toEqual([]);
-      expect(await (await fetch(`${api.baseUrl}/metrics`)).text()).toMatch(/^courseflow_dead_letters 0$/m);
+      expect(await (await fetch(`${api.baseUrl}/metrics`, { headers: asClient })).text()).toMatch(
+        /^courseflow_dead_letters 0$/m,
+      );
       expect((await call('POST', `/admin/dead-letters/${listed[1].id}/reject`)).status).toBe(404);
       expect((await call('POST', '/admin/dead-letters/abc/retry')).status).toBe(404);
       expect((await call('GET', '/admin/dead-letters', {})).status).toBe(401);

@@ -11,6 +11,7 @@ import {
   newRequest,
   type TestWorld,
   waitForDecision,
+  asClient,
 } from './support/test-app.js';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -44,7 +45,7 @@ const identity = (event: LiveEventFrame) =>
   `${event.type}|${event.idempotency_key}|${event.status}|${event.waitlist_position}|${event.capacity}`;
 
 async function metricsOf(service: ChildService): Promise<string> {
-  return (await fetch(`${service.baseUrl}/metrics`)).text();
+  return (await fetch(`${service.baseUrl}/metrics`, { headers: asClient })).text();
 }
 
 function metric(text: string, line: string): number {

@@ -10,6 +10,7 @@ import {
   waitForDecision,
   type TestApp,
   type TestWorld,
+  asClient,
 } from './support/test-app.js';
 
 /**
@@ -131,7 +132,7 @@ describe('monitoring files', () => {
     const request = newRequest(courseId);
     expect((await http(app.baseUrl, 'POST', '/enroll', request)).status).toBe(202);
     await waitForDecision(app.baseUrl, request.idempotency_key);
-    const response = await fetch(`${app.baseUrl}/metrics`);
+    const response = await fetch(`${app.baseUrl}/metrics`, { headers: asClient });
     expect(response.status).toBe(200);
     exposition = await response.text();
   });

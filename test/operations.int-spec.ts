@@ -12,6 +12,7 @@ import {
   startApp,
   type TestApp,
   type TestWorld,
+  asClient,
 } from './support/test-app.js';
 
 /** Parses Prometheus text format into { 'name{labels}': value }. */
@@ -27,7 +28,7 @@ function parseMetrics(text: string): Map<string, number> {
 }
 
 async function scrape(baseUrl: string): Promise<Map<string, number>> {
-  const response = await fetch(`${baseUrl}/metrics`);
+  const response = await fetch(`${baseUrl}/metrics`, { headers: asClient });
   expect(response.status).toBe(200);
   expect(response.headers.get('content-type')).toContain('text/plain');
   return parseMetrics(await response.text());

@@ -17,3 +17,15 @@ function digest(value: string): Buffer {
 export function bearerToken(header: string | undefined): string | undefined {
   return /^Bearer (.+)$/i.exec(header ?? '')?.[1];
 }
+
+/**
+ * A check of a presented token against every client token and the admin token (each may act for students),
+ * in constant time: every token is compared, whichever matches.
+ */
+export function clientTokenMatcher(config: {
+  clientTokens: string[];
+  adminToken: string;
+}): (presented: string) => boolean {
+  const matchers = [...config.clientTokens, config.adminToken].map(operatorTokenMatcher);
+  return (presented) => matchers.reduce((matched, matches) => matches(presented) || matched, false);
+}

@@ -8,6 +8,7 @@ describe('parseConfig', () => {
       databaseUrl: 'postgres://postgres:postgres@127.0.0.1:5432/courseflow',
       redis: { host: '127.0.0.1', port: 6379 },
       adminToken: 'dev-admin-token',
+      clientTokens: [],
       queuePrefix: 'courseflow',
       allocationPartitions: 4,
       workerConcurrency: 1,
@@ -21,6 +22,13 @@ describe('parseConfig', () => {
       shutdownTimeoutMs: 25000,
       databaseStartTimeoutMs: 30000,
       logLevel: 'info',
+      live: {
+        sendBufferBytes: 1_048_576,
+        slowConsumerMs: 10_000,
+        maxSubscriptions: 20,
+        maxConnections: 10_000,
+        heartbeatMs: 30_000,
+      },
     });
   });
 
@@ -45,6 +53,12 @@ describe('parseConfig', () => {
       SHUTDOWN_TIMEOUT_MS: '10000',
       DATABASE_START_TIMEOUT_MS: '5000',
       LOG_LEVEL: 'debug',
+      CLIENT_TOKENS: ' portal-token-2026-a , portal-token-2026-b ',
+      WS_SEND_BUFFER_BYTES: '65536',
+      WS_SLOW_CONSUMER_MS: '2000',
+      WS_MAX_SUBSCRIPTIONS: '5',
+      WS_MAX_CONNECTIONS: '100',
+      WS_HEARTBEAT_MS: '1000',
     });
     expect(config).toMatchObject({
       role: 'worker',
@@ -65,6 +79,14 @@ describe('parseConfig', () => {
       shutdownTimeoutMs: 10000,
       databaseStartTimeoutMs: 5000,
       logLevel: 'debug',
+      clientTokens: ['portal-token-2026-a', 'portal-token-2026-b'],
+      live: {
+        sendBufferBytes: 65536,
+        slowConsumerMs: 2000,
+        maxSubscriptions: 5,
+        maxConnections: 100,
+        heartbeatMs: 1000,
+      },
     });
   });
 
@@ -87,6 +109,12 @@ describe('parseConfig', () => {
     ['RUN_MIGRATIONS', 'maybe'],
     ['QUEUE_PREFIX', 'has spaces'],
     ['LOG_LEVEL', 'loud'],
+    ['CLIENT_TOKENS', 'short'],
+    ['CLIENT_TOKENS', 'a-long-enough-token,has a space in it'],
+    ['ALLOW_ANONYMOUS_CLIENTS', 'yes'],
+    ['WS_SEND_BUFFER_BYTES', '1024'],
+    ['WS_MAX_SUBSCRIPTIONS', '0'],
+    ['WS_HEARTBEAT_MS', '10'],
   ])('stops with a message naming %s when it is %s', (name, value) => {
     expect(() => parseConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => parseConfig({ [name]: value })).toThrow(new RegExp(`\\b${name}\\b`));
@@ -96,5 +124,35 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ SERVER_PORT: 'x', REDIS_PORT: 'y', ROLE: 'z' })).toThrow(
       /SERVER_PORT.*REDIS_PORT.*ROLE|ROLE.*SERVER_PORT.*REDIS_PORT/,
     );
+  });
+
+  describe('in production (NODE_ENV=production)', () => {
+    const secrets = { ADMIN_TOKEN: 'a-secret-admin-token', CLIENT_TOKENS: 'portal-token-2026-a' };
+
+    it('starts with its own admin token and client tokens', () => {
+      expect(parseConfig({ NODE_ENV: 'production', ...secrets }).clientTokens).toEqual([
+        'portal-token-2026-a',
+      ]);
+    });
+
+    it.each([
+      ['ADMIN_TOKEN', { ...secrets, ADMIN_TOKEN: undefined }],
+      ['ADMIN_TOKEN', { ...secrets, ADMIN_TOKEN: 'dev-admin-token' }],
+      ['CLIENT_TOKENS', { ...secrets, CLIENT_TOKENS: undefined }],
+      ['CLIENT_TOKENS', { ...secrets, CLIENT_TOKENS: ' , ' }],
+    ])('refuses to start without %s of its own', (name, env) => {
+      expect(() => parseConfig({ NODE_ENV: 'production', ...env })).toThrow(
+        new RegExp(`\\b${name}\\b.*production`),
+      );
+    });
+
+    it('serves students without a client token only when told so explicitly', () => {
+      const env = {
+        NODE_ENV: 'production',
+        ADMIN_TOKEN: 'a-secret-admin-token',
+        ALLOW_ANONYMOUS_CLIENTS: 'true',
+      };
+      expect(parseConfig(env).clientTokens).toEqual([]);
+    });
   });
 });

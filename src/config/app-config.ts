@@ -10,6 +10,8 @@ export interface AppConfig {
   databaseUrl: string;
   redis: { host: string; port: number };
   adminToken: string;
+  /** Bearer tokens of the clients (the student portal) allowed on every non-operator endpoint; empty: open. */
+  clientTokens: string[];
   /** BullMQ key prefix; lets several deployments (or test runs) share one Redis. */
   queuePrefix: string;
   /** Number of allocation partition queues; every process of a deployment must agree on it. */
@@ -52,6 +54,9 @@ export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
 
+/** The local default; refused in production. */
+const DEV_ADMIN_TOKEN = 'dev-admin-token';
+
 export function parseConfig(env: Env): AppConfig {
   const problems: string[] = [];
   const read = (name: string, fallback: string): string => {
@@ -84,8 +89,28 @@ export function parseConfig(env: Env): AppConfig {
   if (!/^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(databaseUrl)) {
     problems.push('DATABASE_URL must look like postgres://user:password@host:5432/database');
   }
-  const adminToken = read('ADMIN_TOKEN', 'dev-admin-token');
+  const adminToken = read('ADMIN_TOKEN', DEV_ADMIN_TOKEN);
   if (adminToken.length < 8) problems.push('ADMIN_TOKEN must be at least 8 characters');
+  const clientTokens = read('CLIENT_TOKENS', '')
+    .split(',')
+    .map((token) => token.trim())
+    .filter((token) => token !== '');
+  if (clientTokens.some((token) => token.length < 16 || /\s/.test(token))) {
+    problems.push(
+      'CLIENT_TOKENS must be a comma-separated list of tokens of at least 16 characters, without spaces',
+    );
+  }
+  const allowAnonymousClients = bool('ALLOW_ANONYMOUS_CLIENTS', false);
+  if (env.NODE_ENV === 'production') {
+    // A token everybody can read in this repository opens nothing in production.
+    if (adminToken === DEV_ADMIN_TOKEN)
+      problems.push('ADMIN_TOKEN must be set to a secret of your own in production');
+    if (clientTokens.length === 0 && !allowAnonymousClients) {
+      problems.push(
+        'CLIENT_TOKENS must be set in production (or ALLOW_ANONYMOUS_CLIENTS=true to let anyone act for any student)',
+      );
+    }
+  }
   const queuePrefix = read('QUEUE_PREFIX', 'courseflow');
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(queuePrefix)) {
     problems.push(`QUEUE_PREFIX must be 1..64 of [A-Za-z0-9_-] (got "${queuePrefix}")`);
@@ -97,6 +122,7 @@ export function parseConfig(env: Env): AppConfig {
     databaseUrl,
     redis: { host: read('REDIS_HOST', '127.0.0.1'), port: int('REDIS_PORT', 6379, 1, 65535) },
     adminToken,
+    clientTokens,
     queuePrefix,
     allocationPartitions: int('ALLOCATION_PARTITIONS', 4, 1, 1024),
     workerConcurrency: int('WORKER_CONCURRENCY', 1, 1, 256),

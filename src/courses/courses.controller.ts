@@ -26,6 +26,7 @@ import { CoursesService, dateOrNull } from './courses.service.js';
 import { CourseResponse } from './dto/course.response.js';
 import { CreateCourseDto } from './dto/create-course.dto.js';
 import { ChangeCourseDto } from './dto/change-course.dto.js';
+import { ForClients } from '../auth/client-token.guard.js';
 import { LifecycleService } from '../allocation/lifecycle.service.js';
 
 @ApiTags('courses')
@@ -37,12 +38,14 @@ export class CoursesController {
   ) {}
 
   @Get()
+  @ForClients()
   @ApiOkResponse({ type: [CourseResponse], description: 'Every course, ordered by code' })
   async list(): Promise<CourseResponse[]> {
     return (await this.coursesService.list()).map((course) => CourseResponse.from(course));
   }
 
   @Get(':id')
+  @ForClients()
   @ApiOkResponse({ type: CourseResponse })
   @ApiBadRequestResponse({ description: 'id is not an integer' })
   @ApiNotFoundResponse({ description: 'No such course' })
@@ -53,7 +56,7 @@ export class CoursesController {
   @Post()
   @HttpCode(201)
   @UseGuards(AdminTokenGuard)
-  @ApiBearerAuth()
+  @ApiBearerAuth('admin')
   @ApiCreatedResponse({ type: CourseResponse })
   @ApiBadRequestResponse({ description: 'A field is invalid; the message names it' })
   @ApiUnauthorizedResponse({ description: 'Missing or wrong admin token' })
@@ -64,7 +67,7 @@ export class CoursesController {
 
   @Patch(':id')
   @UseGuards(AdminTokenGuard)
-  @ApiBearerAuth()
+  @ApiBearerAuth('admin')
   @ApiOkResponse({
     type: CourseResponse,
     description: 'Changed. A capacity raise promoted waitlist heads, in order, in the same transaction',

@@ -21,7 +21,7 @@ const unauthorized = errorResponse(
 );
 
 @ApiTags('dead letters')
-@ApiBearerAuth()
+@ApiBearerAuth('admin')
 @UseGuards(AdminTokenGuard)
 @ApiUnauthorizedResponse(unauthorized)
 @Controller('admin/dead-letters')

@@ -28,9 +28,11 @@ import { EnrollRequestDto, STUDENT_ID_PATTERN } from './dto/enroll-request.dto.j
 import { RequestEventsResponse } from '../events/dto/course-event.response.js';
 import { EnrollmentRequestResponse } from './dto/enrollment-request.response.js';
 import { EnrollmentService } from './enrollment.service.js';
+import { ForClients } from '../auth/client-token.guard.js';
 import { errorResponse } from '../errors/error.response.js';
 
 @ApiTags('enrollment')
+@ForClients()
 @Controller()
 export class EnrollmentController {
   constructor(@Inject(EnrollmentService) private readonly enrollmentService: EnrollmentService) {}

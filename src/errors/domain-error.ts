@@ -10,6 +10,7 @@ export enum DomainErrorCode {
   QueueUnavailable = 'queue_unavailable',
   DatabaseUnavailable = 'database_unavailable',
   AdminTokenInvalid = 'admin_token_invalid',
+  ClientTokenInvalid = 'client_token_invalid',
   RequestNotWithdrawable = 'request_not_withdrawable',
   CapacityBelowSeatsTaken = 'capacity_below_seats_taken',
   CourseWindowInvalid = 'course_window_invalid',

@@ -43,6 +43,7 @@ describe('DomainExceptionFilter', () => {
     [DomainErrorCode.QueueUnavailable, 503, 'Service Unavailable'],
     [DomainErrorCode.DatabaseUnavailable, 503, 'Service Unavailable'],
     [DomainErrorCode.AdminTokenInvalid, 401, 'Unauthorized'],
+    [DomainErrorCode.ClientTokenInvalid, 401, 'Unauthorized'],
   ])('maps %s to %i', (code, status, error) => {
     const sent = answer(new DomainError(code, 'what went wrong'));
     expect(sent.status).toBe(status);

@@ -22,6 +22,7 @@ const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
   [DomainErrorCode.QueueUnavailable]: HttpStatus.SERVICE_UNAVAILABLE,
   [DomainErrorCode.DatabaseUnavailable]: HttpStatus.SERVICE_UNAVAILABLE,
   [DomainErrorCode.AdminTokenInvalid]: HttpStatus.UNAUTHORIZED,
+  [DomainErrorCode.ClientTokenInvalid]: HttpStatus.UNAUTHORIZED,
   [DomainErrorCode.RequestNotWithdrawable]: HttpStatus.CONFLICT,
   [DomainErrorCode.CapacityBelowSeatsTaken]: HttpStatus.CONFLICT,
   [DomainErrorCode.CourseWindowInvalid]: HttpStatus.BAD_REQUEST,

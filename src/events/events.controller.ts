@@ -26,7 +26,7 @@ export class EventsController {
 
   @Get(':id/events')
   @UseGuards(AdminTokenGuard)
-  @ApiBearerAuth()
+  @ApiBearerAuth('admin')
   @ApiOkResponse({
     type: CourseEventsPage,
     description: "The course's events after the cursor, in commit order",

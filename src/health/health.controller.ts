@@ -4,6 +4,7 @@ import { HealthCheckService, type HealthIndicatorResult, HealthIndicatorService 
 import type { Response } from 'express';
 import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
+import { OpenToAnyone } from '../auth/client-token.guard.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { databaseAddress } from '../database/data-source.js';
 import { redisAddress } from '../redis/redis.module.js';
@@ -12,6 +13,7 @@ import { redisAddress } from '../redis/redis.module.js';
 const CHECK_TIMEOUT_MS = 1500;
 
 @ApiTags('health')
+@OpenToAnyone()
 @Controller()
 export class HealthController {
   constructor(

@@ -28,8 +28,8 @@ export class LiveConnection {
 
   constructor(
     readonly socket: WebSocket,
-    /** The upgrade request carried the admin token. */
-    readonly operatorByHeader: boolean,
+    /** What the upgrade request's bearer token was: the admin token, a client token (or none needed). */
+    readonly byHeader: { operator: boolean; client: boolean },
     private readonly limits: ConnectionLimits,
     private readonly metrics: LiveMetrics,
   ) {}

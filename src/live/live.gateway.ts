@@ -6,9 +6,9 @@ import {
   type OnModuleDestroy,
   type OnModuleInit,
 } from '@nestjs/common';
-import { type OnGatewayConnection, WebSocketGateway } from '@nestjs/websockets';
-import type { RawData, WebSocket } from 'ws';
-import { bearerToken, operatorTokenMatcher } from '../auth/operator-token.js';
+import { type OnGatewayConnection, type OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
+import type { RawData, WebSocket, WebSocketServer } from 'ws';
+import { bearerToken, clientTokenMatcher, operatorTokenMatcher } from '../auth/operator-token.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { EventsService } from '../events/events.service.js';
 import { EventFeed } from './event-feed.service.js';
@@ -29,11 +29,13 @@ const GOODBYE_MS = 2000;
  */
 @WebSocketGateway({ path: '/ws', maxPayload: MAX_MESSAGE_BYTES })
 export class LiveGateway
-  implements OnGatewayConnection, OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown
+  implements OnGatewayConnection, OnGatewayInit, OnModuleInit, OnModuleDestroy, BeforeApplicationShutdown
 {
   private readonly logger = new Logger(LiveGateway.name);
   private readonly connections = new Set<LiveConnection>();
   private readonly isAdminToken: (presented: string) => boolean;
+  /** Undefined when CLIENT_TOKENS is empty: students need no token. */
+  private readonly isClientToken: ((presented: string) => boolean) | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private stopping = false;
 
@@ -44,6 +46,20 @@ export class LiveGateway
     @Inject(LiveMetrics) private readonly metrics: LiveMetrics,
   ) {
     this.isAdminToken = operatorTokenMatcher(config.adminToken);
+    this.isClientToken = config.clientTokens.length === 0 ? undefined : clientTokenMatcher(config);
+  }
+
+  /** With CLIENT_TOKENS set, an upgrade request that carries a wrong bearer token is refused with 401. */
+  afterInit(server: WebSocketServer): void {
+    server.options.verifyClient = (
+      info: { req: IncomingMessage },
+      done: (verified: boolean, code?: number, message?: string) => void,
+    ) => {
+      const token = bearerToken(info.req.headers.authorization);
+      const refused = this.isClientToken !== undefined && token !== undefined && !this.isClientToken(token);
+      if (refused) done(false, 401, 'Unauthorized');
+      else done(true);
+    };
   }
 
   onModuleInit(): void {
@@ -66,7 +82,10 @@ export class LiveGateway
     const token = bearerToken(request.headers.authorization);
     const connection = new LiveConnection(
       socket,
-      token !== undefined && this.isAdminToken(token),
+      {
+        operator: token !== undefined && this.isAdminToken(token),
+        client: this.isClientToken === undefined || (token !== undefined && this.isClientToken(token)),
+      },
       this.config.live,
       this.metrics,
     );
@@ -158,8 +177,18 @@ export class LiveGateway
         ...selectorFields(selector),
       });
     if (
+      this.isClientToken !== undefined &&
+      !connection.byHeader.client &&
+      !(message.token !== undefined && this.isClientToken(message.token))
+    ) {
+      return refuse(
+        'a client token is required: send it as "token", or as a bearer token on the upgrade request',
+        'token',
+      );
+    }
+    if (
       selector.kind === 'course' &&
-      !connection.operatorByHeader &&
+      !connection.byHeader.operator &&
       !(message.token !== undefined && this.isAdminToken(message.token))
     ) {
       return refuse(

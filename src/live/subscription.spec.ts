@@ -37,7 +37,7 @@ function fakeConnection() {
   const metrics = { delivered: () => undefined, disconnected: () => undefined } as unknown as LiveMetrics;
   const connection = new LiveConnection(
     socket,
-    false,
+    { operator: false, client: true },
     { sendBufferBytes: 1 << 20, maxSubscriptions: 20, slowConsumerMs: 1000 },
     metrics,
   );

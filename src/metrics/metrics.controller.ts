@@ -1,8 +1,12 @@
-import { Controller, Get } from '@nestjs/common';
-import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { PrometheusController } from '@willsoto/nestjs-prometheus';
+import type { Response } from 'express';
+import { ForClients } from '../auth/client-token.guard.js';
 import { register } from 'prom-client';
 
 @ApiTags('operations')
+@ForClients()
 @Controller('metrics')
 export class MetricsJsonController {
   /** The same figures as /metrics, as prom-client's JSON. */
@@ -12,5 +16,18 @@ export class MetricsJsonController {
   })
   json() {
     return register.getMetricsAsJSON();
+  }
+}
+
+/** /metrics in Prometheus' text format: prom-client's controller, documented as the clients' and the operators'. */
+@ForClients()
+@ApiTags('operations')
+@Controller()
+export class MetricsController extends PrometheusController {
+  @Get()
+  @ApiProduces('text/plain')
+  @ApiOkResponse({ description: 'Every metric, in the Prometheus text format', schema: { type: 'string' } })
+  override index(@Res({ passthrough: true }) response: Response): Promise<string> {
+    return super.index(response);
   }
 }

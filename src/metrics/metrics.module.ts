@@ -13,7 +13,7 @@ import {
   LATENCY_SECONDS,
   REQUESTS_TOTAL,
 } from './enrollment-metrics.service.js';
-import { MetricsJsonController } from './metrics.controller.js';
+import { MetricsController, MetricsJsonController } from './metrics.controller.js';
 import type { Gauge } from 'prom-client';
 import { DataSource } from 'typeorm';
 
@@ -33,7 +33,11 @@ const courseGauge = (name: string, help: string) =>
 @Global()
 @Module({
   imports: [
-    PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: true } }),
+    PrometheusModule.register({
+      path: '/metrics',
+      controller: MetricsController,
+      defaultMetrics: { enabled: true },
+    }),
     CoursesModule,
   ],
   controllers: [MetricsJsonController],

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { eventually } from './test-app.js';
+import { asClient, eventually } from './test-app.js';
 
 export interface LiveEventFrame {
   cursor: string;
@@ -34,7 +34,8 @@ export async function connectLive(
   options: { headers?: Record<string, string>; autoPong?: boolean } = {},
 ): Promise<LiveClient> {
   const socket = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/ws`, {
-    headers: options.headers,
+    // Like the portal, with a client token on the upgrade request unless the test says otherwise.
+    headers: options.headers ?? asClient,
     autoPong: options.autoPong ?? true,
   });
   const frames: LiveClient['frames'] = [];

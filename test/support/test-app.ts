@@ -15,6 +15,9 @@ import { deleteRedisKeys } from '../../scripts/kit.mjs';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
 export const ADMIN_TOKEN = 'test-admin-token';
+/** The tests act as the student portal does in production: with a client token (CLIENT_TOKENS). */
+export const CLIENT_TOKEN = 'test-client-token-0001';
+export const asClient = { authorization: `Bearer ${CLIENT_TOKEN}` };
 
 /** One isolated world per test file: its own database and its own Redis key prefix. */
 export interface TestWorld {
@@ -35,6 +38,7 @@ export async function createWorld(env: Record<string, string> = {}): Promise<Tes
       DATABASE_URL: database.url,
       QUEUE_PREFIX: queuePrefix,
       ADMIN_TOKEN,
+      CLIENT_TOKENS: CLIENT_TOKEN,
       ALLOCATION_PARTITIONS: '4',
       RUN_MIGRATIONS: 'false',
       LOG_LEVEL: 'error',
@@ -79,7 +83,7 @@ export async function http<T = any>(
 ): Promise<HttpResult<T>> {
   const response = await fetch(baseUrl + path, {
     method,
-    headers: { 'content-type': 'application/json', connection: 'close', ...headers },
+    headers: { 'content-type': 'application/json', connection: 'close', ...asClient, ...headers },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.text();

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import openapiTS, { astToString, type OpenAPI3 } from 'openapi-typescript';
 import {
   ADMIN_TOKEN,
+  CLIENT_TOKEN,
   createWorld,
   newCourse,
   startApp,
@@ -23,7 +24,10 @@ const CLIENT = `
 import createClient from 'openapi-fetch';
 import type { paths } from './schema.js';
 
-const client = createClient<paths>({ baseUrl: process.env.BASE_URL });
+const client = createClient<paths>({
+  baseUrl: process.env.BASE_URL,
+  headers: { authorization: 'Bearer ' + process.env.CLIENT_TOKEN },
+});
 const courseId = Number(process.env.COURSE_ID);
 const admin = { Authorization: 'Bearer ' + process.env.ADMIN_TOKEN };
 
@@ -129,6 +133,7 @@ describe('the OpenAPI document, through a generated client', () => {
         ...process.env,
         NODE_OPTIONS: '',
         BASE_URL: api.baseUrl,
+        CLIENT_TOKEN,
         COURSE_ID: String(courseId),
         ADMIN_TOKEN,
       },

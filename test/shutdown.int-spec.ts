@@ -2,7 +2,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../scripts/kit.mjs';
 import { connect, courseTruth } from './support/db-client.js';
 import { type ChildService, startChildService } from './support/child-service.js';
-import { ADMIN_TOKEN, createWorld, eventually, http, newCourse, type TestWorld } from './support/test-app.js';
+import {
+  ADMIN_TOKEN,
+  asClient,
+  createWorld,
+  eventually,
+  http,
+  newCourse,
+  type TestWorld,
+} from './support/test-app.js';
 
 /** SIGTERM in the middle of a stampede, on the built service running as a real process. */
 describe('graceful shutdown', () => {
@@ -164,7 +172,9 @@ describe('graceful shutdown', () => {
   it('uses a request id the caller sends and returns it', async () => {
     const service = await startChildService({ ...world.env, ROLE: 'api', LOG_LEVEL: 'info' });
     running = service;
-    const response = await fetch(`${service.baseUrl}/courses`, { headers: { 'x-request-id': 'trace-42' } });
+    const response = await fetch(`${service.baseUrl}/courses`, {
+      headers: { 'x-request-id': 'trace-42', ...asClient },
+    });
     expect(response.headers.get('x-request-id')).toBe('trace-42');
     await http(
       service.baseUrl,

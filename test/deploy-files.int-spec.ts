@@ -72,4 +72,14 @@ describe('deployment files', () => {
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toMatch(/^HEALTHCHECK .*/m);
   });
+
+  it('passes the tokens through, with no default admin token for the production image to refuse', () => {
+    for (const name of ['api', 'worker']) {
+      const environment = compose.services[name].environment;
+      expect(environment.ADMIN_TOKEN).toBe('${ADMIN_TOKEN:-}');
+      expect(environment.CLIENT_TOKENS).toBe('${CLIENT_TOKENS:-}');
+      expect(environment.ALLOW_ANONYMOUS_CLIENTS).toBe('${ALLOW_ANONYMOUS_CLIENTS:-false}');
+    }
+    expect(dockerfile).toMatch(/^ENV NODE_ENV=production$/m);
+  });
 });

@@ -285,6 +285,12 @@ describe('monitoring files', () => {
     ]);
     expect(scraped.sort()).toEqual(['api', 'worker']);
     for (const name of scraped) expect(Object.keys(compose.services)).toContain(name);
+    // /metrics takes a token when CLIENT_TOKENS is set: every job sends the admin token from the secret file.
+    for (const job of prometheus.scrape_configs as any[]) {
+      expect(job.authorization).toEqual({ credentials_file: '/run/secrets/courseflow_scrape_token' });
+    }
+    expect(monitoring.services.prometheus.secrets).toEqual(['courseflow_scrape_token']);
+    expect(monitoring.secrets.courseflow_scrape_token).toEqual({ environment: 'ADMIN_TOKEN' });
     // The alerts' job matchers name the scrape jobs.
     const jobs = (prometheus.scrape_configs as any[]).map((job) => job.job_name);
     for (const rule of rules) {

@@ -4,7 +4,10 @@ import { connectLive, type LiveClient, subscribe } from './support/live-client.j
 import {
   ADMIN_TOKEN,
   CLIENT_TOKEN,
+  courseEvents,
   createWorld,
+  enrollAll,
+  metricValue,
   eventually,
   http,
   newCourse,
@@ -12,31 +15,10 @@ import {
   startApp,
   type TestApp,
   type TestWorld,
-  waitForDecision,
   asClient,
 } from './support/test-app.js';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
-
-/** Enrolls the requests and waits until every one is decided. */
-async function enrollAll(baseUrl: string, requests: ReturnType<typeof newRequest>[]): Promise<void> {
-  for (const request of requests) expect((await http(baseUrl, 'POST', '/enroll', request)).status).toBe(202);
-  await Promise.all(requests.map((request) => waitForDecision(baseUrl, request.idempotency_key)));
-}
-
-/** A course's whole record, as operators page it over HTTP. */
-async function courseRecord(
-  baseUrl: string,
-  courseId: number,
-): Promise<Array<{ cursor: string; type: string }>> {
-  const page = await http(baseUrl, 'GET', `/courses/${courseId}/events?limit=1000`, undefined, admin);
-  return page.body.events;
-}
-
-function metric(text: string, name: string): number {
-  const line = text.split('\n').find((row) => row.startsWith(`${name} `) || row.startsWith(`${name}{`));
-  return line === undefined ? NaN : Number(line.split(' ').at(-1));
-}
 
 describe('live events on /ws, one process', () => {
   let world: TestWorld;
@@ -262,7 +244,7 @@ describe('live events on /ws, one process', () => {
     );
     await second.untilEvents(53);
     await sleep(300);
-    const record = await courseRecord(service.baseUrl, courseId);
+    const record = await courseEvents(service.baseUrl, courseId);
     expect(second.events.map((event) => event.type)).toEqual(record.slice(1).map((event) => event.type));
     expect(second.events.map((event) => event.idempotency_key)).toEqual(
       record.slice(1).map((event: any) => event.idempotency_key),
@@ -306,7 +288,7 @@ describe('live events on /ws, one process', () => {
     await enrollAll(service.baseUrl, [newRequest(courseId)]);
     await client.untilEvents(23);
     await sleep(300);
-    const record = await courseRecord(service.baseUrl, courseId);
+    const record = await courseEvents(service.baseUrl, courseId);
     // Both subscriptions replay at once, so the student's own event may come before the course's earlier
     // ones (each subscription keeps commit order; the connection sends an event once).
     expect(client.events.map((event) => event.idempotency_key).sort()).toEqual(
@@ -322,7 +304,9 @@ describe('live events on /ws, one process', () => {
     await sleep(700);
     expect(answering.socket.readyState).toBe(answering.socket.OPEN);
     const metrics = await (await fetch(`${service.baseUrl}/metrics`, { headers: asClient })).text();
-    expect(metric(metrics, 'courseflow_ws_disconnects_total{reason="heartbeat"}')).toBeGreaterThanOrEqual(1);
+    expect(
+      metricValue(metrics, 'courseflow_ws_disconnects_total{reason="heartbeat"}'),
+    ).toBeGreaterThanOrEqual(1);
   });
 
   it('counts connections, subscriptions and delivered events in /metrics', async () => {
@@ -334,15 +318,17 @@ describe('live events on /ws, one process', () => {
     await enrollAll(service.baseUrl, [newRequest(courseId, { student_id: 'metrics-1' })]);
     await client.untilEvents(1);
     const after = await (await fetch(`${service.baseUrl}/metrics`, { headers: asClient })).text();
-    expect(metric(after, 'courseflow_ws_connections')).toBe(metric(before, 'courseflow_ws_connections') + 1);
-    expect(metric(after, 'courseflow_ws_subscriptions')).toBe(
-      metric(before, 'courseflow_ws_subscriptions') + 2,
+    expect(metricValue(after, 'courseflow_ws_connections')).toBe(
+      metricValue(before, 'courseflow_ws_connections') + 1,
     );
-    expect(metric(after, 'courseflow_ws_events_delivered_total')).toBeGreaterThan(
-      metric(before, 'courseflow_ws_events_delivered_total'),
+    expect(metricValue(after, 'courseflow_ws_subscriptions')).toBe(
+      metricValue(before, 'courseflow_ws_subscriptions') + 2,
     );
-    expect(metric(after, 'courseflow_ws_delivery_seconds_count')).toBeGreaterThan(
-      metric(before, 'courseflow_ws_delivery_seconds_count') || 0,
+    expect(metricValue(after, 'courseflow_ws_events_delivered_total')).toBeGreaterThan(
+      metricValue(before, 'courseflow_ws_events_delivered_total'),
+    );
+    expect(metricValue(after, 'courseflow_ws_delivery_seconds_count')).toBeGreaterThan(
+      metricValue(before, 'courseflow_ws_delivery_seconds_count'),
     );
   });
 });

@@ -4,53 +4,27 @@ import { connect } from './support/db-client.js';
 import { connectLive, type LiveClient, type LiveEventFrame, subscribe } from './support/live-client.js';
 import {
   ADMIN_TOKEN,
+  courseEvents,
   createWorld,
+  enrollAll,
+  metricValue,
   eventually,
   http,
   newCourse,
   newRequest,
   type TestWorld,
-  waitForDecision,
   asClient,
 } from './support/test-app.js';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const SEND_BUFFER_BYTES = 64 * 1024;
 
-async function enrollAll(baseUrl: string, requests: ReturnType<typeof newRequest>[]): Promise<void> {
-  for (const request of requests) expect((await http(baseUrl, 'POST', '/enroll', request)).status).toBe(202);
-  await Promise.all(requests.map((request) => waitForDecision(baseUrl, request.idempotency_key)));
-}
-
-/** A course's whole record as operators page it over HTTP: what every live reader must have seen. */
-async function courseRecord(baseUrl: string, courseId: number): Promise<LiveEventFrame[]> {
-  const events: LiveEventFrame[] = [];
-  let after = '0';
-  for (;;) {
-    const page = await http(
-      baseUrl,
-      'GET',
-      `/courses/${courseId}/events?limit=1000&after=${after}`,
-      undefined,
-      admin,
-    );
-    if (page.body.events.length === 0) return events;
-    events.push(...page.body.events);
-    after = page.body.next;
-  }
-}
-
 /** The fields that identify an event in a course's record (the cursor differs by reader). */
-const identity = (event: LiveEventFrame) =>
+const identity = (event: Record<string, unknown>) =>
   `${event.type}|${event.idempotency_key}|${event.status}|${event.waitlist_position}|${event.capacity}`;
 
 async function metricsOf(service: ChildService): Promise<string> {
   return (await fetch(`${service.baseUrl}/metrics`, { headers: asClient })).text();
-}
-
-function metric(text: string, line: string): number {
-  const row = text.split('\n').find((candidate) => candidate.startsWith(`${line} `));
-  return row === undefined ? 0 : Number(row.split(' ').at(-1));
 }
 
 describe('live events across processes: two API processes and a worker', () => {
@@ -107,7 +81,7 @@ describe('live events across processes: two API processes and a worker', () => {
     const patched = await http(api1.baseUrl, 'PATCH', `/courses/${courseId}`, { capacity: 3 }, admin);
     expect(patched.status).toBe(200);
 
-    const record = await courseRecord(api1.baseUrl, courseId);
+    const record = await courseEvents(api1.baseUrl, courseId);
     expect(record.map((event) => event.type)).toEqual([
       'enrolled',
       'enrolled',
@@ -155,7 +129,7 @@ describe('live events across processes: two API processes and a worker', () => {
     await resumed.untilEvents(55);
     await sleep(300);
     expect(resumed.events.map(identity)).toEqual(
-      (await courseRecord(api1.baseUrl, courseId)).slice(1).map(identity),
+      (await courseEvents(api1.baseUrl, courseId)).slice(1).map(identity),
     );
     await resumed.close();
 
@@ -188,7 +162,7 @@ describe('live events across processes: two API processes and a worker', () => {
     await subscribe(last, { course_id: courseId, after });
     await eventually(
       async () => {
-        const record = await courseRecord(api1.baseUrl, courseId);
+        const record = await courseEvents(api1.baseUrl, courseId);
         return record.length === total && received.length + last.events.length >= total - 1
           ? true
           : undefined;
@@ -198,7 +172,7 @@ describe('live events across processes: two API processes and a worker', () => {
     );
     await sleep(300);
     received.push(...last.events);
-    const record = await courseRecord(api1.baseUrl, courseId);
+    const record = await courseEvents(api1.baseUrl, courseId);
     expect(received.map(identity)).toEqual(record.slice(1).map(identity));
   });
 
@@ -210,7 +184,7 @@ describe('live events across processes: two API processes and a worker', () => {
     const healthy = await live(api2, admin);
     await subscribe(healthy, { course_id: healthyCourse });
     slow.socket.pause();
-    const rssBefore = metric(await metricsOf(api2), 'process_resident_memory_bytes');
+    const rssBefore = metricValue(await metricsOf(api2), 'process_resident_memory_bytes');
 
     // 300,000 events (about 80 MB of frames) in one transaction, as a stampede's record would grow.
     const database = await connect(world.env.DATABASE_URL);
@@ -227,10 +201,10 @@ describe('live events across processes: two API processes and a worker', () => {
     }
     const slowConsumers = 'courseflow_ws_disconnects_total{reason="slow_consumer"}';
     await eventually(
-      async () => (metric(await metricsOf(api2), slowConsumers) >= 1 ? true : undefined),
+      async () => (metricValue(await metricsOf(api2), slowConsumers) >= 1 ? true : undefined),
       30_000,
     );
-    const rssAfter = metric(await metricsOf(api2), 'process_resident_memory_bytes');
+    const rssAfter = metricValue(await metricsOf(api2), 'process_resident_memory_bytes');
     expect(rssAfter - rssBefore).toBeLessThan(64 * 1024 * 1024);
 
     slow.socket.resume();
@@ -265,7 +239,7 @@ describe('live events across processes: two API processes and a worker', () => {
     const total = await producer;
     await eventually(
       async () => {
-        const record = await courseRecord(api2.baseUrl, courseId);
+        const record = await courseEvents(api2.baseUrl, courseId);
         return record.length === total && client.events.length + resumed.events.length >= total
           ? true
           : undefined;
@@ -274,7 +248,7 @@ describe('live events across processes: two API processes and a worker', () => {
       'every event after the restart',
     );
     await sleep(300);
-    const record = await courseRecord(api2.baseUrl, courseId);
+    const record = await courseEvents(api2.baseUrl, courseId);
     expect([...client.events, ...resumed.events].map(identity)).toEqual(record.map(identity));
   });
 });

@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import { asClient, eventually } from './test-app.js';
 
-export interface LiveEventFrame {
+export type LiveEventFrame = {
   cursor: string;
   type: string;
   course_id: number;
@@ -12,7 +12,7 @@ export interface LiveEventFrame {
   reason: string | null;
   capacity: number | null;
   at: string;
-}
+};
 
 /** A /ws client that keeps every frame it receives, with the time it arrived. */
 export interface LiveClient {

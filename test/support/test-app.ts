@@ -141,6 +141,42 @@ export function waitForDecision(baseUrl: string, key: string): Promise<HttpResul
   );
 }
 
+/** Enrolls the requests through the API and waits until every one is decided. */
+export async function enrollAll(baseUrl: string, requests: EnrollBody[]): Promise<void> {
+  for (const request of requests) {
+    const accepted = await http(baseUrl, 'POST', '/enroll', request);
+    if (accepted.status !== 202)
+      throw new Error(`enroll answered ${accepted.status}: ${JSON.stringify(accepted.body)}`);
+  }
+  await Promise.all(requests.map((request) => waitForDecision(baseUrl, request.idempotency_key)));
+}
+
+/** A course's whole record, paged as operators read it (GET /courses/:id/events). */
+export async function courseEvents(baseUrl: string, courseId: number): Promise<Array<Record<string, any>>> {
+  const events: Array<Record<string, any>> = [];
+  for (let after = '0'; ;) {
+    const page = await http(
+      baseUrl,
+      'GET',
+      `/courses/${courseId}/events?limit=1000&after=${after}`,
+      undefined,
+      {
+        authorization: `Bearer ${ADMIN_TOKEN}`,
+      },
+    );
+    if (page.status !== 200) throw new Error(`events of course ${courseId}: ${page.status}`);
+    if (page.body.events.length === 0) return events;
+    events.push(...page.body.events);
+    after = page.body.next;
+  }
+}
+
+/** One series' value in a /metrics text (`name` or `name{labels}` as printed); 0 when it is not there yet. */
+export function metricValue(text: string, series: string): number {
+  const line = text.split('\n').find((row) => row.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.split(' ').at(-1));
+}
+
 /** Polls until check() returns a value other than undefined, or fails after the deadline. */
 export async function eventually<T>(
   check: () => Promise<T | undefined>,

@@ -15,7 +15,9 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import {
   ADMIN_DATABASE_URL,
+  comparableEvent,
   databaseUrl as urlOfDatabase,
+  DECISION_EVENT_TYPES,
   deleteRedisKeys,
   freePort,
   LiveClient,
@@ -578,21 +580,6 @@ async function followLive(url, adminToken, courseId) {
   return live;
 }
 
-/** One event as a comparable line: every field but the cursor (which depends on the reader). */
-const liveLine = (e) =>
-  [
-    e.type,
-    e.course_id,
-    e.student_id,
-    e.idempotency_key,
-    e.status,
-    e.waitlist_position,
-    e.reason,
-    e.capacity,
-    e.at,
-  ].join(' ');
-const DECISION_TYPES = new Set(['enrolled', 'waitlisted', 'rejected', 'cancelled']);
-
 /**
  * After the run: what the subscriptions received against the course's record (GET /courses/:id/events),
  * and how long after its commit each event arrived (its `at`, written by its transaction, to its receipt).
@@ -600,7 +587,7 @@ const DECISION_TYPES = new Set(['enrolled', 'waitlisted', 'rejected', 'cancelled
 async function checkLive(url, adminToken, courseId, live, decisions) {
   const { events: record } = await readEvents(url, { authorization: `Bearer ${adminToken}` }, courseId);
   const expected = live.students.map((_, i) =>
-    record.filter((e) => e.student_id === WATCHED[i]).map(liveLine),
+    record.filter((e) => e.student_id === WATCHED[i]).map(comparableEvent),
   );
   // Each event is due within 1 s of its commit; the deadline only bounds a run that lost some.
   const deadline = Date.now() + 5000;
@@ -612,11 +599,13 @@ async function checkLive(url, adminToken, courseId, live, decisions) {
   const received = live.all.flatMap((client) => client.events);
   const lags = received.map(({ event, receivedAt }) => receivedAt - Date.parse(event.at));
   const studentEvents = live.students.reduce((n, client) => n + client.events.length, 0);
-  const courseLines = live.course.events.map(({ event }) => liveLine(event));
-  const decisionEvents = live.course.events.filter(({ event }) => DECISION_TYPES.has(event.type)).length;
+  const courseLines = live.course.events.map(({ event }) => comparableEvent(event));
+  const decisionEvents = live.course.events.filter(({ event }) =>
+    DECISION_EVENT_TYPES.has(event.type),
+  ).length;
   const studentsExact = live.students.every((client, i) =>
     sameList(
-      client.events.map(({ event }) => liveLine(event)),
+      client.events.map(({ event }) => comparableEvent(event)),
       expected[i],
     ),
   );
@@ -644,7 +633,7 @@ async function checkLive(url, adminToken, courseId, live, decisions) {
     },
     {
       name: "operator subscription: the course's record, in order, none missing or repeated",
-      ok: sameList(courseLines, record.map(liveLine)),
+      ok: sameList(courseLines, record.map(comparableEvent)),
       detail: `${courseLines.length} received, ${record.length} recorded`,
     },
     {

@@ -37,6 +37,11 @@ export interface ReceivedEvent {
   receivedAt: number;
 }
 
+/** Event types that are a request's decision (its row in the record); the others are later changes. */
+export const DECISION_EVENT_TYPES: ReadonlySet<string>;
+/** An event as a line to compare with the record: every field but the cursor. */
+export function comparableEvent(event: Omit<LiveEvent, 'cursor'>): string;
+
 /** The /ws address of a service's HTTP address (a ws:// one is kept). */
 export function liveUrl(url: string): string;
 

@@ -99,6 +99,27 @@ export function liveUrl(url) {
   return address.toString();
 }
 
+/** Event types that are a request's decision (its row in the record); the others are later changes. */
+export const DECISION_EVENT_TYPES = new Set(['enrolled', 'waitlisted', 'rejected', 'cancelled']);
+
+/**
+ * An event as a line to compare with the record: every field but the cursor, which depends on who reads
+ * (GET /courses/:id/events numbers it per course, /ws per connection).
+ */
+export function comparableEvent(e) {
+  return [
+    e.type,
+    e.course_id,
+    e.student_id,
+    e.idempotency_key,
+    e.status,
+    e.waitlist_position,
+    e.reason,
+    e.capacity,
+    e.at,
+  ].join(' ');
+}
+
 /** A selector as the server echoes it in its answers: `student_id s-0042`, `course_id 7`. */
 function selectorName(message) {
   for (const field of ['student_id', 'idempotency_key', 'course_id']) {

@@ -2,7 +2,7 @@
 // each, with how long after its commit each arrived. Survives a restart: it reconnects and resumes after
 // the last cursor, so nothing is missed and nothing repeats. Plain node, no build.
 import { parseArgs } from 'node:util';
-import { LiveClient } from './kit.mjs';
+import { LiveClient, liveUrl } from './kit.mjs';
 
 const USAGE = `Usage: npm run watch -- [selectors] [options]
 
@@ -80,7 +80,7 @@ function line({ event, receivedAt }) {
     `course ${event.course_id}`.padEnd(10),
     event.type.padEnd(16),
     (event.student_id ?? '-').padEnd(10),
-    (event.idempotency_key ?? '-').padEnd(14),
+    (event.idempotency_key ?? '-').padEnd(20),
     `${event.status ?? ''} ${place}`.trim().padEnd(16),
     (event.reason ?? '').padEnd(14),
     `lag ${Math.max(0, receivedAt - at)} ms`,
@@ -102,17 +102,22 @@ client.on('event', (received) => {
       : line(received),
   );
 });
-const shown = ({ type, cursor, ...rest }) =>
-  `${type}: ${Object.entries(rest)
-    .filter(([name]) => name !== 'token')
-    .map(([name, value]) => `${name} ${value}`)
-    .join(', ')}${cursor ? ` (cursor ${cursor})` : ''}`;
+/** The selector an answer is about: `student_id s-0042`. */
+const about = (message) =>
+  ['student_id', 'idempotency_key', 'course_id']
+    .filter((field) => message[field] !== undefined)
+    .map((field) => `${field} ${message[field]}`)
+    .join(', ');
 let subscribed = 0;
 client.on('subscribed', (message) => {
   subscribed += 1;
-  console.error(shown(message));
+  console.error(`subscribed: ${about(message)} (cursor ${message.cursor})`);
 });
-client.on('refused', (message) => console.error(shown(message)));
+client.on('refused', (message) =>
+  console.error(
+    `refused${about(message) ? ` (${about(message)})` : ''}: ${message.message}${message.field ? ` [${message.field}]` : ''}`,
+  ),
+);
 client.on('closed', ({ code, reason, retryInMs }) =>
   console.error(`closed: ${code}${reason ? ` ${reason}` : ''}; reconnecting in ${retryInMs} ms`),
 );
@@ -128,7 +133,7 @@ process.once('SIGINT', async () => {
   process.exit(0);
 });
 
-console.error(`watching ${args.url} (Ctrl-C stops)`);
+console.error(`watching ${liveUrl(args.url)} (Ctrl-C stops)`);
 // A subscription refused outright (a bad token, an unknown course) is not retried; with none left, stop.
 await client.ready.then(
   () => {

@@ -3,6 +3,10 @@
 // its own database and Redis key prefix, and prints Markdown tables. Each figure is the median of
 // BENCH_RUNS runs (3) with their min–max. BENCH_SCALE=smoke runs a tiny load once (used by the test suite).
 //
+// The live events phase (BENCH_ONLY=websocket) holds 1,000 /ws subscribers on one API process through a
+// 500-students-vs-30-seats stampede: delivery rate and latency, the API's memory, the accept rate with and
+// without them, and that each subscriber received exactly its student's events.
+//
 // The floors: a bare NestJS app answering 202 (accept), and the naive enrollment transaction (lock the
 // course row, bump seats_taken, insert the enrollment; one transaction per request) run by pgbench with
 // prepared statements and 8 clients, beside the same done by a Node loop of plain round trips.
@@ -17,7 +21,17 @@ import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { ADMIN_DATABASE_URL, databaseUrl, deleteRedisKeys, freePort, REDIS, withClient } from './kit.mjs';
+import {
+  ADMIN_DATABASE_URL,
+  comparableEvent,
+  databaseUrl,
+  DECISION_EVENT_TYPES,
+  deleteRedisKeys,
+  freePort,
+  LiveClient,
+  REDIS,
+  withClient,
+} from './kit.mjs';
 
 const SMOKE = process.env.BENCH_SCALE === 'smoke';
 const RUNS = Number(process.env.BENCH_RUNS ?? (SMOKE ? 1 : 3));
@@ -29,6 +43,8 @@ const SCALE = SMOKE
       spreadCourses: 20,
       baselineSeconds: 1,
       nodeLoopTransactions: 200,
+      liveStudents: 10,
+      liveAcceptSeconds: 1,
     }
   : {
       stampedeSeconds: 8,
@@ -37,6 +53,8 @@ const SCALE = SMOKE
       spreadCourses: 500,
       baselineSeconds: 5,
       nodeLoopTransactions: 5_000,
+      liveStudents: 500,
+      liveAcceptSeconds: 5,
     };
 const HOT_SEATS = 10_000;
 const SPREAD_SEATS = 1_000;
@@ -62,6 +80,12 @@ async function freshWorld() {
 
 function dropWorld(world) {
   return deleteRedisKeys(`${world.prefix}:*`);
+}
+
+/** CPU time (user + system) a process has used so far, in ms (/proc/<pid>/stat, in USER_HZ: 100 on Linux). */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** Peak resident set size of a process so far (Linux VmHWM), in MiB. */
@@ -95,6 +119,16 @@ async function startProcess(args, env, readyPath, cwd = process.cwd()) {
   return {
     url,
     peakRssMiB: () => peakRssMiB(child.pid),
+    cpuMs: () => cpuMs(child.pid),
+    /** Starts the peak over from the current RSS (Linux clear_refs 5); false where the kernel refuses. */
+    resetPeakRss() {
+      try {
+        writeFileSync(`/proc/${child.pid}/clear_refs`, '5');
+        return true;
+      } catch {
+        return false;
+      }
+    },
     async stop() {
       child.kill('SIGTERM');
       await exited;
@@ -562,6 +596,210 @@ async function pgbenchNaiveDrops(world) {
   ]);
 }
 
+// ---------------------------------------------------------------- live events (/ws)
+
+/** Subscribers per stampede student: each student's events go to two connections. */
+const SUBSCRIBERS_PER_STUDENT = 2;
+const LIVE_SEATS = SMOKE ? 5 : 30;
+/** WebSocket handshakes in flight at once while the subscribers connect (the API's listen backlog is 511). */
+const CONNECTING = 100;
+
+/**
+ * Waits until the API's accepted requests are all decided. Answers still in flight when autocannon stops
+ * arrive just after it, so the count is read until it holds still.
+ */
+async function settled(world, timeoutMs = 120_000) {
+  await sleep(300);
+  await withClient(world.url, async (client) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const accepted = await acceptedCount(world);
+      const { rows } = await client.query('SELECT count(*)::int AS n FROM decisions');
+      if (rows[0].n >= accepted && (await acceptedCount(world)) === accepted) return;
+      if (Date.now() > deadline) throw new Error(`only ${rows[0].n} of ${accepted} decisions`);
+      await sleep(100);
+    }
+  });
+}
+
+/** Opens the clients `CONNECTING` at a time; each resolves once the server has answered its subscription. */
+async function connectAll(url, selectorLists) {
+  const clients = [];
+  for (let i = 0; i < selectorLists.length; i += CONNECTING) {
+    const batch = selectorLists.slice(i, i + CONNECTING).map((selectors) => new LiveClient(url, selectors));
+    clients.push(...batch);
+    await Promise.all(batch.map((client) => client.ready));
+  }
+  return clients;
+}
+
+/** The record's events of the course, in commit order, as lines; and each student's, in the same order. */
+async function recordedEvents(world, courseId) {
+  const { rows } = await withClient(world.url, (client) =>
+    client.query(
+      `SELECT type, course_id, student_id, idempotency_key, status, waitlist_position, reason, capacity, at
+         FROM course_events WHERE course_id = $1 ORDER BY seq`,
+      [courseId],
+    ),
+  );
+  const course = rows.map((row) => comparableEvent({ ...row, at: row.at.toISOString() }));
+  const byStudent = new Map();
+  rows.forEach((row, i) => {
+    if (!byStudent.has(row.student_id)) byStudent.set(row.student_id, []);
+    byStudent.get(row.student_id).push(course[i]);
+  });
+  return { course, byStudent };
+}
+
+/** How a subscriber's events differ from what it should have received, or undefined when they match. */
+function deliveryProblem(client, expected) {
+  const got = client.events.map(({ event }) => comparableEvent(event));
+  if (got.length === expected.length && got.every((line, i) => line === expected[i])) return undefined;
+  const missing = expected.filter((line) => !got.includes(line)).length;
+  const repeated = got.length - new Set(got).size;
+  const foreign = got.filter((line) => !expected.includes(line)).length;
+  return `${got.length} received for ${expected.length} expected: ${missing} missing, ${repeated} repeated, ${foreign} not its own${
+    missing + repeated + foreign === 0 ? ', out of order' : ''
+  }`;
+}
+
+/**
+ * One API process and one worker. The accept rate (autocannon on POST /enroll, as the accept phase) without
+ * subscribers; then 1,000 /ws subscribers, two per student of a 500-students-vs-30-seats stampede, and an
+ * operator following its course; the stampede, timed from each event's commit to its receipt (its `at`,
+ * PostgreSQL's now() in the transaction that wrote it, is that transaction's start: the figure includes
+ * the transaction itself, an upper bound);
+ * the accept rate again with the subscribers connected (the API then reads every event the worker writes,
+ * since student subscriptions can select any course); and what each subscriber received against the record.
+ * The rate without subscribers is measured before they connect and again after they leave (its mean is
+ * the figure, so a drift of the process or the database over the phase falls on both sides alike), after
+ * a warm-up load, with the queue drained before each measurement.
+ */
+async function liveSubscribers() {
+  const world = await freshWorld();
+  const api = await startCourseFlow(world, 'api');
+  const worker = await startCourseFlow(world, 'worker', { RUN_MIGRATIONS: 'false' });
+  const [loadCourse] = await createCourses(world, 1, HOT_SEATS, 'WS-LOAD');
+  const [courseId] = await createCourses(world, 1, LIVE_SEATS, 'WS');
+  /** The accept rate, and the API's CPU per request until the load's requests are decided (their events read). */
+  const accept = async (duration) => {
+    const cpuBefore = api.cpuMs();
+    const result = await load(api.url, { courseIds: [loadCourse], duration });
+    await settled(world);
+    return { ...result, apiCpuMsPerRequest: (api.cpuMs() - cpuBefore) / result.accepted };
+  };
+
+  // The API's CPU per request keeps falling for several seconds after start (JIT): measure past that.
+  if (!SMOKE) await accept(4);
+  const without = [await accept(SCALE.liveAcceptSeconds)];
+  const apiRssWithout = api.peakRssMiB();
+  // From here the peak is the API's with subscribers (where the kernel allows the reset; else the phase's).
+  api.resetPeakRss();
+
+  const tag = randomBytes(3).toString('hex');
+  const students = Array.from({ length: SCALE.liveStudents }, (_, i) => `ws${tag}-${i}`);
+  const refused = [];
+  const connectStarted = performance.now();
+  const [operator, ...subscribers] = await connectAll(api.url, [
+    [{ course_id: courseId, token: ADMIN_TOKEN }],
+    ...students.flatMap((student_id) => Array(SUBSCRIBERS_PER_STUDENT).fill([{ student_id }])),
+  ]);
+  const connectSeconds = (performance.now() - connectStarted) / 1000;
+  const clients = [operator, ...subscribers];
+  for (const client of clients) {
+    client.on('refused', (message) => refused.push(message.message));
+    client.on('gave-up', (error) => refused.push(error.message));
+  }
+
+  const answers = await Promise.all(
+    students.map(async (student_id, i) => {
+      const answer = await fetch(`${api.url}/enroll`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          student_id,
+          course_id: courseId,
+          idempotency_key: `${student_id}-k`,
+          priority: (i % 4) * 10,
+        }),
+      });
+      await answer.arrayBuffer();
+      return answer.status;
+    }),
+  );
+  const notAccepted = answers.filter((status) => status !== 202).length;
+  if (notAccepted > 0) throw new Error(`${notAccepted} stampede requests were not accepted`);
+  await settled(world);
+  let record = await recordedEvents(world, courseId);
+  const expectedOf = (i) =>
+    i < 0 ? record.course : (record.byStudent.get(students[Math.floor(i / SUBSCRIBERS_PER_STUDENT)]) ?? []);
+  // Each event is due within 1 s of its commit; the deadline only bounds a run that lost some.
+  const deadline = Date.now() + 10_000;
+  while (
+    Date.now() < deadline &&
+    clients.some((client, i) => client.events.length < expectedOf(i - 1).length)
+  ) {
+    await sleep(20);
+  }
+  const received = clients.flatMap((client) => client.events);
+  const lags = received.map(({ event, receivedAt }) => receivedAt - Date.parse(event.at));
+  let firstCommit = Infinity;
+  let lastReceipt = -Infinity;
+  for (const { event, receivedAt } of received) {
+    firstCommit = Math.min(firstCommit, Date.parse(event.at));
+    lastReceipt = Math.max(lastReceipt, receivedAt);
+  }
+  const deliverySeconds = (lastReceipt - firstCommit) / 1000;
+
+  const withSubscribers = await accept(SCALE.liveAcceptSeconds);
+  const apiRss = api.peakRssMiB();
+  const workerRss = worker.peakRssMiB();
+
+  // Checked after the second load too: none of its events may reach these subscribers.
+  record = await recordedEvents(world, courseId);
+  const problems = [];
+  clients.forEach((client, i) => {
+    const problem = deliveryProblem(client, expectedOf(i - 1));
+    if (problem)
+      problems.push(
+        `${i === 0 ? 'operator' : `subscriber ${i} (${students[Math.floor((i - 1) / SUBSCRIBERS_PER_STUDENT)]})`}: ${problem}`,
+      );
+  });
+  problems.push(...refused);
+  const operatorDecisions = operator.events.filter(({ event }) =>
+    DECISION_EVENT_TYPES.has(event.type),
+  ).length;
+
+  await Promise.all(clients.map((client) => client.close()));
+  without.push(await accept(SCALE.liveAcceptSeconds));
+  await api.stop();
+  await worker.stop();
+  await dropWorld(world);
+  return {
+    subscribers: subscribers.length,
+    students: students.length,
+    connectSeconds,
+    events: received.length,
+    eventsPerSecond: received.length / deliverySeconds,
+    lagP50: percentile(lags, 0.5),
+    lagP99: percentile(lags, 0.99),
+    lagMax: lags.reduce((max, lag) => Math.max(max, lag), -Infinity),
+    acceptWithout: {
+      requestsPerSecond: (without[0].requestsPerSecond + without[1].requestsPerSecond) / 2,
+      p99: Math.max(without[0].p99, without[1].p99),
+      apiCpuMsPerRequest: (without[0].apiCpuMsPerRequest + without[1].apiCpuMsPerRequest) / 2,
+      runs: without,
+    },
+    acceptWith: withSubscribers,
+    apiRssWithout,
+    apiRss,
+    workerRss,
+    exact: clients.slice(1).filter((client, i) => !deliveryProblem(client, expectedOf(i))).length,
+    operatorDecisions,
+    problems,
+  };
+}
+
 // ---------------------------------------------------------------- report
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -608,6 +846,7 @@ async function main() {
     spread2: [],
     dropLatency: [],
     drops: [],
+    subscribers: [],
   };
   for (let round = 1; round <= RUNS; round += 1) {
     const step = async (name, list, work) => {
@@ -626,14 +865,23 @@ async function main() {
     await step('spread, 2 workers', runs.spread2, () => spread(2));
     await step('drop latency, idle and under a stampede', runs.dropLatency, dropLatency);
     await step('drops per second, hot course', runs.drops, dropThroughput);
+    await step('websocket subscribers', runs.subscribers, liveSubscribers);
   }
   await withClient(ADMIN_DATABASE_URL, (client) =>
     client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`),
   );
 
   if (ONLY) {
-    // A quick look: the raw figures of the phases that ran, no table.
+    // A quick look: the raw figures of the phases that ran (and the live events phase's rows, when it ran).
+    if (runs.subscribers.length > 0) {
+      console.log(
+        ['| Phase | CourseFlow | Compared with | Ratio | Target |', '| --- | --- | --- | --- | --- |']
+          .concat(subscriberRows(runs.subscribers), '')
+          .join('\n'),
+      );
+    }
     console.log(JSON.stringify(Object.fromEntries(Object.entries(runs).filter(([, list]) => list.length))));
+    failOnLostEvents(runs.subscribers);
     return;
   }
   const all = (list, pick) => list.map(pick);
@@ -652,6 +900,8 @@ async function main() {
       all(list, (r) => r.rate),
       hotPgbench,
     )} | ≥ 10× |`;
+  const live = runs.subscribers;
+  const subscribers = SCALE.liveStudents * SUBSCRIBERS_PER_STUDENT;
   const v = await versions();
 
   const lines = [
@@ -709,6 +959,7 @@ async function main() {
       all(runs.drops, (r) => r.rate),
       all(runs.drops, (r) => r.naive),
     )} | reported |`,
+    ...subscriberRows(live),
     '',
     '| Peak RSS (MiB) | API | Worker |',
     '| --- | --- | --- |',
@@ -716,8 +967,42 @@ async function main() {
     `| hot course, live | ${stat(all(runs.live, (r) => r.apiRss))} | ${stat(all(runs.live, (r) => r.workerRss))} |`,
     `| spread, 1 worker | ${stat(all(runs.spread1, (r) => r.apiRss))} | ${stat(all(runs.spread1, (r) => r.workerRss))} |`,
     `| spread, 2 workers | ${stat(all(runs.spread2, (r) => r.apiRss))} | ${stat(all(runs.spread2, (r) => r.workerRss))} (each, max) |`,
+    `| websocket subscribers (API: while ${fmt(subscribers)} were connected) | ${stat(all(live, (r) => r.apiRss))} | ${stat(all(live, (r) => r.workerRss))} |`,
   ];
   console.log(lines.join('\n'));
+  failOnLostEvents(live);
+}
+
+/** The live events phase's rows of the main table. */
+function subscriberRows(live) {
+  const subscribers = SCALE.liveStudents * SUBSCRIBERS_PER_STUDENT;
+  const all = (pick) => live.map(pick);
+  return [
+    `| live events on /ws: ${fmt(subscribers)} subscribers (${SUBSCRIBERS_PER_STUDENT} per student) + 1 operator, ${fmt(SCALE.liveStudents)} students vs ${LIVE_SEATS} seats, 1 API + 1 worker | ${stat(all((r) => r.eventsPerSecond))} events/s (${stat(all((r) => r.events))} events), commit → receipt p50 ${stat(all((r) => r.lagP50))} ms, p99 ${stat(all((r) => r.lagP99))} ms | – | – | p99 < 1 s |`,
+    `| accept: POST /enroll with ${fmt(subscribers)} /ws subscribers connected, ${CONNECTIONS} connections, ${SCALE.liveAcceptSeconds} s | ${stat(all((r) => r.acceptWith.requestsPerSecond))} req/s, p99 ${stat(all((r) => r.acceptWith.p99))} ms, API CPU ${stat(
+      all((r) => r.acceptWith.apiCpuMsPerRequest),
+      2,
+    )} ms/request | without subscribers: ${stat(all((r) => r.acceptWithout.requestsPerSecond))} req/s, p99 ${stat(all((r) => r.acceptWithout.p99))} ms, API CPU ${stat(
+      all((r) => r.acceptWithout.apiCpuMsPerRequest),
+      2,
+    )} ms/request | ${stat(
+      all((r) => r.acceptWith.requestsPerSecond / r.acceptWithout.requestsPerSecond),
+      2,
+    )}× (per run) | ≥ 0.85× |`,
+    `| API peak RSS with ${fmt(subscribers)} /ws subscribers connected | ${stat(all((r) => r.apiRss))} MiB | before they connected: ${stat(all((r) => r.apiRssWithout))} MiB | ${fmt(
+      median(all((r) => r.apiRss)) / median(all((r) => r.apiRssWithout)),
+      2,
+    )}× | < 200 MiB |`,
+    `| live events delivered exactly (each subscriber its student's events: none missing, repeated or foreign, in order) | ${stat(all((r) => r.exact))} of ${fmt(subscribers)} subscribers exact; operator: ${stat(all((r) => r.operatorDecisions))} decision events for ${fmt(SCALE.liveStudents)} decisions | – | – | all |`,
+  ];
+}
+
+/** After the figures are printed: a subscriber that missed, repeated or was sent another's events fails the bench. */
+function failOnLostEvents(runs) {
+  const problems = runs.flatMap((run) => run.problems);
+  if (problems.length > 0) {
+    throw new Error(`live events not delivered exactly:\n  ${problems.slice(0, 10).join('\n  ')}`);
+  }
 }
 
 main().then(

@@ -1,7 +1,8 @@
 // npm run demo: 500 students, 30 seats, one second. Starts the built service on a fresh database, sends
 // the stampede over HTTP (with duplicate retries, second keys and mixed priorities), waits for every
 // decision and checks the guarantees. Then 10 enrolled students drop, one waitlisted student leaves and
-// the capacity grows by 5, each step checked against the waitlist and the course's events. Exit 0 when
+// the capacity grows by 5, each step checked against the waitlist and the course's events. Five of the
+// students and an operator follow it all live on /ws, checked against the record at the end. Exit 0 when
 // every invariant holds, 1 when one fails, 2 when PostgreSQL or Redis cannot be reached.
 // DEMO_URL=http://host:port (with ADMIN_TOKEN) uses a running service.
 import { spawn } from 'node:child_process';
@@ -14,9 +15,12 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import {
   ADMIN_DATABASE_URL,
+  comparableEvent,
   databaseUrl as urlOfDatabase,
+  DECISION_EVENT_TYPES,
   deleteRedisKeys,
   freePort,
+  LiveClient,
   REDIS,
   withClient,
 } from './kit.mjs';
@@ -28,6 +32,8 @@ const RETRIED = 100; // students whose request is sent twice at once (same key, 
 const SECOND_KEYS = 20; // students who also ask again under a new key
 const PRIORITIES = [0, 10, 50, 100];
 const ORDER_TOLERANCE_MS = 100;
+// Followed live on /ws: a retried request, a student with two keys, and three others.
+const WATCHED = ['s-0000', 's-0101', 's-0250', 's-0333', 's-0499'];
 
 let service;
 process.on('SIGINT', async () => {
@@ -559,6 +565,87 @@ async function lifecycle(url, adminToken, courseId, keys) {
   return checks.every((c) => c.ok);
 }
 
+// ------------------------------------------------------------ live events (/ws)
+
+/** Subscribes before the stampede, through the kit's client: a few of its students, and its course as an operator. */
+async function followLive(url, adminToken, courseId) {
+  const live = {
+    students: WATCHED.map((student_id) => new LiveClient(url, [{ student_id }])),
+    course: new LiveClient(url, [{ course_id: courseId, token: adminToken }]),
+    refused: [],
+  };
+  live.all = [...live.students, live.course];
+  for (const client of live.all) client.on('refused', (message) => live.refused.push(message.message));
+  await Promise.all(live.all.map((client) => client.ready));
+  return live;
+}
+
+/**
+ * After the run: what the subscriptions received against the course's record (GET /courses/:id/events),
+ * and how long after its commit each event arrived (its `at`, written by its transaction, to its receipt).
+ */
+async function checkLive(url, adminToken, courseId, live, decisions) {
+  const { events: record } = await readEvents(url, { authorization: `Bearer ${adminToken}` }, courseId);
+  const expected = live.students.map((_, i) =>
+    record.filter((e) => e.student_id === WATCHED[i]).map(comparableEvent),
+  );
+  // Each event is due within 1 s of its commit; the deadline only bounds a run that lost some.
+  const deadline = Date.now() + 5000;
+  const caughtUp = () =>
+    live.course.events.length >= record.length &&
+    live.students.every((client, i) => client.events.length >= expected[i].length);
+  while (!caughtUp() && Date.now() < deadline) await sleep(20);
+
+  const received = live.all.flatMap((client) => client.events);
+  const lags = received.map(({ event, receivedAt }) => receivedAt - Date.parse(event.at));
+  const studentEvents = live.students.reduce((n, client) => n + client.events.length, 0);
+  const courseLines = live.course.events.map(({ event }) => comparableEvent(event));
+  const decisionEvents = live.course.events.filter(({ event }) =>
+    DECISION_EVENT_TYPES.has(event.type),
+  ).length;
+  const studentsExact = live.students.every((client, i) =>
+    sameList(
+      client.events.map(({ event }) => comparableEvent(event)),
+      expected[i],
+    ),
+  );
+  console.log(`\nLive events (/ws, subscribed before the stampede)`);
+  console.log(
+    `  received          ${studentEvents} by ${WATCHED.length} students' subscriptions, ` +
+      `${live.course.events.length} by the operator's (course ${courseId})`,
+  );
+  console.log(
+    received.length === 0
+      ? '  delivery latency  - (no events)'
+      : `  delivery latency  p50 ${percentile(lags, 50).toFixed(1)} ms, p99 ${percentile(lags, 99).toFixed(1)} ms ` +
+          `(commit to receipt, ${received.length} events)`,
+  );
+  const checks = [
+    {
+      name: 'every subscription accepted',
+      ok: live.refused.length === 0,
+      detail: live.refused.length === 0 ? `${live.all.length} subscriptions` : live.refused.join('; '),
+    },
+    {
+      name: 'operator subscription: one decision event per decision',
+      ok: decisionEvents === decisions,
+      detail: `${decisionEvents} decision events, ${decisions} decisions`,
+    },
+    {
+      name: "operator subscription: the course's record, in order, none missing or repeated",
+      ok: sameList(courseLines, record.map(comparableEvent)),
+      detail: `${courseLines.length} received, ${record.length} recorded`,
+    },
+    {
+      name: "student subscriptions: exactly each student's events, in order",
+      ok: studentsExact,
+      detail: `${studentEvents} received, ${expected.flat().length} recorded for ${WATCHED.join(', ')}`,
+    },
+  ];
+  printChecks('Invariants of the live events', checks);
+  return checks.every((c) => c.ok);
+}
+
 // ------------------------------------------------------------ main
 
 async function main() {
@@ -572,6 +659,7 @@ async function main() {
     adminToken = randomBytes(16).toString('hex');
     url = await startService(databaseUrl, queuePrefix, adminToken);
   }
+  let live;
   try {
     const created = await post(
       url,
@@ -582,6 +670,7 @@ async function main() {
     if (created.status !== 201)
       throw new Error(`course creation answered ${created.status}: ${JSON.stringify(created.body)}`);
     const courseId = created.body.id;
+    live = await followLive(url, adminToken, courseId);
     const { answers, started } = await stampede(url, courseId);
     const acceptedKeys = [
       ...new Set(answers.filter((a) => a.status === 202).map((a) => a.request.idempotency_key)),
@@ -589,8 +678,11 @@ async function main() {
     const outcomes = await waitForDecisions(url, created.body.code, acceptedKeys);
     const checks = await checkInvariants({ url, databaseUrl, courseId, answers, outcomes });
     const stampedeOk = report({ answers, started, outcomes, checks });
-    return (await lifecycle(url, adminToken, courseId, acceptedKeys)) && stampedeOk;
+    const lifecycleOk = await lifecycle(url, adminToken, courseId, acceptedKeys);
+    const liveOk = await checkLive(url, adminToken, courseId, live, outcomes.size);
+    return stampedeOk && lifecycleOk && liveOk;
   } finally {
+    await Promise.all(live?.all.map((client) => client.close()) ?? []);
     await stopService();
     if (databaseUrl) await deleteRedisKeys(`${queuePrefix}:*`);
   }

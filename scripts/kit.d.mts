@@ -12,3 +12,56 @@ export function withClient<T>(url: string, work: (client: pg.Client) => Promise<
 export const REDIS: { host: string; port: number };
 /** Deletes every key matching the pattern (SCAN, never KEYS). */
 export function deleteRedisKeys(pattern: string): Promise<void>;
+
+/** What a client may subscribe to on /ws: a student's events, one request's, or (operators) a course's. */
+export type LiveSelector =
+  { student_id: string } | { idempotency_key: string } | { course_id: number; token?: string };
+
+/** An event object as /ws sends it (CONTRACT.md, Events). */
+export interface LiveEvent {
+  cursor: string;
+  type: 'enrolled' | 'waitlisted' | 'rejected' | 'promoted' | 'dropped' | 'cancelled' | 'capacity_changed';
+  course_id: number;
+  student_id: string | null;
+  idempotency_key: string | null;
+  status: string | null;
+  waitlist_position: number | null;
+  reason: string | null;
+  capacity: number | null;
+  at: string;
+}
+
+/** An event with the time it arrived (Date.now()). */
+export interface ReceivedEvent {
+  event: LiveEvent;
+  receivedAt: number;
+}
+
+/** Event types that are a request's decision (its row in the record); the others are later changes. */
+export const DECISION_EVENT_TYPES: ReadonlySet<string>;
+/** An event as a line to compare with the record: every field but the cursor. */
+export function comparableEvent(event: Omit<LiveEvent, 'cursor'>): string;
+
+/** The /ws address of a service's HTTP address (a ws:// one is kept). */
+export function liveUrl(url: string): string;
+
+/** One /ws connection holding a few subscriptions, keeping each event with its receipt time (see kit.mjs). */
+export class LiveClient {
+  constructor(
+    url: string,
+    selectors: LiveSelector[],
+    options?: { after?: string; reconnect?: boolean; keep?: boolean; headers?: Record<string, string> },
+  );
+  /** Every event received, in order (unless `keep` is false). */
+  readonly events: ReceivedEvent[];
+  /** Resolves once the server has answered each subscription (subscribed or refused). */
+  readonly ready: Promise<void>;
+  /** The last cursor the server sent. */
+  readonly cursor: string | undefined;
+  on(name: 'event', listener: (received: ReceivedEvent) => void): this;
+  on(name: 'subscribed' | 'refused', listener: (message: Record<string, unknown>) => void): this;
+  on(name: 'closed', listener: (close: { code: number; reason?: string; retryInMs: number }) => void): this;
+  on(name: 'gave-up', listener: (error: Error) => void): this;
+  /** Closes for good (1000); resolves once the socket is closed. */
+  close(): Promise<void>;
+}

@@ -1,8 +1,10 @@
 // The kit shared by the tests, the demo, the benchmark and the fault runs.
 import { readFileSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { WebSocket } from 'ws';
 
 /**
  * The first port the kernel hands to outgoing connections. A port from listen(0) lies in that range, so in
@@ -79,5 +81,173 @@ export async function deleteRedisKeys(pattern) {
     } while (cursor !== '0');
   } finally {
     redis.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------- live events (/ws)
+
+/** Close codes after which a client comes back: going away (a restart), lost, service restart, slow consumer. */
+const RESUMABLE_CLOSES = new Set([1001, 1006, 1012, 1013]);
+
+/** The /ws address of a service's HTTP address (a ws:// one is kept). */
+export function liveUrl(url) {
+  const address = new URL(url);
+  if (address.protocol === 'http:' || address.protocol === 'https:') {
+    address.protocol = address.protocol === 'https:' ? 'wss:' : 'ws:';
+    address.pathname = '/ws';
+  }
+  return address.toString();
+}
+
+/** Event types that are a request's decision (its row in the record); the others are later changes. */
+export const DECISION_EVENT_TYPES = new Set(['enrolled', 'waitlisted', 'rejected', 'cancelled']);
+
+/**
+ * An event as a line to compare with the record: every field but the cursor, which depends on who reads
+ * (GET /courses/:id/events numbers it per course, /ws per connection).
+ */
+export function comparableEvent(e) {
+  return [
+    e.type,
+    e.course_id,
+    e.student_id,
+    e.idempotency_key,
+    e.status,
+    e.waitlist_position,
+    e.reason,
+    e.capacity,
+    e.at,
+  ].join(' ');
+}
+
+/** A selector as the server echoes it in its answers: `student_id s-0042`, `course_id 7`. */
+function selectorName(message) {
+  for (const field of ['student_id', 'idempotency_key', 'course_id']) {
+    if (message[field] !== undefined) return `${field} ${message[field]}`;
+  }
+  return undefined;
+}
+
+/**
+ * One /ws connection holding a few subscriptions (`{ student_id }`, `{ idempotency_key }` or
+ * `{ course_id, token }`), keeping each event with its receipt time (`receivedAt`, Date.now(): the clock
+ * the event's `at` was written by, when client and service share a machine). Emits `event`
+ * ({ event, receivedAt }), `subscribed` and `refused` (the server's answers, as sent), `closed`
+ * ({ code, reason, retryInMs }) before coming back, and `gave-up` (an Error) when it does not.
+ *
+ * With `reconnect`, a connection the server closes as going away (1001) or too slow (1013), or that is
+ * lost (1006), is opened again after a growing pause, and each subscription resumes after the last cursor
+ * that carried it: a rolling restart costs a pause, never an event, and repeats none.
+ */
+export class LiveClient extends EventEmitter {
+  /** Every event received, in order (unless `keep` is false). */
+  events = [];
+  /** Resolves once the server has answered each subscription (subscribed or refused). */
+  ready;
+  /** The last cursor the server sent: `after` for a later client that wants what this one has not seen. */
+  cursor;
+  #url;
+  #reconnect;
+  #keep;
+  #headers;
+  #subscriptions;
+  #socket;
+  #stopped = false;
+  #attempt = 0;
+  #allAnswered;
+
+  constructor(url, selectors, { after, reconnect = false, keep = true, headers } = {}) {
+    super();
+    this.#url = liveUrl(url);
+    this.#reconnect = reconnect;
+    this.#keep = keep;
+    this.#headers = headers;
+    this.#subscriptions = selectors.map((selector) => ({
+      selector,
+      name: selectorName(selector),
+      // The last cursor that carried this subscription's section (the caller's `after` until one has).
+      after,
+      confirmed: false,
+      answered: false,
+    }));
+    this.ready = new Promise((resolve, reject) => {
+      this.#allAnswered = resolve;
+      this.once('gave-up', reject);
+    });
+    // Who only listens for events must not meet an unhandled rejection: `gave-up` tells them.
+    this.ready.catch(() => undefined);
+    this.#connect();
+  }
+
+  /** Closes for good (1000); resolves once the socket is closed. */
+  async close() {
+    this.#stopped = true;
+    const socket = this.#socket;
+    if (socket.readyState === WebSocket.CLOSED) return;
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    if (socket.readyState === WebSocket.CONNECTING) socket.terminate();
+    else socket.close(1000, 'done');
+    await closed;
+  }
+
+  #connect() {
+    const socket = new WebSocket(this.#url, { headers: this.#headers });
+    this.#socket = socket;
+    let failure;
+    for (const sub of this.#subscriptions) sub.confirmed = false;
+    socket.on('open', () => this.#subscriptions.forEach((sub) => this.#subscribe(socket, sub)));
+    socket.on('message', (data) => this.#received(socket, JSON.parse(data.toString()), Date.now()));
+    // A refused connection or upgrade: the close that follows (1006) carries its message.
+    socket.on('error', (error) => (failure = error.message));
+    socket.on('close', (code, reason) => this.#closed(code, reason.toString() || failure));
+  }
+
+  #subscribe(socket, sub) {
+    if (socket !== this.#socket || socket.readyState !== WebSocket.OPEN) return;
+    socket.send(
+      JSON.stringify({ type: 'subscribe', ...sub.selector, ...(sub.after ? { after: sub.after } : {}) }),
+    );
+  }
+
+  #received(socket, message, receivedAt) {
+    if (message.type === 'event') {
+      this.cursor = message.event.cursor;
+      for (const sub of this.#subscriptions) if (sub.confirmed) sub.after = this.cursor;
+      const received = { event: message.event, receivedAt };
+      if (this.#keep) this.events.push(received);
+      this.emit('event', received);
+      return;
+    }
+    const sub = this.#subscriptions.find((each) => each.name === selectorName(message));
+    if (message.type === 'subscribed' && sub) {
+      sub.confirmed = true;
+      this.#attempt = 0;
+      this.cursor = message.cursor;
+      for (const each of this.#subscriptions) if (each.confirmed) each.after = this.cursor;
+    }
+    if (message.type === 'error' && sub && !message.field && /again/i.test(message.message)) {
+      // The server cannot read the record for a moment and says to subscribe again shortly.
+      setTimeout(() => this.#subscribe(socket, sub), 1000).unref();
+    } else if (sub) {
+      sub.answered = true;
+    }
+    this.emit(message.type === 'error' ? 'refused' : message.type, message);
+    if (this.#subscriptions.every((each) => each.answered)) this.#allAnswered();
+  }
+
+  #closed(code, reason) {
+    if (this.#stopped) return;
+    // An upgrade answered 4xx (a wrong token, a wrong path) is refused again: no outage to wait out.
+    const refused = /Unexpected server response: 4/.test(reason);
+    if (!this.#reconnect || !RESUMABLE_CLOSES.has(code) || refused) {
+      this.#stopped = true;
+      this.emit('gave-up', new Error(`${this.#url} closed: ${code}${reason ? ` ${reason}` : ''}`));
+      return;
+    }
+    // 0.25 s, 0.5 s, 1 s … up to 5 s, jittered so a restarted fleet is not asked to take everyone at once.
+    const retryInMs = Math.round(Math.min(5000, 250 * 2 ** this.#attempt) * (0.5 + Math.random() / 2));
+    this.#attempt += 1;
+    this.emit('closed', { code, reason, retryInMs });
+    setTimeout(() => this.#stopped || this.#connect(), retryInMs);
   }
 }

@@ -48,5 +48,22 @@ describe('npm run bench', () => {
       /^\| drops per second, hot course .*\| [\d,]+ drops\/s \| pgbench naive drop \+ promote: [\d,]+ tps \| [\d,.]+× \|/m,
     );
     expect(stdout).toMatch(/^\| spread, 2 workers \| \d+ \| \d+ /m);
+    expect(stdout).toMatch(
+      new RegExp(
+        `^\\| live events on /ws: \\d+ subscribers .*\\| ${figure} events/s \\(${figure} events\\), commit → receipt p50 ${figure} ms, p99 ${figure} ms \\|`,
+        'm',
+      ),
+    );
+    expect(stdout).toMatch(
+      new RegExp(
+        `^\\| accept: POST /enroll with \\d+ /ws subscribers connected.*\\| ${figure} req/s.*\\| without subscribers: ${figure} req/s`,
+        'm',
+      ),
+    );
+    expect(stdout).toMatch(/^\| API peak RSS with \d+ \/ws subscribers connected \| [\d,.]+ MiB/m);
+    // Every subscriber received exactly its student's events (the bench also fails when one did not).
+    expect(stdout).toMatch(
+      /^\| live events delivered exactly .*\| (\d+) of \1 subscribers exact; operator: (\d+) decision events for \2 decisions/m,
+    );
   }, 270_000);
 });

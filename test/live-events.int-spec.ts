@@ -296,6 +296,54 @@ describe('live events on /ws, one process', () => {
     );
   });
 
+  it('resumes two overlapping subscriptions without repeating what one sent while the other replayed', async () => {
+    const courseId = await newCourse(service.baseUrl, 5);
+    const database = await connectDatabase(world.env.DATABASE_URL);
+    try {
+      await database.query(
+        `WITH history AS (
+           INSERT INTO course_changes (course_id, seq, type, capacity)
+           SELECT $1, g, 'capacity_changed', 5 FROM generate_series(1, 20000) g)
+         UPDATE courses SET events_written = 20000 WHERE id = $1`,
+        [courseId],
+      );
+    } finally {
+      await database.end();
+    }
+    // Its own process: this client stops reading for a while, longer than the suite's 300 ms heartbeat.
+    const patient = await startApp(world);
+    const first = await connectLive(patient.baseUrl, { headers: admin });
+    clients.push(first);
+    await subscribe(first, { student_id: 'overlap-1' });
+    first.socket.pause();
+    first.send({ type: 'subscribe', course_id: courseId, after: '0' });
+    await sleep(300);
+    // The course's replay waits for the client to read; meanwhile the student's decision goes out live.
+    const mine = newRequest(courseId, { student_id: 'overlap-1' });
+    await enrollAll(service.baseUrl, [mine]);
+    await sleep(300);
+    first.socket.resume();
+    await first.untilEvents(20_001, 30_000);
+    const sentAt = first.events.findIndex((event) => event.idempotency_key === mine.idempotency_key);
+    expect(sentAt).toBeLessThan(20_000);
+    const cursor = first.events[sentAt].cursor;
+    await first.close();
+
+    const second = await connectLive(patient.baseUrl, { headers: admin });
+    clients.push(second);
+    await subscribe(second, { student_id: 'overlap-1', after: cursor });
+    await subscribe(second, { course_id: courseId, after: cursor });
+    await second.untilEvents(20_000 - sentAt, 30_000);
+    await sleep(300);
+    const keys = [...first.events.slice(0, sentAt + 1), ...second.events].map(
+      (event) => event.idempotency_key,
+    );
+    expect(keys.filter((key) => key === mine.idempotency_key)).toHaveLength(1);
+    expect(keys).toHaveLength(20_001);
+    await second.close();
+    await patient.close();
+  });
+
   it('drops a client that stops answering pings and keeps one that answers', async () => {
     const silent = await connect({ autoPong: false });
     const answering = await connect();

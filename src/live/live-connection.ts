@@ -35,20 +35,25 @@ export class LiveConnection {
   ) {}
 
   get cursor(): string {
-    return encodeCursor([...this.subscriptions.values()].map((sub) => [sub.section, sub.position]));
+    return encodeCursor([...this.subscriptions.values()].map((sub) => [sub.section, sub.state]));
   }
 
   /**
    * Sends the event for those of `subscriptions` not past it yet (and moves them past it), unless another
-   * subscription of this connection has sent it already. `live` events count toward delivery latency.
+   * subscription of this connection has sent it already. A subscription that selects it too but is behind
+   * (still replaying) notes it as sent ahead, in the cursor as well, so neither it nor a connection resuming
+   * from the cursor sends it again. `live` events count toward delivery latency.
    */
   deliver(event: LiveEvent, subscriptions: readonly Subscription[], live: boolean): void {
     const takers = subscriptions.filter((sub) => sub.active && !sub.isPast(event));
     if (takers.length === 0 || this.closed) return;
-    const sentBefore = [...this.subscriptions.values()].some(
-      (sub) => !takers.includes(sub) && sub.hasSent(event),
-    );
-    for (const sub of takers) sub.position.set(event.courseId, event.seq);
+    const others = [...this.subscriptions.values()].filter((sub) => !takers.includes(sub));
+    const sentBefore =
+      takers.some((sub) => sub.wasSentAhead(event)) || others.some((sub) => sub.hasSent(event));
+    for (const sub of takers) sub.pass(event);
+    for (const sub of others) {
+      if (sub.active && sub.matches(event) && !sub.isPast(event)) sub.markSentAhead(event);
+    }
     if (sentBefore) return;
     const cursor = JSON.stringify(this.cursor);
     if (this.send(`{"type":"event","event":{"cursor":${cursor},${event.json.slice(1)}}`)) {

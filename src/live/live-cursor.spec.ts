@@ -5,19 +5,24 @@ describe('the live cursor', () => {
     const sections = new Map([
       [
         's:s-0042',
-        new Map([
-          [7, 12],
-          [9, 4],
-        ]),
+        {
+          positions: new Map([
+            [7, 12],
+            [9, 4],
+          ]),
+          ahead: new Map([[7, new Set([15, 18])]]),
+        },
       ],
-      ['c:7', new Map([[7, 40]])],
-      ['k:portal 7f:3a', new Map<number, number>()],
+      ['c:7', { positions: new Map([[7, 40]]), ahead: new Map() }],
+      ['k:portal 7f:3a', { positions: new Map<number, number>(), ahead: new Map() }],
     ]);
     expect(decodeCursor(encodeCursor(sections))).toEqual(sections);
   });
 
   it("takes a course's bare REST cursor for that course only", () => {
-    expect(decodeCursor('42', 7)).toEqual(new Map([['c:7', new Map([[7, 42]])]]));
+    expect(decodeCursor('42', 7)).toEqual(
+      new Map([['c:7', { positions: new Map([[7, 42]]), ahead: new Map() }]]),
+    );
     expect(decodeCursor('42')).toBeUndefined();
   });
 
@@ -32,6 +37,8 @@ describe('the live cursor', () => {
     ['past int4', Buffer.from('{"c:1":[[1,2147483648]]}').toString('base64url')],
     ['a bare number past int4', '99999999999'],
     ['too long', 'a'.repeat(20_000)],
+    ['a number sent ahead that is not ahead', Buffer.from('{"c:1":[[1,5,5]]}').toString('base64url')],
+    ['a course without a position', Buffer.from('{"c:1":[[1]]}').toString('base64url')],
   ])('refuses %s', (_, text) => {
     expect(decodeCursor(text, 1)).toBeUndefined();
   });

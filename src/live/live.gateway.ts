@@ -13,7 +13,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { EventsService } from '../events/events.service.js';
 import { EventFeed } from './event-feed.service.js';
 import { CLOSE, LiveConnection } from './live-connection.js';
-import { decodeCursor } from './live-cursor.js';
+import { decodeCursor, type Section } from './live-cursor.js';
 import { type ClientMessage, parseClientMessage, selectorFields } from './live-message.js';
 import { LiveMetrics } from './live-metrics.js';
 import { sectionOf, Subscription } from './subscription.js';
@@ -196,17 +196,18 @@ export class LiveGateway
         'token',
       );
     }
-    let origin: Map<number, number> | undefined;
+    let start: Section | undefined;
     if (message.after !== undefined) {
-      origin = decodeCursor(message.after, selector.kind === 'course' ? selector.courseId : undefined)?.get(
-        sectionOf(selector),
+      const sections = decodeCursor(
+        message.after,
+        selector.kind === 'course' ? selector.courseId : undefined,
       );
+      if (sections === undefined) return refuse('after must be a cursor this service sent', 'after');
       // A cursor without this subscription's section: everything it selects is after it.
-      origin ??= decodeCursor(message.after) ? new Map() : undefined;
-      if (origin === undefined) return refuse('after must be a cursor this service sent', 'after');
+      start = sections.get(sectionOf(selector)) ?? { positions: new Map(), ahead: new Map() };
     }
     const heads =
-      selector.kind === 'course' || origin === undefined
+      selector.kind === 'course' || start === undefined
         ? await this.events.selectedHeads(selector)
         : undefined;
     if (selector.kind === 'course' && heads?.size === 0) {
@@ -218,7 +219,11 @@ export class LiveGateway
     if (connection.subscriptions.size >= this.config.live.maxSubscriptions) {
       return refuse(`a connection holds at most ${this.config.live.maxSubscriptions} subscriptions`);
     }
-    const subscription = new Subscription(selector, connection, origin ?? heads!);
+    const subscription = new Subscription(
+      selector,
+      connection,
+      start ?? { positions: heads!, ahead: new Map() },
+    );
     connection.subscriptions.set(subscription.section, subscription);
     this.metrics.subscribed(1);
     connection.reply({ type: 'subscribed', ...selectorFields(selector), cursor: connection.cursor });

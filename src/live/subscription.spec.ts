@@ -25,6 +25,9 @@ function event(courseId: number, seq: number, studentId: string, atMs = seq): Li
   return liveEvent(recorded);
 }
 
+/** A subscription's start: its positions, nothing sent ahead. */
+const at = (positions: Map<number, number>) => ({ positions, ahead: new Map<number, Set<number>>() });
+
 /** A socket that records what it is sent: units only, the real one is tested in test/live-*.int-spec.ts. */
 function fakeConnection() {
   const sent: Array<{ type: string; event: { cursor: string; course_id: number; student_id: string } }> = [];
@@ -48,22 +51,22 @@ function fakeConnection() {
 describe('a subscription on a connection', () => {
   it('sends an event two of its subscriptions select once, and moves both past it', () => {
     const { connection, sent, subscribe } = fakeConnection();
-    const student = new Subscription({ kind: 'student', studentId: 's-1' }, connection, new Map());
-    const course = new Subscription({ kind: 'course', courseId: 7 }, connection, new Map([[7, 0]]));
+    const student = new Subscription({ kind: 'student', studentId: 's-1' }, connection, at(new Map()));
+    const course = new Subscription({ kind: 'course', courseId: 7 }, connection, at(new Map([[7, 0]])));
     subscribe(student);
     subscribe(course);
     connection.deliver(event(7, 1, 's-1'), [student, course], true);
     connection.deliver(event(7, 2, 's-2'), [course], true);
     expect(sent.map((m) => m.event.student_id)).toEqual(['s-1', 's-2']);
     const cursor = decodeCursor(sent[1].event.cursor)!;
-    expect(cursor.get('s:s-1')).toEqual(new Map([[7, 1]]));
-    expect(cursor.get('c:7')).toEqual(new Map([[7, 2]]));
+    expect(cursor.get('s:s-1')).toEqual(at(new Map([[7, 1]])));
+    expect(cursor.get('c:7')).toEqual(at(new Map([[7, 2]])));
   });
 
   it('skips, while replaying, what another subscription of the connection has sent live', () => {
     const { connection, sent, subscribe } = fakeConnection();
-    const live = new Subscription({ kind: 'course', courseId: 7 }, connection, new Map([[7, 4]]));
-    const replaying = new Subscription({ kind: 'student', studentId: 's-1' }, connection, new Map());
+    const live = new Subscription({ kind: 'course', courseId: 7 }, connection, at(new Map([[7, 4]])));
+    const replaying = new Subscription({ kind: 'student', studentId: 's-1' }, connection, at(new Map()));
     subscribe(live);
     subscribe(replaying);
     live.goLive();
@@ -80,23 +83,57 @@ describe('a subscription on a connection', () => {
 
   it('at the seam sends only the held events past the replay, and replays again after an overflow', () => {
     const { connection, sent, subscribe } = fakeConnection();
-    const sub = new Subscription({ kind: 'course', courseId: 7 }, connection, new Map([[7, 0]]));
+    const sub = new Subscription({ kind: 'course', courseId: 7 }, connection, at(new Map([[7, 0]])));
     subscribe(sub);
     sub.hold(event(7, 2, 's'));
     sub.hold(event(7, 3, 's'));
     for (const replayed of [event(7, 1, 's'), event(7, 2, 's')]) connection.deliver(replayed, [sub], false);
     for (const held of sub.goLive()!) connection.deliver(held, [sub], true);
-    expect(sent.map((m) => JSON.stringify(decodeCursor(m.event.cursor)!.get('c:7')!.get(7)))).toEqual([
+    expect(sent.map((m) => JSON.stringify(decodeCursor(m.event.cursor)!.get('c:7')!.positions.get(7)))).toEqual([
       '1',
       '2',
       '3',
     ]);
     expect(sub.live).toBe(true);
 
-    const overflowing = new Subscription({ kind: 'course', courseId: 8 }, connection, new Map());
+    const overflowing = new Subscription({ kind: 'course', courseId: 8 }, connection, at(new Map()));
     for (let seq = 1; seq <= 5001; seq += 1) overflowing.hold(event(8, seq, 's'));
     expect(overflowing.goLive()).toBeUndefined();
     expect(overflowing.live).toBe(false);
+  });
+
+  it('notes in the cursor what one subscription sent ahead of another, so a resume does not send it again', () => {
+    const first = fakeConnection();
+    const student = new Subscription(
+      { kind: 'student', studentId: 's-1' },
+      first.connection,
+      at(new Map([[7, 0]])),
+    );
+    const course = new Subscription({ kind: 'course', courseId: 7 }, first.connection, at(new Map([[7, 0]])));
+    first.subscribe(student);
+    first.subscribe(course);
+    student.goLive();
+    // The course subscription is still replaying (at 1) when the student's event 3 is sent live.
+    first.connection.deliver(event(7, 1, 's-2'), [course], false);
+    first.connection.deliver(event(7, 3, 's-1'), [student], true);
+    const cursor = first.sent.at(-1)!.event.cursor;
+    expect(decodeCursor(cursor)!.get('c:7')).toEqual({
+      positions: new Map([[7, 1]]),
+      ahead: new Map([[7, new Set([3])]]),
+    });
+
+    const second = fakeConnection();
+    const sections = decodeCursor(cursor)!;
+    const resumed = new Subscription(
+      { kind: 'course', courseId: 7 },
+      second.connection,
+      sections.get('c:7')!,
+    );
+    second.subscribe(resumed);
+    for (const seq of [2, 3, 4])
+      second.connection.deliver(event(7, seq, seq === 3 ? 's-1' : 's-2'), [resumed], false);
+    expect(second.sent.map((m) => m.event.student_id)).toEqual(['s-2', 's-2']);
+    expect(decodeCursor(second.sent.at(-1)!.event.cursor)!.get('c:7')).toEqual(at(new Map([[7, 4]])));
   });
 
   it('orders a replay by time across courses and by sequence within one', () => {

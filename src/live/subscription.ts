@@ -1,6 +1,6 @@
 import type { EventSelector, RecordedEvent } from '../events/events.service.js';
 import type { LiveConnection } from './live-connection.js';
-import type { Positions, SectionName } from './live-cursor.js';
+import type { Positions, Section, SectionName, SentAhead } from './live-cursor.js';
 
 /** A recorded event with its object serialized once, however many connections receive it. */
 export interface LiveEvent extends RecordedEvent {
@@ -26,6 +26,7 @@ const REPLAY_BUFFER_MAX = 5000;
 export class Subscription {
   readonly section: SectionName;
   readonly position: Positions;
+  readonly ahead: SentAhead;
   active = true;
   private buffer: LiveEvent[] | null = [];
   /** The buffer overflowed (or the feed lost events): the replay must run again from the position. */
@@ -34,10 +35,19 @@ export class Subscription {
   constructor(
     readonly selector: EventSelector,
     readonly connection: LiveConnection,
-    private readonly origin: Positions,
+    start: Section,
   ) {
     this.section = sectionOf(selector);
-    this.position = new Map(origin);
+    this.origin = new Map(start.positions);
+    this.position = new Map(start.positions);
+    this.ahead = new Map([...start.ahead].map(([courseId, seqs]) => [courseId, new Set(seqs)]));
+  }
+
+  private readonly origin: Positions;
+
+  /** Where a resuming connection takes this subscription up: its positions and what was sent past them. */
+  get state(): Section {
+    return { positions: this.position, ahead: this.ahead };
   }
 
   get live(): boolean {
@@ -61,6 +71,24 @@ export class Subscription {
 
   hasSent(event: RecordedEvent): boolean {
     return this.matches(event) && event.seq > (this.origin.get(event.courseId) ?? 0) && this.isPast(event);
+  }
+
+  /** Another subscription of the connection sent this event before this one got to it. */
+  wasSentAhead(event: RecordedEvent): boolean {
+    return this.ahead.get(event.courseId)?.has(event.seq) ?? false;
+  }
+
+  markSentAhead(event: RecordedEvent): void {
+    const seqs = this.ahead.get(event.courseId);
+    if (seqs === undefined) this.ahead.set(event.courseId, new Set([event.seq]));
+    else seqs.add(event.seq);
+  }
+
+  /** Moves past the event (sent by this subscription or by another one). */
+  pass(event: RecordedEvent): void {
+    this.position.set(event.courseId, event.seq);
+    const seqs = this.ahead.get(event.courseId);
+    if (seqs?.delete(event.seq) && seqs.size === 0) this.ahead.delete(event.courseId);
   }
 
   /** The feed hands over an event while this subscription replays. */

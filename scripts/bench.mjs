@@ -62,6 +62,9 @@ const CONNECTIONS = 64;
 // Per run, so two benchmarks (or a benchmark and a test run) on one server never drop each other's.
 const DATABASE = `courseflow_bench_${process.pid}`;
 const ADMIN_TOKEN = `bench-${randomBytes(8).toString('hex')}`;
+/** The bench acts as the student portal, with a client token (CLIENT_TOKENS), as production runs. */
+const CLIENT_TOKEN = `bench-portal-${randomBytes(12).toString('hex')}`;
+const AS_CLIENT = { authorization: `Bearer ${CLIENT_TOKEN}` };
 
 const children = new Set();
 process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')));
@@ -161,6 +164,7 @@ function startCourseFlow(world, role, extra = {}, root = process.cwd()) {
       REDIS_HOST: REDIS.host,
       REDIS_PORT: String(REDIS.port),
       ADMIN_TOKEN,
+      CLIENT_TOKENS: CLIENT_TOKEN,
       ROLE: role,
       LOG_LEVEL: 'warn',
       RUN_MIGRATIONS: 'true',
@@ -183,7 +187,7 @@ async function load(url, { courseIds, duration, amount, connections = CONNECTION
     method: 'POST',
     connections,
     ...(duration ? { duration } : { amount }),
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...AS_CLIENT },
     requests: [
       {
         setupRequest(request) {
@@ -499,7 +503,10 @@ async function dropEach(url, keys) {
   const times = [];
   for (const key of keys) {
     const started = performance.now();
-    const answer = await fetch(`${url}/enrollments/${encodeURIComponent(key)}`, { method: 'DELETE' });
+    const answer = await fetch(`${url}/enrollments/${encodeURIComponent(key)}`, {
+      method: 'DELETE',
+      headers: AS_CLIENT,
+    });
     const body = await answer.json();
     times.push(performance.now() - started);
     if (answer.status !== 200 || body.status !== 'dropped')
@@ -626,7 +633,9 @@ async function settled(world, timeoutMs = 120_000) {
 async function connectAll(url, selectorLists) {
   const clients = [];
   for (let i = 0; i < selectorLists.length; i += CONNECTING) {
-    const batch = selectorLists.slice(i, i + CONNECTING).map((selectors) => new LiveClient(url, selectors));
+    const batch = selectorLists
+      .slice(i, i + CONNECTING)
+      .map((selectors) => new LiveClient(url, selectors, { headers: AS_CLIENT }));
     clients.push(...batch);
     await Promise.all(batch.map((client) => client.ready));
   }
@@ -715,7 +724,7 @@ async function liveSubscribers() {
     students.map(async (student_id, i) => {
       const answer = await fetch(`${api.url}/enroll`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...AS_CLIENT },
         body: JSON.stringify({
           student_id,
           course_id: courseId,

@@ -39,6 +39,8 @@ const CONCURRENCY = 64;
 const FAULT_AFTER = 0.4; // of the requests answered
 const QUEUE_PREFIX = 'courseflow';
 const ADMIN_TOKEN = `chaos-${randomBytes(12).toString('hex')}`;
+/** The load acts as the student portal, with a client token (CLIENT_TOKENS), as production runs. */
+const CLIENT_TOKEN = `chaos-portal-${randomBytes(12).toString('hex')}`;
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 // Every wait has a deadline, so a service that hangs is reported, never waited on forever.
@@ -243,6 +245,7 @@ function spawnService(world, role, migrate) {
       REDIS_PORT: String(world.redis.port),
       QUEUE_PREFIX,
       ADMIN_TOKEN,
+      CLIENT_TOKENS: CLIENT_TOKEN,
       SERVER_PORT: String(port),
       RUN_MIGRATIONS: String(migrate),
       LOG_LEVEL: 'info',
@@ -577,7 +580,7 @@ async function sendUntilAnswered(url, request, answers, deadline) {
     try {
       const response = await fetch(`${url}/enroll`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_TOKEN}` },
         body,
         signal: AbortSignal.timeout(ATTEMPT_MS),
       });

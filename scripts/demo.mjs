@@ -4,7 +4,7 @@
 // the capacity grows by 5, each step checked against the waitlist and the course's events. Five of the
 // students and an operator follow it all live on /ws, checked against the record at the end. Exit 0 when
 // every invariant holds, 1 when one fails, 2 when PostgreSQL or Redis cannot be reached.
-// DEMO_URL=http://host:port (with ADMIN_TOKEN) uses a running service.
+// DEMO_URL=http://host:port (with ADMIN_TOKEN, and CLIENT_TOKEN when that service sets CLIENT_TOKENS) uses a running service.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, openSync } from 'node:fs';
@@ -105,6 +105,7 @@ async function startService(databaseUrl, queuePrefix, adminToken) {
       REDIS_PORT: String(REDIS.port),
       SERVER_PORT: String(port),
       ADMIN_TOKEN: adminToken,
+      CLIENT_TOKENS: clientToken,
       ROLE: 'all',
       RUN_MIGRATIONS: 'true',
       LOG_LEVEL: 'warn',
@@ -132,13 +133,20 @@ async function stopService() {
   service = undefined;
 }
 
+/**
+ * The demo acts as the student portal: with a client token (CLIENT_TOKENS on the service it starts; with
+ * DEMO_URL, the CLIENT_TOKEN you give it, if that service wants one).
+ */
+let clientToken = process.env.CLIENT_TOKEN;
+const asClient = () => (clientToken ? { authorization: `Bearer ${clientToken}` } : {});
+
 // ------------------------------------------------------------ the stampede
 
 async function post(url, path, body, headers = {}) {
   const started = performance.now();
   const response = await fetch(url + path, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: { 'content-type': 'application/json', ...asClient(), ...headers },
     body: JSON.stringify(body),
   });
   return { status: response.status, body: await response.json(), ms: performance.now() - started };
@@ -173,7 +181,7 @@ async function stampede(url, courseId) {
 
 /** The course's queue depth (accepted, not yet decided) as /metrics/json reports it. */
 async function queueDepth(url, courseCode) {
-  const metrics = await (await fetch(`${url}/metrics/json`)).json();
+  const metrics = await (await fetch(`${url}/metrics/json`, { headers: asClient() })).json();
   const depth = metrics.find((metric) => metric.name === 'courseflow_queue_depth');
   return depth?.values.find((value) => value.labels.course === courseCode)?.value ?? 0;
 }
@@ -200,7 +208,12 @@ async function readRequests(url, keys) {
   for (let i = 0; i < keys.length; i += 50) {
     await Promise.all(
       keys.slice(i, i + 50).map(async (key) => {
-        requests.set(key, await (await fetch(`${url}/enrollments/${encodeURIComponent(key)}`)).json());
+        requests.set(
+          key,
+          await (
+            await fetch(`${url}/enrollments/${encodeURIComponent(key)}`, { headers: asClient() })
+          ).json(),
+        );
       }),
     );
   }
@@ -220,7 +233,7 @@ async function checkInvariants({ url, databaseUrl, courseId, answers, outcomes }
   const decided = [...outcomes.values()];
   const enrolled = decided.filter((o) => o.status === 'enrolled');
   const waitlisted = decided.filter((o) => o.status === 'waitlisted');
-  const course = await (await fetch(`${url}/courses/${courseId}`)).json();
+  const course = await (await fetch(`${url}/courses/${courseId}`, { headers: asClient() })).json();
 
   let rowsEnrolled = null;
   if (databaseUrl) {
@@ -362,7 +375,7 @@ const RAISE = 5; // extra seats: the next 5 heads take them
 async function call(url, method, path, { body, headers = {} } = {}) {
   const response = await fetch(url + path, {
     method,
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: { 'content-type': 'application/json', ...asClient(), ...headers },
     body: body && JSON.stringify(body),
   });
   const json = await response.json();
@@ -570,7 +583,7 @@ async function lifecycle(url, adminToken, courseId, keys) {
 /** Subscribes before the stampede, through the kit's client: a few of its students, and its course as an operator. */
 async function followLive(url, adminToken, courseId) {
   const live = {
-    students: WATCHED.map((student_id) => new LiveClient(url, [{ student_id }])),
+    students: WATCHED.map((student_id) => new LiveClient(url, [{ student_id }], { headers: asClient() })),
     course: new LiveClient(url, [{ course_id: courseId, token: adminToken }]),
     refused: [],
   };
@@ -657,6 +670,7 @@ async function main() {
     await checkDependencies();
     databaseUrl = await freshDatabase();
     adminToken = randomBytes(16).toString('hex');
+    clientToken = `demo-portal-${randomBytes(12).toString('hex')}`;
     url = await startService(databaseUrl, queuePrefix, adminToken);
   }
   let live;

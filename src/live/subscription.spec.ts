@@ -89,11 +89,9 @@ describe('a subscription on a connection', () => {
     sub.hold(event(7, 3, 's'));
     for (const replayed of [event(7, 1, 's'), event(7, 2, 's')]) connection.deliver(replayed, [sub], false);
     for (const held of sub.goLive()!) connection.deliver(held, [sub], true);
-    expect(sent.map((m) => JSON.stringify(decodeCursor(m.event.cursor)!.get('c:7')!.positions.get(7)))).toEqual([
-      '1',
-      '2',
-      '3',
-    ]);
+    expect(
+      sent.map((m) => JSON.stringify(decodeCursor(m.event.cursor)!.get('c:7')!.positions.get(7))),
+    ).toEqual(['1', '2', '3']);
     expect(sub.live).toBe(true);
 
     const overflowing = new Subscription({ kind: 'course', courseId: 8 }, connection, at(new Map()));

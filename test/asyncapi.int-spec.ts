@@ -80,6 +80,7 @@ describe('the AsyncAPI document of /ws', () => {
     }
     expect(schemas.courseEvent.properties.type.enum).toEqual(EVENT_TYPES);
     expect(document.components.securitySchemes.adminToken).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(document.components.securitySchemes.clientToken).toMatchObject({ type: 'http', scheme: 'bearer' });
   });
 
   it('describes the frames the server really exchanges', async () => {

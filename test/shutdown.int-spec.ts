@@ -5,6 +5,7 @@ import { type ChildService, startChildService } from './support/child-service.js
 import {
   ADMIN_TOKEN,
   asClient,
+  CLIENT_TOKEN,
   createWorld,
   eventually,
   http,
@@ -193,6 +194,8 @@ describe('graceful shutdown', () => {
     );
     const created = entries.find((entry) => entry.method === 'POST');
     expect(created).toMatchObject({ req_id: expect.any(String), url: '/courses', status_code: 201 });
+    // Tokens travel in every request; none is ever written to the log.
+    for (const token of [ADMIN_TOKEN, CLIENT_TOKEN]) expect(service.lines.join('\n')).not.toContain(token);
     expect(service.lines.join('\n')).not.toContain(ADMIN_TOKEN);
   });
 });

@@ -64,8 +64,9 @@ export function asyncApiDocument({ host, serverPort, live }: AsyncApiOptions): R
       version: '1',
       description: [
         'Live course events on `/ws`: the plain WebSocket protocol, one JSON object per text frame.',
-        'Subscribe by `student_id` or `idempotency_key`, or, as an operator, by `course_id` with the',
-        'admin token. Each event arrives within about a second of its commit, in commit order per course,',
+        'Subscribe by `student_id` or `idempotency_key` (with a client token when the service sets',
+        'CLIENT_TOKENS), or, as an operator, by `course_id` with the admin token. Each event arrives within',
+        'about a second of its commit, in commit order per course,',
         'never twice on a connection.',
         '',
         '**Resume.** Every `event`, `subscribed` and `unsubscribed` frame carries `cursor`, the resume',
@@ -95,7 +96,10 @@ export function asyncApiDocument({ host, serverPort, live }: AsyncApiOptions): R
         ...(host === undefined
           ? { variables: { host: { default: `localhost:${serverPort}`, description: 'host[:port]' } } }
           : {}),
-        security: [ref('#/components/securitySchemes/adminToken')],
+        security: [
+          ref('#/components/securitySchemes/clientToken'),
+          ref('#/components/securitySchemes/adminToken'),
+        ],
       },
     },
     channels: {
@@ -126,7 +130,16 @@ export function asyncApiDocument({ host, serverPort, live }: AsyncApiOptions): R
           scheme: 'bearer',
           description:
             'Operators only, for `course_id` subscriptions: `Authorization: Bearer <ADMIN_TOKEN>` on the ' +
-            'upgrade request, or the `token` field of the subscribe message instead. Students need no token.',
+            'upgrade request, or the `token` field of the subscribe message instead. It also works wherever a ' +
+            'client token does.',
+        },
+        clientToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            "When the service sets CLIENT_TOKENS: one of them (the student portal's) as " +
+            '`Authorization: Bearer <token>` on the upgrade request (a wrong one is refused with 401 there), ' +
+            'or the `token` field of each subscribe message. Without CLIENT_TOKENS, students need no token.',
         },
       },
       schemas: { courseEvent: courseEventSchema() },
@@ -145,7 +158,12 @@ export function asyncApiDocument({ host, serverPort, live }: AsyncApiOptions): R
                 maxLength: 16_384,
                 description: 'Replay what came after this cursor first.',
               },
-              token: { type: 'string', maxLength: 1024, description: 'The admin token, for course_id.' },
+              token: {
+                type: 'string',
+                maxLength: 1024,
+                description:
+                  'A client token (when CLIENT_TOKENS is set), or the admin token (needed for course_id).',
+              },
             },
             oneOf: oneSelector,
           },

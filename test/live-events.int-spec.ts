@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect as connectDatabase } from './support/db-client.js';
+import { connect as connectDatabase, writeHistory } from './support/db-client.js';
 import { connectLive, type LiveClient, subscribe } from './support/live-client.js';
 import {
   ADMIN_TOKEN,
@@ -298,18 +298,7 @@ describe('live events on /ws, one process', () => {
 
   it('resumes two overlapping subscriptions without repeating what one sent while the other replayed', async () => {
     const courseId = await newCourse(service.baseUrl, 5);
-    const database = await connectDatabase(world.env.DATABASE_URL);
-    try {
-      await database.query(
-        `WITH history AS (
-           INSERT INTO course_changes (course_id, seq, type, capacity)
-           SELECT $1, g, 'capacity_changed', 5 FROM generate_series(1, 20000) g)
-         UPDATE courses SET events_written = 20000 WHERE id = $1`,
-        [courseId],
-      );
-    } finally {
-      await database.end();
-    }
+    await writeHistory(world.env.DATABASE_URL, courseId, 20_000);
     // Its own process: this client stops reading for a while, longer than the suite's 300 ms heartbeat.
     const patient = await startApp(world);
     const first = await connectLive(patient.baseUrl, { headers: admin });

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ChildService, startChildService } from './support/child-service.js';
-import { connect } from './support/db-client.js';
+import { writeHistory } from './support/db-client.js';
 import { connectLive, type LiveClient, type LiveEventFrame, subscribe } from './support/live-client.js';
 import {
   ADMIN_TOKEN,
@@ -187,18 +187,7 @@ describe('live events across processes: two API processes and a worker', () => {
     const rssBefore = metricValue(await metricsOf(api2), 'process_resident_memory_bytes');
 
     // 300,000 events (about 80 MB of frames) in one transaction, as a stampede's record would grow.
-    const database = await connect(world.env.DATABASE_URL);
-    try {
-      await database.query(
-        `WITH flood AS (
-           INSERT INTO course_changes (course_id, seq, type, capacity)
-           SELECT $1, g, 'capacity_changed', 5 FROM generate_series(1, 300000) g)
-         UPDATE courses SET events_written = 300000 WHERE id = $1`,
-        [flooded],
-      );
-    } finally {
-      await database.end();
-    }
+    await writeHistory(world.env.DATABASE_URL, flooded, 300_000);
     const slowConsumers = 'courseflow_ws_disconnects_total{reason="slow_consumer"}';
     await eventually(
       async () => (metricValue(await metricsOf(api2), slowConsumers) >= 1 ? true : undefined),

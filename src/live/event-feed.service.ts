@@ -154,13 +154,18 @@ export class EventFeed implements OnApplicationBootstrap, OnModuleDestroy {
     for (const range of payload.split(',')) {
       const [courseId, from, upTo] = range.split(':').map(Number);
       if (!Number.isInteger(courseId) || !Number.isInteger(from) || !Number.isInteger(upTo)) continue;
-      const known = this.pending.get(courseId);
-      this.pending.set(courseId, {
-        from: Math.min(known?.from ?? from - 1, from - 1),
-        upTo: Math.max(known?.upTo ?? upTo, upTo),
-      });
+      this.announce(courseId, { from: from - 1, upTo });
     }
     void this.drain();
+  }
+
+  /** Notes that a course has events to read, merged with what is noted already. */
+  private announce(courseId: number, written: Written): void {
+    const known = this.pending.get(courseId);
+    this.pending.set(courseId, {
+      from: Math.min(known?.from ?? written.from, written.from),
+      upTo: Math.max(known?.upTo ?? written.upTo, written.upTo),
+    });
   }
 
   private wants(courseId: number): boolean {
@@ -191,7 +196,7 @@ export class EventFeed implements OnApplicationBootstrap, OnModuleDestroy {
         } catch (error) {
           this.logger.warn({ msg: 'cannot read new events; retrying', err: error });
           for (const [courseId, after] of toRead)
-            this.pending.set(courseId, { from: after, upTo: announced.get(courseId)!.upTo });
+            this.announce(courseId, { from: after, upTo: announced.get(courseId)!.upTo });
           await sleep(RETRY_MS);
           continue;
         }
@@ -203,8 +208,7 @@ export class EventFeed implements OnApplicationBootstrap, OnModuleDestroy {
         }
         for (const [courseId, count] of readPerCourse) {
           // A full page: there is more than one read holds; read on from where this one stopped.
-          if (count === PAGE)
-            this.pending.set(courseId, { from: this.readUpTo.get(courseId)!, upTo: Infinity });
+          if (count === PAGE) this.announce(courseId, { from: this.readUpTo.get(courseId)!, upTo: Infinity });
         }
       }
     } finally {

@@ -333,6 +333,43 @@ describe('live events on /ws, one process', () => {
     await patient.close();
   });
 
+  it('gives a course subscription made while only students are followed every event after its start', async () => {
+    const courseId = await newCourse(service.baseUrl, 10_000);
+    // A student followed: the process reads only followed students' events of courses nobody follows whole.
+    const student = await connect();
+    await subscribe(student, { student_id: 'filtered-1' });
+    let producing = true;
+    const producer = (async () => {
+      let sent = 0;
+      while (producing) {
+        const request = newRequest(courseId, sent % 10 === 0 ? { student_id: `filtered-${sent}` } : {});
+        expect((await http(service.baseUrl, 'POST', '/enroll', request)).status).toBe(202);
+        sent += 1;
+      }
+      return sent;
+    })();
+    const operators: Array<{ client: LiveClient; from: number }> = [];
+    for (let i = 0; i < 6; i += 1) {
+      await sleep(100 + i * 40);
+      const client = await connect({ headers: admin });
+      const subscribed = await subscribe(client, { course_id: courseId });
+      const position = JSON.parse(Buffer.from(subscribed.cursor, 'base64url').toString())[`c:${courseId}`];
+      operators.push({ client, from: position[0][1] });
+    }
+    producing = false;
+    const total = await producer;
+    await eventually(async () =>
+      (await courseEvents(service.baseUrl, courseId)).length === total ? true : undefined,
+    );
+    const record = await courseEvents(service.baseUrl, courseId);
+    for (const { client, from } of operators) {
+      const expected = record.slice(from).map((event) => event.idempotency_key);
+      await client.untilEvents(expected.length);
+      await sleep(100);
+      expect(client.events.map((event) => event.idempotency_key)).toEqual(expected);
+    }
+  });
+
   it('drops a client that stops answering pings and keeps one that answers', async () => {
     const silent = await connect({ autoPong: false });
     const answering = await connect();

@@ -47,14 +47,31 @@ export class EventsService {
     return rows.map(eventOf);
   }
 
-  /** The live feed's read: each course's events after its number, at most `limit` per course, in order. */
-  async inCoursesAfter(after: ReadonlyMap<number, number>, limit: number): Promise<RecordedEvent[]> {
+  /**
+   * The live feed's read: each course's events after its number, at most `limit` per course, in order;
+   * with `only`, just the events of those students or requests (a process whose subscribers follow a few
+   * students need not read every decision of a busy course).
+   */
+  async inCoursesAfter(
+    after: ReadonlyMap<number, number>,
+    limit: number,
+    only?: { studentIds: string[]; idempotencyKeys: string[] },
+  ): Promise<RecordedEvent[]> {
+    const filter = only
+      ? 'AND (student_id = ANY($4::varchar[]) OR idempotency_key = ANY($5::varchar[]))'
+      : '';
     const rows: EventRow[] = await this.dataSource.query(
       `SELECT e.* FROM unnest($1::int[], $2::int[]) AS p(course_id, after)
          CROSS JOIN LATERAL (SELECT ${COLUMNS} FROM course_events
-                              WHERE course_id = p.course_id AND seq > p.after ORDER BY seq LIMIT $3) e
+                              WHERE course_id = p.course_id AND seq > p.after ${filter}
+                              ORDER BY seq LIMIT $3) e
         ORDER BY e.course_id, e.seq`,
-      [[...after.keys()], [...after.values()], limit],
+      [
+        [...after.keys()],
+        [...after.values()],
+        limit,
+        ...(only ? [only.studentIds, only.idempotencyKeys] : []),
+      ],
     );
     return rows.map(recordOf);
   }

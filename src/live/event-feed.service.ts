@@ -24,6 +24,8 @@ const PROBE_TIMEOUT_MS = 5000;
 interface Written {
   from: number;
   upTo: number;
+  /** Read all of the course's new events, not only the followed students' (see drain). */
+  whole?: boolean;
 }
 
 /**
@@ -47,6 +49,8 @@ export class EventFeed implements OnApplicationBootstrap, OnModuleDestroy {
   private listening = false;
   private draining = false;
   private stopped = false;
+  /** Counts follow() calls, so a filtered read can tell that someone subscribed while it ran. */
+  private subscriptionsMade = 0;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -68,6 +72,7 @@ export class EventFeed implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** Starts a subscription: it replays from its position, then receives what is written, in order. */
   follow(subscription: Subscription): void {
+    this.subscriptionsMade += 1;
     this.index(subscription).add(subscription);
     void this.catchUp(subscription);
   }
@@ -165,11 +170,8 @@ export class EventFeed implements OnApplicationBootstrap, OnModuleDestroy {
     this.pending.set(courseId, {
       from: Math.min(known?.from ?? written.from, written.from),
       upTo: Math.max(known?.upTo ?? written.upTo, written.upTo),
+      whole: known?.whole || written.whole,
     });
-  }
-
-  private wants(courseId: number): boolean {
-    return this.byCourse.has(courseId) || this.byStudent.size > 0 || this.byRequest.size > 0;
   }
 
   /** Reads what the notifications announced, one query for all the courses that have news. */
@@ -178,37 +180,64 @@ export class EventFeed implements OnApplicationBootstrap, OnModuleDestroy {
     this.draining = true;
     try {
       while (this.pending.size > 0 && this.listening) {
-        const toRead = new Map<number, number>();
+        // Courses someone here follows whole, and courses read only for the followed students and requests.
+        const everything = new Map<number, number>();
+        const selected = new Map<number, number>();
         const announced = new Map(this.pending);
         this.pending.clear();
+        // Who is followed is decided now; a subscription made after this discards the filtered read.
+        const subscriptionsBefore = this.subscriptionsMade;
         for (const [courseId, written] of announced) {
           const after = this.readUpTo.get(courseId) ?? written.from;
           if (written.upTo <= after) continue;
-          if (this.wants(courseId)) toRead.set(courseId, after);
+          if (this.byCourse.has(courseId) || written.whole) everything.set(courseId, after);
+          else if (this.byStudent.size > 0 || this.byRequest.size > 0) selected.set(courseId, after);
           // Nobody here selects these: skip them (a later subscription replays from its own position).
           else if (Number.isFinite(written.upTo)) this.readUpTo.set(courseId, written.upTo);
           else this.readUpTo.delete(courseId);
         }
-        if (toRead.size === 0) continue;
-        let events: LiveEvent[];
-        try {
-          events = (await this.events.inCoursesAfter(toRead, PAGE)).map(liveEvent);
-        } catch (error) {
-          this.logger.warn({ msg: 'cannot read new events; retrying', err: error });
-          for (const [courseId, after] of toRead)
-            this.announce(courseId, { from: after, upTo: announced.get(courseId)!.upTo });
-          await sleep(RETRY_MS);
-          continue;
-        }
-        const readPerCourse = new Map<number, number>();
-        for (const event of events) {
-          this.dispatch(event);
-          this.readUpTo.set(event.courseId, event.seq);
-          readPerCourse.set(event.courseId, (readPerCourse.get(event.courseId) ?? 0) + 1);
-        }
-        for (const [courseId, count] of readPerCourse) {
-          // A full page: there is more than one read holds; read on from where this one stopped.
-          if (count === PAGE) this.announce(courseId, { from: this.readUpTo.get(courseId)!, upTo: Infinity });
+        const only = { studentIds: [...this.byStudent.keys()], idempotencyKeys: [...this.byRequest.keys()] };
+        for (const [toRead, filter] of [
+          [everything, undefined],
+          [selected, only],
+        ] as const) {
+          if (toRead.size === 0) continue;
+          let events: LiveEvent[];
+          try {
+            events = (await this.events.inCoursesAfter(toRead, PAGE, filter)).map(liveEvent);
+          } catch (error) {
+            this.logger.warn({ msg: 'cannot read new events; retrying', err: error });
+            for (const [courseId, after] of toRead)
+              this.announce(courseId, { from: after, upTo: announced.get(courseId)!.upTo });
+            await sleep(RETRY_MS);
+            continue;
+          }
+          if (filter !== undefined && this.subscriptionsMade !== subscriptionsBefore) {
+            // Someone subscribed while the filtered read ran: what it left out may be theirs, and their
+            // replay may not reach it. Read those courses again, whole this time.
+            for (const [courseId, after] of toRead) {
+              this.announce(courseId, { from: after, upTo: announced.get(courseId)!.upTo, whole: true });
+            }
+            continue;
+          }
+          const readPerCourse = new Map<number, number>();
+          for (const event of events) {
+            this.dispatch(event);
+            this.readUpTo.set(event.courseId, event.seq);
+            readPerCourse.set(event.courseId, (readPerCourse.get(event.courseId) ?? 0) + 1);
+          }
+          for (const courseId of toRead.keys()) {
+            if (readPerCourse.get(courseId) === PAGE) {
+              // A full page: there is more than one read holds; read on from where this one stopped.
+              this.announce(courseId, { from: this.readUpTo.get(courseId)!, upTo: Infinity });
+            } else if (filter !== undefined) {
+              // A filtered read saw every selected event up to what was announced before it was made:
+              // the others are nobody's here.
+              const upTo = announced.get(courseId)!.upTo;
+              const read = this.readUpTo.get(courseId) ?? toRead.get(courseId)!;
+              if (Number.isFinite(upTo)) this.readUpTo.set(courseId, Math.max(read, upTo));
+            }
+          }
         }
       }
     } finally {

@@ -17,10 +17,19 @@ export function deleteRedisKeys(pattern: string): Promise<void>;
 export type LiveSelector =
   { student_id: string } | { idempotency_key: string } | { course_id: number; token?: string };
 
-/** An event object as /ws sends it (CONTRACT.md, Events). */
+/** An event object as /ws and GET /courses/:id/events send it (CONTRACT.md, Events). */
 export interface LiveEvent {
   cursor: string;
-  type: 'enrolled' | 'waitlisted' | 'rejected' | 'promoted' | 'dropped' | 'cancelled' | 'capacity_changed';
+  type:
+    | 'enrolled'
+    | 'waitlisted'
+    | 'rejected'
+    | 'promoted'
+    | 'dropped'
+    | 'cancelled'
+    | 'capacity_changed'
+    | 'dead_lettered'
+    | 'dead_letter_retried';
   course_id: number;
   student_id: string | null;
   idempotency_key: string | null;

@@ -20,7 +20,7 @@ const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const SEND_BUFFER_BYTES = 64 * 1024;
 
 /** The fields that identify an event in a course's record (the cursor differs by reader). */
-const identity = (event: Record<string, unknown>) =>
+const identity = (event: LiveEventFrame) =>
   `${event.type}|${event.idempotency_key}|${event.status}|${event.waitlist_position}|${event.capacity}`;
 
 async function metricsOf(service: ChildService): Promise<string> {
@@ -128,10 +128,16 @@ describe('live events across processes: two API processes and a worker', () => {
     );
     await resumed.untilEvents(55);
     await sleep(300);
-    expect(resumed.events.map(identity)).toEqual(
-      (await courseEvents(api1.baseUrl, courseId)).slice(1).map(identity),
-    );
+    const missed = await courseEvents(api1.baseUrl, courseId);
+    expect(resumed.events.map(identity)).toEqual(missed.slice(1).map(identity));
     await resumed.close();
+    // A course's REST cursor (GET /courses/:id/events) resumes a course subscription too.
+    const fromRest = await live(api2, admin);
+    await subscribe(fromRest, { course_id: courseId, after: missed[50].cursor });
+    await fromRest.untilEvents(5);
+    await sleep(200);
+    expect(fromRest.events.map(identity)).toEqual(missed.slice(51).map(identity));
+    await fromRest.close();
 
     // Now hop between the processes every few hundred milliseconds while requests keep being decided.
     let producing = true;

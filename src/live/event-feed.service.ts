@@ -66,10 +66,6 @@ export class EventFeed implements OnApplicationBootstrap, OnModuleDestroy {
     await this.client?.end().catch(() => undefined);
   }
 
-  get isListening(): boolean {
-    return this.listening;
-  }
-
   /** Starts a subscription: it replays from its position, then receives what is written, in order. */
   follow(subscription: Subscription): void {
     this.subscriptionsMade += 1;

@@ -1,18 +1,9 @@
 import WebSocket from 'ws';
+import type { LiveEvent } from '../../scripts/kit.mjs';
 import { asClient, eventually } from './test-app.js';
 
-export type LiveEventFrame = {
-  cursor: string;
-  type: string;
-  course_id: number;
-  student_id: string | null;
-  idempotency_key: string | null;
-  status: string | null;
-  waitlist_position: number | null;
-  reason: string | null;
-  capacity: number | null;
-  at: string;
-};
+/** An event as /ws sends it: the kit's type, shared with the demo and the bench. */
+export type LiveEventFrame = LiveEvent;
 
 /** A /ws client that keeps every frame it receives, with the time it arrived. */
 export interface LiveClient {

@@ -11,7 +11,7 @@ import {
   partitionOf,
   partitionQueueName,
 } from '../../src/queue/allocation-queue.contract.js';
-import { deleteRedisKeys } from '../../scripts/kit.mjs';
+import { deleteRedisKeys, type LiveEvent } from '../../scripts/kit.mjs';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
 export const ADMIN_TOKEN = 'test-admin-token';
@@ -152,8 +152,8 @@ export async function enrollAll(baseUrl: string, requests: EnrollBody[]): Promis
 }
 
 /** A course's whole record, paged as operators read it (GET /courses/:id/events). */
-export async function courseEvents(baseUrl: string, courseId: number): Promise<Array<Record<string, any>>> {
-  const events: Array<Record<string, any>> = [];
+export async function courseEvents(baseUrl: string, courseId: number): Promise<LiveEvent[]> {
+  const events: LiveEvent[] = [];
   for (let after = '0'; ;) {
     const page = await http(
       baseUrl,

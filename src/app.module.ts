@@ -2,7 +2,7 @@ import { BullModule } from '@nestjs/bullmq';
 import { type DynamicModule, Module, ValidationPipe } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { Redis } from 'ioredis';
+import { REDIS_CLIENT, type RedisClient } from './redis/redis-client.js';
 import { AllocationModule } from './allocation/allocation.module.js';
 import { ClientTokenGuard } from './auth/client-token.guard.js';
 import { type AppConfig, AppConfigModule } from './config/app-config.js';
@@ -39,8 +39,8 @@ export class AppModule {
         LoggingModule,
         RedisModule,
         BullModule.forRootAsync({
-          inject: [Redis],
-          useFactory: (redis: Redis) => ({ connection: redis, prefix: config.queuePrefix }),
+          inject: [REDIS_CLIENT],
+          useFactory: (redis: RedisClient) => ({ connection: redis, prefix: config.queuePrefix }),
         }),
         HealthModule,
         MetricsModule,

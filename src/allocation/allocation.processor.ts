@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+import { createRedisClient, REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { messageOf } from '../errors/error-message.js';
 import {
@@ -16,7 +16,6 @@ import {
   partitionQueueNames,
 } from '../queue/allocation-queue.contract.js';
 import { EnrollmentMetrics } from '../metrics/enrollment-metrics.service.js';
-import { workerConnectionOptions } from '../redis/redis.module.js';
 import {
   type AllocationDecision,
   AllocationService,
@@ -55,12 +54,17 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
   private workers: Worker<AllocationJobData>[] = [];
   private queues: Queue[] = [];
   private failures: QueueEvents[] = [];
+  /**
+   * The workers' and failure listeners' connection (no timeouts, unlimited retries, as BullMQ requires of
+   * them); BullMQ duplicates it for each blocking command, and leaves it to us to close.
+   */
+  private workerConnection?: RedisClient;
   private stopping = false;
 
   constructor(
     @Inject(AllocationService) private readonly allocation: AllocationService,
     @Inject(LifecycleService) private readonly lifecycle: LifecycleService,
-    @Inject(Redis) private readonly redis: Redis,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     @Inject(EnrollmentMetrics) private readonly metrics: EnrollmentMetrics,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -91,7 +95,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
       // Availability is logged once per change by the shared client; these would repeat it per queue.
       queue.on('error', () => undefined);
       const worker = new Worker<AllocationJobData>(name, (job, token) => this.process(queue, job, token), {
-        connection: workerConnectionOptions(this.config),
+        connection: this.blockingConnection(),
         prefix,
         autorun: false,
         concurrency: workerConcurrency,
@@ -108,7 +112,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
       });
       // A job that fails anyway (it stalled, killing its worker, more than maxStalledCount times; or even
       // setting a request aside failed) leaves its requests as dead letters, whichever worker hears of it.
-      const failures = new QueueEvents(name, { connection: workerConnectionOptions(this.config), prefix });
+      const failures = new QueueEvents(name, { connection: this.blockingConnection(), prefix });
       failures.on('error', () => undefined);
       failures.on(
         'failed',
@@ -134,6 +138,15 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     this.logger.log(
       `allocating from ${this.workers.length} partition queues, concurrency ${workerConcurrency}`,
     );
+  }
+
+  private blockingConnection(): RedisClient {
+    if (!this.workerConnection) {
+      this.workerConnection = createRedisClient(this.config.redis, 'blocking');
+      // Availability is logged once per change by the shared client.
+      this.workerConnection.on('error', () => undefined);
+    }
+    return this.workerConnection;
   }
 
   /** Pins a partition to one job at a time; false while Redis cannot be reached (BullMQ would wait for ever). */
@@ -166,6 +179,8 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     // The queues share the process's Redis client, so closing them sends nothing (RedisModule closes it).
     await Promise.all(this.queues.map((queue) => queue.close()));
     this.queues = [];
+    this.workerConnection?.disconnect();
+    this.workerConnection = undefined;
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { AllocationJobData } from '../queue/allocation-queue.contract.js';
 import { claimKey, jobsWithDuplicatesKey } from '../redis/redis-keys.js';
 
@@ -95,12 +95,12 @@ export interface OwnedJob {
   data: AllocationJobData;
 }
 
-type ScriptClient = Redis & {
+type ScriptClient = RedisClient & {
   readPartitionJobs(...keysAndArgs: Array<string | number>): Promise<string[]>;
   removeWaitingJobs(...keysAndArgs: string[]): Promise<number>;
 };
 
-function scripts(redis: Redis): ScriptClient {
+function scripts(redis: RedisClient): ScriptClient {
   if (!('readPartitionJobs' in redis)) {
     redis.defineCommand('readPartitionJobs', { numberOfKeys: 3, lua: READ_SCRIPT });
     redis.defineCommand('removeWaitingJobs', { numberOfKeys: 2, lua: REMOVE_SCRIPT });
@@ -122,7 +122,7 @@ export interface ReadOptions {
  * with only the requests it owns.
  */
 export async function readPartitionJobs(
-  redis: Redis,
+  redis: RedisClient,
   queue: Queue,
   queuePrefix: string,
   partition: number,
@@ -153,7 +153,7 @@ export async function readPartitionJobs(
 
 /** Forgets decided jobs (see REMOVE_SCRIPT); returns how many were still waiting. */
 export function removeWaitingJobs(
-  redis: Redis,
+  redis: RedisClient,
   queue: Queue,
   queuePrefix: string,
   partition: number,

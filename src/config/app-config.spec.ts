@@ -6,7 +6,16 @@ describe('parseConfig', () => {
       role: 'all',
       serverPort: 8000,
       databaseUrl: 'postgres://postgres:postgres@127.0.0.1:5432/courseflow',
-      redis: { host: '127.0.0.1', port: 6379 },
+      redis: {
+        mode: 'single',
+        host: '127.0.0.1',
+        port: 6379,
+        sentinels: [],
+        sentinelName: '',
+        nodes: [],
+        waitReplicas: 0,
+        waitTimeoutMs: 500,
+      },
       adminToken: 'dev-admin-token',
       clientTokens: [],
       queuePrefix: 'courseflow',
@@ -39,6 +48,8 @@ describe('parseConfig', () => {
       DATABASE_URL: 'postgresql://u:p@db:5432/cf',
       REDIS_HOST: 'redis',
       REDIS_PORT: '6380',
+      REDIS_WAIT_REPLICAS: '1',
+      REDIS_WAIT_TIMEOUT_MS: '250',
       ADMIN_TOKEN: 'a-long-admin-token',
       QUEUE_PREFIX: 'prod_1',
       ALLOCATION_PARTITIONS: '32',
@@ -64,7 +75,7 @@ describe('parseConfig', () => {
       role: 'worker',
       serverPort: 9000,
       databaseUrl: 'postgresql://u:p@db:5432/cf',
-      redis: { host: 'redis', port: 6380 },
+      redis: { mode: 'single', host: 'redis', port: 6380, waitReplicas: 1, waitTimeoutMs: 250 },
       adminToken: 'a-long-admin-token',
       queuePrefix: 'prod_1',
       allocationPartitions: 32,
@@ -96,6 +107,12 @@ describe('parseConfig', () => {
     ['SERVER_PORT', '0'],
     ['SERVER_PORT', '70000'],
     ['REDIS_PORT', '-1'],
+    ['REDIS_MODE', 'replicated'],
+    ['REDIS_NODES', 'redis-1'],
+    ['REDIS_NODES', 'redis-1:6379,redis-2:99999'],
+    ['REDIS_SENTINELS', 'sentinel-1:26379,:26379'],
+    ['REDIS_WAIT_REPLICAS', '-1'],
+    ['REDIS_WAIT_TIMEOUT_MS', '0'],
     ['DATABASE_URL', 'nonsense'],
     ['ADMIN_TOKEN', 'short'],
     ['WORKER_CONCURRENCY', '0'],
@@ -118,6 +135,43 @@ describe('parseConfig', () => {
   ])('stops with a message naming %s when it is %s', (name, value) => {
     expect(() => parseConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => parseConfig({ [name]: value })).toThrow(new RegExp(`\\b${name}\\b`));
+  });
+
+  describe('Redis topology (REDIS_MODE)', () => {
+    it('reads a Sentinel deployment: the sentinels and the master name', () => {
+      const { redis } = parseConfig({
+        REDIS_MODE: 'sentinel',
+        REDIS_SENTINELS: 'sentinel-a:26379, sentinel-b:26380,[::1]:26381',
+        REDIS_SENTINEL_NAME: 'courseflow',
+      });
+      expect(redis).toMatchObject({
+        mode: 'sentinel',
+        sentinelName: 'courseflow',
+        sentinels: [
+          { host: 'sentinel-a', port: 26379 },
+          { host: 'sentinel-b', port: 26380 },
+          { host: '::1', port: 26381 },
+        ],
+      });
+    });
+
+    it('reads a Cluster deployment from its seed nodes', () => {
+      const { redis } = parseConfig({ REDIS_MODE: 'cluster', REDIS_NODES: '10.0.0.1:7000,10.0.0.2:7001' });
+      expect(redis).toMatchObject({
+        mode: 'cluster',
+        nodes: [
+          { host: '10.0.0.1', port: 7000 },
+          { host: '10.0.0.2', port: 7001 },
+        ],
+      });
+    });
+
+    it.each([
+      ['sentinel', {}, /REDIS_SENTINELS.*REDIS_SENTINEL_NAME|REDIS_SENTINEL_NAME.*REDIS_SENTINELS/],
+      ['cluster', {}, /REDIS_NODES/],
+    ])('refuses %s mode without the addresses it needs', (mode, env, message) => {
+      expect(() => parseConfig({ REDIS_MODE: mode, ...env })).toThrow(message);
+    });
   });
 
   it('names every malformed variable at once', () => {

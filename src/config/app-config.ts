@@ -3,12 +3,39 @@ import { type DynamicModule, Module } from '@nestjs/common';
 type Role = 'api' | 'worker' | 'all';
 const ROLES: readonly Role[] = ['api', 'worker', 'all'];
 
+export type RedisMode = 'single' | 'sentinel' | 'cluster';
+const REDIS_MODES: readonly RedisMode[] = ['single', 'sentinel', 'cluster'];
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Where Redis is: one server, a master found through Sentinel, or a Cluster found from seed nodes. */
+export interface RedisConfig {
+  mode: RedisMode;
+  /** single: the server. */
+  host: string;
+  port: number;
+  /** sentinel: the sentinels, and the name of the master they watch. */
+  sentinels: HostPort[];
+  sentinelName: string;
+  /** cluster: any of its nodes; the rest are discovered. */
+  nodes: HostPort[];
+  /**
+   * Replicas that must hold a batch's claims and job before its requests are answered 202 (Redis WAIT);
+   * 0 answers once the master has them, and a master lost before it replicated loses them.
+   */
+  waitReplicas: number;
+  waitTimeoutMs: number;
+}
+
 /** Every setting of the service, parsed once from the environment. */
 export interface AppConfig {
   role: Role;
   serverPort: number;
   databaseUrl: string;
-  redis: { host: string; port: number };
+  redis: RedisConfig;
   adminToken: string;
   /** Bearer tokens of the clients (the student portal) allowed on every non-operator endpoint; empty: open. */
   clientTokens: string[];
@@ -111,6 +138,41 @@ export function parseConfig(env: Env): AppConfig {
       );
     }
   }
+  /** `host:port,host:port`, each port 1..65535; required when the mode needs it. */
+  const hostPorts = (name: string, required: boolean): HostPort[] => {
+    const raw = read(name, '');
+    if (raw === '') {
+      if (required) problems.push(`${name} must list host:port,host:port`);
+      return [];
+    }
+    return raw.split(',').flatMap((part) => {
+      const match = /^\s*(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})\s*$/.exec(part);
+      const port = Number(match?.[2]);
+      if (!match || port < 1 || port > 65535) {
+        problems.push(`${name} must list host:port,host:port (got "${part.trim()}")`);
+        return [];
+      }
+      return [{ host: match[1].replace(/^\[|\]$/g, ''), port }];
+    });
+  };
+  const redisConfig = (): RedisConfig => {
+    const mode = oneOf('REDIS_MODE', 'single', REDIS_MODES);
+    const sentinelName = read('REDIS_SENTINEL_NAME', '');
+    if (mode === 'sentinel' && sentinelName === '') {
+      problems.push('REDIS_SENTINEL_NAME must name the master the sentinels watch');
+    }
+    return {
+      mode,
+      host: read('REDIS_HOST', '127.0.0.1'),
+      port: int('REDIS_PORT', 6379, 1, 65535),
+      sentinels: hostPorts('REDIS_SENTINELS', mode === 'sentinel'),
+      sentinelName,
+      nodes: hostPorts('REDIS_NODES', mode === 'cluster'),
+      waitReplicas: int('REDIS_WAIT_REPLICAS', 0, 0, 16),
+      waitTimeoutMs: int('REDIS_WAIT_TIMEOUT_MS', 500, 1, 60_000),
+    };
+  };
+
   const queuePrefix = read('QUEUE_PREFIX', 'courseflow');
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(queuePrefix)) {
     problems.push(`QUEUE_PREFIX must be 1..64 of [A-Za-z0-9_-] (got "${queuePrefix}")`);
@@ -120,7 +182,7 @@ export function parseConfig(env: Env): AppConfig {
     role: oneOf('ROLE', 'all', ROLES),
     serverPort: int('SERVER_PORT', 8000, 1, 65535),
     databaseUrl,
-    redis: { host: read('REDIS_HOST', '127.0.0.1'), port: int('REDIS_PORT', 6379, 1, 65535) },
+    redis: redisConfig(),
     adminToken,
     clientTokens,
     queuePrefix,

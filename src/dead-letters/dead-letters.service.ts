@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
 import { DataSource } from 'typeorm';
 import { deadLetterOf, LifecycleService } from '../allocation/lifecycle.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
@@ -24,7 +24,7 @@ export class DeadLettersService {
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(LifecycleService) private readonly lifecycle: LifecycleService,
     @Inject(DecisionsService) private readonly decisions: DecisionsService,
-    @Inject(Redis) private readonly redis: Redis,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 

@@ -2,7 +2,9 @@ import { getQueueToken } from '@nestjs/bullmq';
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { Job, type Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
+import { masterOf, REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
+import { claimKey } from '../redis/redis-keys.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DecisionsService } from '../decisions/decisions.service.js';
 import {
@@ -33,6 +35,8 @@ interface Submitted {
 @Injectable()
 export class EnrollmentQueue implements OnModuleInit {
   private readonly partitions: number;
+  private readonly redisConfig: AppConfig['redis'];
+  private readonly queuePrefix: string;
   private queues: Queue[] = [];
   /** Lanes are (partition, priority): a course's requests of one priority always share one. */
   private readonly commits: GroupCommit<Submitted, AcceptedRequest | null>;
@@ -43,10 +47,12 @@ export class EnrollmentQueue implements OnModuleInit {
     @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
     @Inject(IdempotencyStore) private readonly idempotency: IdempotencyStore,
     @Inject(DecisionsService) private readonly decisions: DecisionsService,
-    @Inject(Redis) private readonly redis: Redis,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.partitions = config.allocationPartitions;
+    this.redisConfig = config.redis;
+    this.queuePrefix = config.queuePrefix;
     this.commits = new GroupCommit((_lane, batch) => this.flush(batch), config.allocationBatchMax);
   }
 
@@ -131,14 +137,8 @@ export class EnrollmentQueue implements OnModuleInit {
         requestedAt: request.requestedAt,
       })),
     };
-    const client = (await queue.backend.client) as unknown as Redis;
+    const client = (await queue.backend.client) as unknown as RedisClient;
     const transaction = this.idempotency.multi(client);
-    this.idempotency.claimIn(
-      transaction,
-      partition,
-      jobId,
-      batch.map(({ key, request }) => ({ key, request: { ...request, jobId } })),
-    );
     const job = new Job<AllocationJobData>(
       queue,
       AllocationJobName.DecideRequests,
@@ -148,11 +148,67 @@ export class EnrollmentQueue implements OnModuleInit {
     );
     const added = job.addJob(transaction as never);
     added.catch(() => undefined); // its failure surfaces through exec() below
+    // After the job: the claim script claims nothing unless the job is there (see CLAIM_SCRIPT).
+    this.idempotency.claimIn(
+      transaction,
+      partition,
+      { id: jobId, key: queue.toKey(jobId) },
+      batch.map(({ key, request }) => ({ key, request: { ...request, jobId } })),
+    );
     const results = await transaction.exec();
     if (!results) throw new Error('the Redis transaction was discarded');
-    for (const [error] of results) if (error) throw error;
+    const anyKey = claimKey(this.queuePrefix, partition, batch[0].key);
+    for (const [error] of results) {
+      if (error && /NOSCRIPT/.test(error.message)) await this.reloadScripts(anyKey).catch(() => undefined);
+      if (error) throw error;
+    }
     await added;
-    return this.idempotency.parseClaims(results[0][1]);
+    await this.replicated(anyKey);
+    return this.idempotency.parseClaims(results[results.length - 1][1]);
+  }
+
+  /**
+   * A Cluster node promoted from replica lacks the scripts the old master had, while the client's connection
+   * to it still counts them as sent, so every transaction would fail with NOSCRIPT (outside a transaction
+   * ioredis sends the script again itself). Load the missing ones on that master; the client's retry
+   * succeeds.
+   */
+  private async reloadScripts(anyKeyOfThePartition: string): Promise<void> {
+    const master = masterOf(this.redis, anyKeyOfThePartition);
+    const scripts = Object.values(
+      (this.redis as unknown as { scriptsSet: Record<string, { lua: string; sha: string }> }).scriptsSet,
+    );
+    const present = (await master.script('EXISTS', ...scripts.map(({ sha }) => sha))) as number[];
+    await Promise.all(
+      scripts.filter((_, index) => present[index] === 0).map(({ lua }) => master.script('LOAD', lua)),
+    );
+  }
+
+  /**
+   * With REDIS_WAIT_REPLICAS, a batch is answered only once that many replicas of its partition's master
+   * hold its claims and job (WAIT counts the replicas that have every write this connection sent so far;
+   * the queue's client is this shared one).
+   * Redis replicates asynchronously: without it, a master that dies before replicating takes requests it
+   * acknowledged with it. Short of replicas in time, the batch is answered 503: its requests are stored,
+   * so the client's retry with the same key learns their state (200), or is accepted anew (202) if the
+   * master was lost.
+   */
+  private async replicated(anyKeyOfThePartition: string): Promise<void> {
+    const { waitReplicas, waitTimeoutMs } = this.redisConfig;
+    if (waitReplicas === 0) return;
+    // Sent as soon as EXEC answers, to the master the client knows for the slot, which is where the MULTI
+    // went unless a failover completed in between. A master that turned replica meanwhile refuses WAIT:
+    // not confirmed either.
+    const acknowledged = await Promise.resolve()
+      .then(() => masterOf(this.redis, anyKeyOfThePartition).wait(waitReplicas, waitTimeoutMs))
+      .catch(() => 0);
+    if (acknowledged < waitReplicas) {
+      throw new DomainError(
+        DomainErrorCode.QueueUnavailable,
+        `the request is stored, but ${acknowledged} of ${waitReplicas} Redis replicas confirmed it in time; ` +
+          'send it again with the same idempotency key',
+      );
+    }
   }
 
   private async ensureSerialized(queue: Queue): Promise<void> {

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { type ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
+import { REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { AcceptedRequest } from '../queue/allocation-queue.contract.js';
 import { acceptedCountsKey, claimKey, jobsWithDuplicatesKey, studentKeysKey } from '../redis/redis-keys.js';
@@ -10,14 +11,19 @@ import { acceptedCountsKey, claimKey, jobsWithDuplicatesKey, studentKeysKey } fr
  * A job carrying a request whose key was held already (a duplicate, which rides along but is not the job's
  * to decide) is added to the partition's jobs-with-duplicates set: the worker checks the claims of those
  * jobs only. Each new claim's key is also added to its student's set in the partition, so a student's
- * queued requests can be listed. KEYS: accepted-counts hash, jobs-with-duplicates set, then per request its
- * claim and its student's set. ARGV: ttl, the job's id, then per request its record, course and key.
+ * queued requests can be listed. It runs after the command storing the batch's job in one MULTI, and
+ * claims nothing unless that job exists: a MULTI runs every command even when one fails (a script a
+ * Cluster node lost with a failover answers NOSCRIPT), so this check is what keeps a claim from ever
+ * existing without its job. KEYS: accepted-counts hash, jobs-with-duplicates set, the job's hash, then
+ * per request its claim and its student's set. ARGV: ttl, the job's id, then per request its record,
+ * course and key.
  */
 const CLAIM_SCRIPT = `
+if redis.call('EXISTS', KEYS[3]) == 0 then return redis.error_reply('NOJOB the batch job was not stored') end
 local claimants = {}
 local claimedPerCourse = {}
-for r = 1, (#KEYS - 2) / 2 do
-  local claim, studentKeys = KEYS[2 * r + 1], KEYS[2 * r + 2]
+for r = 1, (#KEYS - 3) / 2 do
+  local claim, studentKeys = KEYS[2 * r + 2], KEYS[2 * r + 3]
   local previous = redis.call('GET', claim)
   if previous then
     claimants[r] = previous
@@ -52,7 +58,7 @@ export class IdempotencyStore {
   private readonly ttlSeconds: number;
 
   constructor(
-    @Inject(Redis) private readonly redis: Redis,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.queuePrefix = config.queuePrefix;
@@ -61,26 +67,32 @@ export class IdempotencyStore {
   }
 
   /** A transaction on this client in which claimIn() may run (ioredis copies commands into a MULTI). */
-  multi(client: Redis): ChainableCommander {
+  multi(client: RedisClient): ChainableCommander {
     if (!(CLAIM_COMMAND in client)) client.defineCommand(CLAIM_COMMAND, { lua: CLAIM_SCRIPT });
     return client.multi();
   }
 
   /**
-   * Adds the claims of one partition's batch, carried by job `jobId`, to a transaction from multi();
-   * parseClaims() reads its reply.
+   * Adds the claims of one partition's batch, carried by job `job` (its id and the key of its hash), to a
+   * transaction from multi(), after the command that stores the job; parseClaims() reads its reply.
    */
-  claimIn(transaction: ChainableCommander, partition: number, jobId: string, claims: Claims): void {
+  claimIn(
+    transaction: ChainableCommander,
+    partition: number,
+    job: { id: string; key: string },
+    claims: Claims,
+  ): void {
     (transaction as unknown as Record<string, (...args: Array<string | number>) => unknown>)[CLAIM_COMMAND](
-      2 * claims.length + 2,
+      2 * claims.length + 3,
       acceptedCountsKey(this.queuePrefix, partition),
       jobsWithDuplicatesKey(this.queuePrefix, partition),
+      job.key,
       ...claims.flatMap(({ key, request }) => [
         claimKey(this.queuePrefix, partition, key),
         studentKeysKey(this.queuePrefix, partition, request.studentId),
       ]),
       this.ttlSeconds,
-      jobId,
+      job.id,
       ...claims.flatMap(({ key, request }) => [JSON.stringify(request), request.courseId, key]),
     );
   }

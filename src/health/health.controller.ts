@@ -2,12 +2,12 @@ import { Controller, Get, HttpStatus, Inject, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheckService, type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import type { Response } from 'express';
-import { Redis } from 'ioredis';
+import { REDIS_CLIENT, type RedisClient, redisAddress } from '../redis/redis-client.js';
+import { mastersAnswer, probeRedisNodes, type RedisNodeReport } from '../redis/redis-topology.js';
 import { DataSource } from 'typeorm';
 import { OpenToAnyone } from '../auth/client-token.guard.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { databaseAddress } from '../database/data-source.js';
-import { redisAddress } from '../redis/redis.module.js';
 
 /** A hung dependency must not hang the probe. */
 const CHECK_TIMEOUT_MS = 1500;
@@ -20,11 +20,11 @@ export class HealthController {
     @Inject(HealthCheckService) private readonly health: HealthCheckService,
     @Inject(HealthIndicatorService) private readonly indicators: HealthIndicatorService,
     @Inject(DataSource) private readonly dataSource: DataSource,
-    @Inject(Redis) private readonly redis: Redis,
-    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.databaseAddress = databaseAddress(config.databaseUrl);
-    this.redisAddress = redisAddress(config);
+    this.redisAddress = redisAddress(config.redis);
   }
 
   private readonly databaseAddress: string;
@@ -37,16 +37,40 @@ export class HealthController {
     return { status: 'ok', uptime_seconds: Math.round(process.uptime() * 10) / 10 };
   }
 
-  /** Readiness: PostgreSQL and Redis both answer within the timeout. */
+  /**
+   * Readiness: PostgreSQL and Redis both answer within the timeout (in Sentinel and Cluster mode, every
+   * master). The Redis topology is reported node by node, so an operator sees which server is away.
+   */
   @Get('ready')
-  @ApiOkResponse({ schema: { example: { status: 'ready', redis: 'ok', database: 'ok', details: {} } } })
+  @ApiOkResponse({
+    schema: {
+      example: {
+        status: 'ready',
+        redis: 'ok',
+        database: 'ok',
+        redis_mode: 'single',
+        redis_nodes: [{ address: '127.0.0.1:6379', role: 'master', status: 'ok' }],
+        details: {},
+      },
+    },
+  })
   @ApiServiceUnavailableResponse({
-    schema: { example: { status: 'not_ready', redis: 'down', database: 'ok', details: {} } },
+    schema: {
+      example: {
+        status: 'not_ready',
+        redis: 'down',
+        database: 'ok',
+        redis_mode: 'single',
+        redis_nodes: [{ address: '127.0.0.1:6379', role: 'master', status: 'down' }],
+        details: {},
+      },
+    },
   })
   async ready(@Res({ passthrough: true }) response: Response) {
+    let nodes: RedisNodeReport[] = [];
     let details: HealthIndicatorResult;
     try {
-      details = (await this.health.check(this.checks())).details;
+      details = (await this.health.check(this.checks((probed) => (nodes = probed)))).details;
     } catch (error) {
       // Terminus reports a failed check as a 503 whose body carries every indicator's details.
       details = ((error as { response?: { details?: HealthIndicatorResult } }).response?.details ??
@@ -59,12 +83,14 @@ export class HealthController {
       status: ready ? 'ready' : 'not_ready',
       redis: state('redis'),
       database: state('database'),
+      redis_mode: this.config.redis.mode,
+      redis_nodes: nodes,
       details,
     };
   }
 
   /** A failed check names the dependency and where it is expected, not the driver's words. */
-  private checks() {
+  private checks(reportNodes: (nodes: RedisNodeReport[]) => void) {
     const probe = (key: 'database' | 'redis', where: string, ping: () => Promise<unknown>) => () =>
       this.indicators
         .check(key)
@@ -78,7 +104,11 @@ export class HealthController {
         .withTimeout(CHECK_TIMEOUT_MS);
     return [
       probe('database', this.databaseAddress, () => this.dataSource.query('SELECT 1')),
-      probe('redis', this.redisAddress, () => this.redis.ping()),
+      probe('redis', this.redisAddress, async () => {
+        const nodes = await probeRedisNodes(this.redis, this.config.redis);
+        reportNodes(nodes);
+        if (!mastersAnswer(nodes)) throw new Error('a master does not answer');
+      }),
     ];
   }
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import { REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
 import { type Gauge, register } from 'prom-client';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CoursesService } from '../courses/courses.service.js';
@@ -27,7 +27,7 @@ export class CourseGauges {
 
   constructor(
     @Inject(CoursesService) private readonly courses: CoursesService,
-    @Inject(Redis) private readonly redis: Redis,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.acceptedCounts = Array.from({ length: config.allocationPartitions }, (_, partition) =>

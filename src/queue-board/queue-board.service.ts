@@ -5,7 +5,7 @@ import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } fro
 import { HttpAdapterHost } from '@nestjs/core';
 import { Queue } from 'bullmq';
 import type { Express } from 'express';
-import { Redis } from 'ioredis';
+import { REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { partitionQueueNames } from '../queue/allocation-queue.contract.js';
 import { operatorAuth } from './operator-auth.middleware.js';
@@ -24,7 +24,7 @@ export class QueueBoardService implements OnModuleInit, OnApplicationShutdown {
 
   constructor(
     @Inject(HttpAdapterHost) private readonly adapterHost: HttpAdapterHost,
-    @Inject(Redis) private readonly redis: Redis,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     this.queues = partitionQueueNames(config.allocationPartitions).map((name) => {

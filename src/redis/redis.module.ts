@@ -1,48 +1,15 @@
 import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-
-/** Reconnect at most a second after Redis comes back, whoever the client is. */
-const reconnectDelayMs = (attempt: number): number => Math.min(attempt * 200, 1000);
-
-/** Where Redis is, for log lines and probes (never a credential). */
-export const redisAddress = (config: AppConfig): string => `${config.redis.host}:${config.redis.port}`;
-
-/** Options for the BullMQ workers' own connections (blocking commands wait for ever, so no timeouts). */
-export function workerConnectionOptions(config: AppConfig) {
-  return {
-    host: config.redis.host,
-    port: config.redis.port,
-    maxRetriesPerRequest: null,
-    retryStrategy: reconnectDelayMs,
-  };
-}
-
-/**
- * The process's one shared Redis connection for non-blocking commands: the producer queues, the
- * idempotency records and the readiness ping. It fails fast instead of buffering while Redis is away, so
- * the API can answer 503 at once. (BullMQ workers open their own blocking connections.)
- */
-function createRedisClient(config: AppConfig): Redis {
-  return new Redis({
-    host: config.redis.host,
-    port: config.redis.port,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2000,
-    commandTimeout: 2000,
-    retryStrategy: reconnectDelayMs,
-  });
-}
+import { createRedisClient, REDIS_CLIENT, type RedisClient, redisAddress } from './redis-client.js';
 
 /**
  * One log line per change of Redis' availability, not one per reconnection attempt: an outage of a minute
  * is two lines, whatever the number of clients and retries.
  */
-function logAvailability(client: Redis, config: AppConfig): void {
+function logAvailability(client: RedisClient, config: AppConfig): void {
   const logger = new Logger(RedisModule.name);
   let available: boolean | undefined;
-  const address = redisAddress(config);
+  const address = redisAddress(config.redis);
   client.on('ready', () => {
     if (available !== true) logger.log({ msg: `redis available at ${address}`, dependency: 'redis' });
     available = true;
@@ -58,24 +25,29 @@ function logAvailability(client: Redis, config: AppConfig): void {
   });
 }
 
+/**
+ * The process's one shared Redis client for non-blocking commands (the producer queues, the claims, the
+ * readiness ping), of the topology REDIS_MODE names. BullMQ workers open their own blocking connections
+ * from the same configuration (createRedisClient).
+ */
 @Global()
 @Module({
   providers: [
     {
-      provide: Redis,
+      provide: REDIS_CLIENT,
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => {
-        const client = createRedisClient(config);
+        const client = createRedisClient(config.redis, 'commands');
         // The listener also keeps ioredis from crashing the process on a connection error.
         logAvailability(client, config);
         return client;
       },
     },
   ],
-  exports: [Redis],
+  exports: [REDIS_CLIENT],
 })
 export class RedisModule implements OnApplicationShutdown {
-  constructor(@Inject(Redis) private readonly client: Redis) {}
+  constructor(@Inject(REDIS_CLIENT) private readonly client: RedisClient) {}
 
   // Dependants (queues, workers, health) shut down first, so this connection closes last. With Redis away
   // there is nothing to flush: drop the connection rather than wait for a QUIT that cannot be sent.

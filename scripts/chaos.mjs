@@ -6,6 +6,10 @@
 // CHAOS_REPEAT (5) runs of each fault; CHAOS_FAULTS=substring,substring selects faults; CHAOS_SEED (1) seeds
 // the stampedes; CHAOS_BUDGET_S skips the runs that would start after that many seconds; CHAOS_KEEP=1 keeps
 // the temp dir (every process's log); CHAOS_PG_BIN (/usr/lib/postgresql/15/bin).
+// CHAOS_REDIS=cluster runs on a Redis Cluster instead (three masters, three replicas, REDIS_MODE=cluster) with
+// its own faults: none (stampede and order alone), a worker killed, a master failed over to its replica
+// (CLUSTER FAILOVER), a master killed, a master killed after its replicas were cut off; CHAOS_REDIS_WAIT (1 there, 0 on
+// one server) is REDIS_WAIT_REPLICAS.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -14,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import pg from 'pg';
 import { freePort as freeLocalPort } from './kit.mjs';
 
@@ -29,6 +33,11 @@ const SEED = Number(process.env.CHAOS_SEED ?? 1);
 const BUDGET_MS = process.env.CHAOS_BUDGET_S ? Number(process.env.CHAOS_BUDGET_S) * 1000 : Infinity;
 const KEEP = process.env.CHAOS_KEEP === '1';
 const PG_BIN = process.env.CHAOS_PG_BIN ?? '/usr/lib/postgresql/15/bin';
+const CLUSTER = process.env.CHAOS_REDIS === 'cluster';
+const REDIS_WAIT = process.env.CHAOS_REDIS_WAIT ?? (CLUSTER ? '1' : '0');
+const PARTITIONS = 4; // the service's default ALLOCATION_PARTITIONS
+/** Cluster: how long a master may be silent before its replica takes over (the default is 15 s). */
+const CLUSTER_NODE_TIMEOUT_MS = 2000;
 
 const CAPACITY = 50;
 const STUDENTS = 1850; // one key each
@@ -170,26 +179,39 @@ const pgServer = {
     ),
 };
 
-async function startRedis(world) {
+/** Starts one redis-server (the one server, or a cluster node) with AOF, and waits until it answers. */
+async function startRedisServer(server) {
+  const cluster = server.cluster
+    ? [
+        ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
+        ...['--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS)],
+        // One master away must not stop the partitions of the others; a replica always may take over.
+        ...['--cluster-require-full-coverage', 'no', '--cluster-replica-validity-factor', '0'],
+      ]
+    : [];
+  mkdirSync(server.dir, { recursive: true });
   const child = spawn(
     'redis-server',
     [
-      ...['--port', String(world.redis.port), '--bind', '127.0.0.1', '--daemonize', 'no'],
-      ...['--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--dir', join(dir, 'redis')],
+      ...['--port', String(server.port), '--bind', '127.0.0.1', '--daemonize', 'no'],
+      ...['--appendonly', 'yes', '--appendfsync', 'everysec', '--save', '', '--dir', server.dir],
+      ...cluster,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  world.redis.incarnation += 1;
-  capture(child, `redis-${world.redis.incarnation}`, { service: false });
-  world.redis.child = child;
-  world.redis.exited = track(child);
+  server.incarnation += 1;
+  capture(child, `${server.name}-${server.incarnation}`, { service: false });
+  server.child = child;
+  server.exited = track(child);
   const deadline = Date.now() + 30_000;
   // It answers -LOADING while it replays the AOF; +PONG means the queue is back.
-  while (!(await redisPing(world.redis.port))) {
+  while (!(await redisPing(server.port))) {
     if (!isRunning({ child }) || Date.now() > deadline) throw new Error('redis-server did not start');
     await sleep(50);
   }
 }
+
+const startRedis = (world) => startRedisServer(world.redis);
 
 function redisPing(port) {
   return new Promise((resolve) => {
@@ -226,6 +248,153 @@ const redisServer = {
   },
 };
 
+// ---------------------------------------------------------------- the Redis Cluster (CHAOS_REDIS=cluster)
+
+async function redisCli(port, ...args) {
+  const { stdout } = await exec('redis-cli', ['-p', String(port), ...args], { timeout: 10_000 });
+  return stdout.trim();
+}
+
+/** CLUSTER NODES as one node sees it: each node's port, role, health and slot ranges. */
+async function clusterView(port) {
+  return (await redisCli(port, 'CLUSTER', 'NODES')).split('\n').map((line) => {
+    const [id, address, flags, masterId, , , , link, ...slots] = line.split(' ');
+    return {
+      id,
+      port: Number(address.split('@')[0].split(':').pop()),
+      master: flags.includes('master'),
+      failed: flags.split(',').some((flag) => flag === 'fail' || flag === 'fail?'),
+      masterId: masterId === '-' ? null : masterId,
+      linked: link === 'connected',
+      slots: slots.filter((range) => !range.startsWith('[')).map((range) => range.split('-').map(Number)),
+    };
+  });
+}
+
+/** Every live node says the cluster is ok, and every slot has a master that is not failing. */
+async function clusterSettled(world) {
+  for (const node of world.cluster.filter(isRunning)) {
+    const info = await redisCli(node.port, 'CLUSTER', 'INFO').catch(() => '');
+    if (!/cluster_state:ok/.test(info)) return false;
+    const view = await clusterView(node.port).catch(() => []);
+    const covered = view
+      .filter((n) => n.master && !n.failed && world.cluster.some((c) => c.port === n.port && isRunning(c)))
+      .flatMap((n) => n.slots)
+      .reduce((total, [from, to = from]) => total + to - from + 1, 0);
+    if (covered !== 16384) return false;
+    // Every master has a replica that follows it (WAIT counts on one).
+    const masters = view.filter((n) => n.master && !n.failed && n.slots.length > 0);
+    if (!masters.every((m) => view.some((n) => n.masterId === m.id && !n.failed && n.linked))) return false;
+  }
+  return true;
+}
+
+async function until(what, check, ms) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${ms / 1000} s`);
+    await sleep(100);
+  }
+}
+
+/** The master that serves the course's partition now, and its replicas. */
+async function partitionNodes(world, courseId) {
+  const live = world.cluster.find(isRunning);
+  const slot = Number(await redisCli(live.port, 'CLUSTER', 'KEYSLOT', `{p${courseId % PARTITIONS}}`));
+  const view = await clusterView(live.port);
+  const master = view.find(
+    (n) => n.master && !n.failed && n.slots.some(([from, to = from]) => slot >= from && slot <= to),
+  );
+  const node = (port) => world.cluster.find((c) => c.port === port);
+  const replicas = view.filter((n) => n.masterId === master.id && !n.failed).map((n) => node(n.port));
+  return { master: node(master.port), replicas, slot };
+}
+
+/** Waits until a node other than `old` serves the course's partition (a replica was promoted). */
+function promoted(world, old) {
+  return until(
+    `a replica to take over from :${old.port}`,
+    async () => {
+      const now = await partitionNodes(world, world.courseId).catch(() => null);
+      return now !== null && now.master !== old && isRunning(now.master);
+    },
+    30_000,
+  );
+}
+
+const clusterServers = {
+  /** Six nodes, then `redis-cli --cluster create` with one replica per master. */
+  async create(world) {
+    await Promise.all(world.cluster.map((node) => startRedisServer(node)));
+    await exec(
+      'redis-cli',
+      [
+        '--cluster',
+        'create',
+        ...world.cluster.map((node) => `127.0.0.1:${node.port}`),
+        ...['--cluster-replicas', '1', '--cluster-yes'],
+      ],
+      { timeout: 60_000 },
+    );
+    await until('the new cluster to settle', () => clusterSettled(world), 60_000);
+  },
+  /** Restarts any node a run left down (it rejoins, as a replica if it lost its slots) and waits. */
+  async heal(world) {
+    for (const node of world.cluster) if (!isRunning(node)) await startRedisServer(node);
+    await until('the cluster to settle', () => clusterSettled(world), 60_000);
+    // A replica whose master came back must have caught up before it is worth failing over to.
+    await sleep(500);
+  },
+};
+
+const CLUSTER_FAULTS = [
+  { name: 'cluster: no fault', inject: async () => ({}) },
+  {
+    name: 'cluster: CLUSTER FAILOVER on the replica',
+    async inject(world) {
+      const { master, replicas } = await partitionNodes(world, world.courseId);
+      await redisCli(replicas[0].port, 'CLUSTER', 'FAILOVER');
+      await promoted(world, master);
+      await until('the cluster to settle', () => clusterSettled(world), 30_000);
+      return { healedAt: Date.now() };
+    },
+  },
+  {
+    name: 'cluster: master kill -9',
+    async inject(world) {
+      const { master } = await partitionNodes(world, world.courseId);
+      master.child.kill('SIGKILL');
+      await master.exited;
+      await promoted(world, master);
+      const healedAt = Date.now();
+      // The killed master comes back as a replica of the promoted one (so WAIT has a replica to count).
+      await startRedisServer(master);
+      await until('the cluster to settle', () => clusterSettled(world), 30_000);
+      return { healedAt };
+    },
+  },
+  {
+    // A replica cut off from its master (a network partition, a stalled host) and then promoted: what it
+    // never received is gone. The replicas are stopped and the master drops their links, so its writes from
+    // then on reach no replica. With REDIS_WAIT_REPLICAS=1 none of those was answered 202.
+    name: 'cluster: replica cut off 1 s, then master kill -9',
+    async inject(world) {
+      const { master, replicas } = await partitionNodes(world, world.courseId);
+      for (const replica of replicas) replica.child.kill('SIGSTOP');
+      await redisCli(master.port, 'CLIENT', 'KILL', 'TYPE', 'replica');
+      await sleep(1000);
+      master.child.kill('SIGKILL');
+      await master.exited;
+      for (const replica of replicas) replica.child.kill('SIGCONT');
+      await promoted(world, master);
+      const healedAt = Date.now();
+      await startRedisServer(master);
+      await until('the cluster to settle', () => clusterSettled(world), 30_000);
+      return { healedAt };
+    },
+  },
+];
+
 /** The promise's value, or null if it has not settled within ms. */
 function within(promise, ms) {
   return Promise.race([promise, sleep(ms, null)]);
@@ -241,8 +410,13 @@ function spawnService(world, role, migrate) {
       NODE_OPTIONS: '',
       ROLE: role,
       DATABASE_URL: world.databaseUrl,
-      REDIS_HOST: '127.0.0.1',
-      REDIS_PORT: String(world.redis.port),
+      ...(CLUSTER
+        ? {
+            REDIS_MODE: 'cluster',
+            REDIS_NODES: world.cluster.map((node) => `127.0.0.1:${node.port}`).join(','),
+          }
+        : { REDIS_HOST: '127.0.0.1', REDIS_PORT: String(world.redis.port) }),
+      REDIS_WAIT_REPLICAS: REDIS_WAIT,
       QUEUE_PREFIX,
       ADMIN_TOKEN,
       CLIENT_TOKENS: CLIENT_TOKEN,
@@ -304,7 +478,8 @@ const isRunning = (holder) => holder?.child.exitCode === null && holder.child.si
 /** Before each run: both servers up, both processes up and ready; anything a failed run left down is restarted. */
 async function ensureHealthy(world) {
   if (!existsSync(join(pgData, 'postmaster.pid'))) await pgServer.start(world);
-  if (!isRunning(world.redis)) await redisServer.start(world);
+  if (CLUSTER) await clusterServers.heal(world);
+  else if (!isRunning(world.redis)) await redisServer.start(world);
   for (const role of ['api', 'worker']) {
     const service = world.services[role];
     if (isRunning(service)) {
@@ -341,21 +516,34 @@ async function query(world, sql, params = []) {
 async function startWorld() {
   dir = mkdtempSync(join(tmpdir(), 'courseflow-chaos-'));
   mkdirSync(join(dir, 'logs'));
-  mkdirSync(join(dir, 'redis'));
   // PostgreSQL runs as postgres and keeps its data, socket and log here.
   if (process.getuid?.() === 0) execFileSync('chown', ['postgres', dir]);
   pgData = join(dir, 'data');
   const taken = new Set();
   const world = {
     pg: { port: await freePort(taken) },
-    redis: { port: await freePort(taken), incarnation: 0 },
+    redis: { port: await freePort(taken), incarnation: 0, name: 'redis' },
     ports: { api: await freePort(taken), worker: await freePort(taken) },
     services: {},
     incarnations: {},
   };
+  world.redis.dir = join(dir, 'redis');
+  if (CLUSTER) {
+    world.cluster = [];
+    for (let i = 0; i < 6; i += 1) {
+      const port = await freePort(taken);
+      world.cluster.push({
+        port,
+        incarnation: 0,
+        name: `redis-${port}`,
+        dir: join(dir, `redis-${port}`),
+        cluster: true,
+      });
+    }
+  }
   world.databaseUrl = `postgres://postgres@127.0.0.1:${world.pg.port}/courseflow`;
   log(
-    `temp dir ${dir}; PostgreSQL :${world.pg.port}, Redis :${world.redis.port}, API :${world.ports.api}, worker :${world.ports.worker}`,
+    `temp dir ${dir}; PostgreSQL :${world.pg.port}, Redis ${CLUSTER ? `cluster :${world.cluster.map((node) => node.port).join(',:')}` : `:${world.redis.port}`}, API :${world.ports.api}, worker :${world.ports.worker}`,
   );
   await exec(...asPostgres(`${PG_BIN}/initdb -D ${pgData} -A trust -U postgres --no-sync`), {
     cwd: dir,
@@ -368,7 +556,8 @@ async function startWorld() {
   await admin.connect();
   await admin.query('CREATE DATABASE courseflow');
   await admin.end();
-  await redisServer.start(world);
+  if (CLUSTER) await clusterServers.create(world);
+  else await redisServer.start(world);
   // The API migrates the empty database; the worker starts once the schema is there.
   await startService(world, 'api', true);
   await startService(world, 'worker', false);
@@ -377,20 +566,32 @@ async function startWorld() {
 
 /** Jobs still waiting or running in Redis (BullMQ's lists and sets), or null if Redis does not answer. */
 async function queuedJobs(world) {
-  const redis = new Redis({
-    host: '127.0.0.1',
-    port: world.redis.port,
+  const options = {
     lazyConnect: true,
     connectTimeout: 1000,
     commandTimeout: 2000,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
     retryStrategy: () => null,
-  });
+  };
+  const redis = CLUSTER
+    ? new Cluster(
+        world.cluster.filter(isRunning).map((node) => ({ host: '127.0.0.1', port: node.port })),
+        {
+          redisOptions: options,
+          lazyConnect: true,
+          enableOfflineQueue: false,
+          clusterRetryStrategy: () => null,
+        },
+      )
+    : new Redis({ host: '127.0.0.1', port: world.redis.port, ...options });
   redis.on('error', () => undefined);
   try {
     await redis.connect();
-    if (!world.queues?.length) {
+    if (CLUSTER) {
+      // A SCAN sees one node; the partition queues' names are known.
+      world.queues ??= Array.from({ length: PARTITIONS }, (_, p) => `${QUEUE_PREFIX}:allocation-{p${p}}`);
+    } else if (!world.queues?.length) {
       const queues = [];
       let cursor = '0';
       do {
@@ -576,6 +777,7 @@ async function sendUntilAnswered(url, request, answers, deadline) {
   for (;;) {
     let status;
     let bodyStatus = null;
+    let stored = false;
     let waitSeconds = 1;
     try {
       const response = await fetch(`${url}/enroll`, {
@@ -585,12 +787,15 @@ async function sendUntilAnswered(url, request, answers, deadline) {
         signal: AbortSignal.timeout(ATTEMPT_MS),
       });
       status = response.status;
-      bodyStatus = (await response.json().catch(() => null))?.status ?? null;
+      const answer = await response.json().catch(() => null);
+      bodyStatus = answer?.status ?? null;
+      // REDIS_WAIT_REPLICAS: the request is stored but no replica confirmed it in time (a retry tells).
+      stored = status === 503 && /request is stored/.test(answer?.message ?? '');
       waitSeconds = Math.min(Number(response.headers.get('retry-after')) || 1, 5);
     } catch (error) {
       status = error.name === 'TimeoutError' ? 'timeout' : 'refused';
     }
-    answers.get(key).push({ status, bodyStatus, at: Date.now() });
+    answers.get(key).push({ status, bodyStatus, stored, at: Date.now() });
     if (typeof status === 'number' && status < 500) return true;
     if (Date.now() + waitSeconds * 1000 > deadline) return false;
     await sleep(waitSeconds * 1000);
@@ -646,8 +851,10 @@ function summarize(answers) {
   const queuedBy = new Map();
   const decidedBy = new Map();
   const statuses = {};
+  /** 503s that said the request was stored but not confirmed by enough replicas (REDIS_WAIT_REPLICAS). */
+  const storedUnconfirmed = new Set();
   for (const [key, list] of answers) {
-    for (const [index, { status, bodyStatus, at }] of list.entries()) {
+    for (const [index, { status, bodyStatus, stored, at }] of list.entries()) {
       statuses[status] = (statuses[status] ?? 0) + 1;
       if (status === 202) {
         if (accepted.has(key)) acceptedTwice.add(key);
@@ -655,16 +862,18 @@ function summarize(answers) {
       }
       if (status === 200 && bodyStatus === 'queued') queuedReplies.add(key);
       if (status === 202 && !queuedBy.has(key)) queuedBy.set(key, at);
-      if (status === 200 && !accepted.has(key) && list.slice(0, index).some((a) => a.status === 503)) {
+      const before = list.slice(0, index);
+      if (status === 200 && !accepted.has(key) && before.some((a) => a.status === 503 && !a.stored)) {
         keptAfter503.add(key);
       }
+      if (status === 503 && stored) storedUnconfirmed.add(key);
       if (status === 200 && bodyStatus !== 'queued' && bodyStatus !== null && !decidedBy.has(key)) {
         decidedBy.set(key, at);
       }
     }
   }
   for (const [key, at] of decidedBy) if (!queuedBy.has(key)) queuedBy.set(key, at);
-  return { accepted, queuedReplies, acceptedTwice, keptAfter503, queuedBy, statuses };
+  return { accepted, queuedReplies, acceptedTwice, keptAfter503, storedUnconfirmed, queuedBy, statuses };
 }
 
 /** Polls PostgreSQL until every key the service acknowledged has a decision, or it is plain none will come. */
@@ -838,6 +1047,7 @@ async function runScenario(world, fault, run) {
     (SEED * 1_000_003 + run * 7919 + createHash('sha256').update(fault.name).digest().readUInt32BE(0)) >>> 0;
   const tag = `c${run}-${randomBytes(3).toString('hex')}`;
   const courseId = await createCourse(world, tag.toUpperCase());
+  world.courseId = courseId;
   const sends = stampedeRequests(courseId, tag, prng(seed));
   const answers = new Map();
   log(`${fault.name} #${run}: course ${courseId}, ${sends.length} requests (seed ${seed})`);
@@ -849,9 +1059,11 @@ async function runScenario(world, fault, run) {
       (error) => ({ error }),
     );
   };
+  const stampedeStartedAt = Date.now();
   const sent = await stampede(world.services.api.url, sends, answers, (answered) => {
     if (answered >= FAULT_AFTER * sends.length) inject();
   });
+  const stampedeSeconds = (Date.now() - stampedeStartedAt) / 1000;
   inject(); // a stampede that never got that far still gets its fault
   const outcome = await injected;
   const notes = [];
@@ -870,7 +1082,12 @@ async function runScenario(world, fault, run) {
     notes.push(`${told.keptAfter503.size} keys answered 503, then 200 with no 202: a 503 kept the request`);
   }
 
-  const result = { ...(await check(world, courseId, told, outcome.healedAt)), exit: outcome.exit, notes };
+  const result = {
+    ...(await check(world, courseId, told, outcome.healedAt)),
+    storedUnconfirmed: told.storedUnconfirmed.size,
+    exit: outcome.exit,
+    notes,
+  };
   notes.push(...result.violationExamples.map((example) => `out of order: ${example}`));
   const statuses = Object.entries(told.statuses)
     .map(([status, n]) => `${status}×${n}`)
@@ -878,9 +1095,10 @@ async function runScenario(world, fault, run) {
   log(
     `${fault.name} #${run}: accepted ${result.accepted}, decided ${result.decided}, lost ${result.lost}, ` +
       `doubled ${result.doubled}, queued w/o job ${result.queuedWithoutJob}, order ${result.orderViolations}, ` +
-      `dead letters ${result.deadLettered}, ` +
+      `dead letters ${result.deadLettered}, 503 stored-unconfirmed ${result.storedUnconfirmed}, ` +
       `recover ${result.recoverSeconds?.toFixed(1) ?? '–'} s${outcome.exit ? `, ${formatExit(outcome.exit)}` : ''}; ` +
-      `answers ${statuses}; ${result.detail}; ${((Date.now() - runStartedAt) / 1000).toFixed(0)} s` +
+      `answers ${statuses} in ${stampedeSeconds.toFixed(1)} s (${Math.round(sends.length / stampedeSeconds)} req/s); ` +
+      `${result.detail}; ${((Date.now() - runStartedAt) / 1000).toFixed(0)} s` +
       notes.map((note) => `\n    note: ${note}`).join(''),
   );
   const failed =
@@ -931,11 +1149,11 @@ function exitColumn(results) {
 function report(faults, results, failedRuns) {
   const sum = (list, pick) => list.reduce((total, r) => total + pick(r), 0);
   const lines = [
-    `Chaos: ${REPEAT} run(s) of each fault; each a fresh course with ${CAPACITY} seats and ${STUDENTS + DUPLICATES + SECOND_KEYS} POST /enroll ` +
+    `Chaos${CLUSTER ? ` on a Redis Cluster (3 masters, 3 replicas, REDIS_WAIT_REPLICAS=${REDIS_WAIT})` : ''}: ${REPEAT} run(s) of each fault; each a fresh course with ${CAPACITY} seats and ${STUDENTS + DUPLICATES + SECOND_KEYS} POST /enroll ` +
       `(${STUDENTS} keys, ${DUPLICATES} exact repeats, ${SECOND_KEYS} second keys), ${CONCURRENCY} at a time, the fault after ${FAULT_AFTER * 100}% were answered.`,
     '',
-    '| fault | runs | accepted | decided | lost | doubled | queued w/o job | order violations | recover (s, max) | exit on SIGTERM |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| fault | runs | accepted | decided | lost | doubled | queued w/o job | order violations | recover (s, max) | exit on SIGTERM | 503 "stored, unconfirmed" |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const fault of faults) {
     const list = results.get(fault.name);
@@ -945,7 +1163,8 @@ function report(faults, results, failedRuns) {
       `| ${fault.name} | ${list.length}${incomplete ? ` (+${incomplete} incomplete)` : ''} | ${sum(list, (r) => r.accepted)} | ` +
         `${sum(list, (r) => r.decided)} | ${sum(list, (r) => r.lost)} | ${sum(list, (r) => r.doubled)} | ` +
         `${sum(list, (r) => r.queuedWithoutJob)} | ${sum(list, (r) => r.orderViolations)} | ` +
-        `${recovered.length ? Math.max(...recovered).toFixed(1) : '–'} | ${exitColumn(list)} |`,
+        `${recovered.length ? Math.max(...recovered).toFixed(1) : '–'} | ${exitColumn(list)} | ` +
+        `${sum(list, (r) => r.storedUnconfirmed)} |`,
     );
   }
   const all = [...results.values()].flat();
@@ -967,6 +1186,26 @@ function report(faults, results, failedRuns) {
 
 // ---------------------------------------------------------------- main
 
+/** What the API's /ready says of the Redis topology, e.g. `/ready: redis_mode=cluster, 3 master ok, 3 replica ok`. */
+async function readinessLine(world) {
+  // The client learns the replicas at its next refresh of the slots (every 2 s).
+  let ready;
+  const deadline = Date.now() + 10_000;
+  do {
+    ready = await (await fetch(`${world.services.api.url}/ready`)).json();
+    if (ready.redis_nodes.length === world.cluster.length) break;
+    await sleep(500);
+  } while (Date.now() < deadline);
+  const counts = {};
+  for (const node of ready.redis_nodes)
+    counts[`${node.role} ${node.status}`] = (counts[`${node.role} ${node.status}`] ?? 0) + 1;
+  const nodes = Object.entries(counts)
+    .sort()
+    .map(([kind, n]) => `${n} ${kind}`)
+    .join(', ');
+  return `/ready: ${ready.status}, redis_mode=${ready.redis_mode}, ${nodes}`;
+}
+
 function preflight() {
   if (!(Number.isInteger(REPEAT) && REPEAT >= 1)) throw new Error('CHAOS_REPEAT must be a positive integer');
   if (!existsSync('dist/main.js'))
@@ -981,13 +1220,17 @@ function preflight() {
 
 async function main() {
   preflight();
-  const faults = FAULTS.filter(
+  const all = CLUSTER
+    ? [CLUSTER_FAULTS[0], FAULTS.find((fault) => fault.name === 'worker kill -9'), ...CLUSTER_FAULTS.slice(1)]
+    : FAULTS;
+  const faults = all.filter(
     (fault) => SELECTED.length === 0 || SELECTED.some((part) => fault.name.includes(part)),
   );
   if (faults.length === 0) {
-    throw new Error(`CHAOS_FAULTS matches no fault; the faults are: ${FAULTS.map((f) => f.name).join('; ')}`);
+    throw new Error(`CHAOS_FAULTS matches no fault; the faults are: ${all.map((f) => f.name).join('; ')}`);
   }
   const world = await startWorld();
+  if (CLUSTER) console.log(await readinessLine(world));
   const results = new Map(faults.map((fault) => [fault.name, []]));
   const failedRuns = new Map();
   let complete = true;

@@ -1,10 +1,11 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
-import { pino } from 'pino';
+import { type Logger as PinoLogger, pino } from 'pino';
 import { AppModule } from './app.module.js';
 import { configureApp, exitGracefullyOnSignals } from './app.setup.js';
 import { type AppConfig, ConfigError, parseConfig } from './config/app-config.js';
+import { createDataSource } from './database/data-source.js';
 import { waitForDatabase } from './database/wait-for-database.js';
 
 function loadConfigOrExit(): AppConfig {
@@ -22,6 +23,7 @@ async function bootstrap(): Promise<void> {
   // JSON lines from the first moment: Nest's own logger is not there until the application exists.
   const startLog = pino({ level: config.logLevel });
   if (!(await waitForDatabase(config.databaseUrl, config.databaseStartTimeoutMs, startLog))) process.exit(1);
+  if (config.role === 'migrate') return migrate(config, startLog);
   try {
     const app = await NestFactory.create(AppModule.forRoot(config), { bufferLogs: true });
     configureApp(app);
@@ -30,6 +32,25 @@ async function bootstrap(): Promise<void> {
     app.get(Logger).log({ msg: 'listening', role: config.role, port: config.serverPort });
   } catch (error) {
     startLog.fatal({ msg: 'could not start', err: error });
+    process.exit(1);
+  }
+}
+
+/** ROLE=migrate: applies the pending migrations in one transaction, says which, and exits (1 if one failed). */
+async function migrate(config: AppConfig, log: Pick<PinoLogger, 'info' | 'fatal'>): Promise<void> {
+  const dataSource = createDataSource(config.databaseUrl);
+  try {
+    await dataSource.initialize();
+    const applied = await dataSource.runMigrations({ transaction: 'all' });
+    log.info({
+      msg: 'migrations applied',
+      count: applied.length,
+      migrations: applied.map(({ name }) => name),
+    });
+    await dataSource.destroy();
+    process.exit(0);
+  } catch (error) {
+    log.fatal({ msg: 'migrations failed, none applied', err: error });
     process.exit(1);
   }
 }

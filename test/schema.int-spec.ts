@@ -5,6 +5,24 @@ import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 const run = promisify(execFile);
 
+/** The built service with ROLE=migrate against a database: its exit code and its JSON log lines. */
+async function migrate(
+  databaseUrl: string,
+): Promise<{ code: number; lines: Array<Record<string, unknown>> }> {
+  const outcome = await run(process.execPath, ['dist/main.js'], {
+    env: { ...process.env, NODE_OPTIONS: '', ROLE: 'migrate', DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' },
+    timeout: 60_000,
+  }).then(
+    ({ stdout }) => ({ code: 0, stdout }),
+    (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
+  );
+  const lines = outcome.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { code: outcome.code, lines };
+}
+
 /** The schema comes from migrations only; these keep the entities, the migrations and the guarantees honest. */
 describe('database schema', () => {
   let database: TestDatabase;
@@ -76,5 +94,48 @@ describe('database schema', () => {
     } finally {
       await db.end();
     }
+  });
+
+  describe("ROLE=migrate (a deployment's migration job)", () => {
+    let empty: TestDatabase;
+    beforeEach(async () => {
+      empty = await createTestDatabase({ empty: true });
+    });
+    afterEach(async () => {
+      await empty.drop();
+    });
+
+    it('builds the schema of an empty database and exits 0; run again, it has nothing to apply', async () => {
+      const first = await migrate(empty.url);
+      expect(first.code).toBe(0);
+      const applied = first.lines.find((line) => line.msg === 'migrations applied');
+      expect(applied?.count).toBeGreaterThan(0);
+
+      const client = await connect(empty.url);
+      const { rows } = await client.query('SELECT count(*)::int AS n FROM migrations');
+      const tables = await client.query("SELECT to_regclass('public.decisions') IS NOT NULL AS present");
+      await client.end();
+      expect(rows[0].n).toBe(applied?.count);
+      expect(tables.rows[0].present).toBe(true);
+
+      const again = await migrate(empty.url);
+      expect(again.code).toBe(0);
+      expect(again.lines.find((line) => line.msg === 'migrations applied')?.count).toBe(0);
+    }, 90_000);
+
+    it('applies none and exits 1 when a migration fails', async () => {
+      // A table the first migration creates is there already: that migration fails.
+      const client = await connect(empty.url);
+      await client.query('CREATE TABLE courses (id int)');
+      const failed = await migrate(empty.url);
+      const { rows } = await client.query("SELECT to_regclass('public.migrations') IS NOT NULL AS present");
+      const counted = rows[0].present
+        ? (await client.query('SELECT count(*)::int AS n FROM migrations')).rows[0].n
+        : 0;
+      await client.end();
+      expect(failed.code).toBe(1);
+      expect(failed.lines.some((line) => line.msg === 'migrations failed, none applied')).toBe(true);
+      expect(counted).toBe(0);
+    }, 90_000);
   });
 });

@@ -1,7 +1,8 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 
-type Role = 'api' | 'worker' | 'all';
-const ROLES: readonly Role[] = ['api', 'worker', 'all'];
+/** `migrate` applies pending migrations and exits (a deployment's migration job); it never serves. */
+type Role = 'api' | 'worker' | 'all' | 'migrate';
+const ROLES: readonly Role[] = ['api', 'worker', 'all', 'migrate'];
 
 export type RedisMode = 'single' | 'sentinel' | 'cluster';
 const REDIS_MODES: readonly RedisMode[] = ['single', 'sentinel', 'cluster'];

@@ -20,10 +20,14 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh database with the schema already migrated (CREATE DATABASE … TEMPLATE, milliseconds). */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * A fresh database with the schema already migrated (CREATE DATABASE … TEMPLATE, milliseconds), or, with
+ * `empty`, one with no schema at all.
+ */
+export async function createTestDatabase({ empty = false } = {}): Promise<TestDatabase> {
   const name = `courseflow_test_${randomBytes(5).toString('hex')}`;
-  await withAdminClient((client) => client.query(`CREATE DATABASE ${name} TEMPLATE ${templateDatabase()}`));
+  const template = empty ? '' : ` TEMPLATE ${templateDatabase()}`;
+  await withAdminClient((client) => client.query(`CREATE DATABASE ${name}${template}`));
   return {
     name,
     url: databaseUrl(name),

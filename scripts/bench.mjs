@@ -12,7 +12,7 @@
 // prepared statements and 8 clients, beside the same done by a Node loop of plain round trips.
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -89,6 +89,74 @@ function dropWorld(world) {
 function cpuMs(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** The shared servers' pids: Redis tells its own; PostgreSQL's postmaster is the postgres without a postgres parent. */
+async function serverPids() {
+  const redis = new Redis(REDIS);
+  try {
+    const redisPid = Number(/process_id:(\d+)/.exec(await redis.info('server'))[1]);
+    const stats = readdirSync('/proc')
+      .filter((entry) => /^\d+$/.test(entry))
+      .map((pid) => {
+        try {
+          const [head, rest] = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ');
+          return { pid: Number(pid), comm: head.split(' (')[1], ppid: Number(rest.split(' ')[1]) };
+        } catch {
+          return null; // exited meanwhile
+        }
+      })
+      .filter(Boolean);
+    const postgres = new Set(stats.filter((s) => s.comm === 'postgres').map((s) => s.pid));
+    const postmaster = stats.find((s) => postgres.has(s.pid) && !postgres.has(s.ppid))?.pid;
+    return { redisPid, postmaster };
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * CPU ms the shared Redis and the whole PostgreSQL server have used so far. PostgreSQL runs a process per
+ * connection: the postmaster's own time, its reaped children's (cutime, cstime), and its live children's.
+ */
+function serverCpuMs({ redisPid, postmaster }) {
+  const fields = (pid) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const own = (f) => (Number(f[11]) + Number(f[12])) * 10;
+  const master = fields(postmaster);
+  let postgres = own(master) + (Number(master[13]) + Number(master[14])) * 10;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const f = fields(entry);
+      if (Number(f[1]) === postmaster) postgres += own(f);
+    } catch {
+      // exited meanwhile: its time is in the postmaster's cutime once reaped
+    }
+  }
+  return { redis: cpuMs(redisPid), postgres };
+}
+
+/** Starts measuring CPU: `stop(processes, count)` gives each process' and server's CPU ms per item counted. */
+async function cpuMeter() {
+  const pids = await serverPids();
+  return {
+    /** processes: { name: process with cpuMs() } measured from now (their own start excluded by the caller). */
+    start(processes) {
+      const own = Object.fromEntries(Object.entries(processes).map(([name, p]) => [name, p.cpuMs()]));
+      const before = serverCpuMs(pids);
+      return (count) => {
+        const after = serverCpuMs(pids);
+        const per = (ms) => ms / count;
+        return {
+          ...Object.fromEntries(
+            Object.entries(processes).map(([name, p]) => [name, per(p.cpuMs() - own[name])]),
+          ),
+          redis: per(after.redis - before.redis),
+          postgres: per(after.postgres - before.postgres),
+        };
+      };
+    },
+  };
 }
 
 /** Peak resident set size of a process so far (Linux VmHWM), in MiB. */
@@ -430,20 +498,27 @@ async function hotCourse(shape, root = process.cwd()) {
     root,
   );
   const [courseId] = await createCourses(world, 1, HOT_SEATS, 'HOT');
+  const meter = await cpuMeter();
+  const acceptCpu = meter.start({ api });
   const filled =
     shape === 'bursts'
       ? await bursts(api.url, [courseId], SCALE.bursts, SCALE.burstSize)
       : await load(api.url, { courseIds: [courseId], duration: SCALE.stampedeSeconds });
+  const acceptCost = acceptCpu(await acceptedCount(world));
   const apiRss = api.peakRssMiB();
   await api.stop();
+  // Requests in flight when the load stopped are answered during the API's graceful stop: count after.
+  const accepted = await acceptedCount(world);
 
   const [worker] = await startDrainingWorkers(world, 1, root);
-  const { rate } = await decisionsPerSecond(world, await acceptedCount(world));
+  const decideCpu = meter.start({ worker });
+  const { rate } = await decisionsPerSecond(world, accepted);
+  const decideCost = decideCpu(accepted);
   const workerRss = worker.peakRssMiB();
   await worker.stop();
   const naive = shape === 'stampede' && root === process.cwd() ? await naiveBaselines(world, 1) : undefined;
   await dropWorld(world);
-  return { accept: filled, rate, naive, apiRss, workerRss };
+  return { accept: filled, rate, naive, apiRss, workerRss, acceptCost, decideCost };
 }
 
 /** The stampede with a worker deciding while the API accepts: how long a student waits for the decision. */
@@ -468,17 +543,28 @@ async function spread(workers) {
   const world = await freshWorld();
   const api = await startCourseFlow(world, 'api');
   const courseIds = await createCourses(world, SCALE.spreadCourses, SPREAD_SEATS, 'SPREAD');
-  const filled = await load(api.url, { courseIds, duration: SCALE.stampedeSeconds });
+  const meter = await cpuMeter();
+  const acceptCpu = meter.start({ api });
+  await load(api.url, { courseIds, duration: SCALE.stampedeSeconds });
+  const acceptCost = acceptCpu(await acceptedCount(world));
   const apiRss = api.peakRssMiB();
   await api.stop();
+  const accepted = await acceptedCount(world);
 
   const running = await startDrainingWorkers(world, workers);
-  const { rate } = await decisionsPerSecond(world, await acceptedCount(world));
+  const decideCpu = meter.start(Object.fromEntries(running.map((worker, i) => [`worker${i}`, worker])));
+  const { rate } = await decisionsPerSecond(world, accepted);
+  const perWorker = decideCpu(accepted);
+  const decideCost = {
+    worker: running.reduce((total, _, i) => total + perWorker[`worker${i}`], 0),
+    redis: perWorker.redis,
+    postgres: perWorker.postgres,
+  };
   const workerRss = Math.max(...running.map((worker) => worker.peakRssMiB()));
   await Promise.all(running.map((worker) => worker.stop()));
   const naive = workers === 1 ? await naiveBaselines(world, SCALE.spreadCourses) : undefined;
   await dropWorld(world);
-  return { rate, naive, apiRss, workerRss };
+  return { rate, naive, apiRss, workerRss, acceptCost, decideCost };
 }
 
 // ---------------------------------------------------------------- the lifecycle: drops
@@ -889,6 +975,7 @@ async function main() {
           .join('\n'),
       );
     }
+    if (runs.stampede.length > 0 && runs.spread1.length > 0) console.log(`${costRows(runs).join('\n')}\n`);
     console.log(JSON.stringify(Object.fromEntries(Object.entries(runs).filter(([, list]) => list.length))));
     failOnLostEvents(runs.subscribers);
     return;
@@ -977,9 +1064,37 @@ async function main() {
     `| spread, 1 worker | ${stat(all(runs.spread1, (r) => r.apiRss))} | ${stat(all(runs.spread1, (r) => r.workerRss))} |`,
     `| spread, 2 workers | ${stat(all(runs.spread2, (r) => r.apiRss))} | ${stat(all(runs.spread2, (r) => r.workerRss))} (each, max) |`,
     `| websocket subscribers (API: while ${fmt(subscribers)} were connected) | ${stat(all(live, (r) => r.apiRss))} | ${stat(all(live, (r) => r.workerRss))} |`,
+    '',
+    ...costRows(runs),
   ];
   console.log(lines.join('\n'));
   failOnLostEvents(live);
+}
+
+/**
+ * CPU per request of each part, and what one core of it would sustain at that cost: what capacity planning
+ * needs (which part saturates first, how many of each). The servers' figures are the whole Redis and
+ * PostgreSQL server while the phase ran (nothing else uses them during a bench).
+ */
+function costRows(runs) {
+  const row = (label, list, phase, proc) => {
+    const pick = (part) => list.map((r) => r[phase][part]);
+    const cell = (part) => `${stat(pick(part), 3)} ms (${fmt(1000 / median(pick(part)))}/s per core)`;
+    return `| ${label} | ${proc === 'api' ? cell('api') : '–'} | ${proc === 'worker' ? cell('worker') : '–'} | ${cell('redis')} | ${cell('postgres')} |`;
+  };
+  return [
+    '| CPU per request (ms), and what one core of each part sustains at that cost | API | Worker | Redis | PostgreSQL |',
+    '| --- | --- | --- | --- | --- |',
+    row('accept, hot course (stampede fill)', runs.stampede, 'acceptCost', 'api'),
+    row('decide, hot course (1 worker)', runs.stampede, 'decideCost', 'worker'),
+    row(`accept, spread over ${fmt(SCALE.spreadCourses)} courses`, runs.spread1, 'acceptCost', 'api'),
+    row(
+      `decide, spread over ${fmt(SCALE.spreadCourses)} courses (1 worker)`,
+      runs.spread1,
+      'decideCost',
+      'worker',
+    ),
+  ];
 }
 
 /** The live events phase's rows of the main table. */

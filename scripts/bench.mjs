@@ -12,7 +12,15 @@
 // prepared statements and 8 clients, beside the same done by a Node loop of plain round trips.
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -22,6 +30,8 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import {
+  clusterNodeArgs,
+  createRedisCluster,
   ADMIN_DATABASE_URL,
   comparableEvent,
   databaseUrl,
@@ -567,6 +577,66 @@ async function spread(workers) {
   return { rate, naive, apiRss, workerRss, acceptCost, decideCost };
 }
 
+// ---------------------------------------------------------------- Redis Cluster
+
+/**
+ * The accept phase on a Redis Cluster of this machine (three masters, three replicas, private, in a temp
+ * dir), once with REDIS_WAIT_REPLICAS=0 and once with 1: what waiting for a replica costs a stampede.
+ */
+async function clusterAccept() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'courseflow-bench-cluster-'));
+  const nodes = [];
+  try {
+    for (let i = 0; i < 6; i += 1) {
+      const port = await freePort();
+      const nodeDir = path.join(dir, String(port));
+      mkdirSync(nodeDir);
+      const child = spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--dir',
+          nodeDir,
+        ].concat(clusterNodeArgs(5000)),
+        { stdio: 'ignore' },
+      );
+      children.add(child);
+      nodes.push({ port, child });
+    }
+    await sleep(300);
+    await createRedisCluster(nodes.map((node) => node.port));
+    const cluster = {
+      REDIS_MODE: 'cluster',
+      REDIS_NODES: nodes.map((node) => `127.0.0.1:${node.port}`).join(','),
+    };
+    const accept = async (waitReplicas) => {
+      const world = await freshWorld();
+      const api = await startCourseFlow(world, 'api', {
+        ...cluster,
+        REDIS_WAIT_REPLICAS: String(waitReplicas),
+      });
+      const [courseId] = await createCourses(world, 1, HOT_SEATS, `CLUSTER${waitReplicas}`);
+      const result = await load(api.url, { courseIds: [courseId], duration: SCALE.stampedeSeconds });
+      await api.stop();
+      return result;
+    };
+    return { noWait: await accept(0), wait: await accept(1) };
+  } finally {
+    for (const { child } of nodes) {
+      child.kill('SIGKILL');
+      children.delete(child);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // ---------------------------------------------------------------- the lifecycle: drops
 
 const DROP_SEATS = 200;
@@ -942,6 +1012,7 @@ async function main() {
     dropLatency: [],
     drops: [],
     subscribers: [],
+    cluster: [],
   };
   for (let round = 1; round <= RUNS; round += 1) {
     const step = async (name, list, work) => {
@@ -961,6 +1032,7 @@ async function main() {
     await step('drop latency, idle and under a stampede', runs.dropLatency, dropLatency);
     await step('drops per second, hot course', runs.drops, dropThroughput);
     await step('websocket subscribers', runs.subscribers, liveSubscribers);
+    await step('redis cluster accept', runs.cluster, clusterAccept);
   }
   await withClient(ADMIN_DATABASE_URL, (client) =>
     client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`),
@@ -976,6 +1048,7 @@ async function main() {
       );
     }
     if (runs.stampede.length > 0 && runs.spread1.length > 0) console.log(`${costRows(runs).join('\n')}\n`);
+    if (runs.cluster.length > 0) console.log(`${clusterRows(runs.cluster).join('\n')}\n`);
     console.log(JSON.stringify(Object.fromEntries(Object.entries(runs).filter(([, list]) => list.length))));
     failOnLostEvents(runs.subscribers);
     return;
@@ -1056,6 +1129,7 @@ async function main() {
       all(runs.drops, (r) => r.naive),
     )} | reported |`,
     ...subscriberRows(live),
+    ...clusterRows(runs.cluster),
     '',
     '| Peak RSS (MiB) | API | Worker |',
     '| --- | --- | --- |',
@@ -1094,6 +1168,17 @@ function costRows(runs) {
       'decideCost',
       'worker',
     ),
+  ];
+}
+
+/** The Redis Cluster row of the main table: accept with and without waiting for a replica. */
+function clusterRows(list) {
+  const pick = (which, field) => list.map((r) => r[which][field]);
+  return [
+    `| accept on a Redis Cluster (3 masters + 3 replicas, REDIS_MODE=cluster), hot course, ${CONNECTIONS} connections, ${SCALE.stampedeSeconds} s | REDIS_WAIT_REPLICAS=1: ${stat(pick('wait', 'requestsPerSecond'))} req/s, p99 ${stat(pick('wait', 'p99'))} ms | REDIS_WAIT_REPLICAS=0: ${stat(pick('noWait', 'requestsPerSecond'))} req/s, p99 ${stat(pick('noWait', 'p99'))} ms | ${fmt(
+      median(pick('wait', 'requestsPerSecond')) / median(pick('noWait', 'requestsPerSecond')),
+      2,
+    )}× | reported |`,
   ];
 }
 

@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import pg from 'pg';
-import { freePort as freeLocalPort } from './kit.mjs';
+import { clusterNodeArgs, createRedisCluster, freePort as freeLocalPort } from './kit.mjs';
 
 const exec = promisify(execFile);
 
@@ -181,14 +181,7 @@ const pgServer = {
 
 /** Starts one redis-server (the one server, or a cluster node) with AOF, and waits until it answers. */
 async function startRedisServer(server) {
-  const cluster = server.cluster
-    ? [
-        ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
-        ...['--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS)],
-        // One master away must not stop the partitions of the others; a replica always may take over.
-        ...['--cluster-require-full-coverage', 'no', '--cluster-replica-validity-factor', '0'],
-      ]
-    : [];
+  const cluster = server.cluster ? clusterNodeArgs(CLUSTER_NODE_TIMEOUT_MS) : [];
   mkdirSync(server.dir, { recursive: true });
   const child = spawn(
     'redis-server',
@@ -326,16 +319,7 @@ const clusterServers = {
   /** Six nodes, then `redis-cli --cluster create` with one replica per master. */
   async create(world) {
     await Promise.all(world.cluster.map((node) => startRedisServer(node)));
-    await exec(
-      'redis-cli',
-      [
-        '--cluster',
-        'create',
-        ...world.cluster.map((node) => `127.0.0.1:${node.port}`),
-        ...['--cluster-replicas', '1', '--cluster-yes'],
-      ],
-      { timeout: 60_000 },
-    );
+    await createRedisCluster(world.cluster.map((node) => node.port));
     await until('the new cluster to settle', () => clusterSettled(world), 60_000);
   },
   /** Restarts any node a run left down (it rejoins, as a replica if it lost its slots) and waits. */

@@ -12,6 +12,10 @@ export function withClient<T>(url: string, work: (client: pg.Client) => Promise<
 export const REDIS: { host: string; port: number };
 /** Deletes every key matching the pattern (SCAN, never KEYS). */
 export function deleteRedisKeys(pattern: string): Promise<void>;
+/** redis-server flags of a Redis Cluster node (see kit.mjs). */
+export function clusterNodeArgs(nodeTimeoutMs: number): string[];
+/** `redis-cli --cluster create` (one replica per master) and wait until it is ok with every replica linked. */
+export function createRedisCluster(ports: number[], timeoutMs?: number): Promise<void>;
 
 /** What a client may subscribe to on /ws: a student's events, one request's, or (operators) a course's. */
 export type LiveSelector =

@@ -1,7 +1,10 @@
 // The kit shared by the tests, the demo, the benchmark and the fault runs.
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { WebSocket } from 'ws';
@@ -68,6 +71,64 @@ export const REDIS = {
   host: process.env.REDIS_HOST ?? '127.0.0.1',
   port: Number(process.env.REDIS_PORT ?? 6379),
 };
+
+/**
+ * redis-server flags of a Redis Cluster node: how long a master may be silent before a replica takes over
+ * (15 s by default), and the two settings the fault runs and docs/scaling.md recommend: one master away does
+ * not stop the others' slots, and a replica may always take over.
+ */
+export function clusterNodeArgs(nodeTimeoutMs) {
+  return [
+    ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
+    ...['--cluster-node-timeout', String(nodeTimeoutMs)],
+    ...['--cluster-require-full-coverage', 'no', '--cluster-replica-validity-factor', '0'],
+  ];
+}
+
+const run = promisify(execFile);
+
+/**
+ * Makes a cluster of nodes started with clusterNodeArgs (`redis-cli --cluster create`, one replica per
+ * master), then waits until every node says the cluster is ok and every master has a linked replica.
+ */
+export async function createRedisCluster(ports, timeoutMs = 60_000) {
+  const cli = (port, ...args) =>
+    run('redis-cli', ['-p', String(port), ...args], { timeout: 10_000 }).then(({ stdout }) => stdout);
+  await run(
+    'redis-cli',
+    [
+      '--cluster',
+      'create',
+      ...ports.map((port) => `127.0.0.1:${port}`),
+      '--cluster-replicas',
+      '1',
+      '--cluster-yes',
+    ],
+    { timeout: 60_000 },
+  );
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const views = await Promise.all(
+      ports.map(async (port) => [await cli(port, 'CLUSTER', 'INFO'), await cli(port, 'CLUSTER', 'NODES')]),
+    ).catch(() => []);
+    const settled =
+      views.length === ports.length &&
+      views.every(([info, nodes]) => {
+        const lines = nodes
+          .trim()
+          .split('\n')
+          .map((line) => line.split(' '));
+        const masters = lines.filter(([, , flags, , , , , , slots]) => flags.includes('master') && slots);
+        return (
+          /cluster_state:ok/.test(info) &&
+          masters.every(([id]) => lines.some((node) => node[3] === id && node[7] === 'connected'))
+        );
+      });
+    if (settled) return;
+    if (Date.now() > deadline) throw new Error(`the Redis Cluster on ${ports.join(', ')} did not settle`);
+    await sleep(200);
+  }
+}
 
 /** Deletes every key matching the pattern (SCAN, never KEYS). */
 export async function deleteRedisKeys(pattern) {

@@ -61,6 +61,18 @@ describe('npm run bench', () => {
       ),
     );
     expect(stdout).toMatch(/^\| API peak RSS with \d+ \/ws subscribers connected \| [\d,.]+ MiB/m);
+    expect(stdout).toMatch(
+      new RegExp(
+        `^\\| accept on a Redis Cluster .*\\| REDIS_WAIT_REPLICAS=1: ${figure} req/s, p99 ${figure} ms \\| REDIS_WAIT_REPLICAS=0: ${figure} req/s`,
+        'm',
+      ),
+    );
+    // What a capacity plan needs: each part's CPU per request, accept and decide, hot and spread.
+    for (const phase of ['accept, hot course', 'decide, hot course', 'accept, spread', 'decide, spread']) {
+      expect(stdout).toMatch(
+        new RegExp(`^\\| ${phase}.*\\| ${figure} ms \\([\\d,]+/s per core\\) \\|$`, 'm'),
+      );
+    }
     // Every subscriber received exactly its student's events (the bench also fails when one did not).
     expect(stdout).toMatch(
       /^\| live events delivered exactly .*\| (\d+) of \1 subscribers exact; operator: (\d+) decision events for \2 decisions/m,

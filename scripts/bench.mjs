@@ -169,6 +169,16 @@ async function cpuMeter() {
   };
 }
 
+/** Bytes the shared Redis holds for data now (INFO memory, used_memory). */
+async function redisUsedMemory() {
+  const redis = new Redis(REDIS);
+  try {
+    return Number(/used_memory:(\d+)/.exec(await redis.info('memory'))[1]);
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** Peak resident set size of a process so far (Linux VmHWM), in MiB. */
 function peakRssMiB(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -508,6 +518,7 @@ async function hotCourse(shape, root = process.cwd()) {
     root,
   );
   const [courseId] = await createCourses(world, 1, HOT_SEATS, 'HOT');
+  const memoryBefore = await redisUsedMemory();
   const meter = await cpuMeter();
   const acceptCpu = meter.start({ api });
   const filled =
@@ -522,13 +533,17 @@ async function hotCourse(shape, root = process.cwd()) {
 
   const [worker] = await startDrainingWorkers(world, 1, root);
   const decideCpu = meter.start({ worker });
+  const queuedMemory = (await redisUsedMemory()) - memoryBefore;
   const { rate } = await decisionsPerSecond(world, accepted);
   const decideCost = decideCpu(accepted);
   const workerRss = worker.peakRssMiB();
   await worker.stop();
+  // What stays once everything is decided: the claims, kept for IDEMPOTENCY_TTL_SECONDS.
+  const decidedMemory = (await redisUsedMemory()) - memoryBefore;
   const naive = shape === 'stampede' && root === process.cwd() ? await naiveBaselines(world, 1) : undefined;
   await dropWorld(world);
-  return { accept: filled, rate, naive, apiRss, workerRss, acceptCost, decideCost };
+  const redisBytes = { queued: queuedMemory / accepted, decided: decidedMemory / accepted };
+  return { accept: filled, rate, naive, apiRss, workerRss, acceptCost, decideCost, redisBytes };
 }
 
 /** The stampede with a worker deciding while the API accepts: how long a student waits for the decision. */
@@ -1168,6 +1183,9 @@ function costRows(runs) {
       'decideCost',
       'worker',
     ),
+    '',
+    `Redis memory per request (hot course, stampede fill): ${stat(runs.stampede.map((r) => r.redisBytes.queued))} bytes while queued, ` +
+      `${stat(runs.stampede.map((r) => r.redisBytes.decided))} bytes once decided (its claim, kept for IDEMPOTENCY_TTL_SECONDS).`,
   ];
 }
 

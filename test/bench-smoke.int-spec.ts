@@ -73,6 +73,12 @@ describe('npm run bench', () => {
         new RegExp(`^\\| ${phase}.*\\| ${figure} ms \\([\\d,]+/s per core\\) \\|$`, 'm'),
       );
     }
+    expect(stdout).toMatch(
+      new RegExp(
+        `^Redis memory per request .*: ${figure} bytes while queued, ${figure} bytes once decided`,
+        'm',
+      ),
+    );
     // Every subscriber received exactly its student's events (the bench also fails when one did not).
     expect(stdout).toMatch(
       /^\| live events delivered exactly .*\| (\d+) of \1 subscribers exact; operator: (\d+) decision events for \2 decisions/m,

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../scripts/kit.mjs';
+import { startPrivateRedis } from './support/private-redis.js';
 import { type ChildService, startChildService } from './support/child-service.js';
 import {
   createWorld,
@@ -16,23 +17,6 @@ import {
 } from './support/test-app.js';
 
 const MASTER_NAME = 'courseflow';
-
-/** A private redis-server (or, with a config file and --sentinel, a sentinel) on a free port. */
-async function startRedis(args: string[]): Promise<{ port: number; process: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    [...args, '--port', String(port), '--bind', '127.0.0.1', '--save', ''],
-    {
-      stdio: 'ignore',
-    },
-  );
-  const client = new Redis({ port, lazyConnect: true, retryStrategy: () => 100, maxRetriesPerRequest: 0 });
-  client.on('error', () => undefined);
-  await eventually(() => client.ping().catch(() => undefined), 10_000, `redis-server on :${port}`);
-  client.disconnect();
-  return { port, process: child };
-}
 
 /**
  * REDIS_MODE=sentinel against a real Sentinel: a master, its replica and one sentinel watching them, all
@@ -50,10 +34,10 @@ describe('Redis through Sentinel (REDIS_MODE=sentinel)', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'courseflow-sentinel-'));
-    const started = await startRedis(['--dir', dir, '--dbfilename', 'master.rdb']);
+    const started = await startPrivateRedis(['--dir', dir, '--dbfilename', 'master.rdb']);
     master = started.port;
     servers.push(started.process);
-    const follower = await startRedis(['--replicaof', '127.0.0.1', String(master), '--dir', dir]);
+    const follower = await startPrivateRedis(['--replicaof', '127.0.0.1', String(master), '--dir', dir]);
     replica = follower.port;
     servers.push(follower.process);
     const sentinelPort = await freePort();

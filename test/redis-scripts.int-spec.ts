@@ -1,0 +1,80 @@
+import { Redis } from 'ioredis';
+import { REDIS_CLIENT } from '../src/redis/redis-client.js';
+import { type PrivateRedis, startPrivateRedis } from './support/private-redis.js';
+import {
+  createWorld,
+  http,
+  newCourse,
+  newRequest,
+  startApp,
+  type TestApp,
+  type TestWorld,
+  waitForDecision,
+} from './support/test-app.js';
+
+/**
+ * A Redis Cluster replica promoted to master has none of the old master's Lua scripts, while the client's
+ * connection to it counts them as sent: every MULTI carrying one answers NOSCRIPT. SCRIPT FLUSH on a Redis
+ * of this file's own makes the same state on one server.
+ */
+describe('a Redis that lost its scripts under a live connection', () => {
+  let world: TestWorld;
+  let app: TestApp;
+  let redis: PrivateRedis;
+  let client: Redis;
+
+  beforeAll(async () => {
+    redis = await startPrivateRedis();
+    client = new Redis({ port: redis.port });
+    world = await createWorld({ REDIS_HOST: '127.0.0.1', REDIS_PORT: String(redis.port) });
+    app = await startApp(world);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    client?.disconnect();
+    redis?.process.kill('SIGKILL');
+    await world?.database.drop();
+  });
+
+  it('answers one batch 503 with nothing written, loads the scripts again, and accepts the retry', async () => {
+    const courseId = await newCourse(app.baseUrl, 5);
+    const first = newRequest(courseId);
+    expect((await http(app.baseUrl, 'POST', '/enroll', first)).status).toBe(202);
+    await waitForDecision(app.baseUrl, first.idempotency_key);
+
+    await client.script('FLUSH');
+    const keysBefore = (await client.keys('*')).sort();
+    const request = newRequest(courseId);
+    const refused = await http(app.baseUrl, 'POST', '/enroll', request);
+    expect(refused.status).toBe(503);
+    // Neither the job nor the claim: a 503 keeps nothing.
+    expect((await client.keys('*')).sort()).toEqual(keysBefore);
+
+    const retried = await http(app.baseUrl, 'POST', '/enroll', request);
+    expect(retried.status).toBe(202);
+    expect((await waitForDecision(app.baseUrl, request.idempotency_key)).body.status).toBe('enrolled');
+  });
+
+  it('never leaves a claim without its job: with the claim script loaded and the job script lost, nothing is claimed', async () => {
+    const courseId = await newCourse(app.baseUrl, 5);
+    const warm = newRequest(courseId);
+    expect((await http(app.baseUrl, 'POST', '/enroll', warm)).status).toBe(202);
+    await waitForDecision(app.baseUrl, warm.idempotency_key);
+
+    // The service's client keeps the scripts it defined; put back only the claim script.
+    const scripts = (app.app.get(REDIS_CLIENT) as unknown as { scriptsSet: Record<string, { lua: string }> })
+      .scriptsSet;
+    await client.script('FLUSH');
+    await client.script('LOAD', scripts.claimRequests.lua);
+    const keysBefore = (await client.keys('*')).sort();
+    const request = newRequest(courseId);
+    const refused = await http(app.baseUrl, 'POST', '/enroll', request);
+    expect(refused.status).toBe(503);
+    expect((await client.keys('*')).sort()).toEqual(keysBefore);
+
+    const retried = await http(app.baseUrl, 'POST', '/enroll', request);
+    expect(retried.status).toBe(202);
+    expect((await waitForDecision(app.baseUrl, request.idempotency_key)).body.status).toBe('enrolled');
+  });
+});

@@ -1168,7 +1168,11 @@ async function main() {
 function costRows(runs) {
   const row = (label, list, phase, proc) => {
     const pick = (part) => list.map((r) => r[phase][part]);
-    const cell = (part) => `${stat(pick(part), 3)} ms (${fmt(1000 / median(pick(part)))}/s per core)`;
+    // CPU time is counted in 10 ms ticks: a short phase may not have used a whole one.
+    const cell = (part) =>
+      median(pick(part)) > 0
+        ? `${stat(pick(part), 3)} ms (${fmt(1000 / median(pick(part)))}/s per core)`
+        : `${stat(pick(part), 3)} ms (below the 10 ms clock tick)`;
     return `| ${label} | ${proc === 'api' ? cell('api') : '–'} | ${proc === 'worker' ? cell('worker') : '–'} | ${cell('redis')} | ${cell('postgres')} |`;
   };
   return [

@@ -625,7 +625,6 @@ async function clusterAccept() {
       children.add(child);
       nodes.push({ port, child });
     }
-    await sleep(300);
     await createRedisCluster(nodes.map((node) => node.port));
     const cluster = {
       REDIS_MODE: 'cluster',

@@ -88,12 +88,20 @@ export function clusterNodeArgs(nodeTimeoutMs) {
 const run = promisify(execFile);
 
 /**
- * Makes a cluster of nodes started with clusterNodeArgs (`redis-cli --cluster create`, one replica per
- * master), then waits until every node says the cluster is ok and every master has a linked replica.
+ * Makes a cluster of nodes started with clusterNodeArgs, once each answers (`redis-cli --cluster create`, one
+ * replica per master), then waits until every node says the cluster is ok and every master has a linked replica.
  */
 export async function createRedisCluster(ports, timeoutMs = 60_000) {
   const cli = (port, ...args) =>
     run('redis-cli', ['-p', String(port), ...args], { timeout: 10_000 }).then(({ stdout }) => stdout);
+  const deadline = Date.now() + timeoutMs;
+  // Nodes just spawned may not listen yet.
+  for (const port of ports) {
+    while ((await cli(port, 'PING').catch(() => '')).trim() !== 'PONG') {
+      if (Date.now() > deadline) throw new Error(`redis-server on :${port} does not answer`);
+      await sleep(100);
+    }
+  }
   await run(
     'redis-cli',
     [
@@ -106,7 +114,6 @@ export async function createRedisCluster(ports, timeoutMs = 60_000) {
     ],
     { timeout: 60_000 },
   );
-  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const views = await Promise.all(
       ports.map(async (port) => [await cli(port, 'CLUSTER', 'INFO'), await cli(port, 'CLUSTER', 'NODES')]),

@@ -40,6 +40,9 @@ const DATABASE_OUTAGE_PAUSE_MS = 2000;
 const DRAIN_BUDGET_MS = 1000;
 /** Pause before trying a failing request again (doubled each try) before it becomes a dead letter. */
 const DEAD_LETTER_BACKOFF_MS = 200;
+/** How often the watchdog looks at each partition, and how many looks with nothing taken make it act. */
+const WATCHDOG_MS = 5000;
+const STUCK_CHECKS = 3;
 /** How often a worker that could not reach Redis at start tries again. */
 const START_RETRY_MS = 500;
 
@@ -54,6 +57,11 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
   private workers: Worker<AllocationJobData>[] = [];
   private queues: Queue[] = [];
   private failures: QueueEvents[] = [];
+  /** This process's jobs being decided, per partition queue (the watchdog leaves those partitions alone). */
+  private readonly deciding = new Map<Queue, number>();
+  /** Per partition queue, what the watchdog last saw waiting and for how many checks in a row. */
+  private readonly stuck = new Map<Queue, { state: string; checks: number }>();
+  private watchdog?: NodeJS.Timeout;
   /**
    * The workers' and failure listeners' connection (no timeouts, unlimited retries, as BullMQ requires of
    * them); BullMQ duplicates it for each blocking command, and leaves it to us to close.
@@ -89,27 +97,12 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
    * first to touch the queue; while Redis is away, pinning is retried.
    */
   private async start(): Promise<void> {
-    const { queuePrefix: prefix, workerConcurrency, jobLockMs } = this.config;
+    const { queuePrefix: prefix, workerConcurrency } = this.config;
     for (const name of partitionQueueNames(this.config.allocationPartitions)) {
       const queue = new Queue(name, { connection: this.redis, prefix });
       // Availability is logged once per change by the shared client; these would repeat it per queue.
       queue.on('error', () => undefined);
-      const worker = new Worker<AllocationJobData>(name, (job, token) => this.process(queue, job, token), {
-        connection: this.blockingConnection(),
-        prefix,
-        autorun: false,
-        concurrency: workerConcurrency,
-        lockDuration: jobLockMs,
-        stalledInterval: Math.max(1000, Math.floor(jobLockMs / 2)),
-        // A job whose worker died goes back to the head of its queue; only a job that keeps killing
-        // workers is set aside (failed) after this many tries.
-        maxStalledCount: 5,
-        // After a Redis outage, take jobs again within a second (BullMQ waits 15 s by default).
-        runRetryDelay: 1000,
-      });
-      worker.on('error', (error) => {
-        if (this.redis.status === 'ready') this.logger.warn(`${name}: ${error.message}`);
-      });
+      const worker = this.newWorker(queue);
       // A job that fails anyway (it stalled, killing its worker, more than maxStalledCount times; or even
       // setting a request aside failed) leaves its requests as dead letters, whichever worker hears of it.
       const failures = new QueueEvents(name, { connection: this.blockingConnection(), prefix });
@@ -135,6 +128,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     for (const worker of this.workers) {
       worker.run().catch((error: unknown) => this.logger.error({ msg: 'worker stopped', err: error }));
     }
+    this.watchdog = setInterval(() => void this.watchPartitions(), WATCHDOG_MS);
     this.logger.log(
       `allocating from ${this.workers.length} partition queues, concurrency ${workerConcurrency}`,
     );
@@ -147,6 +141,91 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
       this.workerConnection.on('error', () => undefined);
     }
     return this.workerConnection;
+  }
+
+  private newWorker(queue: Queue): Worker<AllocationJobData> {
+    const { queuePrefix: prefix, workerConcurrency, jobLockMs } = this.config;
+    const worker = new Worker<AllocationJobData>(
+      queue.name,
+      (job, token) => this.process(queue, job, token),
+      {
+        connection: this.blockingConnection(),
+        prefix,
+        autorun: false,
+        concurrency: workerConcurrency,
+        lockDuration: jobLockMs,
+        stalledInterval: Math.max(1000, Math.floor(jobLockMs / 2)),
+        // A job whose worker died goes back to the head of its queue; only a job that keeps killing
+        // workers is set aside (failed) after this many tries.
+        maxStalledCount: 5,
+        // After a Redis outage, take jobs again within a second (BullMQ waits 15 s by default).
+        runRetryDelay: 1000,
+      },
+    );
+    worker.on('error', (error) => {
+      if (this.redis.status === 'ready') this.logger.warn(`${queue.name}: ${error.message}`);
+    });
+    return worker;
+  }
+
+  /**
+   * The watchdog: a partition whose jobs wait while none is taken, by any process, for STUCK_CHECKS checks
+   * in a row gets this process's worker replaced, unless that worker is deciding one of them. Seen on a
+   * Redis Cluster after failovers: a partition's blocking connection never woke up again, and its
+   * requests waited for ever. A fresh worker has a fresh connection, and moves a job whose lock was lost
+   * back to the queue at once.
+   */
+  private async watchPartitions(): Promise<void> {
+    for (const [index, queue] of this.queues.entries()) {
+      if (this.stopping) return;
+      const seen = await this.waitingState(queue).catch(() => null);
+      const busy = (this.deciding.get(queue) ?? 0) > 0;
+      const previous = this.stuck.get(queue);
+      if (seen === null || busy || seen === 'idle' || previous?.state !== seen) {
+        this.stuck.set(queue, { state: seen ?? 'idle', checks: 1 });
+        continue;
+      }
+      previous.checks += 1;
+      if (previous.checks < STUCK_CHECKS) continue;
+      this.stuck.delete(queue);
+      this.logger.warn({
+        msg: `${queue.name}: jobs waited ${(STUCK_CHECKS * WATCHDOG_MS) / 1000} s with none taken; replacing this process's worker`,
+        partition_state: seen,
+      });
+      const stale = this.workers[index];
+      const fresh = this.newWorker(queue);
+      this.workers[index] = fresh;
+      // Not awaited: a worker stuck on a dead connection may never finish closing.
+      stale.close(true).catch(() => undefined);
+      fresh.run().catch((error: unknown) => this.logger.error({ msg: 'worker stopped', err: error }));
+    }
+  }
+
+  /**
+   * 'idle' when nothing waits (or the partition is paused or rate limited); otherwise what waits and runs,
+   * head first, which changes as soon as anyone takes a job.
+   */
+  private async waitingState(queue: Queue): Promise<string> {
+    const { wait, prioritized, active, meta, limiter } = queue.keys;
+    const replies = await this.redis
+      .multi()
+      .lrange(wait, -1, -1)
+      .zrange(prioritized, 0, 0)
+      .llen(active)
+      .hget(meta, 'paused')
+      .pttl(limiter)
+      .exec();
+    if (!replies || replies.some(([error]) => error)) throw new Error('partition state unreadable');
+    const [head, first, running, paused, limited] = replies.map(([, value]) => value) as [
+      string[],
+      string[],
+      number,
+      string | null,
+      number,
+    ];
+    const next = head[0] ?? first[0];
+    if (next === undefined || paused === '1' || limited > 0) return 'idle';
+    return `${next}/${running}`;
   }
 
   /** Pins a partition to one job at a time; false while Redis cannot be reached (BullMQ would wait for ever). */
@@ -169,6 +248,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
    */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.watchdog);
     const force = this.redis.status !== 'ready';
     const workers = this.workers;
     this.workers = [];
@@ -183,6 +263,16 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     this.workerConnection = undefined;
   }
 
+  /** Counts this process's jobs in flight per partition, for the watchdog. */
+  private async process(queue: Queue, job: Job<AllocationJobData>, token?: string) {
+    this.deciding.set(queue, (this.deciding.get(queue) ?? 0) + 1);
+    try {
+      return await this.decide(queue, job, token);
+    } finally {
+      this.deciding.set(queue, (this.deciding.get(queue) ?? 1) - 1);
+    }
+  }
+
   /**
    * Decides the active job together with the jobs waiting behind it in its partition (up to
    * DECISION_BATCH_MAX requests a transaction), then goes on with the next jobs behind those, for up to
@@ -190,7 +280,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
    * one's transaction runs, and a batch's jobs are removed once it has committed. A crash between a commit
    * and the removal hands those jobs out again, and their requests, decided already, are skipped.
    */
-  private async process(queue: Queue, job: Job<AllocationJobData>, token?: string) {
+  private async decide(queue: Queue, job: Job<AllocationJobData>, token?: string) {
     const partition = partitionOf(job.data.requests[0]?.courseId ?? 0, this.config.allocationPartitions);
     const read = (options: ReadOptions) =>
       readPartitionJobs(this.redis, queue, this.config.queuePrefix, partition, options);

@@ -1,0 +1,58 @@
+import type { Worker } from 'bullmq';
+import { AllocationProcessor } from '../src/allocation/allocation.processor.js';
+import { partitionOf } from '../src/queue/allocation-queue.contract.js';
+import {
+  createWorld,
+  eventually,
+  http,
+  newCourse,
+  newRequest,
+  startApp,
+  type TestApp,
+  type TestWorld,
+} from './support/test-app.js';
+
+/**
+ * A partition worker that stops taking jobs without a word (what a blocking connection that never wakes up
+ * after a Redis Cluster failover looks like) is replaced by the watchdog, and the waiting requests are
+ * decided. The stand-in for the dead connection: BullMQ's own pause of that one worker.
+ */
+describe('the partition watchdog', () => {
+  let world: TestWorld;
+  let app: TestApp;
+
+  beforeAll(async () => {
+    world = await createWorld();
+    app = await startApp(world, { ROLE: 'all' });
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await world?.destroy();
+  });
+
+  it('replaces a worker that takes no job while its partition has some waiting, and they are decided', async () => {
+    const courseId = await newCourse(app.baseUrl, 10);
+    const processor = app.app.get(AllocationProcessor) as unknown as { workers: Worker[] };
+    await eventually(async () => (processor.workers.length > 0 ? true : undefined), 10_000, 'the workers');
+    const partition = partitionOf(courseId, app.config.allocationPartitions);
+    const silent = processor.workers[partition];
+    await silent.pause(true);
+
+    const requests = [newRequest(courseId), newRequest(courseId), newRequest(courseId)];
+    for (const request of requests) {
+      expect((await http(app.baseUrl, 'POST', '/enroll', request)).status).toBe(202);
+    }
+    await eventually(
+      async () => {
+        const answers = await Promise.all(
+          requests.map((request) => http(app.baseUrl, 'GET', `/enrollments/${request.idempotency_key}`)),
+        );
+        return answers.every((answer) => answer.body.status === 'enrolled') ? true : undefined;
+      },
+      40_000,
+      'the requests of the silent partition to be decided',
+    );
+    expect(processor.workers[partition]).not.toBe(silent);
+  }, 60_000);
+});

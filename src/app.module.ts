@@ -9,6 +9,7 @@ import { type AppConfig, AppConfigModule } from './config/app-config.js';
 import { CoursesHttpModule } from './courses/courses-http.module.js';
 import { dataSourceOptions } from './database/data-source.js';
 import { DomainExceptionFilter } from './errors/domain-exception.filter.js';
+import { invalidRequest } from './errors/invalid-request.js';
 import { EnrollmentModule } from './enrollment/enrollment.module.js';
 import { EventsModule } from './events/events.module.js';
 import { DeadLettersModule } from './dead-letters/dead-letters.module.js';
@@ -59,7 +60,12 @@ export class AppModule {
       providers: [
         {
           provide: APP_PIPE,
-          useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true }),
+          useValue: new ValidationPipe({
+            whitelist: true,
+            forbidNonWhitelisted: true,
+            transform: true,
+            exceptionFactory: invalidRequest,
+          }),
         },
         { provide: APP_FILTER, useClass: DomainExceptionFilter },
         { provide: APP_GUARD, useClass: ClientTokenGuard },

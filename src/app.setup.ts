@@ -1,16 +1,24 @@
 import type { Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import type { AppConfig } from './config/app-config.js';
 import { LiveGateway } from './live/live.gateway.js';
+import { checkRequest, MAX_BODY_BYTES } from './http/request-checks.js';
 import { requestLogger } from './logging/logging.module.js';
 
 /** What main.ts and the tests both do to an application before it listens. */
 export function configureApp(app: INestApplication): void {
   app.useLogger(app.get(Logger));
   app.use(requestLogger());
+  // Bodies past the contract's limit are refused (413) before they are read whole; Nest then skips its own
+  // parsers (100 KiB). What passes is checked for depth, prototype keys and a repeated Idempotency-Key.
+  const express = app as NestExpressApplication;
+  express.useBodyParser('json', { limit: MAX_BODY_BYTES });
+  express.useBodyParser('urlencoded', { limit: MAX_BODY_BYTES, extended: false });
+  app.use(checkRequest);
   // /ws reads its own messages (src/live): the adapter's parser is told to leave them alone.
   app.useWebSocketAdapter(new WsAdapter(app, { messageParser: () => undefined }));
   const document = SwaggerModule.createDocument(

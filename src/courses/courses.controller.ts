@@ -1,15 +1,4 @@
-import {
-  Body,
-  Controller,
-  Get,
-  HttpCode,
-  Inject,
-  Param,
-  ParseIntPipe,
-  Patch,
-  Post,
-  UseGuards,
-} from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, UseGuards } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiBadRequestResponse,
@@ -28,6 +17,7 @@ import { CreateCourseDto } from './dto/create-course.dto.js';
 import { ChangeCourseDto } from './dto/change-course.dto.js';
 import { ForClients } from '../auth/client-token.guard.js';
 import { LifecycleService } from '../allocation/lifecycle.service.js';
+import { CourseIdPipe } from './course-id.pipe.js';
 
 @ApiTags('courses')
 @Controller('courses')
@@ -49,7 +39,7 @@ export class CoursesController {
   @ApiOkResponse({ type: CourseResponse })
   @ApiBadRequestResponse({ description: 'id is not an integer' })
   @ApiNotFoundResponse({ description: 'No such course' })
-  async get(@Param('id', ParseIntPipe) id: number): Promise<CourseResponse> {
+  async get(@Param('id', CourseIdPipe) id: number): Promise<CourseResponse> {
     return CourseResponse.from(await this.coursesService.get(id));
   }
 
@@ -90,7 +80,7 @@ export class CoursesController {
       'capacity 20 is below the 25 seats taken; nobody loses a seat',
     ),
   )
-  async change(@Param('id', ParseIntPipe) id: number, @Body() dto: ChangeCourseDto): Promise<CourseResponse> {
+  async change(@Param('id', CourseIdPipe) id: number, @Body() dto: ChangeCourseDto): Promise<CourseResponse> {
     const course = await this.lifecycle.changeCourse(id, {
       title: dto.title ?? undefined,
       capacity: dto.capacity ?? undefined,

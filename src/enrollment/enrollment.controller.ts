@@ -30,6 +30,7 @@ import { EnrollmentRequestResponse } from './dto/enrollment-request.response.js'
 import { EnrollmentService } from './enrollment.service.js';
 import { ForClients } from '../auth/client-token.guard.js';
 import { errorResponse } from '../errors/error.response.js';
+import { IdempotencyKeyParamPipe, StudentIdParamPipe } from './path-parameter.pipes.js';
 
 @ApiTags('enrollment')
 @ForClients()
@@ -80,7 +81,7 @@ export class EnrollmentController {
   @Get('enrollments/:idempotencyKey')
   @ApiOkResponse({ type: EnrollmentRequestResponse })
   @ApiNotFoundResponse({ description: 'Unknown idempotency key' })
-  status(@Param('idempotencyKey') key: string): Promise<EnrollmentRequestResponse> {
+  status(@Param('idempotencyKey', IdempotencyKeyParamPipe) key: string): Promise<EnrollmentRequestResponse> {
     return this.enrollmentService.status(key);
   }
 
@@ -109,7 +110,9 @@ export class EnrollmentController {
       'the database (PostgreSQL) is unavailable; retry later',
     ),
   )
-  withdraw(@Param('idempotencyKey') key: string): Promise<EnrollmentRequestResponse> {
+  withdraw(
+    @Param('idempotencyKey', IdempotencyKeyParamPipe) key: string,
+  ): Promise<EnrollmentRequestResponse> {
     return this.enrollmentService.withdraw(key);
   }
 
@@ -121,7 +124,9 @@ export class EnrollmentController {
   @ApiNotFoundResponse(
     errorResponse(404, 'Unknown idempotency key', 'no request with idempotency_key portal-7f3a9c1e'),
   )
-  async events(@Param('idempotencyKey') key: string): Promise<RequestEventsResponse> {
+  async events(
+    @Param('idempotencyKey', IdempotencyKeyParamPipe) key: string,
+  ): Promise<RequestEventsResponse> {
     return { events: await this.enrollmentService.events(key) };
   }
 
@@ -137,7 +142,9 @@ export class EnrollmentController {
       'student_id must be 1..64 characters of [A-Za-z0-9._:-]',
     ),
   )
-  studentRequests(@Param('studentId') studentId: string): Promise<EnrollmentRequestResponse[]> {
+  studentRequests(
+    @Param('studentId', StudentIdParamPipe) studentId: string,
+  ): Promise<EnrollmentRequestResponse[]> {
     if (!STUDENT_ID_PATTERN.test(studentId)) {
       throw new BadRequestException('student_id must be 1..64 characters of [A-Za-z0-9._:-]');
     }

@@ -17,12 +17,22 @@ export enum DomainErrorCode {
   RegistrationNotOpen = 'registration_not_open',
   RegistrationClosed = 'registration_closed',
   DeadLetterNotFound = 'dead_letter_not_found',
+  PathParameterInvalid = 'path_parameter_invalid',
+  RequestInvalid = 'request_invalid',
+}
+
+/** One thing wrong with a request: the field (a dotted path, or the header's name) and why. */
+export interface ErrorDetail {
+  field: string;
+  message: string;
 }
 
 export class DomainError extends Error {
   constructor(
     readonly code: DomainErrorCode,
     message: string,
+    /** Every problem found, when there are several (a body's invalid fields). */
+    readonly details?: ErrorDetail[],
   ) {
     super(message);
     this.name = 'DomainError';

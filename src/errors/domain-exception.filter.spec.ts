@@ -1,5 +1,10 @@
 import type { ArgumentsHost } from '@nestjs/common';
-import { BadRequestException, Logger } from '@nestjs/common';
+import {
+  BadRequestException,
+  Logger,
+  PayloadTooLargeException,
+  UnsupportedMediaTypeException,
+} from '@nestjs/common';
 import { jest } from '@jest/globals';
 import { DomainError, DomainErrorCode } from './domain-error.js';
 import { DomainExceptionFilter } from './domain-exception.filter.js';
@@ -44,6 +49,8 @@ describe('DomainExceptionFilter', () => {
     [DomainErrorCode.DatabaseUnavailable, 503, 'Service Unavailable'],
     [DomainErrorCode.AdminTokenInvalid, 401, 'Unauthorized'],
     [DomainErrorCode.ClientTokenInvalid, 401, 'Unauthorized'],
+    [DomainErrorCode.PathParameterInvalid, 400, 'Bad Request'],
+    [DomainErrorCode.RequestInvalid, 400, 'Bad Request'],
   ])('maps %s to %i', (code, status, error) => {
     const sent = answer(new DomainError(code, 'what went wrong'));
     expect(sent.status).toBe(status);
@@ -76,14 +83,33 @@ describe('DomainExceptionFilter', () => {
     }
   });
 
-  it("passes Nest's HTTP exceptions through with the fields they name", () => {
-    const sent = answer(new BadRequestException(['priority must not be greater than 100']));
+  it("gives Nest's and Express' HTTP exceptions the same shape: message a string, error the reason phrase", () => {
+    const sent = answer(new BadRequestException(['priority must not be greater than 100', 'x is wrong']));
     expect(sent.status).toBe(400);
     expect(sent.body).toEqual({
       statusCode: 400,
       error: 'Bad Request',
-      message: ['priority must not be greater than 100'],
+      message: 'priority must not be greater than 100; x is wrong',
     });
+    const tooLarge = answer(new PayloadTooLargeException('request entity too large'));
+    expect(tooLarge.body).toEqual({
+      statusCode: 413,
+      error: 'Payload Too Large',
+      message: 'request entity too large',
+    });
+    expect(answer(new UnsupportedMediaTypeException()).body).toMatchObject({
+      statusCode: 415,
+      error: 'Unsupported Media Type',
+    });
+  });
+
+  it('lists every invalid field of a request in details, beside one message', () => {
+    const details = [
+      { field: 'student_id', message: 'student_id must be 1..64 characters' },
+      { field: 'priority', message: 'priority must not be greater than 100' },
+    ];
+    const sent = answer(new DomainError(DomainErrorCode.RequestInvalid, 'two problems', details));
+    expect(sent.body).toEqual({ statusCode: 400, error: 'Bad Request', message: 'two problems', details });
   });
 
   it('turns anything else into a logged 500 with a correlation id and no stack trace', () => {

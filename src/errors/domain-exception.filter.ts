@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import {
   type ArgumentsHost,
   Catch,
@@ -29,6 +30,8 @@ const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
   [DomainErrorCode.RegistrationNotOpen]: HttpStatus.CONFLICT,
   [DomainErrorCode.RegistrationClosed]: HttpStatus.CONFLICT,
   [DomainErrorCode.DeadLetterNotFound]: HttpStatus.NOT_FOUND,
+  [DomainErrorCode.PathParameterInvalid]: HttpStatus.BAD_REQUEST,
+  [DomainErrorCode.RequestInvalid]: HttpStatus.BAD_REQUEST,
 };
 
 /** Seconds a client should wait before retrying when a dependency is unavailable. */
@@ -64,21 +67,21 @@ export class DomainExceptionFilter implements ExceptionFilter {
       if (status === HttpStatus.SERVICE_UNAVAILABLE) {
         response.setHeader('Retry-After', String(QUEUE_RETRY_AFTER_SECONDS));
       }
-      response
-        .status(status)
-        .json({ statusCode: status, error: reasonPhrase(status), message: exception.message });
+      response.status(status).json({
+        statusCode: status,
+        error: reasonPhrase(status),
+        message: exception.message,
+        ...(exception.details ? { details: exception.details } : {}),
+      });
       return;
     }
     if (exception instanceof HttpException) {
+      // Nest's and Express' own (an unknown route, a body too large to read): the same shape as ours.
       const status = exception.getStatus();
       const body = exception.getResponse();
-      response
-        .status(status)
-        .json(
-          typeof body === 'string'
-            ? { statusCode: status, error: reasonPhrase(status), message: body }
-            : body,
-        );
+      const said = typeof body === 'string' ? body : (body as { message?: unknown }).message;
+      const message = Array.isArray(said) ? said.join('; ') : String(said ?? reasonPhrase(status));
+      response.status(status).json({ statusCode: status, error: reasonPhrase(status), message });
       return;
     }
     // The request id the access log carries (set by requestLogger), so the 500 and its log line match.
@@ -98,13 +101,5 @@ export class DomainExceptionFilter implements ExceptionFilter {
 
 /** The status's reason phrase, as every error body's `error` carries it. */
 export function reasonPhrase(status: number): string {
-  const phrases: Record<number, string> = {
-    400: 'Bad Request',
-    401: 'Unauthorized',
-    404: 'Not Found',
-    409: 'Conflict',
-    422: 'Unprocessable Entity',
-    503: 'Service Unavailable',
-  };
-  return phrases[status] ?? 'Error';
+  return STATUS_CODES[status] ?? 'Error';
 }

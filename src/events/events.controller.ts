@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Param, ParseIntPipe, Query, UseGuards } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiBearerAuth,
@@ -13,6 +13,7 @@ import { CoursesService } from '../courses/courses.service.js';
 import { CourseEventsPage } from './dto/course-event.response.js';
 import { CourseEventsQuery } from './dto/course-events.query.js';
 import { EventsService } from './events.service.js';
+import { CourseIdPipe } from '../courses/course-id.pipe.js';
 
 const DEFAULT_PAGE = 100;
 
@@ -39,7 +40,7 @@ export class EventsController {
   )
   @ApiNotFoundResponse(errorResponse(404, 'No such course', 'course_id 7 does not exist'))
   async page(
-    @Param('id', ParseIntPipe) id: number,
+    @Param('id', CourseIdPipe) id: number,
     @Query() query: CourseEventsQuery,
   ): Promise<CourseEventsPage> {
     await this.courses.get(id);

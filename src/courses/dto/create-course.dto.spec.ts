@@ -19,10 +19,20 @@ describe('CreateCourseDto', () => {
     expect(await invalidFields({ ...valid, capacity: 100_000 })).toEqual([]);
   });
 
+  it('trims a code and a title', () => {
+    const dto = plainToInstance(CreateCourseDto, { ...valid, code: '  CS101 ', title: ' Intro to CS  ' });
+    expect([dto.code, dto.title]).toEqual(['CS101', 'Intro to CS']);
+  });
+
   it.each([
     ['code', { code: '' }],
     ['code', { code: 'C'.repeat(33) }],
     ['code', { code: 101 }],
+    ['code', { code: '   ' }],
+    ['code', { code: 'CS\u0000101' }],
+    ['code', { code: 'CS\n101' }],
+    ['title', { title: 'Intro\u0000' }],
+    ['title', { title: 'Intro\u007f' }],
     ['title', { title: '' }],
     ['title', { title: 'T'.repeat(201) }],
     ['title', { title: undefined }],

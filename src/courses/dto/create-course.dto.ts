@@ -1,17 +1,39 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsInt, IsISO8601, IsNotEmpty, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { Transform } from 'class-transformer';
+import {
+  IsInt,
+  IsISO8601,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+} from 'class-validator';
+
+/** No C0 control character (NUL included) and no DEL: they break logs, labels and PostgreSQL text. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001f\u007f]*$/;
+
+/** Leading and trailing spaces are not part of a code or a title. */
+const trimmed = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
 export class CreateCourseDto {
   @ApiProperty({ example: 'CS101', minLength: 1, maxLength: 32, description: 'Unique course code' })
+  @Transform(trimmed)
   @IsString()
   @IsNotEmpty()
   @MaxLength(32)
+  @Matches(NO_CONTROL_CHARACTERS, { message: 'code must not contain control characters' })
   code!: string;
 
   @ApiProperty({ example: 'Intro to CS', minLength: 1, maxLength: 200 })
+  @Transform(trimmed)
   @IsString()
   @IsNotEmpty()
   @MaxLength(200)
+  @Matches(NO_CONTROL_CHARACTERS, { message: 'title must not contain control characters' })
   title!: string;
 
   @ApiProperty({

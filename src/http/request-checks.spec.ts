@@ -1,0 +1,36 @@
+import { MAX_BODY_DEPTH, hostileBodyProblem } from './request-checks.js';
+
+/** `{ "a": { "a": ... 1 } }`, `levels` objects deep. */
+function nested(levels: number): unknown {
+  let value: unknown = 1;
+  for (let i = 0; i < levels; i += 1) value = { a: value };
+  return value;
+}
+
+describe('hostileBodyProblem', () => {
+  it('lets a flat body and one nested up to the limit through', () => {
+    expect(hostileBodyProblem({ student_id: 's-1', course_id: 1, priority: 0 })).toBeNull();
+    expect(hostileBodyProblem(nested(MAX_BODY_DEPTH))).toBeNull();
+    expect(hostileBodyProblem(undefined)).toBeNull();
+  });
+
+  it('refuses a body nested past the limit, and one nested 100,000 levels without overflowing', () => {
+    expect(hostileBodyProblem(nested(MAX_BODY_DEPTH + 1))).toMatchObject({
+      message: `the body is nested deeper than ${MAX_BODY_DEPTH} levels`,
+    });
+    let deep: unknown = [];
+    for (let i = 0; i < 100_000; i += 1) deep = [deep];
+    expect(hostileBodyProblem(deep)).not.toBeNull();
+  });
+
+  it.each(['__proto__', 'constructor', 'prototype'])(
+    'treats %s as the unknown field it is, at any depth',
+    (key) => {
+      expect(hostileBodyProblem(JSON.parse(`{"student_id":"s-1","${key}":{"x":1}}`))).toEqual({
+        field: key,
+        message: `property ${key} should not exist`,
+      });
+      expect(hostileBodyProblem(JSON.parse(`{"a":{"${key}":1}}`))).toMatchObject({ field: `a.${key}` });
+    },
+  );
+});

@@ -1,0 +1,52 @@
+import type { NextFunction, Request, Response } from 'express';
+import { DomainError, DomainErrorCode, type ErrorDetail } from '../errors/domain-error.js';
+
+/** The largest body read (the contract's limit); a bigger one is answered 413 before it is parsed. */
+export const MAX_BODY_BYTES = 16 * 1024;
+/** Every body the API takes is flat; past this depth a body is refused before anything walks it. */
+export const MAX_BODY_DEPTH = 8;
+/** Keys that name an object's prototype: treated as the unknown fields they are, never silently dropped. */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * What makes a parsed body hostile, if anything: nesting deeper than MAX_BODY_DEPTH (class-transformer
+ * would recurse through it and overflow the stack), or a key naming a prototype. Walked with a stack of
+ * its own, so no body can overflow this walk either.
+ */
+export function hostileBodyProblem(body: unknown): ErrorDetail | null {
+  const pending: Array<{ value: unknown; depth: number; path: string }> = [
+    { value: body, depth: 0, path: '' },
+  ];
+  while (pending.length > 0) {
+    const { value, depth, path } = pending.pop()!;
+    if (value === null || typeof value !== 'object') continue;
+    if (depth >= MAX_BODY_DEPTH) {
+      return { field: path, message: `the body is nested deeper than ${MAX_BODY_DEPTH} levels` };
+    }
+    for (const key of Object.keys(value)) {
+      const field = path ? `${path}.${key}` : key;
+      if (PROTOTYPE_KEYS.has(key)) return { field, message: `property ${field} should not exist` };
+      pending.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1, path: field });
+    }
+  }
+  return null;
+}
+
+/**
+ * Before any route: one Idempotency-Key header at most (Node would join two into one "a, b" key), and no
+ * hostile body (see hostileBodyProblem). A refusal goes to the exception filter as a 400 like any other.
+ */
+export function checkRequest(request: Request, _response: Response, next: NextFunction): void {
+  const keys = request.headersDistinct['idempotency-key'];
+  if (keys && keys.length > 1) {
+    const message = 'send one Idempotency-Key header, not several';
+    next(new DomainError(DomainErrorCode.RequestInvalid, message, [{ field: 'Idempotency-Key', message }]));
+    return;
+  }
+  const problem = hostileBodyProblem(request.body);
+  if (problem) {
+    next(new DomainError(DomainErrorCode.RequestInvalid, problem.message, [problem]));
+    return;
+  }
+  next();
+}

@@ -37,44 +37,38 @@ describe('a Redis that lost its scripts under a live connection', () => {
     await world?.database.drop();
   });
 
-  it('answers one batch 503 with nothing written, loads the scripts again, and accepts the retry', async () => {
-    const courseId = await newCourse(app.baseUrl, 5);
-    const first = newRequest(courseId);
-    expect((await http(app.baseUrl, 'POST', '/enroll', first)).status).toBe(202);
-    await waitForDecision(app.baseUrl, first.idempotency_key);
-
-    await client.script('FLUSH');
-    const keysBefore = (await client.keys('*')).sort();
-    const request = newRequest(courseId);
-    const refused = await http(app.baseUrl, 'POST', '/enroll', request);
-    expect(refused.status).toBe(503);
-    // Neither the job nor the claim: a 503 keeps nothing.
-    expect((await client.keys('*')).sort()).toEqual(keysBefore);
-
-    const retried = await http(app.baseUrl, 'POST', '/enroll', request);
-    expect(retried.status).toBe(202);
-    expect((await waitForDecision(app.baseUrl, request.idempotency_key)).body.status).toBe('enrolled');
-  });
-
-  it('never leaves a claim without its job: with the claim script loaded and the job script lost, nothing is claimed', async () => {
+  /** A course whose partition has taken a request already, so the connection counts its scripts as sent. */
+  async function warmCourse(): Promise<number> {
     const courseId = await newCourse(app.baseUrl, 5);
     const warm = newRequest(courseId);
     expect((await http(app.baseUrl, 'POST', '/enroll', warm)).status).toBe(202);
     await waitForDecision(app.baseUrl, warm.idempotency_key);
+    return courseId;
+  }
 
+  /** A new request is refused with 503 and leaves no key behind (neither job nor claim); its retry is decided. */
+  async function refusedWithNothingWrittenThenAccepted(courseId: number): Promise<void> {
+    const keysBefore = (await client.keys('*')).sort();
+    const request = newRequest(courseId);
+    expect((await http(app.baseUrl, 'POST', '/enroll', request)).status).toBe(503);
+    expect((await client.keys('*')).sort()).toEqual(keysBefore);
+    expect((await http(app.baseUrl, 'POST', '/enroll', request)).status).toBe(202);
+    expect((await waitForDecision(app.baseUrl, request.idempotency_key)).body.status).toBe('enrolled');
+  }
+
+  it('answers one batch 503 with nothing written, loads the scripts again, and accepts the retry', async () => {
+    const courseId = await warmCourse();
+    await client.script('FLUSH');
+    await refusedWithNothingWrittenThenAccepted(courseId);
+  });
+
+  it('never leaves a claim without its job: with the claim script loaded and the job script lost, nothing is claimed', async () => {
+    const courseId = await warmCourse();
     // The service's client keeps the scripts it defined; put back only the claim script.
     const scripts = (app.app.get(REDIS_CLIENT) as unknown as { scriptsSet: Record<string, { lua: string }> })
       .scriptsSet;
     await client.script('FLUSH');
     await client.script('LOAD', scripts.claimRequests.lua);
-    const keysBefore = (await client.keys('*')).sort();
-    const request = newRequest(courseId);
-    const refused = await http(app.baseUrl, 'POST', '/enroll', request);
-    expect(refused.status).toBe(503);
-    expect((await client.keys('*')).sort()).toEqual(keysBefore);
-
-    const retried = await http(app.baseUrl, 'POST', '/enroll', request);
-    expect(retried.status).toBe(202);
-    expect((await waitForDecision(app.baseUrl, request.idempotency_key)).body.status).toBe('enrolled');
+    await refusedWithNothingWrittenThenAccepted(courseId);
   });
 });

@@ -37,8 +37,10 @@ export class CoursesController {
   @Get(':id')
   @ForClients()
   @ApiOkResponse({ type: CourseResponse })
-  @ApiBadRequestResponse({ description: 'id is not an integer' })
-  @ApiNotFoundResponse({ description: 'No such course' })
+  @ApiBadRequestResponse(
+    errorResponse(400, 'id is not decimal digits', 'id must be a course id: decimal digits'),
+  )
+  @ApiNotFoundResponse(errorResponse(404, 'No such course', 'course_id 7 does not exist'))
   async get(@Param('id', CourseIdPipe) id: number): Promise<CourseResponse> {
     return CourseResponse.from(await this.coursesService.get(id));
   }
@@ -65,7 +67,7 @@ export class CoursesController {
   @ApiBadRequestResponse(
     errorResponse(
       400,
-      'A field is invalid, or opens_at is not before closes_at',
+      'A field is invalid, id is not decimal digits, or opens_at is not before closes_at',
       'opens_at (2026-12-08T00:00:00.000Z) must be before closes_at (2026-12-01T00:00:00.000Z)',
     ),
   )

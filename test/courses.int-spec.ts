@@ -36,6 +36,7 @@ describe('courses API', () => {
       admin,
     );
     expect(created.status).toBe(201);
+    expect(created.headers.get('location')).toBe(`/courses/${created.body.id}`);
     expect(created.body).toEqual({
       id: expect.any(Number),
       code: 'CS101',

@@ -1,4 +1,5 @@
-import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, Res, UseGuards } from '@nestjs/common';
+import type { Response } from 'express';
 import {
   ApiBearerAuth,
   ApiBadRequestResponse,
@@ -49,12 +50,20 @@ export class CoursesController {
   @HttpCode(201)
   @UseGuards(AdminTokenGuard)
   @ApiBearerAuth('admin')
-  @ApiCreatedResponse({ type: CourseResponse })
+  @ApiCreatedResponse({
+    type: CourseResponse,
+    headers: { Location: { description: '/courses/<id>', schema: { type: 'string' } } },
+  })
   @ApiBadRequestResponse({ description: 'A field is invalid; the message names it' })
   @ApiUnauthorizedResponse({ description: 'Missing or wrong admin token' })
   @ApiConflictResponse({ description: 'A course with this code exists' })
-  async create(@Body() dto: CreateCourseDto): Promise<CourseResponse> {
-    return CourseResponse.from(await this.coursesService.create(dto));
+  async create(
+    @Body() dto: CreateCourseDto,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<CourseResponse> {
+    const course = CourseResponse.from(await this.coursesService.create(dto));
+    response.location(`/courses/${course.id}`);
+    return course;
   }
 
   @Patch(':id')

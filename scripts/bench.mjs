@@ -594,6 +594,16 @@ async function spread(workers) {
 
 // ---------------------------------------------------------------- Redis Cluster
 
+/** A free port this bench has not handed out already. */
+async function freePortNotIn(taken) {
+  for (;;) {
+    const port = await freePort();
+    if (taken.has(port)) continue;
+    taken.add(port);
+    return port;
+  }
+}
+
 /**
  * The accept phase on a Redis Cluster of this machine (three masters, three replicas, private, in a temp
  * dir), once with REDIS_WAIT_REPLICAS=0 and once with 1: what waiting for a replica costs a stampede.
@@ -602,8 +612,10 @@ async function clusterAccept() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'courseflow-bench-cluster-'));
   const nodes = [];
   try {
+    const taken = new Set();
     for (let i = 0; i < 6; i += 1) {
-      const port = await freePort();
+      const port = await freePortNotIn(taken);
+      const busPort = await freePortNotIn(taken);
       const nodeDir = path.join(dir, String(port));
       mkdirSync(nodeDir);
       const child = spawn(
@@ -619,7 +631,7 @@ async function clusterAccept() {
           'no',
           '--dir',
           nodeDir,
-        ].concat(clusterNodeArgs(5000)),
+        ].concat(clusterNodeArgs(5000, busPort)),
         { stdio: 'ignore' },
       );
       children.add(child);

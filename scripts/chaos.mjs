@@ -181,7 +181,7 @@ const pgServer = {
 
 /** Starts one redis-server (the one server, or a cluster node) with AOF, and waits until it answers. */
 async function startRedisServer(server) {
-  const cluster = server.cluster ? clusterNodeArgs(CLUSTER_NODE_TIMEOUT_MS) : [];
+  const cluster = server.cluster ? clusterNodeArgs(CLUSTER_NODE_TIMEOUT_MS, server.busPort) : [];
   mkdirSync(server.dir, { recursive: true });
   const child = spawn(
     'redis-server',
@@ -516,8 +516,10 @@ async function startWorld() {
     world.cluster = [];
     for (let i = 0; i < 6; i += 1) {
       const port = await freePort(taken);
+      const busPort = await freePort(taken);
       world.cluster.push({
         port,
+        busPort,
         incarnation: 0,
         name: `redis-${port}`,
         dir: join(dir, `redis-${port}`),

@@ -13,7 +13,7 @@ export const REDIS: { host: string; port: number };
 /** Deletes every key matching the pattern (SCAN, never KEYS). */
 export function deleteRedisKeys(pattern: string): Promise<void>;
 /** redis-server flags of a Redis Cluster node (see kit.mjs). */
-export function clusterNodeArgs(nodeTimeoutMs: number): string[];
+export function clusterNodeArgs(nodeTimeoutMs: number, busPort: number): string[];
 /** `redis-cli --cluster create` (one replica per master) and wait until it is ok with every replica linked. */
 export function createRedisCluster(ports: number[], timeoutMs?: number): Promise<void>;
 

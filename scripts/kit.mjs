@@ -73,13 +73,14 @@ export const REDIS = {
 };
 
 /**
- * redis-server flags of a Redis Cluster node: how long a master may be silent before a replica takes over
- * (15 s by default), and the two settings the fault runs and docs/scaling.md recommend: one master away does
- * not stop the others' slots, and a replica may always take over.
+ * redis-server flags of a Redis Cluster node: its cluster bus port (given, because the default, the port plus
+ * 10,000, may fall in the kernel's ephemeral range and be taken), how long a master may be silent before a
+ * replica takes over (15 s by default), and the two settings the fault runs and docs/scaling.md recommend: one
+ * master away does not stop the others' slots, and a replica may always take over.
  */
-export function clusterNodeArgs(nodeTimeoutMs) {
+export function clusterNodeArgs(nodeTimeoutMs, busPort) {
   return [
-    ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
+    ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(busPort)],
     ...['--cluster-node-timeout', String(nodeTimeoutMs)],
     ...['--cluster-require-full-coverage', 'no', '--cluster-replica-validity-factor', '0'],
   ];

@@ -1,16 +1,4 @@
-import {
-  BadRequestException,
-  Body,
-  Controller,
-  Delete,
-  Get,
-  Headers,
-  HttpCode,
-  Inject,
-  Param,
-  Post,
-  Res,
-} from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBadRequestResponse,
@@ -24,7 +12,7 @@ import {
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { EnrollRequestDto, STUDENT_ID_PATTERN } from './dto/enroll-request.dto.js';
+import { EnrollRequestDto } from './dto/enroll-request.dto.js';
 import { RequestEventsResponse } from '../events/dto/course-event.response.js';
 import { EnrollmentRequestResponse } from './dto/enrollment-request.response.js';
 import { EnrollmentService } from './enrollment.service.js';
@@ -145,9 +133,6 @@ export class EnrollmentController {
   studentRequests(
     @Param('studentId', StudentIdParamPipe) studentId: string,
   ): Promise<EnrollmentRequestResponse[]> {
-    if (!STUDENT_ID_PATTERN.test(studentId)) {
-      throw new BadRequestException('student_id must be 1..64 characters of [A-Za-z0-9._:-]');
-    }
     return this.enrollmentService.studentRequests(studentId);
   }
 }

@@ -158,9 +158,12 @@ export class EnrollmentQueue implements OnModuleInit {
     const results = await transaction.exec();
     if (!results) throw new Error('the Redis transaction was discarded');
     const anyKey = claimKey(this.queuePrefix, partition, batch[0].key);
-    for (const [error] of results) {
-      if (error && /NOSCRIPT/.test(error.message)) await this.reloadScripts(anyKey).catch(() => undefined);
-      if (error) throw error;
+    const failed = results.find(([error]) => error)?.[0];
+    if (failed) {
+      if (results.some(([error]) => error && /NOSCRIPT/.test(error.message))) {
+        await this.reloadScripts(anyKey).catch(() => undefined);
+      }
+      throw failed;
     }
     await added;
     await this.replicated(anyKey);

@@ -3,16 +3,16 @@ import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { Logger } from 'nestjs-pino';
 import type { AppConfig } from './config/app-config.js';
 import { LiveGateway } from './live/live.gateway.js';
 import { checkRequest, MAX_BODY_BYTES } from './http/request-checks.js';
-import { requestLogger } from './logging/logging.module.js';
+import { AppLogger, requestLogger } from './logging/logging.module.js';
 
 /** What main.ts and the tests both do to an application before it listens. */
 export function configureApp(app: INestApplication): void {
-  app.useLogger(app.get(Logger));
-  app.use(requestLogger());
+  const logger = app.get(AppLogger);
+  app.useLogger(logger);
+  app.use(requestLogger(logger.pino));
   // Bodies past the contract's limit are refused (413) before they are read whole; Nest then skips its own
   // parsers (100 KiB). What passes is checked for depth, prototype keys and a repeated Idempotency-Key.
   const express = app as NestExpressApplication;
@@ -56,7 +56,7 @@ export function configureApp(app: INestApplication): void {
  * process exits 1 instead: an unfinished job is re-queued at the head of its queue once its lock expires.
  */
 export function exitGracefullyOnSignals(app: INestApplication, config: AppConfig): void {
-  const logger = app.get(Logger);
+  const logger = app.get(AppLogger);
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
     if (stopping) return;

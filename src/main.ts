@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { Logger } from 'nestjs-pino';
 import { type Logger as PinoLogger, pino } from 'pino';
 import { AppModule } from './app.module.js';
 import { configureApp, exitGracefullyOnSignals } from './app.setup.js';
 import { type AppConfig, ConfigError, parseConfig } from './config/app-config.js';
+import { AppLogger } from './logging/logging.module.js';
 import { createDataSource } from './database/data-source.js';
 import { waitForDatabase } from './database/wait-for-database.js';
 
@@ -29,7 +29,7 @@ async function bootstrap(): Promise<void> {
     configureApp(app);
     exitGracefullyOnSignals(app, config);
     await app.listen(config.serverPort, '0.0.0.0');
-    app.get(Logger).log({ msg: 'listening', role: config.role, port: config.serverPort });
+    app.get(AppLogger).log({ msg: 'listening', role: config.role, port: config.serverPort });
   } catch (error) {
     startLog.fatal({ msg: 'could not start', err: error });
     process.exit(1);

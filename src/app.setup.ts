@@ -2,9 +2,9 @@ import type { Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { WsAdapter } from '@nestjs/platform-ws';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { AppConfig } from './config/app-config.js';
 import { LiveGateway } from './live/live.gateway.js';
+import { serveOpenApi } from './http/openapi.js';
 import { checkRequest, MAX_BODY_BYTES } from './http/request-checks.js';
 import { AppLogger, requestLogger } from './logging/logging.module.js';
 
@@ -21,33 +21,7 @@ export function configureApp(app: INestApplication): void {
   app.use(checkRequest);
   // /ws reads its own messages (src/live): the adapter's parser is told to leave them alone.
   app.useWebSocketAdapter(new WsAdapter(app, { messageParser: () => undefined }));
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('CourseFlow')
-      .setDescription(
-        'Course enrollment engine: requests are accepted (202) onto an arbitration queue and decided by ' +
-          'allocation workers under a row lock. Poll the Location of a 202 for the outcome. ' +
-          'Live events on the /ws WebSocket are described by the AsyncAPI document at /docs/asyncapi.json.',
-      )
-      .setVersion('1')
-      .addBearerAuth(
-        { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN, for operator endpoints' },
-        'admin',
-      )
-      .addBearerAuth(
-        {
-          type: 'http',
-          scheme: 'bearer',
-          description:
-            'One of CLIENT_TOKENS (the student portal), for every other endpoint but the probes and the docs; ' +
-            'the admin token works too. Not needed when CLIENT_TOKENS is unset.',
-        },
-        'client',
-      )
-      .build(),
-  );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+  serveOpenApi(app);
 }
 
 /**

@@ -50,6 +50,9 @@ export interface AppConfig {
   allocationBatchMax: number;
   /** Most requests one allocation transaction decides: the active job and the jobs waiting behind it. */
   decisionBatchMax: number;
+  /** Calls (POST /enroll and DELETE together) one student may make per window; 0: no limit. */
+  rateLimitPerStudent: number;
+  rateLimitWindowMs: number;
   /** Tries of one request that keeps failing (not an outage) before it is set aside as a dead letter. */
   deadLetterAttempts: number;
   runMigrations: boolean;
@@ -192,6 +195,8 @@ export function parseConfig(env: Env): AppConfig {
     allocationBatchMax: int('ALLOCATION_BATCH_MAX', 100, 1, 5000),
     decisionBatchMax: int('DECISION_BATCH_MAX', 1000, 1, 20000),
     deadLetterAttempts: int('DEAD_LETTER_ATTEMPTS', 3, 1, 10),
+    rateLimitPerStudent: int('RATE_LIMIT_PER_STUDENT', 120, 0, 1_000_000),
+    rateLimitWindowMs: int('RATE_LIMIT_WINDOW_MS', 60_000, 1000, 3_600_000),
     runMigrations: bool('RUN_MIGRATIONS', true),
     idempotencyTtlSeconds: int('IDEMPOTENCY_TTL_SECONDS', 30 * 24 * 3600, 60, 365 * 24 * 3600),
     courseCacheTtlMs: int('COURSE_CACHE_TTL_MS', 5000, 0, 3_600_000),

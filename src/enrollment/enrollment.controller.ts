@@ -1,4 +1,16 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBadRequestResponse,
@@ -18,6 +30,7 @@ import { EnrollmentRequestResponse } from './dto/enrollment-request.response.js'
 import { EnrollmentService } from './enrollment.service.js';
 import { ForClients } from '../auth/client-token.guard.js';
 import { errorResponse } from '../errors/error.response.js';
+import { StudentRateLimitGuard } from '../rate-limit/student-rate-limit.guard.js';
 import { IdempotencyKeyParamPipe, StudentIdParamPipe } from './path-parameter.pipes.js';
 
 @ApiTags('enrollment')
@@ -27,6 +40,7 @@ export class EnrollmentController {
   constructor(@Inject(EnrollmentService) private readonly enrollmentService: EnrollmentService) {}
 
   @Post('enroll')
+  @UseGuards(StudentRateLimitGuard)
   @HttpCode(202)
   @ApiHeader({
     name: 'Idempotency-Key',
@@ -74,6 +88,7 @@ export class EnrollmentController {
   }
 
   @Delete('enrollments/:idempotencyKey')
+  @UseGuards(StudentRateLimitGuard)
   @ApiOperation({
     summary: 'Withdraw a request, whatever its state; answers with its final state',
     description:

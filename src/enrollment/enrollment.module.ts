@@ -17,6 +17,11 @@ import { partitionQueueNames } from '../queue/allocation-queue.contract.js';
 import { EnrollmentQueue } from './enrollment.queue.js';
 import { EnrollmentService } from './enrollment.service.js';
 import { IdempotencyStore } from './idempotency.store.js';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
+import { RedisThrottlerStorage } from '../rate-limit/redis-throttler.storage.js';
+import { StudentRateLimitGuard } from '../rate-limit/student-rate-limit.guard.js';
 
 /**
  * The API's partition queues, as @nestjs/bullmq creates them. They report connection trouble through the
@@ -50,13 +55,22 @@ export class EnrollmentModule implements NestModule {
             forceDisconnectOnShutdown: false,
           })),
         ),
+        ThrottlerModule.forRootAsync({
+          inject: [APP_CONFIG, REDIS_CLIENT],
+          useFactory: (config: AppConfig, redis: RedisClient) => ({
+            throttlers: [{ ttl: config.rateLimitWindowMs, limit: config.rateLimitPerStudent }],
+            storage: new RedisThrottlerStorage(redis, config.queuePrefix),
+            // Retry-After is set on a 429 only: the X-RateLimit-* headers on every answer are not in the contract.
+            setHeaders: false,
+          }),
+        }),
         CoursesModule,
         DecisionsModule,
         LifecycleModule,
         EventsModule,
       ],
       controllers: [EnrollmentController],
-      providers: [EnrollmentService, EnrollmentQueue, IdempotencyStore],
+      providers: [EnrollmentService, EnrollmentQueue, IdempotencyStore, StudentRateLimitGuard],
       exports: [EnrollmentQueue],
     };
   }

@@ -55,6 +55,13 @@ export class EnrollmentService {
     return queuedView(key, await this.queued(key));
   }
 
+  /** The student who sent the request with this key, if there is one: the rate limit counts per student. */
+  async studentOf(key: string): Promise<string | undefined> {
+    const decided = await this.decisions.find(key);
+    if (decided) return decided.studentId;
+    return (await unavailableOnFailure(() => this.idempotency.find(key)))?.studentId;
+  }
+
   /**
    * DELETE: withdraws the request whatever its state and answers with its final state. Runs here, under
    * the course row lock (LifecycleService), not through the queue: the answer is synchronous, and waits at

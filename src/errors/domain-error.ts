@@ -19,6 +19,7 @@ export enum DomainErrorCode {
   DeadLetterNotFound = 'dead_letter_not_found',
   PathParameterInvalid = 'path_parameter_invalid',
   RequestInvalid = 'request_invalid',
+  RateLimited = 'rate_limited',
 }
 
 /** One thing wrong with a request: the field (a dotted path, or the header's name) and why. */

@@ -32,6 +32,7 @@ const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
   [DomainErrorCode.DeadLetterNotFound]: HttpStatus.NOT_FOUND,
   [DomainErrorCode.PathParameterInvalid]: HttpStatus.BAD_REQUEST,
   [DomainErrorCode.RequestInvalid]: HttpStatus.BAD_REQUEST,
+  [DomainErrorCode.RateLimited]: HttpStatus.TOO_MANY_REQUESTS,
 };
 
 /** Seconds a client should wait before retrying when a dependency is unavailable. */

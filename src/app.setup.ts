@@ -4,18 +4,43 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { AppConfig } from './config/app-config.js';
 import { LiveGateway } from './live/live.gateway.js';
+import { NestFactory } from '@nestjs/core';
+import helmet from 'helmet';
+import { AppModule } from './app.module.js';
+import { BoundedExpressAdapter } from './http/bounded-express.adapter.js';
 import { serveOpenApi } from './http/openapi.js';
+import { restrictOperatorPages } from './http/operator-pages.js';
 import { checkRequest, MAX_BODY_BYTES } from './http/request-checks.js';
 import { AppLogger, requestLogger } from './logging/logging.module.js';
 
-/** What main.ts and the tests both do to an application before it listens. */
-export function configureApp(app: INestApplication): void {
+/** The application as main.ts and the tests start it: its modules, on a bounded HTTP server, configured. */
+export async function createApp(config: AppConfig): Promise<INestApplication> {
+  const app = await NestFactory.create(AppModule.forRoot(config), new BoundedExpressAdapter(config.http), {
+    bufferLogs: true,
+  });
+  configureApp(app, config);
+  return app;
+}
+
+/** What every application gets before it listens. */
+function configureApp(app: INestApplication, config: AppConfig): void {
   const logger = app.get(AppLogger);
   app.useLogger(logger);
   app.use(requestLogger(logger.pino));
+  const express = app as NestExpressApplication;
+  express.disable('x-powered-by');
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        // Served over plain HTTP too (behind a proxy, or on a cluster's network): an upgrade to https
+        // would break Swagger UI's and the queue board's own scripts there.
+        directives: { upgradeInsecureRequests: null },
+      },
+    }),
+  );
+  app.use(restrictOperatorPages(config));
   // Bodies past the contract's limit are refused (413) before they are read whole; Nest then skips its own
   // parsers (100 KiB). What passes is checked for depth, prototype keys and a repeated Idempotency-Key.
-  const express = app as NestExpressApplication;
   express.useBodyParser('json', { limit: MAX_BODY_BYTES });
   express.useBodyParser('urlencoded', { limit: MAX_BODY_BYTES, extended: false });
   app.use(checkRequest);

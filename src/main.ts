@@ -1,8 +1,6 @@
 import 'reflect-metadata';
-import { NestFactory } from '@nestjs/core';
 import { type Logger as PinoLogger, pino } from 'pino';
-import { AppModule } from './app.module.js';
-import { configureApp, exitGracefullyOnSignals } from './app.setup.js';
+import { createApp, exitGracefullyOnSignals } from './app.setup.js';
 import { type AppConfig, ConfigError, parseConfig } from './config/app-config.js';
 import { AppLogger } from './logging/logging.module.js';
 import { createDataSource } from './database/data-source.js';
@@ -25,8 +23,7 @@ async function bootstrap(): Promise<void> {
   if (!(await waitForDatabase(config.databaseUrl, config.databaseStartTimeoutMs, startLog))) process.exit(1);
   if (config.role === 'migrate') return migrate(config, startLog);
   try {
-    const app = await NestFactory.create(AppModule.forRoot(config), { bufferLogs: true });
-    configureApp(app);
+    const app = await createApp(config);
     exitGracefullyOnSignals(app, config);
     await app.listen(config.serverPort, '0.0.0.0');
     app.get(AppLogger).log({ msg: 'listening', role: config.role, port: config.serverPort });

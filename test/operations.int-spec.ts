@@ -266,7 +266,37 @@ describe('/ready while Redis is unreachable', () => {
     const ready = await http(app.baseUrl, 'GET', '/ready');
     expect(ready.status).toBe(503);
     expect(ready.body).toMatchObject({ status: 'not_ready', redis: 'down', database: 'ok' });
-    expect(ready.body.details.redis.status).toBe('down');
+    expect(ready.body.details.redis).toEqual({
+      status: 'down',
+      message: 'redis unavailable at 127.0.0.1:6399',
+    });
     expect((await http(app.baseUrl, 'GET', '/health')).status).toBe(200);
+  });
+
+  it("says which dependency is away in the 503s and /ready, never in the driver's words", async () => {
+    const driverWords = /ECONNREFUSED|Stream isn't writeable|ioredis|Connection is closed|\bat \//;
+    const ready = await http(app.baseUrl, 'GET', '/ready');
+    expect(JSON.stringify(ready.body)).not.toMatch(driverWords);
+    const course = await http(
+      app.baseUrl,
+      'POST',
+      '/courses',
+      { code: 'RDOWN1', title: 'Redis away', capacity: 1 },
+      {
+        authorization: `Bearer ${ADMIN_TOKEN}`,
+      },
+    );
+    const refused = await http(app.baseUrl, 'POST', '/enroll', {
+      student_id: 's-redis-down',
+      course_id: course.body.id,
+      idempotency_key: 'during-redis-outage',
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('2');
+    expect(refused.body).toEqual({
+      statusCode: 503,
+      error: 'Service Unavailable',
+      message: 'the queue (Redis) is unavailable; retry later',
+    });
   });
 });

@@ -24,6 +24,11 @@ describe('parseConfig', () => {
       allocationBatchMax: 100,
       decisionBatchMax: 1000,
       deadLetterAttempts: 3,
+      rateLimitPerStudent: 120,
+      rateLimitWindowMs: 60_000,
+      http: { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, maxConnections: 10_000 },
+      metricsAccess: 'open',
+      docsAccess: 'open',
       runMigrations: true,
       idempotencyTtlSeconds: 2_592_000,
       courseCacheTtlMs: 5000,
@@ -70,6 +75,13 @@ describe('parseConfig', () => {
       WS_MAX_SUBSCRIPTIONS: '5',
       WS_MAX_CONNECTIONS: '100',
       WS_HEARTBEAT_MS: '1000',
+      RATE_LIMIT_PER_STUDENT: '30',
+      RATE_LIMIT_WINDOW_MS: '10000',
+      HTTP_HEADERS_TIMEOUT_MS: '5000',
+      HTTP_REQUEST_TIMEOUT_MS: '15000',
+      HTTP_MAX_CONNECTIONS: '500',
+      METRICS_ACCESS: 'operators',
+      DOCS_ACCESS: 'off',
     });
     expect(config).toMatchObject({
       role: 'worker',
@@ -98,6 +110,11 @@ describe('parseConfig', () => {
         maxConnections: 100,
         heartbeatMs: 1000,
       },
+      rateLimitPerStudent: 30,
+      rateLimitWindowMs: 10_000,
+      http: { headersTimeoutMs: 5000, requestTimeoutMs: 15_000, maxConnections: 500 },
+      metricsAccess: 'operators',
+      docsAccess: 'off',
     });
   });
 
@@ -132,6 +149,13 @@ describe('parseConfig', () => {
     ['WS_SEND_BUFFER_BYTES', '1024'],
     ['WS_MAX_SUBSCRIPTIONS', '0'],
     ['WS_HEARTBEAT_MS', '10'],
+    ['RATE_LIMIT_PER_STUDENT', '-1'],
+    ['RATE_LIMIT_WINDOW_MS', '10'],
+    ['HTTP_HEADERS_TIMEOUT_MS', '0'],
+    ['HTTP_REQUEST_TIMEOUT_MS', 'soon'],
+    ['HTTP_MAX_CONNECTIONS', '0'],
+    ['METRICS_ACCESS', 'public'],
+    ['DOCS_ACCESS', 'hidden'],
   ])('stops with a message naming %s when it is %s', (name, value) => {
     expect(() => parseConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => parseConfig({ [name]: value })).toThrow(new RegExp(`\\b${name}\\b`));
@@ -174,6 +198,12 @@ describe('parseConfig', () => {
     });
   });
 
+  it('refuses a header deadline past the whole request deadline (Node would refuse to start the server)', () => {
+    expect(() => parseConfig({ HTTP_HEADERS_TIMEOUT_MS: '20000', HTTP_REQUEST_TIMEOUT_MS: '10000' })).toThrow(
+      /HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS/,
+    );
+  });
+
   it('names every malformed variable at once', () => {
     expect(() => parseConfig({ SERVER_PORT: 'x', REDIS_PORT: 'y', ROLE: 'z' })).toThrow(
       /SERVER_PORT.*REDIS_PORT.*ROLE|ROLE.*SERVER_PORT.*REDIS_PORT/,
@@ -194,6 +224,16 @@ describe('parseConfig', () => {
       ['ADMIN_TOKEN', { ...secrets, ADMIN_TOKEN: 'dev-admin-token' }],
       ['CLIENT_TOKENS', { ...secrets, CLIENT_TOKENS: undefined }],
       ['CLIENT_TOKENS', { ...secrets, CLIENT_TOKENS: ' , ' }],
+      // The placeholders of deploy/k8s/secret.yaml, left in by mistake.
+      ['ADMIN_TOKEN', { ...secrets, ADMIN_TOKEN: 'change-me-admin-token' }],
+      ['CLIENT_TOKENS', { ...secrets, CLIENT_TOKENS: 'portal-token-2026-a,change-me-portal-token' }],
+      [
+        'DATABASE_URL',
+        {
+          ...secrets,
+          DATABASE_URL: 'postgres://courseflow:change-me-database-password@postgres:5432/courseflow',
+        },
+      ],
     ])('refuses to start without %s of its own', (name, env) => {
       expect(() => parseConfig({ NODE_ENV: 'production', ...env })).toThrow(
         new RegExp(`\\b${name}\\b.*production`),

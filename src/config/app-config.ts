@@ -64,6 +64,15 @@ export interface AppConfig {
   /** How long a starting process waits for PostgreSQL before it gives up with one clear line. */
   databaseStartTimeoutMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /**
+   * The HTTP server's limits, so connections that send slowly or nothing cannot hold the process: headers
+   * must arrive within headersTimeoutMs, a whole request within requestTimeoutMs, and past maxConnections
+   * a new connection is closed at once.
+   */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; maxConnections: number };
+  /** Who may read /metrics (open, or operators with ADMIN_TOKEN) and /docs (also: off, not served). */
+  metricsAccess: 'open' | 'operators';
+  docsAccess: 'open' | 'operators' | 'off';
   /** Live events on /ws: limits that keep one client from costing the process unbounded memory. */
   live: {
     /** Unsent bytes one connection may hold before it is closed (1013) as a slow consumer. */
@@ -87,6 +96,8 @@ type Env = Record<string, string | undefined>;
 
 /** The local default; refused in production. */
 const DEV_ADMIN_TOKEN = 'dev-admin-token';
+/** The deployment examples' placeholders (deploy/k8s/secret.yaml) start so; refused in production. */
+const isPlaceholder = (token: string): boolean => /^change-?me/i.test(token);
 
 export function parseConfig(env: Env): AppConfig {
   const problems: string[] = [];
@@ -134,8 +145,14 @@ export function parseConfig(env: Env): AppConfig {
   const allowAnonymousClients = bool('ALLOW_ANONYMOUS_CLIENTS', false);
   if (env.NODE_ENV === 'production') {
     // A token everybody can read in this repository opens nothing in production.
-    if (adminToken === DEV_ADMIN_TOKEN)
+    if (adminToken === DEV_ADMIN_TOKEN || isPlaceholder(adminToken))
       problems.push('ADMIN_TOKEN must be set to a secret of your own in production');
+    if (clientTokens.some(isPlaceholder))
+      problems.push('CLIENT_TOKENS must not hold a change-me placeholder in production');
+    if (/:change-?me[^@]*@/i.test(databaseUrl))
+      problems.push(
+        "DATABASE_URL must carry the database's real password in production, not the change-me placeholder",
+      );
     if (clientTokens.length === 0 && !allowAnonymousClients) {
       problems.push(
         'CLIENT_TOKENS must be set in production (or ALLOW_ANONYMOUS_CLIENTS=true to let anyone act for any student)',
@@ -204,6 +221,13 @@ export function parseConfig(env: Env): AppConfig {
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 600_000),
     databaseStartTimeoutMs: int('DATABASE_START_TIMEOUT_MS', 30000, 0, 600_000),
     logLevel: oneOf('LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const),
+    http: {
+      headersTimeoutMs: int('HTTP_HEADERS_TIMEOUT_MS', 10_000, 1000, 600_000),
+      requestTimeoutMs: int('HTTP_REQUEST_TIMEOUT_MS', 30_000, 1000, 600_000),
+      maxConnections: int('HTTP_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
+    },
+    metricsAccess: oneOf('METRICS_ACCESS', 'open', ['open', 'operators'] as const),
+    docsAccess: oneOf('DOCS_ACCESS', 'open', ['open', 'operators', 'off'] as const),
     live: {
       sendBufferBytes: int('WS_SEND_BUFFER_BYTES', 1024 * 1024, 16 * 1024, 256 * 1024 * 1024),
       slowConsumerMs: int('WS_SLOW_CONSUMER_MS', 10_000, 100, 600_000),
@@ -212,6 +236,9 @@ export function parseConfig(env: Env): AppConfig {
       heartbeatMs: int('WS_HEARTBEAT_MS', 30_000, 100, 600_000),
     },
   };
+  if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
+    problems.push('HTTP_HEADERS_TIMEOUT_MS must not exceed HTTP_REQUEST_TIMEOUT_MS');
+  }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   return config;
 }

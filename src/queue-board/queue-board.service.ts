@@ -8,7 +8,7 @@ import type { Express } from 'express';
 import { REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { partitionQueueNames } from '../queue/allocation-queue.contract.js';
-import { operatorAuth } from './operator-auth.middleware.js';
+import { operatorAuth } from '../auth/operator-auth.middleware.js';
 
 /** Where the queue console is served, on processes that serve the API. */
 export const QUEUE_BOARD_PATH = '/admin/queues';

@@ -1,10 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { Queue } from 'bullmq';
-import { AppModule } from '../../src/app.module.js';
-import { configureApp } from '../../src/app.setup.js';
+import { createApp } from '../../src/app.setup.js';
 import { type AppConfig, parseConfig } from '../../src/config/app-config.js';
 import {
   type AllocationJobData,
@@ -61,8 +59,7 @@ export interface TestApp {
 /** Boots the real application module (role, pipes, filters as in production) on a random port. */
 export async function startApp(world: TestWorld, env: Record<string, string> = {}): Promise<TestApp> {
   const config = parseConfig({ ...process.env, ...world.env, ...env });
-  const app = await NestFactory.create(AppModule.forRoot(config), { bufferLogs: true });
-  configureApp(app);
+  const app = await createApp(config);
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   return { app, config, baseUrl: `http://127.0.0.1:${address.port}`, close: () => app.close() };

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { operatorTokenMatcher } from '../auth/operator-token.js';
+import { operatorTokenMatcher } from './operator-token.js';
 
 /** What a browser shows in its login prompt; any user name is accepted, the password is ADMIN_TOKEN. */
 export const OPERATOR_REALM = 'CourseFlow operators';

@@ -120,11 +120,18 @@ async function freshDatabase() {
     console.error(`DEMO_DATABASE must be a plain database name ([a-z_][a-z0-9_]*), got "${DATABASE}"`);
     process.exit(2);
   }
-  await withClient(ADMIN_DATABASE_URL, async (client) => {
-    await client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
-    made.database = true;
-    await client.query(`CREATE DATABASE ${DATABASE}`);
-  });
+  // Never a DROP first: the demo drops only a database it made (DEMO_DATABASE may name one of yours).
+  await withClient(ADMIN_DATABASE_URL, (client) => client.query(`CREATE DATABASE ${DATABASE}`)).catch(
+    (error) => {
+      if (error.code !== '42P04') throw error;
+      console.error(
+        `database ${DATABASE} already exists; the demo makes its own and drops it afterwards: ` +
+          'set DEMO_DATABASE to a name not in use, or drop that database',
+      );
+      process.exit(2);
+    },
+  );
+  made.database = true;
   return urlOfDatabase(DATABASE);
 }
 

@@ -5,6 +5,8 @@
 // students and an operator follow it all live on /ws, checked against the record at the end. Exit 0 when
 // every invariant holds, 1 when one fails, 2 when PostgreSQL or Redis cannot be reached.
 // DEMO_URL=http://host:port (with ADMIN_TOKEN, and CLIENT_TOKEN when that service sets CLIENT_TOKENS) uses a running service.
+// Otherwise the demo's database is its own, courseflow_demo_<pid> (or DEMO_DATABASE), dropped at the end, also
+// after a failure or Ctrl-C.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, openSync } from 'node:fs';
@@ -25,7 +27,7 @@ import {
   withClient,
 } from './kit.mjs';
 
-const DATABASE = 'courseflow_demo';
+const DATABASE = process.env.DEMO_DATABASE || `courseflow_demo_${process.pid}`;
 const SEATS = 30;
 const STUDENTS = 500;
 const RETRIED = 100; // students whose request is sent twice at once (same key, same payload)
@@ -36,10 +38,38 @@ const ORDER_TOLERANCE_MS = 100;
 const WATCHED = ['s-0000', 's-0101', 's-0250', 's-0333', 's-0499'];
 
 let service;
-process.on('SIGINT', async () => {
-  await stopService();
-  process.exit(130);
+/** What the run made and must take away: its database and its Redis keys. */
+const made = { database: false, queuePrefix: null };
+let cleaning;
+
+/** Stops the service, drops the run's database and deletes its Redis keys, once, whichever path gets here first. */
+function cleanUp() {
+  cleaning ??= (async () => {
+    await stopService().catch(() => undefined);
+    if (made.queuePrefix) await deleteRedisKeys(`${made.queuePrefix}:*`).catch(() => undefined);
+    if (made.database) {
+      await withClient(ADMIN_DATABASE_URL, (client) =>
+        client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`),
+      ).catch((error) => console.error(`could not drop the demo's database ${DATABASE}: ${error.message}`));
+    }
+  })();
+  return cleaning;
+}
+
+// Output piped into a reader that went away (`npm run demo | head`): clean up rather than die on EPIPE.
+process.stdout.on('error', async () => {
+  await cleanUp();
+  process.exit(1);
 });
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+]) {
+  process.on(signal, async () => {
+    await cleanUp();
+    process.exit(code);
+  });
+}
 
 // ------------------------------------------------------------ dependencies and the service
 
@@ -51,7 +81,7 @@ async function checkDependencies() {
     await client.query('SELECT 1');
   } catch (error) {
     problems.push(
-      `PostgreSQL is not reachable at ${new URL(ADMIN_DATABASE_URL).host} (${error.message}).\n` +
+      `PostgreSQL is not reachable at ${new URL(ADMIN_DATABASE_URL).host} as ADMIN_DATABASE_URL says (${error.message}).\n` +
         '  Start it: `pg_ctlcluster 15 main start` (or your system service), or `docker compose up -d postgres redis`.',
     );
   } finally {
@@ -70,8 +100,11 @@ async function checkDependencies() {
     await redis.ping();
   } catch (error) {
     problems.push(
-      `Redis is not reachable at ${REDIS.host}:${REDIS.port} (${error.message}).\n` +
-        '  Start it: `redis-server --daemonize yes` (or your system service), or `docker compose up -d postgres redis`.',
+      `Redis is not reachable at ${REDIS.host}:${REDIS.port} as REDIS_HOST/REDIS_PORT say (${error.message}).\n` +
+        `  Start it: \`redis-server --port ${REDIS.port} --daemonize yes\` (or your system service)` +
+        (REDIS.port === 6379
+          ? ', or `docker compose up -d postgres redis`.'
+          : `; \`docker compose up -d postgres redis\` publishes Redis on 6379, not ${REDIS.port}.`),
     );
   } finally {
     redis.disconnect();
@@ -83,10 +116,22 @@ async function checkDependencies() {
 }
 
 async function freshDatabase() {
-  await withClient(ADMIN_DATABASE_URL, async (client) => {
-    await client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`);
-    await client.query(`CREATE DATABASE ${DATABASE}`);
-  });
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(DATABASE)) {
+    console.error(`DEMO_DATABASE must be a plain database name ([a-z_][a-z0-9_]*), got "${DATABASE}"`);
+    process.exit(2);
+  }
+  // Never a DROP first: the demo drops only a database it made (DEMO_DATABASE may name one of yours).
+  await withClient(ADMIN_DATABASE_URL, (client) => client.query(`CREATE DATABASE ${DATABASE}`)).catch(
+    (error) => {
+      if (error.code !== '42P04') throw error;
+      console.error(
+        `database ${DATABASE} already exists; the demo makes its own and drops it afterwards: ` +
+          'set DEMO_DATABASE to a name not in use, or drop that database',
+      );
+      process.exit(2);
+    },
+  );
+  made.database = true;
   return urlOfDatabase(DATABASE);
 }
 
@@ -122,7 +167,7 @@ async function startService(databaseUrl, queuePrefix, adminToken) {
     }
     await sleep(100);
   }
-  console.log(`service: ${url} (ROLE=all, log ${logFile})`);
+  console.log(`service: ${url} (ROLE=all, log ${logFile}), database ${DATABASE} (dropped at the end)`);
   return url;
 }
 
@@ -356,6 +401,10 @@ function report({ answers, started, outcomes, checks }) {
   );
   console.log(
     `  accept latency    p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+  );
+  console.log(
+    `                    (all ${answers.length} sent at once: each waits behind the ones that arrived with it; npm run bench\n` +
+      '                    keeps 64 connections with one request each in flight, so its figures are lower and steadier)',
   );
   printChecks('Invariants', checks);
   return checks.every((c) => c.ok);
@@ -666,15 +715,16 @@ async function main() {
   let url = process.env.DEMO_URL;
   let adminToken = process.env.ADMIN_TOKEN;
   let databaseUrl = null;
-  if (!url) {
-    await checkDependencies();
-    databaseUrl = await freshDatabase();
-    adminToken = randomBytes(16).toString('hex');
-    clientToken = `demo-portal-${randomBytes(12).toString('hex')}`;
-    url = await startService(databaseUrl, queuePrefix, adminToken);
-  }
   let live;
   try {
+    if (!url) {
+      await checkDependencies();
+      databaseUrl = await freshDatabase();
+      adminToken = randomBytes(16).toString('hex');
+      clientToken = `demo-portal-${randomBytes(12).toString('hex')}`;
+      made.queuePrefix = queuePrefix;
+      url = await startService(databaseUrl, queuePrefix, adminToken);
+    }
     const created = await post(
       url,
       '/courses',
@@ -697,8 +747,7 @@ async function main() {
     return stampedeOk && lifecycleOk && liveOk;
   } finally {
     await Promise.all(live?.all.map((client) => client.close()) ?? []);
-    await stopService();
-    if (databaseUrl) await deleteRedisKeys(`${queuePrefix}:*`);
+    await cleanUp();
   }
 }
 
@@ -706,7 +755,7 @@ main().then(
   (ok) => process.exit(ok ? 0 : 1),
   async (error) => {
     console.error(`demo failed: ${error.message}`);
-    await stopService();
+    await cleanUp();
     process.exit(1);
   },
 );

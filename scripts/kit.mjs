@@ -44,9 +44,13 @@ export async function freePort() {
   throw new Error(`no free port between ${low} and ${high}`);
 }
 
-/** Where tests, the demo and the bench may create and drop databases: one variable for all three. */
+/**
+ * Where tests, the demo and the bench may create and drop databases: one variable for all three. The default
+ * logs in as docker-compose.yml's postgres service asks (postgres:postgres); a server that trusts local
+ * connections ignores the password.
+ */
 export const ADMIN_DATABASE_URL =
-  process.env.ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  process.env.ADMIN_DATABASE_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432/postgres';
 
 /** The admin URL pointed at another database of the same server. */
 export function databaseUrl(name) {

@@ -2,13 +2,16 @@ import 'reflect-metadata';
 import { type Logger as PinoLogger, pino } from 'pino';
 import { createApp, exitGracefullyOnSignals } from './app.setup.js';
 import { type AppConfig, ConfigError, parseConfig } from './config/app-config.js';
+import { loadEnvFile } from './config/env-file.js';
 import { AppLogger } from './logging/logging.module.js';
 import { createDataSource } from './database/data-source.js';
 import { waitForDatabase } from './database/wait-for-database.js';
 
-function loadConfigOrExit(): AppConfig {
+/** The configuration, from the environment and then `.env` in the working directory (never over the environment). */
+function loadConfigOrExit(): { config: AppConfig; fromEnvFile: string[] } {
   try {
-    return parseConfig(process.env);
+    const fromEnvFile = loadEnvFile(process.env);
+    return { config: parseConfig(process.env), fromEnvFile };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(error.message);
@@ -17,9 +20,11 @@ function loadConfigOrExit(): AppConfig {
 }
 
 async function bootstrap(): Promise<void> {
-  const config = loadConfigOrExit();
+  const { config, fromEnvFile } = loadConfigOrExit();
   // JSON lines from the first moment: Nest's own logger is not there until the application exists.
   const startLog = pino({ level: config.logLevel });
+  // Names only: the file may hold secrets.
+  if (fromEnvFile.length > 0) startLog.info({ msg: 'read .env', variables: fromEnvFile });
   if (!(await waitForDatabase(config.databaseUrl, config.databaseStartTimeoutMs, startLog))) process.exit(1);
   if (config.role === 'migrate') return migrate(config, startLog);
   try {

@@ -78,6 +78,38 @@ describe('courses API', () => {
     });
   });
 
+  it('treats codes that differ only in case as one code: the second answers 409 and nothing is written', async () => {
+    const first = await http(
+      api.baseUrl,
+      'POST',
+      '/courses',
+      { code: 'Ma201', title: 'Linear algebra', capacity: 3 },
+      admin,
+    );
+    expect(first.status).toBe(201);
+    for (const code of ['MA201', 'ma201', ' mA201 ']) {
+      const again = await http(
+        api.baseUrl,
+        'POST',
+        '/courses',
+        { code, title: 'Linear algebra again', capacity: 3 },
+        admin,
+      );
+      expect({ code, status: again.status, body: again.body }).toEqual({
+        code,
+        status: 409,
+        body: {
+          statusCode: 409,
+          error: 'Conflict',
+          message: `code ${code.trim()} already exists as Ma201 (codes are unique whatever their case)`,
+        },
+      });
+    }
+    const listed = await http(api.baseUrl, 'GET', '/courses');
+    const codes = (listed.body as Array<{ code: string }>).map((course) => course.code.toLowerCase());
+    expect(codes.filter((code) => code === 'ma201')).toHaveLength(1);
+  });
+
   it.each([
     ['no header', {}],
     ['a wrong token', { authorization: 'Bearer not-the-token' }],

@@ -1,11 +1,22 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse } from 'yaml';
+
+/** Every file under a directory, recursively. */
+const sources = (dir: string): string[] =>
+  readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name));
 
 /** No Docker engine runs here, so the deployment files are checked by reading them. */
 describe('deployment files', () => {
   const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as {
     services: Record<string, any>;
   };
+  const monitoring = parse(readFileSync('deploy/compose.monitoring.yml', 'utf8')) as {
+    services: Record<string, any>;
+  };
+  const everyService = { ...compose.services, ...monitoring.services };
   const envExample = readFileSync('.env.example', 'utf8');
   const exampleNames = [...envExample.matchAll(/^([A-Z_]+)=/gm)].map((match) => match[1]);
   const configSource = readFileSync('src/config/app-config.ts', 'utf8');
@@ -30,6 +41,56 @@ describe('deployment files', () => {
     for (const name of ['api', 'worker']) {
       expect([compose.services[name].healthcheck.test].flat().join(' ')).toContain('/ready');
     }
+  });
+
+  it('publishes ports on 127.0.0.1 only, monitoring included', () => {
+    const published = Object.entries(everyService).flatMap(([name, service]) =>
+      (service.ports ?? []).map((port: unknown) => ({ name, port: String(port) })),
+    );
+    expect(published.map(({ name }) => name).sort()).toEqual([
+      'api',
+      'grafana',
+      'postgres',
+      'prometheus',
+      'redis',
+    ]);
+    for (const entry of published) {
+      expect(entry).toEqual({ name: entry.name, port: expect.stringMatching(/^127\.0\.0\.1:\d+:\d+$/) });
+    }
+  });
+
+  it('restarts every service unless it was stopped by hand', () => {
+    for (const [name, service] of Object.entries(everyService)) {
+      expect({ name, restart: service.restart }).toEqual({ name, restart: 'unless-stopped' });
+    }
+  });
+
+  it("lets the tests and the demo log in to compose's PostgreSQL with ADMIN_DATABASE_URL's default", () => {
+    const kit = readFileSync('scripts/kit.mjs', 'utf8');
+    const fallback = /process\.env\.ADMIN_DATABASE_URL \?\? '([^']+)'/.exec(kit)![1];
+    const url = new URL(fallback);
+    const postgres = compose.services.postgres;
+    expect({ user: url.username, password: url.password, database: url.pathname }).toEqual({
+      user: postgres.environment.POSTGRES_USER,
+      password: postgres.environment.POSTGRES_PASSWORD,
+      database: '/postgres',
+    });
+    expect(postgres.ports).toContain(`${url.hostname}:${url.port}:5432`);
+    // One name for that URL everywhere: the tests, the demo, the bench, the fault runs and the README.
+    const names = new Set<string>();
+    for (const file of [
+      'README.md',
+      'package.json',
+      ...sources('scripts'),
+      ...sources('test'),
+      ...sources('.ci'),
+    ]) {
+      for (const [name] of readFileSync(file, 'utf8').matchAll(
+        /\b[A-Z_]*(?:ADMIN_[A-Z_]*DATABASE|DATABASE_[A-Z_]*ADMIN)[A-Z_]*\b/g,
+      ))
+        names.add(name);
+    }
+    expect([...names]).toEqual(['ADMIN_DATABASE_URL']);
   });
 
   it('starts the api and workers only once PostgreSQL and Redis are healthy', () => {

@@ -1,15 +1,20 @@
-import { Check, Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
 @Entity({ name: 'courses' })
 @Check('courses_capacity_range', '"capacity" >= 0 AND "capacity" <= 100000')
 @Check('courses_seats_within_capacity', '"seats_taken" >= 0 AND "seats_taken" <= "capacity"')
 @Check('courses_waitlist_non_negative', '"waitlist_length" >= 0')
 @Check('courses_window_order', '"opens_at" IS NULL OR "closes_at" IS NULL OR "opens_at" < "closes_at"')
+// Codes are unique whatever their case: a unique index on lower("code"), made by the migration
+// CaseInsensitiveCourseCodes. TypeORM cannot describe an expression index; synchronize: false keeps schema
+// sync and migration:generate from ever dropping it.
+@Index('courses_code_lower_key', { synchronize: false })
 export class Course {
   @PrimaryGeneratedColumn({ type: 'integer', primaryKeyConstraintName: 'courses_pkey' })
   id!: number;
 
-  @Column({ type: 'varchar', length: 32, unique: true })
+  /** Unique whatever its case (the index above): a second `cs101` beside `CS101` is a 409. */
+  @Column({ type: 'varchar', length: 32 })
   code!: string;
 
   @Column({ type: 'varchar', length: 200 })

@@ -64,10 +64,23 @@ export class CoursesService {
         error instanceof QueryFailedError &&
         (error.driverError as { code?: string }).code === UNIQUE_VIOLATION
       ) {
-        throw new DomainError(DomainErrorCode.CourseCodeTaken, `code ${dto.code} already exists`);
+        throw new DomainError(DomainErrorCode.CourseCodeTaken, await this.codeTakenMessage(dto.code));
       }
       throw error;
     }
+  }
+
+  /** Codes are unique whatever their case (a unique index on lower(code)): say which one holds it. */
+  private async codeTakenMessage(code: string): Promise<string> {
+    const holder = await this.courses
+      .createQueryBuilder('course')
+      .select('course.code')
+      .where('lower(course.code) = lower(:code)', { code })
+      .getOne()
+      .catch(() => null);
+    return holder && holder.code !== code
+      ? `code ${code} already exists as ${holder.code} (codes are unique whatever their case)`
+      : `code ${code} already exists`;
   }
 
   /**

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { freePort } from '../../scripts/kit.mjs';
 import { eventually } from './test-app.js';
 
@@ -14,15 +15,20 @@ export interface ChildService {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Resolves once the service is ready (both dependencies answer), or, with until 'live', once it answers /health. */
+/**
+ * Resolves once the service is ready (both dependencies answer), or, with until 'live', once it answers /health.
+ * A variable given as undefined is taken out of the child's environment; `cwd` is its working directory.
+ */
 export async function startChildService(
-  env: Record<string, string>,
+  env: Record<string, string | undefined>,
   until: 'ready' | 'live' = 'ready',
+  { cwd }: { cwd?: string } = {},
 ): Promise<ChildService> {
   if (!existsSync('dist/main.js')) throw new Error('dist/main.js is missing: run `npm run build` first');
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/main.js'], {
+  const child = spawn(process.execPath, [resolve('dist/main.js')], {
     env: { ...process.env, NODE_OPTIONS: '', ...env, SERVER_PORT: String(port) },
+    cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];

@@ -4,6 +4,7 @@ import { CountDecidedRequests1795584188136 } from './1795584188136-CountDecidedR
 import { WaitlistLifecycle1795646654332 } from './1795646654332-WaitlistLifecycle.js';
 import { DeadLetters1795647844037 } from './1795647844037-DeadLetters.js';
 import { LiveEvents1795735000000 } from './1795735000000-LiveEvents.js';
+import { CaseInsensitiveCourseCodes1795736000000 } from './1795736000000-CaseInsensitiveCourseCodes.js';
 
 export const migrations = [
   CreateSchema1795583224743,
@@ -11,4 +12,5 @@ export const migrations = [
   WaitlistLifecycle1795646654332,
   DeadLetters1795647844037,
   LiveEvents1795735000000,
+  CaseInsensitiveCourseCodes1795736000000,
 ];

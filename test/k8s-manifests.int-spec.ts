@@ -158,10 +158,19 @@ describe('Kubernetes manifests', () => {
     expect(set.filter((name) => !read.has(name))).toEqual([]);
   });
 
-  it('gives every process a configuration the service accepts in production', () => {
+  it('gives every process a configuration the service accepts in production once the placeholders are replaced', () => {
+    // What an operator writes over the Secret's change-me values.
+    const replaced = Object.fromEntries(
+      Object.entries(secret.stringData as Record<string, string>).map(([name, value]) => [
+        name,
+        value.replace(/change-me-[a-z-]+/g, `a-real-secret-for-${name.toLowerCase()}`),
+      ]),
+    );
     for (const workload of workloads) {
       const environment = { ...environmentOf(containerOf(workload)), NODE_ENV: 'production' };
-      expect(() => parseConfig(environment)).not.toThrow();
+      expect(() => parseConfig({ ...environment, ...replaced })).not.toThrow();
+      // Left as they are, the placeholders stop the process, each named.
+      expect(() => parseConfig(environment)).toThrow(/ADMIN_TOKEN.*CLIENT_TOKENS.*DATABASE_URL/);
     }
   });
 

@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type PrivateRedis, startPrivateRedis } from './support/private-redis.js';
 import {
+  asClient,
   createWorld,
+  metricValue,
   http,
   newCourse,
   newRequest,
@@ -72,6 +74,12 @@ describe('the per-student rate limit', () => {
     const listed = await http(first.baseUrl, 'GET', `/students/${student}/requests`);
     expect(listed.body).toHaveLength(5);
     expect((await http(second.baseUrl, 'POST', '/enroll', newRequest(courseId))).status).toBe(202);
+    const metrics = await fetch(`${second.baseUrl}/metrics`, { headers: asClient }).then((answer) =>
+      answer.text(),
+    );
+    expect(metricValue(metrics, 'enrollment_requests_total{status="rate_limited"}')).toBeGreaterThanOrEqual(
+      1,
+    );
   });
 
   it('counts drops with enrollments, against the student who sent the request', async () => {

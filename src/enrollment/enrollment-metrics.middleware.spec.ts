@@ -8,6 +8,7 @@ describe('countedStatusOf', () => {
     [404, 'rejected_invalid'],
     [422, 'rejected_invalid'],
     [503, 'unavailable'],
+    [429, 'rate_limited'],
     [500, null],
   ])('counts a %i as %s', (statusCode, expected) => {
     expect(countedStatusOf(statusCode)).toBe(expected);

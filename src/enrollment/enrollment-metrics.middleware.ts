@@ -7,6 +7,7 @@ export function countedStatusOf(statusCode: number): RequestCountStatus | null {
   if (statusCode === 202) return 'queued';
   if (statusCode === 200) return 'replayed';
   if (statusCode === 503) return 'unavailable';
+  if (statusCode === 429) return 'rate_limited';
   if (statusCode >= 400 && statusCode < 500) return 'rejected_invalid';
   return null;
 }

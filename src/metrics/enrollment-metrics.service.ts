@@ -8,7 +8,14 @@ export const BATCH_SIZE = 'allocation_batch_size';
 
 /** What happened to a request, as counted by the process that saw it. */
 export type RequestCountStatus =
-  'queued' | 'replayed' | 'rejected_invalid' | 'unavailable' | 'enrolled' | 'waitlisted' | 'rejected';
+  | 'queued'
+  | 'replayed'
+  | 'rejected_invalid'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'enrolled'
+  | 'waitlisted'
+  | 'rejected';
 
 /**
  * The per-process request counters and the acceptance-to-decision histogram. Each API and worker

@@ -46,7 +46,7 @@ const courseGauge = (name: string, help: string) =>
     CourseGauges,
     makeCounterProvider({
       name: REQUESTS_TOTAL,
-      help: 'Enrollment requests by what became of them (queued, replayed, rejected_invalid, unavailable, enrolled, waitlisted, rejected)',
+      help: 'Enrollment requests by what became of them (queued, replayed, rejected_invalid, rate_limited, unavailable, enrolled, waitlisted, rejected)',
       labelNames: ['status'],
     }),
     makeHistogramProvider({

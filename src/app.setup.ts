@@ -10,7 +10,7 @@ import { AppModule } from './app.module.js';
 import { BoundedExpressAdapter } from './http/bounded-express.adapter.js';
 import { serveOpenApi } from './http/openapi.js';
 import { restrictOperatorPages } from './http/operator-pages.js';
-import { checkRequest, MAX_BODY_BYTES } from './http/request-checks.js';
+import { checkRequest, MAX_BODY_BYTES, requireJsonBody } from './http/request-checks.js';
 import { AppLogger, requestLogger } from './logging/logging.module.js';
 
 /** The application as main.ts and the tests start it: its modules, on a bounded HTTP server, configured. */
@@ -39,8 +39,10 @@ function configureApp(app: INestApplication, config: AppConfig): void {
     }),
   );
   app.use(restrictOperatorPages(config));
-  // Bodies past the contract's limit are refused (413) before they are read whole; Nest then skips its own
-  // parsers (100 KiB). What passes is checked for depth, prototype keys and a repeated Idempotency-Key.
+  // A body that is not JSON is refused (415) before it is read; one past the contract's limit (413) before
+  // it is read whole. With both parsers set here Nest skips its own (100 KiB; the urlencoded one is never
+  // reached). What passes is checked for depth, prototype keys and a repeated Idempotency-Key.
+  app.use(requireJsonBody);
   express.useBodyParser('json', { limit: MAX_BODY_BYTES });
   express.useBodyParser('urlencoded', { limit: MAX_BODY_BYTES, extended: false });
   app.use(checkRequest);

@@ -60,7 +60,11 @@ describe('security headers', () => {
         app.baseUrl,
         'POST',
         '/courses',
-        { code: `CASE-${scheme}`, title: 'Scheme case', capacity: 1 },
+        {
+          code: `CASE-${['Bearer', 'bearer', 'BEARER', 'bEaReR'].indexOf(scheme)}`,
+          title: 'Scheme case',
+          capacity: 1,
+        },
         { authorization: `${scheme} ${ADMIN_TOKEN}` },
       );
       expect(created.status).toBe(201);
@@ -70,6 +74,44 @@ describe('security headers', () => {
       expect(listed.status).toBe(200);
     },
   );
+
+  it.each([
+    ['text/plain', '{"student_id":"s-1"}', 415, 'Content-Type must be application/json (got text/plain)'],
+    [
+      'application/x-www-form-urlencoded',
+      'student_id=s-1&course_id=1',
+      415,
+      'Content-Type must be application/json (got application/x-www-form-urlencoded)',
+    ],
+    ['application/json; charset=latin1', '{}', 415, 'charset latin1 is not supported; send UTF-8'],
+    ['application/json', 'null', 400, 'the body is not valid JSON (send one JSON object)'],
+    ['application/json', '{"student_id":', 400, 'the body is not valid JSON (send one JSON object)'],
+  ])('answers a %s body %j with %i in its own words', async (type, body, status, message) => {
+    const answer = await http(app.baseUrl, 'POST', '/enroll', body, { 'content-type': type });
+    expect(answer.status).toBe(status);
+    expect(answer.body).toMatchObject({ statusCode: status, message });
+    expect(answer.body.details).toHaveLength(1);
+  });
+
+  it('answers a body past 16 KiB with 413, and one whose bytes are not its Content-Encoding with 400', async () => {
+    const large = await http(
+      app.baseUrl,
+      'POST',
+      '/enroll',
+      JSON.stringify({ student_id: 'x'.repeat(20_000) }),
+    );
+    expect(large.body).toEqual({
+      statusCode: 413,
+      error: 'Payload Too Large',
+      message: 'the body is larger than 16 KiB',
+      details: [{ field: 'body', message: 'the body is larger than 16 KiB' }],
+    });
+    const garbled = await http(app.baseUrl, 'POST', '/enroll', '{"not":"gzip"}', {
+      'content-encoding': 'gzip',
+    });
+    expect(garbled.status).toBe(400);
+    expect(garbled.body.message).toBe('the body could not be decoded with its Content-Encoding');
+  });
 
   itWithBrowser('keeps Swagger UI working under the CSP: it renders and tries an operation out', async () => {
     const browser = await chromium.launch({

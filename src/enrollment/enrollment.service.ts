@@ -57,6 +57,8 @@ export class EnrollmentService {
 
   /** The student who sent the request with this key, if there is one: the rate limit counts per student. */
   async studentOf(key: string): Promise<string | undefined> {
+    // Called before the path's pipe has checked the key: one no request can have never reaches PostgreSQL.
+    if (!IDEMPOTENCY_KEY_PATTERN.test(key)) return undefined;
     const decided = await this.decisions.find(key);
     if (decided) return decided.studentId;
     return (await unavailableOnFailure(() => this.idempotency.find(key)))?.studentId;

@@ -20,6 +20,8 @@ export enum DomainErrorCode {
   PathParameterInvalid = 'path_parameter_invalid',
   RequestInvalid = 'request_invalid',
   RateLimited = 'rate_limited',
+  UnsupportedMediaType = 'unsupported_media_type',
+  BodyTooLarge = 'body_too_large',
 }
 
 /** One thing wrong with a request: the field (a dotted path, or the header's name) and why. */

@@ -10,9 +10,10 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { isConnectionError } from '../database/database-errors.js';
+import { bodyReadError } from '../http/request-checks.js';
 import { DomainError, DomainErrorCode } from './domain-error.js';
 
-const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
+export const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
   [DomainErrorCode.CourseNotFound]: HttpStatus.NOT_FOUND,
   [DomainErrorCode.EnrollmentNotFound]: HttpStatus.NOT_FOUND,
   [DomainErrorCode.CourseCodeTaken]: HttpStatus.CONFLICT,
@@ -33,6 +34,8 @@ const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
   [DomainErrorCode.PathParameterInvalid]: HttpStatus.BAD_REQUEST,
   [DomainErrorCode.RequestInvalid]: HttpStatus.BAD_REQUEST,
   [DomainErrorCode.RateLimited]: HttpStatus.TOO_MANY_REQUESTS,
+  [DomainErrorCode.UnsupportedMediaType]: HttpStatus.UNSUPPORTED_MEDIA_TYPE,
+  [DomainErrorCode.BodyTooLarge]: HttpStatus.PAYLOAD_TOO_LARGE,
 };
 
 /** Seconds a client should wait before retrying when a dependency is unavailable. */
@@ -58,10 +61,13 @@ export class DomainExceptionFilter implements ExceptionFilter {
     const response = http.getResponse<Response>();
     const request = http.getRequest<Request>();
     // Not logged per request: the dependency monitor logs each outage once, when it starts and ends.
+    // A body body-parser could not read reaches here as an HttpException caused by its error.
     const exception =
       !(thrown instanceof DomainError) && !(thrown instanceof HttpException) && isConnectionError(thrown)
         ? databaseUnavailable()
-        : thrown;
+        : thrown instanceof HttpException
+          ? (bodyReadError(thrown.cause) ?? thrown)
+          : thrown;
 
     if (exception instanceof DomainError) {
       const status = STATUS_BY_CODE[exception.code];

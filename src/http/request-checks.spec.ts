@@ -1,4 +1,5 @@
-import { MAX_BODY_DEPTH, hostileBodyProblem } from './request-checks.js';
+import { STATUS_BY_CODE } from '../errors/domain-exception.filter.js';
+import { MAX_BODY_DEPTH, bodyReadError, hostileBodyProblem } from './request-checks.js';
 
 /** `{ "a": { "a": ... 1 } }`, `levels` objects deep. */
 function nested(levels: number): unknown {
@@ -33,4 +34,42 @@ describe('hostileBodyProblem', () => {
       expect(hostileBodyProblem(JSON.parse(`{"a":{"${key}":1}}`))).toMatchObject({ field: `a.${key}` });
     },
   );
+});
+
+describe('bodyReadError', () => {
+  it.each([
+    [{ type: 'entity.parse.failed' }, 400, 'body', 'the body is not valid JSON (send one JSON object)'],
+    [{ type: 'entity.too.large' }, 413, 'body', 'the body is larger than 16 KiB'],
+    [
+      { type: 'charset.unsupported', charset: 'LATIN1' },
+      415,
+      'Content-Type',
+      'charset LATIN1 is not supported; send UTF-8',
+    ],
+    [
+      { type: 'encoding.unsupported', encoding: 'zstd' },
+      415,
+      'Content-Encoding',
+      'Content-Encoding zstd is not supported; send identity, gzip, deflate or br',
+    ],
+    [{ type: 'request.aborted' }, 400, 'body', 'the body ended before its Content-Length'],
+    [
+      { errno: -3, code: 'Z_DATA_ERROR' },
+      400,
+      'Content-Encoding',
+      'the body could not be decoded with its Content-Encoding',
+    ],
+  ])('says what is wrong with an unreadable body in its own words (%j)', (cause, status, field, message) => {
+    const error = bodyReadError(cause)!;
+    expect({ status: STATUS_BY_CODE[error.code], message: error.message, details: error.details }).toEqual({
+      status,
+      message,
+      details: [{ field, message }],
+    });
+  });
+
+  it('leaves any other error alone', () => {
+    expect(bodyReadError(new Error('something else'))).toBeUndefined();
+    expect(bodyReadError(undefined)).toBeUndefined();
+  });
 });

@@ -33,6 +33,64 @@ export function hostileBodyProblem(body: unknown): ErrorDetail | null {
 }
 
 /**
+ * Before the body is read: a request that carries one says it is JSON (`Content-Type: application/json`,
+ * with any parameters); anything else is a 415 rather than a body silently read as empty.
+ */
+export function requireJsonBody(request: Request, _response: Response, next: NextFunction): void {
+  // is() answers null without a body (GET, DELETE, an empty POST), false for another type.
+  if (request.is('application/json') === false) {
+    const message = `Content-Type must be application/json (got ${request.headers['content-type'] ?? 'none'})`;
+    next(
+      new DomainError(DomainErrorCode.UnsupportedMediaType, message, [{ field: 'Content-Type', message }]),
+    );
+    return;
+  }
+  next();
+}
+
+/** What body-parser says when it cannot read a body, in our words: its own are V8's or zlib's. */
+export function bodyReadError(cause: unknown): DomainError | undefined {
+  const { type, charset, encoding } = (cause ?? {}) as {
+    type?: unknown;
+    charset?: unknown;
+    encoding?: unknown;
+  };
+  const body = (code: DomainErrorCode, message: string, field = 'body') =>
+    new DomainError(code, message, [{ field, message }]);
+  switch (type) {
+    case 'entity.parse.failed':
+      return body(DomainErrorCode.RequestInvalid, 'the body is not valid JSON (send one JSON object)');
+    case 'entity.too.large':
+      return body(DomainErrorCode.BodyTooLarge, `the body is larger than ${MAX_BODY_BYTES / 1024} KiB`);
+    case 'charset.unsupported':
+      return body(
+        DomainErrorCode.UnsupportedMediaType,
+        `charset ${String(charset)} is not supported; send UTF-8`,
+        'Content-Type',
+      );
+    case 'encoding.unsupported':
+      return body(
+        DomainErrorCode.UnsupportedMediaType,
+        `Content-Encoding ${String(encoding)} is not supported; send identity, gzip, deflate or br`,
+        'Content-Encoding',
+      );
+    case 'request.aborted':
+    case 'request.size.invalid':
+      return body(DomainErrorCode.RequestInvalid, 'the body ended before its Content-Length');
+    default:
+      // zlib's failures carry no type: a body whose bytes are not what its Content-Encoding says.
+      if (typeof (cause as { errno?: unknown } | undefined)?.errno === 'number') {
+        return body(
+          DomainErrorCode.RequestInvalid,
+          'the body could not be decoded with its Content-Encoding',
+          'Content-Encoding',
+        );
+      }
+      return undefined;
+  }
+}
+
+/**
  * Before any route: one Idempotency-Key header at most (Node would join two into one "a, b" key), and no
  * hostile body (see hostileBodyProblem). A refusal goes to the exception filter as a 400 like any other.
  */

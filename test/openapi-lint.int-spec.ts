@@ -1,0 +1,82 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { createWorld, startApp, type TestApp, type TestWorld } from './support/test-app.js';
+
+const run = promisify(execFile);
+
+interface LintCount {
+  errors: number;
+  warnings: number;
+  problems: string[];
+}
+
+/** Redocly's recommended rules (redocly.yaml says which ones are off for us, and why). */
+async function redocly(file: string): Promise<LintCount> {
+  // Exits 1 when it finds an error; the JSON report is on stdout either way.
+  const { stdout } = await run(
+    'npx',
+    ['redocly', 'lint', '--extends', 'recommended', '--format', 'json', file],
+    { env: { ...process.env, NODE_OPTIONS: '', REDOCLY_TELEMETRY: 'off' } },
+  ).catch((failed: { stdout?: string }) => ({ stdout: failed.stdout ?? '' }));
+  const report = JSON.parse(stdout) as {
+    totals: { errors: number; warnings: number };
+    problems: { ruleId: string; severity: string; message: string; location: { pointer: string }[] }[];
+  };
+  return {
+    errors: report.totals.errors,
+    warnings: report.totals.warnings,
+    problems: report.problems.map(
+      (problem) =>
+        `${problem.severity} ${problem.ruleId} ${problem.location[0]?.pointer ?? ''}: ${problem.message}`,
+    ),
+  };
+}
+
+/** Spectral's spectral:oas ruleset (.spectral.yaml). Severity 0 is an error, 1 a warning. */
+async function spectral(file: string): Promise<LintCount> {
+  const { stdout } = await run('npx', ['spectral', 'lint', '--format', 'json', '--quiet', file], {
+    env: { ...process.env, NODE_OPTIONS: '' },
+  }).catch((failed: { stdout?: string }) => ({ stdout: failed.stdout ?? '' }));
+  const results = JSON.parse(stdout) as { code: string; severity: number; message: string; path: string[] }[];
+  return {
+    errors: results.filter(({ severity }) => severity === 0).length,
+    warnings: results.filter(({ severity }) => severity === 1).length,
+    problems: results.map(
+      (result) => `${result.severity} ${result.code} ${result.path.join('.')}: ${result.message}`,
+    ),
+  };
+}
+
+describe('the OpenAPI document at /docs-json', () => {
+  let world: TestWorld;
+  let api: TestApp;
+  let dir: string;
+  let file: string;
+
+  beforeAll(async () => {
+    world = await createWorld();
+    api = await startApp(world);
+    dir = mkdtempSync(path.join(tmpdir(), 'courseflow-openapi-'));
+    file = path.join(dir, 'openapi.json');
+    writeFileSync(file, await (await fetch(`${api.baseUrl}/docs-json`)).text());
+  });
+  afterAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await api.close();
+    await world.destroy();
+  });
+
+  it("passes Redocly's recommended rules and Spectral's spectral:oas without an error or a warning", async () => {
+    const [redoclyCount, spectralCount] = await Promise.all([redocly(file), spectral(file)]);
+    console.log(
+      `OpenAPI lint: Redocly (recommended) ${redoclyCount.errors} errors, ${redoclyCount.warnings} warnings; ` +
+        `Spectral (spectral:oas) ${spectralCount.errors} errors, ${spectralCount.warnings} warnings\n` +
+        [...redoclyCount.problems, ...spectralCount.problems].join('\n'),
+    );
+    expect(redoclyCount.problems).toEqual([]);
+    expect(spectralCount.problems).toEqual([]);
+  }, 120_000);
+});

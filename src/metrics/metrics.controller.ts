@@ -35,7 +35,11 @@ export class MetricsJsonController {
               type: 'object',
               required: ['value', 'labels'],
               properties: {
-                value: { type: 'number' },
+                value: {
+                  type: 'number',
+                  nullable: true,
+                  description: 'null for a figure not measured yet (NaN, e.g. the event-loop lag at start)',
+                },
                 metricName: { type: 'string', description: 'A histogram series: _bucket, _sum or _count' },
                 labels: {
                   type: 'object',

@@ -68,15 +68,15 @@ export async function startApp(world: TestWorld, env: Record<string, string> = {
   const config = parseConfig({ ...process.env, ...world.env, ...env });
   const app = await NestFactory.create(AppModule.forRoot(config), { bufferLogs: true });
   // Every response is checked against the served OpenAPI document (see openapi-conformance.ts).
-  let checker: ConformanceChecker | undefined;
-  app.use(recordResponses(() => checker));
+  const conformance: { checker?: ConformanceChecker } = {};
+  app.use(recordResponses(() => conformance.checker));
   configureApp(app);
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
   const baseUrl = `http://127.0.0.1:${address.port}`;
   const document = await (await fetch(`${baseUrl}/docs-json`)).text();
-  checker = checkers.get(document) ?? new ConformanceChecker(JSON.parse(document));
-  checkers.set(document, checker);
+  conformance.checker = checkers.get(document) ?? new ConformanceChecker(JSON.parse(document));
+  checkers.set(document, conformance.checker);
   return { app, config, baseUrl, close: () => app.close() };
 }
 

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -55,13 +55,15 @@ describe('the OpenAPI document at /docs-json', () => {
   let api: TestApp;
   let dir: string;
   let file: string;
+  let document: string;
 
   beforeAll(async () => {
     world = await createWorld();
     api = await startApp(world);
     dir = mkdtempSync(path.join(tmpdir(), 'courseflow-openapi-'));
     file = path.join(dir, 'openapi.json');
-    writeFileSync(file, await (await fetch(`${api.baseUrl}/docs-json`)).text());
+    document = await (await fetch(`${api.baseUrl}/docs-json`)).text();
+    writeFileSync(file, document);
   });
   afterAll(async () => {
     rmSync(dir, { recursive: true, force: true });
@@ -79,4 +81,19 @@ describe('the OpenAPI document at /docs-json', () => {
     expect(redoclyCount.problems).toEqual([]);
     expect(spectralCount.problems).toEqual([]);
   }, 120_000);
+
+  it("prefills POST /enroll in Swagger UI with the README's own example, so trying it after the curl is a replay", () => {
+    // Swagger UI builds the body from each property's example.
+    const properties = JSON.parse(document).components.schemas.EnrollRequestDto.properties as Record<
+      string,
+      { example: unknown }
+    >;
+    const prefilled = Object.fromEntries(
+      Object.entries(properties).map(([name, property]) => [name, property.example]),
+    );
+    const readme = readFileSync(path.join(process.cwd(), 'README.md'), 'utf8');
+    const curl = /POST localhost:8000\/enroll[^\n]*\n\s*-d '([^']+)'/.exec(readme);
+    expect(curl).not.toBeNull();
+    expect(prefilled).toEqual(JSON.parse(curl![1]));
+  });
 });

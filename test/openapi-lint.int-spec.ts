@@ -96,4 +96,40 @@ describe('the OpenAPI document at /docs-json', () => {
     expect(curl).not.toBeNull();
     expect(prefilled).toEqual(JSON.parse(curl![1]));
   });
+
+  it('gives a generated client what it needs: names, tags, examples, error bodies, retry hints', () => {
+    const doc = JSON.parse(document);
+    const tags = new Map(
+      doc.tags.map((tag: { name: string; description: string }) => [tag.name, tag.description]),
+    );
+    const problems: string[] = [];
+    for (const [template, item] of Object.entries<Record<string, any>>(doc.paths)) {
+      for (const [method, operation] of Object.entries<any>(item)) {
+        const where = `${method.toUpperCase()} ${template}`;
+        if (!/^[a-z][A-Za-z]+$/.test(operation.operationId ?? '')) problems.push(`${where}: operationId`);
+        if (!operation.summary || !operation.description) problems.push(`${where}: summary or description`);
+        if (!operation.security) problems.push(`${where}: security unsaid`);
+        for (const tag of operation.tags ?? []) if (!tags.get(tag)) problems.push(`${where}: tag ${tag}`);
+        for (const parameter of operation.parameters ?? []) {
+          if (parameter.in === 'path' && parameter.schema?.example === undefined) {
+            problems.push(`${where}: no example for {${parameter.name}}`);
+          }
+        }
+        for (const [status, response] of Object.entries<any>(operation.responses)) {
+          if (Number(status) < 400) continue;
+          const json = response.content?.['application/json'];
+          if (!json?.schema || json.example === undefined)
+            problems.push(`${where} ${status}: schema or example`);
+          if (['429', '503'].includes(status) && !response.headers?.['Retry-After']) {
+            problems.push(`${where} ${status}: no Retry-After`);
+          }
+        }
+      }
+    }
+    for (const [name, scheme] of Object.entries<any>(doc.components.securitySchemes)) {
+      if (scheme.bearerFormat) problems.push(`security scheme ${name}: bearerFormat ${scheme.bearerFormat}`);
+    }
+    expect(problems).toEqual([]);
+    expect(doc.servers).toEqual([expect.objectContaining({ url: '/' })]);
+  });
 });

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { RequestHandler } from 'express';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { AppConfig } from './config/app-config.js';
 import { LiveGateway } from './live/live.gateway.js';
@@ -13,11 +14,15 @@ import { restrictOperatorPages } from './http/operator-pages.js';
 import { checkRequest, MAX_BODY_BYTES, requireJsonBody } from './http/request-checks.js';
 import { AppLogger, requestLogger } from './logging/logging.module.js';
 
-/** The application as main.ts and the tests start it: its modules, on a bounded HTTP server, configured. */
-export async function createApp(config: AppConfig): Promise<INestApplication> {
+/**
+ * The application as main.ts and the tests start it: its modules, on a bounded HTTP server, configured.
+ * `observer` sees every request before anything else does (the tests' check of responses against OpenAPI).
+ */
+export async function createApp(config: AppConfig, observer?: RequestHandler): Promise<INestApplication> {
   const app = await NestFactory.create(AppModule.forRoot(config), new BoundedExpressAdapter(config.http), {
     bufferLogs: true,
   });
+  if (observer) app.use(observer);
   configureApp(app, config);
   return app;
 }

@@ -7,7 +7,6 @@ import {
   ADMIN_TOKEN,
   CLIENT_TOKEN,
   createWorld,
-  newCourse,
   startApp,
   type TestApp,
   type TestWorld,
@@ -16,44 +15,73 @@ import {
 const run = promisify(execFile);
 
 /**
- * A client generated from /docs-json (openapi-typescript, called through openapi-fetch) must typecheck
- * under --strict without a single cast, and then do the lifecycle against the running service: the
- * document is what a portal team would build on.
+ * A client generated from /docs-json (openapi-typescript with its default options, called through
+ * openapi-fetch) must typecheck under --strict without a single cast, and then call every operation of the
+ * document against the running service: the document is what a portal team would build on. A middleware
+ * notes each call's method and path template, so the test can tell that none was left out.
  */
 const CLIENT = `
 import createClient from 'openapi-fetch';
 import type { paths } from './schema.js';
 
+const called: string[] = [];
 const client = createClient<paths>({
   baseUrl: process.env.BASE_URL,
   headers: { authorization: 'Bearer ' + process.env.CLIENT_TOKEN },
 });
-const courseId = Number(process.env.COURSE_ID);
+client.use({
+  onRequest({ request, schemaPath }) {
+    called.push(request.method + ' ' + schemaPath);
+  },
+});
 const admin = { Authorization: 'Bearer ' + process.env.ADMIN_TOKEN };
 
 async function main(): Promise<void> {
+  const health = await client.GET('/health');
+  const ready = await client.GET('/ready');
+  const readiness: string | undefined = ready.data?.database;
+
+  const created = await client.POST('/courses', {
+    headers: admin,
+    body: { code: 'GEN' + process.env.SUFFIX, title: 'Generated', capacity: 1 },
+  });
+  if (!created.data) throw new Error('course creation failed: ' + created.error?.message);
+  const courseId: number = created.data.id;
+  const location: string | null = created.response.headers.get('location');
+  const listed = await client.GET('/courses');
+  const one = await client.GET('/courses/{id}', { params: { path: { id: courseId } } });
+  const missing = await client.GET('/courses/{id}', { params: { path: { id: 2147483647 } } });
+  const missingMessage: string | undefined = missing.error?.message;
+
+  // priority is optional: a generated request type that demanded it would not compile here.
   const accepted = await client.POST('/enroll', {
-    body: { student_id: 's-generated', course_id: courseId, priority: 3, idempotency_key: 'generated-1' },
+    body: { student_id: 's-generated', course_id: courseId, idempotency_key: 'generated-1' },
   });
   if (!accepted.data) throw new Error('enroll failed: ' + accepted.response.status);
+  const replay = await client.POST('/enroll', {
+    params: { header: { 'Idempotency-Key': 'generated-1' } },
+    body: { student_id: 's-generated', course_id: courseId, priority: 0 },
+  });
   let status: 'queued' | 'enrolled' | 'waitlisted' | 'rejected' | 'cancelled' | 'dropped' = accepted.data.status;
+  const reason: 'already_enrolled' | 'already_waitlisted' | 'course_not_found' | 'dead_letter' | null =
+    accepted.data.reason;
   for (let tries = 0; status === 'queued' && tries < 400; tries += 1) {
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const found = await client.GET('/enrollments/{idempotencyKey}', {
-      params: { path: { idempotencyKey: 'generated-1' } },
+    const found = await client.GET('/enrollments/{idempotency_key}', {
+      params: { path: { idempotency_key: 'generated-1' } },
     });
     if (found.data) status = found.data.status;
   }
-  const dropped = await client.DELETE('/enrollments/{idempotencyKey}', {
-    params: { path: { idempotencyKey: 'generated-1' } },
+  const dropped = await client.DELETE('/enrollments/{idempotency_key}', {
+    params: { path: { idempotency_key: 'generated-1' } },
   });
   const droppedAt: string | null | undefined = dropped.data?.dropped_at;
-  const events = await client.GET('/enrollments/{idempotencyKey}/events', {
-    params: { path: { idempotencyKey: 'generated-1' } },
+  const events = await client.GET('/enrollments/{idempotency_key}/events', {
+    params: { path: { idempotency_key: 'generated-1' } },
   });
   const types: string[] = (events.data?.events ?? []).map((event) => event.type);
-  const mine = await client.GET('/students/{studentId}/requests', {
-    params: { path: { studentId: 's-generated' } },
+  const mine = await client.GET('/students/{student_id}/requests', {
+    params: { path: { student_id: 's-generated' } },
   });
   const changed = await client.PATCH('/courses/{id}', {
     params: { path: { id: courseId } },
@@ -65,16 +93,44 @@ async function main(): Promise<void> {
     headers: admin,
   });
   const next: string | undefined = page.data?.next;
+
+  const deadLetters = await client.GET('/admin/dead-letters', { headers: admin });
+  const retried = await client.POST('/admin/dead-letters/{id}/retry', {
+    params: { path: { id: '999999' } },
+    headers: admin,
+  });
+  const rejected = await client.POST('/admin/dead-letters/{id}/reject', {
+    params: { path: { id: '999999' } },
+    headers: admin,
+  });
+  const metrics = await client.GET('/metrics', { parseAs: 'text' });
+  const metricsJson = await client.GET('/metrics/json');
+
   console.log(
     JSON.stringify({
+      called,
+      health: health.data?.status,
+      ready: ready.data?.status,
+      readiness,
+      location: location === '/courses/' + courseId,
+      listed: listed.data?.some((course) => course.id === courseId),
+      code: one.data?.code,
+      missing: [missing.response.status, missingMessage],
+      accepted: [accepted.response.status, accepted.data.priority, reason],
+      replay: [replay.response.status, replay.response.headers.get('location')],
       decided: status,
       dropped: dropped.data?.status,
       droppedAt: typeof droppedAt,
       types,
-      listed: mine.data?.map((request) => request.status),
+      listedRequests: mine.data?.map((request) => request.status),
       capacity: changed.data?.capacity,
       pageTypes: page.data?.events.map((event) => event.type),
       next,
+      deadLetters: deadLetters.data?.length,
+      retried: [retried.response.status, retried.error?.statusCode],
+      rejected: [rejected.response.status, rejected.error?.error],
+      metrics: typeof metrics.data === 'string' && metrics.data.includes('enrollment_requests_total'),
+      metricsJson: metricsJson.data?.some((metric) => metric.name === 'courseflow_queue_depth'),
     }),
   );
 }
@@ -102,7 +158,7 @@ describe('the OpenAPI document, through a generated client', () => {
     await world.destroy();
   });
 
-  it('typechecks a strict client without casts and runs the lifecycle with it', async () => {
+  it('typechecks a strict client without casts and calls every operation with it', async () => {
     const document = (await (await fetch(`${api.baseUrl}/docs-json`)).json()) as OpenAPI3;
     writeFileSync(path.join(dir, 'schema.ts'), astToString(await openapiTS(document)));
     writeFileSync(path.join(dir, 'client.ts'), CLIENT);
@@ -127,26 +183,49 @@ describe('the OpenAPI document, through a generated client', () => {
       ),
     ).resolves.toBeDefined();
 
-    const courseId = await newCourse(api.baseUrl, 1);
     const { stdout } = await run('npx', ['tsx', path.join(dir, 'client.ts')], {
       env: {
         ...process.env,
         NODE_OPTIONS: '',
         BASE_URL: api.baseUrl,
         CLIENT_TOKEN,
-        COURSE_ID: String(courseId),
+        SUFFIX: String(process.pid),
         ADMIN_TOKEN,
       },
     });
-    expect(JSON.parse(stdout)).toEqual({
+    const { called, ...seen } = JSON.parse(stdout) as { called: string[] } & Record<string, unknown>;
+    const operationIdOf = new Map(
+      Object.entries(document.paths ?? {}).flatMap(([template, item]) =>
+        Object.entries(item as Record<string, { operationId?: string }>).map(([method, operation]) => [
+          `${method.toUpperCase()} ${template}`,
+          operation.operationId,
+        ]),
+      ),
+    );
+    expect(new Set(called.map((call) => operationIdOf.get(call)))).toEqual(new Set(operationIdOf.values()));
+    expect(seen).toEqual({
+      health: 'ok',
+      ready: 'ready',
+      readiness: 'ok',
+      location: true,
+      listed: true,
+      code: `GEN${process.pid}`,
+      missing: [404, 'course_id 2147483647 does not exist'],
+      accepted: [202, 0, null],
+      replay: [200, '/enrollments/generated-1'],
       decided: 'enrolled',
       dropped: 'dropped',
       droppedAt: 'string',
       types: ['enrolled', 'dropped'],
-      listed: ['dropped'],
+      listedRequests: ['dropped'],
       capacity: 2,
       pageTypes: ['enrolled', 'dropped', 'capacity_changed'],
       next: '3',
+      deadLetters: 0,
+      retried: [404, 404],
+      rejected: [404, 'Not Found'],
+      metrics: true,
+      metricsJson: true,
     });
   }, 120_000);
 });

@@ -224,11 +224,29 @@ describe('probes, metrics and docs', () => {
 
     const responses = (path: string, method: string) =>
       Object.keys(doc.body.paths[path][method].responses).sort();
-    expect(responses('/enroll', 'post')).toEqual(['200', '202', '400', '401', '404', '409', '422', '503']);
-    expect(responses('/courses', 'post')).toEqual(['201', '400', '401', '409']);
-    expect(responses('/courses/{id}', 'patch')).toEqual(['200', '400', '401', '404', '409']);
-    expect(responses('/enrollments/{idempotencyKey}', 'delete')).toEqual(['200', '401', '404', '409', '503']);
-    expect(responses('/courses/{id}/events', 'get')).toEqual(['200', '400', '401', '404']);
+    expect(responses('/enroll', 'post')).toEqual([
+      '200',
+      '202',
+      '400',
+      '401',
+      '404',
+      '409',
+      '413',
+      '422',
+      '429',
+      '503',
+    ]);
+    expect(responses('/courses', 'post')).toEqual(['201', '400', '401', '409', '413', '503']);
+    expect(responses('/courses/{id}', 'patch')).toEqual(['200', '400', '401', '404', '409', '413', '503']);
+    expect(responses('/enrollments/{idempotency_key}', 'delete')).toEqual([
+      '200',
+      '401',
+      '404',
+      '409',
+      '429',
+      '503',
+    ]);
+    expect(responses('/courses/{id}/events', 'get')).toEqual(['200', '400', '401', '404', '503']);
     expect(doc.body.components.schemas.RequestStatus.enum).toEqual([
       'queued',
       'enrolled',
@@ -239,9 +257,9 @@ describe('probes, metrics and docs', () => {
     ]);
     expect(doc.body.paths['/courses'].post.security).toEqual([{ admin: [] }]);
     expect(doc.body.paths['/enroll'].post.security).toEqual([{ client: [] }, { admin: [] }]);
-    expect(doc.body.paths['/health'].get.security).toBeUndefined();
+    expect(doc.body.paths['/health'].get.security).toEqual([]);
     const enrollSchema = doc.body.components.schemas.EnrollRequestDto;
-    expect(enrollSchema.properties.priority).toMatchObject({ minimum: 0, maximum: 100, example: 0 });
+    expect(enrollSchema.properties.priority).toMatchObject({ type: 'integer', minimum: 0, maximum: 100 });
     expect(enrollSchema.required).toEqual(expect.arrayContaining(['student_id', 'course_id']));
     expect((await fetch(`${app.baseUrl}/docs`)).status).toBe(200);
   });

@@ -2,6 +2,7 @@ import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@ne
 import type { Request } from 'express';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
+import { ApiErrorResponse } from '../errors/error.response.js';
 import { bearerToken, operatorTokenMatcher } from '../auth/operator-token.js';
 
 /** Operators-only endpoints: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */
@@ -24,3 +25,7 @@ export class AdminTokenGuard implements CanActivate {
     return true;
   }
 }
+
+/** Documents the guard's 401. */
+export const ApiAdminTokenInvalid = () =>
+  ApiErrorResponse(401, 'Missing or wrong admin token', 'Authorization must be "Bearer <ADMIN_TOKEN>"');

@@ -1,4 +1,6 @@
 import { Injectable, type PipeTransform } from '@nestjs/common';
+import { ApiParam } from '@nestjs/swagger';
+import { ApiErrorResponse } from '../errors/error.response.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 
 /** The largest id PostgreSQL's integer holds: a bigger one cannot name a course. */
@@ -22,3 +24,16 @@ export class CourseIdPipe implements PipeTransform<string, number> {
     return id;
   }
 }
+
+/** The {id} of a course in a path: decimal digits; one past PostgreSQL's integer is a 404. */
+export const ApiCourseIdParam = () =>
+  ApiParam({
+    name: 'id',
+    description: 'A course id as GET /courses returned it',
+    schema: { type: 'integer', minimum: 1, maximum: LARGEST_ID, example: 1 },
+  });
+
+export const ApiCourseIdInvalid = () =>
+  ApiErrorResponse(400, 'id is not decimal digits', 'id must be a course id: decimal digits');
+
+export const ApiCourseNotFound = () => ApiErrorResponse(404, 'No such course', 'course_id 7 does not exist');

@@ -1,26 +1,18 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, Res, UseGuards } from '@nestjs/common';
 import type { Response } from 'express';
-import {
-  ApiBearerAuth,
-  ApiBadRequestResponse,
-  ApiConflictResponse,
-  ApiCreatedResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiTags,
-  ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
-import { AdminTokenGuard } from './admin-token.guard.js';
-import { errorResponse } from '../errors/error.response.js';
+import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AdminTokenGuard, ApiAdminTokenInvalid } from './admin-token.guard.js';
+import { ApiBodyTooLarge, ApiDependencyUnavailable, ApiErrorResponse } from '../errors/error.response.js';
 import { CoursesService, dateOrNull } from './courses.service.js';
 import { CourseResponse } from './dto/course.response.js';
 import { CreateCourseDto } from './dto/create-course.dto.js';
 import { ChangeCourseDto } from './dto/change-course.dto.js';
 import { ForClients } from '../auth/client-token.guard.js';
 import { LifecycleService } from '../allocation/lifecycle.service.js';
-import { CourseIdPipe } from './course-id.pipe.js';
+import { ApiCourseIdInvalid, ApiCourseIdParam, ApiCourseNotFound, CourseIdPipe } from './course-id.pipe.js';
 
 @ApiTags('courses')
+@ApiDependencyUnavailable()
 @Controller('courses')
 export class CoursesController {
   constructor(
@@ -30,6 +22,11 @@ export class CoursesController {
 
   @Get()
   @ForClients()
+  @ApiOperation({
+    operationId: 'listCourses',
+    summary: 'List every course',
+    description: 'Every course with its seats, waitlist length and registration window, ordered by code.',
+  })
   @ApiOkResponse({ type: [CourseResponse], description: 'Every course, ordered by code' })
   async list(): Promise<CourseResponse[]> {
     return (await this.coursesService.list()).map((course) => CourseResponse.from(course));
@@ -37,11 +34,15 @@ export class CoursesController {
 
   @Get(':id')
   @ForClients()
-  @ApiOkResponse({ type: CourseResponse })
-  @ApiBadRequestResponse(
-    errorResponse(400, 'id is not decimal digits', 'id must be a course id: decimal digits'),
-  )
-  @ApiNotFoundResponse(errorResponse(404, 'No such course', 'course_id 7 does not exist'))
+  @ApiOperation({
+    operationId: 'getCourse',
+    summary: 'Get one course',
+    description: 'The course with its seats taken and available, its waitlist length and its window.',
+  })
+  @ApiCourseIdParam()
+  @ApiOkResponse({ type: CourseResponse, description: 'The course' })
+  @ApiCourseIdInvalid()
+  @ApiCourseNotFound()
   async get(@Param('id', CourseIdPipe) id: number): Promise<CourseResponse> {
     return CourseResponse.from(await this.coursesService.get(id));
   }
@@ -50,13 +51,33 @@ export class CoursesController {
   @HttpCode(201)
   @UseGuards(AdminTokenGuard)
   @ApiBearerAuth('admin')
+  @ApiOperation({
+    operationId: 'createCourse',
+    summary: 'Create a course (operators)',
+    description:
+      'Codes are trimmed and unique whatever their case. opens_at and closes_at bound the registration ' +
+      'window; absent or null, that side has no limit.',
+  })
   @ApiCreatedResponse({
     type: CourseResponse,
-    headers: { Location: { description: '/courses/<id>', schema: { type: 'string' } } },
+    description: 'Created; Location names the course',
+    headers: {
+      Location: {
+        description: 'The new course: /courses/<id>',
+        required: true,
+        schema: { type: 'string', example: '/courses/1' },
+      },
+    },
   })
-  @ApiBadRequestResponse({ description: 'A field is invalid; the message names it' })
-  @ApiUnauthorizedResponse({ description: 'Missing or wrong admin token' })
-  @ApiConflictResponse({ description: 'A course with this code exists' })
+  @ApiErrorResponse(
+    400,
+    'A field is invalid or unknown; details names each',
+    'capacity must not be less than 0',
+    [{ field: 'capacity', message: 'capacity must not be less than 0' }],
+  )
+  @ApiAdminTokenInvalid()
+  @ApiErrorResponse(409, 'A course with this code exists', 'code CS101 already exists')
+  @ApiBodyTooLarge()
   async create(
     @Body() dto: CreateCourseDto,
     @Res({ passthrough: true }) response: Response,
@@ -69,28 +90,32 @@ export class CoursesController {
   @Patch(':id')
   @UseGuards(AdminTokenGuard)
   @ApiBearerAuth('admin')
+  @ApiOperation({
+    operationId: 'updateCourse',
+    summary: 'Change a course (operators)',
+    description:
+      'Any of title, capacity, opens_at, closes_at; an absent field stays as it is, a null window side ' +
+      'removes that limit. Raising capacity promotes waitlist heads, in order, in the same transaction; ' +
+      'lowering it below seats_taken is a 409 and changes nothing.',
+  })
+  @ApiCourseIdParam()
   @ApiOkResponse({
     type: CourseResponse,
     description: 'Changed. A capacity raise promoted waitlist heads, in order, in the same transaction',
   })
-  @ApiBadRequestResponse(
-    errorResponse(
-      400,
-      'A field is invalid, id is not decimal digits, or opens_at is not before closes_at',
-      'opens_at (2026-12-08T00:00:00.000Z) must be before closes_at (2026-12-01T00:00:00.000Z)',
-    ),
+  @ApiErrorResponse(
+    400,
+    'A field is invalid, id is not decimal digits, or opens_at is not before closes_at',
+    'opens_at (2026-12-08T00:00:00.000Z) must be before closes_at (2026-12-01T00:00:00.000Z)',
   )
-  @ApiUnauthorizedResponse(
-    errorResponse(401, 'Missing or wrong admin token', 'Authorization must be "Bearer <ADMIN_TOKEN>"'),
+  @ApiAdminTokenInvalid()
+  @ApiCourseNotFound()
+  @ApiErrorResponse(
+    409,
+    'capacity is below seats_taken; nothing changed',
+    'capacity 20 is below the 25 seats taken; nobody loses a seat',
   )
-  @ApiNotFoundResponse(errorResponse(404, 'No such course', 'course_id 7 does not exist'))
-  @ApiConflictResponse(
-    errorResponse(
-      409,
-      'capacity is below seats_taken; nothing changed',
-      'capacity 20 is below the 25 seats taken; nobody loses a seat',
-    ),
-  )
+  @ApiBodyTooLarge()
   async change(@Param('id', CourseIdPipe) id: number, @Body() dto: ChangeCourseDto): Promise<CourseResponse> {
     const course = await this.lifecycle.changeCourse(id, {
       title: dto.title ?? undefined,

@@ -6,7 +6,13 @@ export type DecisionStatus = 'enrolled' | 'waitlisted' | 'rejected' | 'cancelled
  * course_not_found: the course row is gone (courses are never deleted by the API; a safety net);
  * dead_letter: an operator rejected a request that could not be decided.
  */
-export type RejectionReason = 'already_enrolled' | 'already_waitlisted' | 'course_not_found' | 'dead_letter';
+export const REJECTION_REASONS = [
+  'already_enrolled',
+  'already_waitlisted',
+  'course_not_found',
+  'dead_letter',
+] as const;
+export type RejectionReason = (typeof REJECTION_REASONS)[number];
 
 /**
  * The one decision an accepted request ends in, and its state since. The primary key on the idempotency key

@@ -13,15 +13,11 @@ import {
 } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
-  ApiBadRequestResponse,
-  ApiConflictResponse,
-  ApiOperation,
   ApiHeader,
-  ApiNotFoundResponse,
   ApiOkResponse,
-  ApiServiceUnavailableResponse,
+  ApiOperation,
+  ApiParam,
   ApiTags,
-  ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { EnrollRequestDto } from './dto/enroll-request.dto.js';
@@ -29,12 +25,46 @@ import { RequestEventsResponse } from '../events/dto/course-event.response.js';
 import { EnrollmentRequestResponse } from './dto/enrollment-request.response.js';
 import { EnrollmentService } from './enrollment.service.js';
 import { ForClients } from '../auth/client-token.guard.js';
-import { errorResponse } from '../errors/error.response.js';
+import {
+  ApiBodyTooLarge,
+  ApiDependencyUnavailable,
+  ApiErrorResponse,
+  ApiRateLimited,
+} from '../errors/error.response.js';
 import { StudentRateLimitGuard } from '../rate-limit/student-rate-limit.guard.js';
 import { IdempotencyKeyParamPipe, StudentIdParamPipe } from './path-parameter.pipes.js';
+import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from './dto/enroll-request.dto.js';
+
+/** The idempotency key's rules, wherever it travels: the body field, the header, the path. */
+const IDEMPOTENCY_KEY_SCHEMA = {
+  type: 'string',
+  pattern: IDEMPOTENCY_KEY_PATTERN.source,
+  minLength: 1,
+  maxLength: 128,
+} as const;
+
+const ApiIdempotencyKeyParam = () =>
+  ApiParam({
+    name: 'idempotency_key',
+    description: 'The key the request was sent with (URL-encoded), as the Location of POST /enroll names it',
+    schema: { ...IDEMPOTENCY_KEY_SCHEMA, example: 'portal-7f3a9c1e' },
+  });
+
+const ApiEnrollmentNotFound = () =>
+  ApiErrorResponse(404, 'Unknown idempotency key', 'no request with idempotency_key portal-7f3a9c1e');
+
+/** Where a request's state can be read: sent with 202 and with the 200 of a replay. */
+const LOCATION = {
+  Location: {
+    description: 'Where to read the request: /enrollments/<idempotency_key>, the key URL-encoded',
+    required: true,
+    schema: { type: 'string', example: '/enrollments/portal-7f3a9c1e' },
+  },
+};
 
 @ApiTags('enrollment')
 @ForClients()
+@ApiDependencyUnavailable()
 @Controller()
 export class EnrollmentController {
   constructor(@Inject(EnrollmentService) private readonly enrollmentService: EnrollmentService) {}
@@ -42,33 +72,54 @@ export class EnrollmentController {
   @Post('enroll')
   @UseGuards(StudentRateLimitGuard)
   @HttpCode(202)
+  @ApiOperation({
+    operationId: 'enroll',
+    summary: 'Ask for a seat in a course',
+    description:
+      'Accepted requests are queued (202) and decided by priority, then in the order accepted: poll the ' +
+      'Location, or follow the request on /ws. The idempotency key (in the body or the Idempotency-Key ' +
+      'header) identifies the request: sending it again with the same payload answers 200 with the request ' +
+      'as it stands, never a second seat; with another student, course or priority it is a 422.',
+  })
   @ApiHeader({
     name: 'Idempotency-Key',
     required: false,
-    description: 'Instead of the idempotency_key field',
+    description: 'Instead of the idempotency_key field (one of the two is required; both must then be equal)',
+    schema: { ...IDEMPOTENCY_KEY_SCHEMA, example: 'portal-7f3a9c1e' },
   })
   @ApiAcceptedResponse({
     type: EnrollmentRequestResponse,
     description: 'Queued; Location names where the outcome will be',
-    headers: { Location: { description: '/enrollments/<idempotency_key>', schema: { type: 'string' } } },
+    headers: LOCATION,
   })
   @ApiOkResponse({
     type: EnrollmentRequestResponse,
-    description: 'A repeat of a known key: the request as it stands',
+    description: 'A repeat of a known key with the same payload: the request as it stands',
+    headers: LOCATION,
   })
-  @ApiBadRequestResponse({
-    description: 'A field is invalid or unknown, or the keys in body and header differ',
-  })
-  @ApiNotFoundResponse({ description: 'Unknown course' })
-  @ApiConflictResponse(
-    errorResponse(
-      409,
-      "Outside the course's registration window; the message says when it opens or when it closed",
-      'registration for course_id 7 opens at 2026-12-01T09:00:00.000Z',
-    ),
+  @ApiErrorResponse(
+    400,
+    'A field is invalid or unknown, no key was sent, or the keys in body and header differ',
+    'priority must not be greater than 100',
+    [{ field: 'priority', message: 'priority must not be greater than 100' }],
   )
-  @ApiUnprocessableEntityResponse({ description: 'The idempotency key belongs to a different request' })
-  @ApiServiceUnavailableResponse({ description: 'The queue cannot take the request now; see Retry-After' })
+  @ApiErrorResponse(404, 'Unknown course', 'course_id 7 does not exist')
+  @ApiErrorResponse(
+    409,
+    "Outside the course's registration window; the message says when it opens or when it closed",
+    'registration for course_id 7 opens at 2026-12-01T09:00:00.000Z',
+  )
+  @ApiBodyTooLarge()
+  @ApiErrorResponse(
+    422,
+    'The idempotency key belongs to a request with another student, course or priority',
+    'idempotency_key was used for another request (priority differ)',
+  )
+  @ApiRateLimited()
+  @ApiDependencyUnavailable(
+    'the queue (Redis) is unavailable; retry later',
+    'The queue or the database cannot take the request now (nothing was kept); retry with the same key',
+  )
   async enroll(
     @Body() dto: EnrollRequestDto,
     @Headers('idempotency-key') headerKey: string | undefined,
@@ -80,73 +131,94 @@ export class EnrollmentController {
     return request;
   }
 
-  @Get('enrollments/:idempotencyKey')
-  @ApiOkResponse({ type: EnrollmentRequestResponse })
-  @ApiNotFoundResponse({ description: 'Unknown idempotency key' })
-  status(@Param('idempotencyKey', IdempotencyKeyParamPipe) key: string): Promise<EnrollmentRequestResponse> {
+  @Get('enrollments/:idempotency_key')
+  @ApiOperation({
+    operationId: 'getEnrollment',
+    summary: 'Get a request as it stands',
+    description:
+      'queued until decided; then enrolled, waitlisted (with its place), rejected (with a reason) or ' +
+      'cancelled; later only promoted (waitlisted → enrolled) or dropped.',
+  })
+  @ApiIdempotencyKeyParam()
+  @ApiOkResponse({ type: EnrollmentRequestResponse, description: 'The request' })
+  @ApiEnrollmentNotFound()
+  status(@Param('idempotency_key', IdempotencyKeyParamPipe) key: string): Promise<EnrollmentRequestResponse> {
     return this.enrollmentService.status(key);
   }
 
-  @Delete('enrollments/:idempotencyKey')
+  @Delete('enrollments/:idempotency_key')
   @UseGuards(StudentRateLimitGuard)
   @ApiOperation({
+    operationId: 'dropEnrollment',
     summary: 'Withdraw a request, whatever its state; answers with its final state',
     description:
       'enrolled → dropped (the waitlist head is promoted in the same transaction); waitlisted → dropped ' +
       '(everyone behind moves up); queued → cancelled (its one decision); dropped or cancelled: unchanged.',
   })
+  @ApiIdempotencyKeyParam()
   @ApiOkResponse({ type: EnrollmentRequestResponse, description: 'The final state: dropped or cancelled' })
-  @ApiNotFoundResponse(
-    errorResponse(404, 'Unknown idempotency key', 'no request with idempotency_key portal-7f3a9c1e'),
+  @ApiEnrollmentNotFound()
+  @ApiErrorResponse(
+    409,
+    'The request was rejected; it holds nothing to drop',
+    'request portal-7f3a9c1e was rejected; it holds no seat or waitlist place to drop',
   )
-  @ApiConflictResponse(
-    errorResponse(
-      409,
-      'The request was rejected; it holds nothing to drop',
-      'request portal-7f3a9c1e was rejected; it holds no seat or waitlist place to drop',
-    ),
-  )
-  @ApiServiceUnavailableResponse(
-    errorResponse(
-      503,
-      'A dependency is unavailable; see Retry-After',
-      'the database (PostgreSQL) is unavailable; retry later',
-    ),
-  )
+  @ApiRateLimited()
   withdraw(
-    @Param('idempotencyKey', IdempotencyKeyParamPipe) key: string,
+    @Param('idempotency_key', IdempotencyKeyParamPipe) key: string,
   ): Promise<EnrollmentRequestResponse> {
     return this.enrollmentService.withdraw(key);
   }
 
-  @Get('enrollments/:idempotencyKey/events')
+  @Get('enrollments/:idempotency_key/events')
+  @ApiOperation({
+    operationId: 'listEnrollmentEvents',
+    summary: "A request's events, in order",
+    description:
+      'Its decision, then any promotion or drop, as the record keeps them; folding them gives its ' +
+      'current state.',
+  })
+  @ApiIdempotencyKeyParam()
   @ApiOkResponse({
     type: RequestEventsResponse,
     description: "The request's events in order; folding them gives its current state",
   })
-  @ApiNotFoundResponse(
-    errorResponse(404, 'Unknown idempotency key', 'no request with idempotency_key portal-7f3a9c1e'),
-  )
+  @ApiEnrollmentNotFound()
   async events(
-    @Param('idempotencyKey', IdempotencyKeyParamPipe) key: string,
+    @Param('idempotency_key', IdempotencyKeyParamPipe) key: string,
   ): Promise<RequestEventsResponse> {
     return { events: await this.enrollmentService.events(key) };
   }
 
-  @Get('students/:studentId/requests')
+  @Get('students/:student_id/requests')
+  @ApiOperation({
+    operationId: 'listStudentRequests',
+    summary: "A student's requests, newest first",
+    description:
+      'Every request of the student, queued ones included, with its current state and waitlist place.',
+  })
+  @ApiParam({
+    name: 'student_id',
+    description: 'The student_id the requests were sent with',
+    schema: {
+      type: 'string',
+      pattern: STUDENT_ID_PATTERN.source,
+      minLength: 1,
+      maxLength: 64,
+      example: 's-0042',
+    },
+  })
   @ApiOkResponse({
     type: [EnrollmentRequestResponse],
     description: "The student's requests, newest first, with current state and waitlist places",
   })
-  @ApiBadRequestResponse(
-    errorResponse(
-      400,
-      'student_id is not 1..64 characters of [A-Za-z0-9._:-]',
-      'student_id must be 1..64 characters of [A-Za-z0-9._:-]',
-    ),
+  @ApiErrorResponse(
+    400,
+    'student_id is not 1..64 characters of [A-Za-z0-9._:-]',
+    'student_id must be 1..64 characters of [A-Za-z0-9._:-]',
   )
   studentRequests(
-    @Param('studentId', StudentIdParamPipe) studentId: string,
+    @Param('student_id', StudentIdParamPipe) studentId: string,
   ): Promise<EnrollmentRequestResponse[]> {
     return this.enrollmentService.studentRequests(studentId);
   }

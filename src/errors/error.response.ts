@@ -1,4 +1,11 @@
-import { ApiProperty, ApiPropertyOptional, type ApiResponseNoStatusOptions } from '@nestjs/swagger';
+import { applyDecorators } from '@nestjs/common';
+import {
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiResponse,
+  type ApiResponseNoStatusOptions,
+} from '@nestjs/swagger';
+import type { ErrorDetail } from './domain-error.js';
 import { reasonPhrase } from './domain-exception.filter.js';
 
 /** One problem of a request (see ErrorDetail). */
@@ -12,7 +19,7 @@ export class ErrorDetailResponse {
 
 /** Every error's shape, whatever its status (see DomainExceptionFilter). */
 export class ErrorResponse {
-  @ApiProperty({ example: 409 })
+  @ApiProperty({ type: 'integer', minimum: 400, maximum: 599, example: 409 })
   statusCode!: number;
 
   @ApiProperty({ example: 'Conflict', description: "The status's reason phrase" })
@@ -28,15 +35,60 @@ export class ErrorResponse {
   details?: ErrorDetailResponse[];
 }
 
+/** The header of every 429 and 503: when to try again. */
+const RETRY_AFTER = {
+  'Retry-After': {
+    description: 'Seconds to wait before trying again',
+    required: true,
+    schema: { type: 'integer', minimum: 0, example: 2 },
+  },
+};
+
 /** An error response for the OpenAPI document: its meaning and an example of the body. */
 export function errorResponse(
   status: number,
   description: string,
   message: string,
+  details?: ErrorDetail[],
 ): ApiResponseNoStatusOptions {
   return {
     type: ErrorResponse,
     description,
-    example: { statusCode: status, error: reasonPhrase(status), message },
+    ...(status === 429 || status === 503 ? { headers: RETRY_AFTER } : {}),
+    example: { statusCode: status, error: reasonPhrase(status), message, ...(details ? { details } : {}) },
   };
 }
+
+/** Documents one error status of an operation (or of every operation of a controller). */
+export const ApiErrorResponse = (
+  status: number,
+  description: string,
+  message: string,
+  details?: ErrorDetail[],
+) => ApiResponse({ status, ...errorResponse(status, description, message, details) });
+
+/** A body past the contract's 16 KiB (413), or not JSON (415): refused before it is read. */
+export const ApiBodyTooLarge = () =>
+  applyDecorators(
+    ApiErrorResponse(413, 'The body is larger than 16 KiB', 'the body is larger than 16 KiB'),
+    ApiErrorResponse(
+      415,
+      'The body is not JSON (Content-Type), or its charset or Content-Encoding is not one the API reads',
+      'Content-Type must be application/json (got text/plain)',
+    ),
+  );
+
+/** PostgreSQL (or Redis) is away: every route that needs one answers this way, never with a 500. */
+export const ApiDependencyUnavailable = (
+  message = 'the database (PostgreSQL) is unavailable; retry later',
+  description = 'A dependency is unavailable; retry after Retry-After seconds',
+) => ApiErrorResponse(503, description, message);
+
+/** The per-student limit on POST /enroll and DELETE /enrollments/{idempotency_key} (the contract's Limits). */
+export const ApiRateLimited = () =>
+  ApiErrorResponse(
+    429,
+    'The student made more calls of POST /enroll and DELETE /enrollments/{idempotency_key} in the window ' +
+      'than RATE_LIMIT_PER_STUDENT; nothing was done; retry after Retry-After seconds',
+    'student s-0042 sent more than 120 enrollment calls in 60 s; retry after 37 s',
+  );

@@ -1,19 +1,12 @@
 import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
-import {
-  ApiBadRequestResponse,
-  ApiBearerAuth,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiTags,
-  ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
-import { AdminTokenGuard } from '../courses/admin-token.guard.js';
-import { errorResponse } from '../errors/error.response.js';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AdminTokenGuard, ApiAdminTokenInvalid } from '../courses/admin-token.guard.js';
+import { ApiDependencyUnavailable, ApiErrorResponse } from '../errors/error.response.js';
 import { CoursesService } from '../courses/courses.service.js';
 import { CourseEventsPage } from './dto/course-event.response.js';
 import { CourseEventsQuery } from './dto/course-events.query.js';
 import { EventsService } from './events.service.js';
-import { CourseIdPipe } from '../courses/course-id.pipe.js';
+import { ApiCourseIdParam, ApiCourseNotFound, CourseIdPipe } from '../courses/course-id.pipe.js';
 
 const DEFAULT_PAGE = 100;
 
@@ -28,17 +21,24 @@ export class EventsController {
   @Get(':id/events')
   @UseGuards(AdminTokenGuard)
   @ApiBearerAuth('admin')
+  @ApiOperation({
+    operationId: 'listCourseEvents',
+    summary: "A page of a course's events (operators)",
+    description:
+      "The course's events after the cursor, in commit order: decisions, promotions, drops, cancellations, " +
+      'capacity changes. Resume with ?after=<next>; an empty page means the reader is up to date.',
+  })
+  @ApiCourseIdParam()
   @ApiOkResponse({
     type: CourseEventsPage,
     description: "The course's events after the cursor, in commit order",
   })
-  @ApiBadRequestResponse(
-    errorResponse(400, 'id, after or limit is invalid', 'after must be a cursor this service returned'),
-  )
-  @ApiUnauthorizedResponse(
-    errorResponse(401, 'Missing or wrong admin token', 'Authorization must be "Bearer <ADMIN_TOKEN>"'),
-  )
-  @ApiNotFoundResponse(errorResponse(404, 'No such course', 'course_id 7 does not exist'))
+  @ApiErrorResponse(400, 'id, after or limit is invalid', 'after must be a cursor this service returned', [
+    { field: 'after', message: 'after must be a cursor this service returned' },
+  ])
+  @ApiAdminTokenInvalid()
+  @ApiCourseNotFound()
+  @ApiDependencyUnavailable()
   async page(
     @Param('id', CourseIdPipe) id: number,
     @Query() query: CourseEventsQuery,

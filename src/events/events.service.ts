@@ -135,9 +135,9 @@ interface EventRow {
   type: CourseEventResponse['type'];
   idempotency_key: string | null;
   student_id: string | null;
-  status: string | null;
+  status: CourseEventResponse['status'];
   waitlist_position: number | null;
-  reason: string | null;
+  reason: CourseEventResponse['reason'];
   capacity: number | null;
   at: Date;
 }

@@ -1,5 +1,11 @@
 import { Controller, Get, HttpStatus, Inject, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiExtraModels,
+  ApiOkResponse,
+  ApiOperation,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { HealthCheckService, type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import type { Response } from 'express';
 import { REDIS_CLIENT, type RedisClient, redisAddress } from '../redis/redis-client.js';
@@ -8,11 +14,16 @@ import { DataSource } from 'typeorm';
 import { OpenToAnyone } from '../auth/client-token.guard.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { databaseAddress } from '../database/data-source.js';
+import { DependencyCheckResponse, LivenessResponse, ReadinessResponse } from './dto/health.response.js';
+
+/** Seconds a load balancer may wait before asking again when not ready (as every 503 says). */
+const RETRY_AFTER_SECONDS = 2;
 
 /** A hung dependency must not hang the probe. */
 const CHECK_TIMEOUT_MS = 1500;
 
 @ApiTags('health')
+@ApiExtraModels(DependencyCheckResponse)
 @OpenToAnyone()
 @Controller()
 export class HealthController {
@@ -32,8 +43,14 @@ export class HealthController {
 
   /** Liveness: the process answers. No dependency is checked, so an outage never restarts healthy pods. */
   @Get('health')
-  @ApiOkResponse({ schema: { example: { status: 'ok', uptime_seconds: 12.3 } } })
-  live() {
+  @ApiOperation({
+    operationId: 'getHealth',
+    summary: 'Liveness: the process answers',
+    description:
+      'No dependency is checked, so a PostgreSQL or Redis outage never restarts a healthy process.',
+  })
+  @ApiOkResponse({ type: LivenessResponse, description: 'The process runs' })
+  live(): LivenessResponse {
     return { status: 'ok', uptime_seconds: Math.round(process.uptime() * 10) / 10 };
   }
 
@@ -42,31 +59,48 @@ export class HealthController {
    * master). The Redis topology is reported node by node, so an operator sees which server is away.
    */
   @Get('ready')
+  @ApiOperation({
+    operationId: 'getReadiness',
+    summary: 'Readiness: PostgreSQL and Redis answer',
+    description:
+      'Both dependencies are asked, each within 1.5 s (in Sentinel and Cluster mode, every Redis master); ' +
+      'the Redis servers are reported one by one.',
+  })
   @ApiOkResponse({
-    schema: {
-      example: {
-        status: 'ready',
-        redis: 'ok',
-        database: 'ok',
-        redis_mode: 'single',
-        redis_nodes: [{ address: '127.0.0.1:6379', role: 'master', status: 'ok' }],
-        details: {},
-      },
+    type: ReadinessResponse,
+    description: 'Both answer',
+    example: {
+      status: 'ready',
+      redis: 'ok',
+      database: 'ok',
+      redis_mode: 'single',
+      redis_nodes: [{ address: '127.0.0.1:6379', role: 'master', status: 'ok' }],
+      details: { database: { status: 'up' }, redis: { status: 'up' } },
     },
   })
   @ApiServiceUnavailableResponse({
-    schema: {
-      example: {
-        status: 'not_ready',
-        redis: 'down',
-        database: 'ok',
-        redis_mode: 'single',
-        redis_nodes: [{ address: '127.0.0.1:6379', role: 'master', status: 'down' }],
-        details: {},
+    type: ReadinessResponse,
+    description: 'A dependency does not answer; it is marked down',
+    headers: {
+      'Retry-After': {
+        description: 'Seconds to wait before asking again',
+        required: true,
+        schema: { type: 'integer', minimum: 0, example: RETRY_AFTER_SECONDS },
+      },
+    },
+    example: {
+      status: 'not_ready',
+      redis: 'down',
+      database: 'ok',
+      redis_mode: 'single',
+      redis_nodes: [{ address: '127.0.0.1:6379', role: 'master', status: 'down' }],
+      details: {
+        database: { status: 'up' },
+        redis: { status: 'down', message: 'redis unavailable at 127.0.0.1:6379' },
       },
     },
   })
-  async ready(@Res({ passthrough: true }) response: Response) {
+  async ready(@Res({ passthrough: true }) response: Response): Promise<ReadinessResponse> {
     let nodes: RedisNodeReport[] = [];
     let details: HealthIndicatorResult;
     try {
@@ -79,6 +113,7 @@ export class HealthController {
     const state = (key: string) => (details[key]?.status === 'up' ? 'ok' : 'down');
     const ready = state('database') === 'ok' && state('redis') === 'ok';
     response.status(ready ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE);
+    if (!ready) response.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
     return {
       status: ready ? 'ready' : 'not_ready',
       redis: state('redis'),

@@ -2,6 +2,9 @@
 // Plain JavaScript because Jest loads globalSetup outside its module mapping. The migrations run through
 // the TypeORM CLI and ormconfig.ts, exactly as `npm run migration:run` does.
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { ADMIN_DATABASE_URL, databaseUrl, withClient } from '../../scripts/kit.mjs';
 import { writeEsmCopies } from './esm-copy.mjs';
 
@@ -12,6 +15,9 @@ export default async function globalSetup() {
   writeEsmCopies();
   // Jest starts its workers after this, so they inherit the name.
   process.env.COURSEFLOW_TEST_TEMPLATE = TEMPLATE_DATABASE;
+  // Each test file appends how many responses it checked against the OpenAPI document (test-app.ts).
+  process.env.COURSEFLOW_OPENAPI_REPORT = path.join(tmpdir(), `courseflow-openapi-${process.pid}.jsonl`);
+  rmSync(process.env.COURSEFLOW_OPENAPI_REPORT, { force: true });
   await withClient(ADMIN_DATABASE_URL, async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${TEMPLATE_DATABASE} WITH (FORCE)`);
     await client.query(`CREATE DATABASE ${TEMPLATE_DATABASE}`);

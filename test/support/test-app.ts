@@ -11,6 +11,11 @@ import {
 } from '../../src/queue/allocation-queue.contract.js';
 import { deleteRedisKeys, type LiveEvent } from '../../scripts/kit.mjs';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import { ConformanceChecker, recordResponses, reportConformance } from './openapi-conformance.js';
+
+/** One checker per served document (every app of a file serves the same one), fed by every test app. */
+const checkers = new Map<string, ConformanceChecker>();
+afterAll(() => reportConformance([...checkers.values()]));
 
 export const ADMIN_TOKEN = 'test-admin-token';
 /** The tests act as the student portal does in production: with a client token (CLIENT_TOKENS). */
@@ -59,10 +64,23 @@ export interface TestApp {
 /** Boots the real application module (role, pipes, filters as in production) on a random port. */
 export async function startApp(world: TestWorld, env: Record<string, string> = {}): Promise<TestApp> {
   const config = parseConfig({ ...process.env, ...world.env, ...env });
-  const app = await createApp(config);
+  // Every response is checked against the served OpenAPI document (see openapi-conformance.ts).
+  const conformance: { checker?: ConformanceChecker } = {};
+  const app = await createApp(
+    config,
+    recordResponses(() => conformance.checker),
+  );
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address() as { port: number };
-  return { app, config, baseUrl: `http://127.0.0.1:${address.port}`, close: () => app.close() };
+  const baseUrl = `http://127.0.0.1:${address.port}`;
+  // An app that does not serve its document (DOCS_ACCESS=off) is not checked.
+  const served = await fetch(`${baseUrl}/docs-json`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  if (served.ok) {
+    const document = await served.text();
+    conformance.checker = checkers.get(document) ?? new ConformanceChecker(JSON.parse(document));
+    checkers.set(document, conformance.checker);
+  }
+  return { app, config, baseUrl, close: () => app.close() };
 }
 
 export interface HttpResult<T = any> {

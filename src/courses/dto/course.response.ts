@@ -2,25 +2,37 @@ import { ApiProperty } from '@nestjs/swagger';
 import type { Course } from '../course.entity.js';
 
 export class CourseResponse {
-  @ApiProperty({ example: 1, description: 'Server-assigned; send it back as course_id as received' })
+  @ApiProperty({
+    type: 'integer',
+    minimum: 1,
+    maximum: 2_147_483_647,
+    example: 1,
+    description: 'Server-assigned; send it back as course_id as received',
+  })
   id!: number;
 
-  @ApiProperty({ example: 'CS101' })
+  @ApiProperty({ example: 'CS101', minLength: 1, maxLength: 32 })
   code!: string;
 
-  @ApiProperty({ example: 'Intro to CS' })
+  @ApiProperty({ example: 'Intro to CS', minLength: 1, maxLength: 200 })
   title!: string;
 
-  @ApiProperty({ example: 30 })
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: 100_000, example: 30 })
   capacity!: number;
 
-  @ApiProperty({ example: 12 })
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: 100_000, example: 12 })
   seats_taken!: number;
 
-  @ApiProperty({ example: 18 })
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    maximum: 100_000,
+    example: 18,
+    description: 'capacity minus seats_taken',
+  })
   seats_available!: number;
 
-  @ApiProperty({ example: 0 })
+  @ApiProperty({ type: 'integer', minimum: 0, example: 0 })
   waitlist_length!: number;
 
   @ApiProperty({

@@ -37,6 +37,7 @@ export class CreateCourseDto {
   title!: string;
 
   @ApiProperty({
+    type: 'integer',
     example: 30,
     minimum: 0,
     maximum: 100000,

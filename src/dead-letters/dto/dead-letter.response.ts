@@ -15,10 +15,15 @@ export class DeadLetterResponse {
   @ApiProperty({ example: 'new row for relation "enrollments" violates check constraint "..."' })
   error!: string;
 
-  @ApiProperty({ format: 'date-time', example: '2026-11-25T09:00:01.250Z', description: 'The last failure' })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    example: '2026-11-25T09:00:01.250Z',
+    description: 'The last failure',
+  })
   failed_at!: string;
 
-  @ApiProperty({ example: 3, description: 'Tries so far' })
+  @ApiProperty({ type: 'integer', minimum: 1, example: 3, description: 'Tries so far' })
   attempts!: number;
 
   @ApiProperty({

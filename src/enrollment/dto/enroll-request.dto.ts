@@ -10,18 +10,26 @@ export class EnrollRequestDto {
   @Matches(STUDENT_ID_PATTERN, { message: 'student_id must be 1..64 characters of [A-Za-z0-9._:-]' })
   student_id!: string;
 
-  @ApiProperty({ example: 1, minimum: 1, description: 'A course id exactly as GET /courses returned it' })
+  @ApiProperty({
+    type: 'integer',
+    example: 1,
+    minimum: 1,
+    maximum: 2_147_483_647,
+    description: 'A course id exactly as GET /courses returned it',
+  })
   @IsInt()
   @Min(1)
   @Max(2_147_483_647)
   course_id!: number;
 
+  // No `default: 0` keyword: openapi-typescript (defaultNonNullable, on by default) would make a field with a
+  // default required in the generated request type. The description says it instead.
   @ApiPropertyOptional({
-    example: 0,
+    type: 'integer',
+    example: 10,
     minimum: 0,
     maximum: 100,
-    default: 0,
-    description: 'Higher is served first',
+    description: 'Higher is served first; absent: 0',
   })
   @IsOptional()
   @IsInt()
@@ -31,6 +39,7 @@ export class EnrollRequestDto {
 
   @ApiPropertyOptional({
     example: 'portal-7f3a9c1e',
+    pattern: IDEMPOTENCY_KEY_PATTERN.source,
     minLength: 1,
     maxLength: 128,
     description: 'Identifies the request; may come instead as the Idempotency-Key header (one is required)',

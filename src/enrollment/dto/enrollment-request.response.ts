@@ -1,6 +1,8 @@
 import type { DecidedRequest } from '../../decisions/decisions.service.js';
+import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from './enroll-request.dto.js';
 import type { AcceptedRequest } from '../../queue/allocation-queue.contract.js';
 import { ApiProperty } from '@nestjs/swagger';
+import { REJECTION_REASONS, type RejectionReason } from '../../decisions/decision.entity.js';
 
 export const REQUEST_STATUSES = [
   'queued',
@@ -17,16 +19,21 @@ export type RequestStatus = (typeof REQUEST_STATUSES)[number];
  * promotion (waitlisted → enrolled) or a drop.
  */
 export class EnrollmentRequestResponse {
-  @ApiProperty({ example: 'portal-7f3a9c1e' })
+  @ApiProperty({
+    example: 'portal-7f3a9c1e',
+    pattern: IDEMPOTENCY_KEY_PATTERN.source,
+    minLength: 1,
+    maxLength: 128,
+  })
   idempotency_key!: string;
 
-  @ApiProperty({ example: 's-0042' })
+  @ApiProperty({ example: 's-0042', pattern: STUDENT_ID_PATTERN.source, minLength: 1, maxLength: 64 })
   student_id!: string;
 
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 2_147_483_647, example: 1 })
   course_id!: number;
 
-  @ApiProperty({ example: 0 })
+  @ApiProperty({ type: 'integer', minimum: 0, maximum: 100, example: 10 })
   priority!: number;
 
   @ApiProperty({
@@ -40,24 +47,26 @@ export class EnrollmentRequestResponse {
   status!: RequestStatus;
 
   @ApiProperty({
-    type: Number,
+    type: 'integer',
+    minimum: 1,
     nullable: true,
     example: null,
     description: 'Current 1-based place in the waitlist (1 + waiting requests ahead); null unless waitlisted',
   })
   waitlist_position!: number | null;
 
+  // Inline, with null among the values: a nullable enum that leaves null out rejects its own null.
   @ApiProperty({
     type: String,
     nullable: true,
     example: null,
-    enum: ['already_enrolled', 'already_waitlisted', 'course_not_found'],
-    enumName: 'RejectionReason',
-    description: 'Set only when rejected',
+    enum: [...REJECTION_REASONS, null],
+    description:
+      'Set only when rejected; dead_letter: an operator rejected a request that could not be decided',
   })
-  reason!: string | null;
+  reason!: RejectionReason | null;
 
-  @ApiProperty({ example: '2026-11-25T09:00:00.000Z' })
+  @ApiProperty({ type: String, format: 'date-time', example: '2026-11-25T09:00:00.000Z' })
   requested_at!: string;
 
   @ApiProperty({ type: String, format: 'date-time', nullable: true, example: null })

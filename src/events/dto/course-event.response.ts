@@ -1,5 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import type { CourseEventType } from '../course-change.entity.js';
+import { REJECTION_REASONS, type RejectionReason } from '../../decisions/decision.entity.js';
+import { REQUEST_STATUSES, type RequestStatus } from '../../enrollment/dto/enrollment-request.response.js';
 
 export const EVENT_TYPES: CourseEventType[] = [
   'enrolled',
@@ -24,7 +26,7 @@ export class CourseEventResponse {
   @ApiProperty({ enum: EVENT_TYPES, enumName: 'EventType', example: 'promoted' })
   type!: CourseEventType;
 
-  @ApiProperty({ example: 1 })
+  @ApiProperty({ type: 'integer', minimum: 1, maximum: 2_147_483_647, example: 1 })
   course_id!: number;
 
   @ApiProperty({ type: String, nullable: true, example: 's-0042', description: 'Null for capacity_changed' })
@@ -41,32 +43,42 @@ export class CourseEventResponse {
   @ApiProperty({
     type: String,
     nullable: true,
+    enum: [...REQUEST_STATUSES, null],
     example: 'enrolled',
     description:
       "The request's status right after the event (a promoted event carries enrolled); null for capacity_changed",
   })
-  status!: string | null;
+  status!: RequestStatus | null;
 
   @ApiProperty({
-    type: Number,
+    type: 'integer',
+    minimum: 1,
     nullable: true,
     example: null,
     description: "The request's waitlist place right after the event; null unless waitlisted",
   })
   waitlist_position!: number | null;
 
-  @ApiProperty({ type: String, nullable: true, example: null, description: 'Set for rejected' })
-  reason!: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    enum: [...REJECTION_REASONS, null],
+    example: null,
+    description: 'Set for rejected',
+  })
+  reason!: RejectionReason | null;
 
   @ApiProperty({
-    type: Number,
+    type: 'integer',
+    minimum: 0,
+    maximum: 100_000,
     nullable: true,
     example: null,
     description: 'The new capacity, for capacity_changed',
   })
   capacity!: number | null;
 
-  @ApiProperty({ format: 'date-time', example: '2026-11-25T09:00:00.012Z' })
+  @ApiProperty({ type: String, format: 'date-time', example: '2026-11-25T09:00:00.012Z' })
   at!: string;
 }
 

@@ -6,13 +6,22 @@ export class CourseEventsQuery {
   @ApiProperty({
     required: false,
     example: '42',
+    pattern: '^(0|[1-9][0-9]{0,9})$',
     description: "A cursor from an event or a page's next; absent: from the course's first event",
   })
   @IsOptional()
   @Matches(/^(0|[1-9][0-9]{0,9})$/, { message: 'after must be a cursor this service returned' })
   after?: string;
 
-  @ApiProperty({ required: false, minimum: 1, maximum: 1000, default: 100 })
+  // Absent: 100 (said, not `default`, so a generated client's parameter type stays optional).
+  @ApiProperty({
+    required: false,
+    type: 'integer',
+    minimum: 1,
+    maximum: 1000,
+    example: 100,
+    description: 'Events per page; absent: 100',
+  })
   @IsOptional()
   @Type(() => Number)
   @IsInt()

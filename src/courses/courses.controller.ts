@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, Res, UseGu
 import type { Response } from 'express';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminTokenGuard, ApiAdminTokenInvalid } from './admin-token.guard.js';
-import { ApiBodyTooLarge, ApiDependencyUnavailable, ApiErrorResponse } from '../errors/error.response.js';
+import { ApiBodyRefused, ApiDependencyUnavailable, ApiErrorResponse } from '../errors/error.response.js';
 import { CoursesService, dateOrNull } from './courses.service.js';
 import { CourseResponse } from './dto/course.response.js';
 import { CreateCourseDto } from './dto/create-course.dto.js';
@@ -77,7 +77,7 @@ export class CoursesController {
   )
   @ApiAdminTokenInvalid()
   @ApiErrorResponse(409, 'A course with this code exists', 'code CS101 already exists')
-  @ApiBodyTooLarge()
+  @ApiBodyRefused()
   async create(
     @Body() dto: CreateCourseDto,
     @Res({ passthrough: true }) response: Response,
@@ -115,7 +115,7 @@ export class CoursesController {
     'capacity is below seats_taken; nothing changed',
     'capacity 20 is below the 25 seats taken; nobody loses a seat',
   )
-  @ApiBodyTooLarge()
+  @ApiBodyRefused()
   async change(@Param('id', CourseIdPipe) id: number, @Body() dto: ChangeCourseDto): Promise<CourseResponse> {
     const course = await this.lifecycle.changeCourse(id, {
       title: dto.title ?? undefined,

@@ -26,7 +26,7 @@ import { EnrollmentRequestResponse } from './dto/enrollment-request.response.js'
 import { EnrollmentService } from './enrollment.service.js';
 import { ForClients } from '../auth/client-token.guard.js';
 import {
-  ApiBodyTooLarge,
+  ApiBodyRefused,
   ApiDependencyUnavailable,
   ApiErrorResponse,
   ApiRateLimited,
@@ -109,7 +109,7 @@ export class EnrollmentController {
     "Outside the course's registration window; the message says when it opens or when it closed",
     'registration for course_id 7 opens at 2026-12-01T09:00:00.000Z',
   )
-  @ApiBodyTooLarge()
+  @ApiBodyRefused()
   @ApiErrorResponse(
     422,
     'The idempotency key belongs to a request with another student, course or priority',

@@ -68,7 +68,7 @@ export const ApiErrorResponse = (
 ) => ApiResponse({ status, ...errorResponse(status, description, message, details) });
 
 /** A body past the contract's 16 KiB (413), or not JSON (415): refused before it is read. */
-export const ApiBodyTooLarge = () =>
+export const ApiBodyRefused = () =>
   applyDecorators(
     ApiErrorResponse(413, 'The body is larger than 16 KiB', 'the body is larger than 16 KiB'),
     ApiErrorResponse(

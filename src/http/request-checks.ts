@@ -37,8 +37,9 @@ export function hostileBodyProblem(body: unknown): ErrorDetail | null {
  * with any parameters); anything else is a 415 rather than a body silently read as empty.
  */
 export function requireJsonBody(request: Request, _response: Response, next: NextFunction): void {
-  // is() answers null without a body (GET, DELETE, an empty POST), false for another type.
-  if (request.is('application/json') === false) {
+  // is() answers null without a body (GET, DELETE), false for another type; an empty POST's
+  // Content-Length: 0 counts as a body there, but there is nothing to read.
+  if (request.headers['content-length'] !== '0' && request.is('application/json') === false) {
     const message = `Content-Type must be application/json (got ${request.headers['content-type'] ?? 'none'})`;
     next(
       new DomainError(DomainErrorCode.UnsupportedMediaType, message, [{ field: 'Content-Type', message }]),

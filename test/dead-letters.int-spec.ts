@@ -160,6 +160,46 @@ describe('dead letters', () => {
     }
   }, 120_000);
 
+  it('keeps a dead letter listed, with nothing on the record, when the queue refuses its retry', async () => {
+    const courseId = await newCourse(api.baseUrl, 3);
+    await setPoisoned(['poison-r']);
+    expect((await enroll(courseId, 'poison-r', 'dl-refused')).status).toBe(202);
+    const worker = await startApp(world, { ROLE: 'worker' });
+    let letter: { id: string };
+    try {
+      letter = await eventually(async () => {
+        const answer = await call('GET', '/admin/dead-letters');
+        return answer.body.find(
+          (l: { requests: Array<{ idempotency_key: string }> }) =>
+            l.requests[0].idempotency_key === 'dl-refused',
+        );
+      }, 60_000);
+    } finally {
+      await worker.close();
+    }
+    const eventsBefore = (await call('GET', '/enrollments/dl-refused/events')).body.events;
+    // An API process whose Redis is away: the retry cannot be queued.
+    const cutOff = await startApp(world, { ROLE: 'api', REDIS_PORT: '6399' });
+    try {
+      const refused = await http(
+        cutOff.baseUrl,
+        'POST',
+        `/admin/dead-letters/${letter.id}/retry`,
+        undefined,
+        admin,
+      );
+      expect(refused.status).toBe(503);
+      expect(refused.body.message).toBe('the queue (Redis) is unavailable; retry later');
+    } finally {
+      await cutOff.close();
+    }
+    const listed = (await call('GET', '/admin/dead-letters')).body as Array<{ id: string }>;
+    expect(listed.map(({ id }) => id)).toContain(letter.id);
+    expect((await call('GET', '/enrollments/dl-refused/events')).body.events).toEqual(eventsBefore);
+    // Rejected by the operator instead: decided once, off the list.
+    expect((await call('POST', `/admin/dead-letters/${letter.id}/reject`)).status).toBe(200);
+  });
+
   it('splits a job carrying a failing request: the others in it are decided in their order', async () => {
     const courseId = await newCourse(api.baseUrl, 2);
     await setPoisoned(['poison-3']);

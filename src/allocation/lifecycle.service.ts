@@ -187,11 +187,12 @@ export class LifecycleService {
   }
 
   /**
-   * Takes a dead letter off the list to be queued again, with a `dead_letter_retried` event; the caller
-   * queued its request already (so a failure here leaves a duplicate the worker skips, never a loss).
-   * Returns the request, or null for an unknown id.
+   * Takes a dead letter off the list to be queued again, with a `dead_letter_retried` event, and queues it
+   * (requeue) before the commit: a queue that refuses leaves it listed, and a commit that fails after the
+   * job was queued leaves a duplicate the worker skips, never a loss. Returns the request, or null for an
+   * unknown id.
    */
-  takeDeadLetter(id: string): Promise<DeadLetter | null> {
+  takeDeadLetter(id: string, requeue: (letter: DeadLetter) => Promise<void>): Promise<DeadLetter | null> {
     return this.dataSource.transaction(async (manager) => {
       const taken = await this.takeOffList(manager, id);
       if (!taken) return null;
@@ -202,6 +203,9 @@ export class LifecycleService {
           decided: 0,
         });
       }
+      // Queued while this transaction holds the course row: the decision waits for the commit, so it
+      // follows dead_letter_retried on the record; a queue that refuses the job rolls all of it back.
+      await requeue(letter);
       return letter;
     });
   }

@@ -15,6 +15,9 @@ import {
 } from '../queue/allocation-queue.contract.js';
 import type { DeadLetter } from './dead-letter.entity.js';
 
+const queueUnavailable = () =>
+  new DomainError(DomainErrorCode.QueueUnavailable, 'the queue (Redis) is unavailable; retry later');
+
 /** The operator's side of dead letters: list them, queue one again, or reject it. */
 @Injectable()
 export class DeadLettersService {
@@ -39,12 +42,25 @@ export class DeadLettersService {
   }
 
   /**
-   * Queues the request again, at the tail of its priority in its partition, then takes the dead letter off
-   * the list: in that order, so a failure between the two leaves a dead letter whose request gets decided
-   * (and then leaves the list), never a request with neither a job nor a dead letter.
+   * Takes the dead letter off the list and queues its request again, at the tail of its priority in its
+   * partition, in one transaction that holds the course row (LifecycleService.takeDeadLetter): the decision
+   * cannot come before `dead_letter_retried` on the record, and a failure leaves a dead letter or a
+   * duplicate job, never a request with neither.
    */
   async retry(id: string): Promise<DeadLetter> {
-    const letter = await this.find(id);
+    await this.find(id);
+    const taken = await this.lifecycle.takeDeadLetter(id, (letter) => this.requeue(letter));
+    if (!taken) throw notFound(id);
+    this.logger.log({ msg: 'dead letter queued again', id, idempotency_keys: [taken.idempotencyKey] });
+    return taken;
+  }
+
+  /**
+   * Puts a dead letter's request on its partition's queue again, as a job of its own. It runs while the
+   * course row is locked: with Redis away it refuses at once (BullMQ would wait for a connection for ever).
+   */
+  private async requeue(letter: DeadLetter): Promise<void> {
+    if (this.redis.status !== 'ready') throw queueUnavailable();
     const partition = partitionOf(letter.courseId, this.config.allocationPartitions);
     const queue = new Queue(partitionQueueName(partition), {
       connection: this.redis,
@@ -66,15 +82,14 @@ export class DeadLettersService {
       };
       await queue.add(AllocationJobName.DecideRequests, data, {
         ...allocationJobOptions(letter.priority),
-        jobId: `dead-letter-${id}-${Date.now()}`,
+        jobId: `dead-letter-${letter.id}-${Date.now()}`,
       });
+    } catch {
+      throw queueUnavailable();
     } finally {
-      await queue.close();
+      // Closing waits for the connection: not while it is away (the shared client is not closed anyway).
+      if (this.redis.status === 'ready') await queue.close();
     }
-    const taken = await this.lifecycle.takeDeadLetter(id);
-    if (!taken) throw notFound(id);
-    this.logger.log({ msg: 'dead letter queued again', id, idempotency_keys: [letter.idempotencyKey] });
-    return taken;
   }
 
   /** Decides the request rejected (reason dead_letter) and takes the dead letter off the list. */

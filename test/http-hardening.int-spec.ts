@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { chromium } from 'playwright-core';
 import { formatSlowloris, slowloris } from '../scripts/slowloris.mjs';
 import { type ChildService, startChildService } from './support/child-service.js';
 import {
@@ -13,15 +11,9 @@ import {
   type TestApp,
   type TestWorld,
 } from './support/test-app.js';
+import { itWithBrowser as withBrowser, launchChromium } from './support/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const chromiumMissing = !existsSync(CHROMIUM);
-if (chromiumMissing) {
-  console.warn(
-    `http-hardening: skipping the browser test: ${CHROMIUM} is missing (apt-get install chromium)`,
-  );
-}
-const itWithBrowser = chromiumMissing ? it.skip : it;
+const itWithBrowser = withBrowser('http-hardening');
 
 const basic = (password: string) => `Basic ${Buffer.from(`operator:${password}`).toString('base64')}`;
 
@@ -114,10 +106,7 @@ describe('security headers', () => {
   });
 
   itWithBrowser('keeps Swagger UI working under the CSP: it renders and tries an operation out', async () => {
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const refused: string[] = [];

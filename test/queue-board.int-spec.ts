@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { chromium } from 'playwright-core';
 import {
   partitionOf,
   partitionQueueName,
@@ -18,16 +17,10 @@ import {
   type TestApp,
   type TestWorld,
 } from './support/test-app.js';
+import { itWithBrowser as withBrowser, launchChromium } from './support/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = resolve('test-output/queue-board.png');
-
-// Decided once, when the file loads: without a browser the browser test is skipped, saying why.
-const chromiumMissing = !existsSync(CHROMIUM);
-if (chromiumMissing) {
-  console.warn(`queue-board: skipping the browser test: ${CHROMIUM} is missing (apt-get install chromium)`);
-}
-const itWithBrowser = chromiumMissing ? it.skip : it;
+const itWithBrowser = withBrowser('queue-board');
 
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
@@ -121,10 +114,7 @@ describe('queue console at /admin/queues', () => {
   });
 
   itWithBrowser('shows every partition queue to an operator who signs in with a browser', async () => {
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    const browser = await launchChromium();
     try {
       const context = await browser.newContext({
         httpCredentials: { username: 'operator', password: ADMIN_TOKEN },

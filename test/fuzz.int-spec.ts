@@ -96,6 +96,8 @@ describe('fuzzing the API (fast-check, the real service, PostgreSQL and Redis)',
   let courseId: number;
   let accepted = 0;
   let coursesCreated = 0;
+  /** How many generated requests got each status, printed at the end (the counts the note quotes). */
+  const statuses = new Map<number, number>();
 
   beforeAll(async () => {
     world = await createWorld();
@@ -117,6 +119,7 @@ describe('fuzzing the API (fast-check, the real service, PostgreSQL and Redis)',
     headers: Record<string, string>,
   ) => {
     const answer = await send(app.baseUrl, method, path, body, headers);
+    statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
     const problem = problemWith(answer);
     if (problem) throw new Error(`${method} ${path} ${body ?? ''} → ${problem}`);
     return answer;
@@ -273,6 +276,14 @@ describe('fuzzing the API (fast-check, the real service, PostgreSQL and Redis)',
       );
       const { rows } = await db.query('SELECT count(*)::int AS n FROM courses');
       expect(rows[0].n).toBe(coursesCreated + 1);
+      const sent = [...statuses.values()].reduce((sum, count) => sum + count, 0);
+      const byStatus = [...statuses.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([status, n]) => `${status} ×${n}`);
+      console.log(
+        `fuzz: ${sent} generated requests, no 5xx: ${byStatus.join(', ')}; ` +
+          `${claimed} claims and ${accepted} decisions for ${accepted} 202s, ${coursesCreated} courses for ${coursesCreated} 201s`,
+      );
     } finally {
       await db.end();
     }

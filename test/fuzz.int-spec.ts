@@ -56,13 +56,9 @@ function problemWith(answer: Answer): string | null {
   if (typeof body.error !== 'string' || body.error === 'Error') return `error field ${String(body.error)}`;
   if (typeof body.message !== 'string') return `message is not a string: ${JSON.stringify(body.message)}`;
   if (body.details !== undefined) {
-    const fine =
-      Array.isArray(body.details) &&
-      body.details.every(
-        (d: { field?: unknown; message?: unknown }) =>
-          typeof d.field === 'string' && typeof d.message === 'string',
-      );
-    if (!fine) return `details not a list of { field, message }: ${JSON.stringify(body.details)}`;
+    // The contract: an array of strings, one per offending field.
+    const fine = Array.isArray(body.details) && body.details.every((d: unknown) => typeof d === 'string');
+    if (!fine) return `details not a list of strings: ${JSON.stringify(body.details)}`;
   }
   return null;
 }

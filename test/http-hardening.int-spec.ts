@@ -96,7 +96,7 @@ describe('security headers', () => {
       statusCode: 413,
       error: 'Payload Too Large',
       message: 'the body is larger than 16 KiB',
-      details: [{ field: 'body', message: 'the body is larger than 16 KiB' }],
+      details: ['the body is larger than 16 KiB'],
     });
     const garbled = await http(app.baseUrl, 'POST', '/enroll', '{"not":"gzip"}', {
       'content-encoding': 'gzip',

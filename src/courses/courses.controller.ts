@@ -73,7 +73,7 @@ export class CoursesController {
     400,
     'A field is invalid or unknown; details names each',
     'capacity must not be less than 0',
-    [{ field: 'capacity', message: 'capacity must not be less than 0' }],
+    ['capacity must not be less than 0'],
   )
   @ApiAdminTokenInvalid()
   @ApiErrorResponse(409, 'A course with this code exists', 'code CS101 already exists')

@@ -101,7 +101,7 @@ export class EnrollmentController {
     400,
     'A field is invalid or unknown, no key was sent, or the keys in body and header differ',
     'priority must not be greater than 100',
-    [{ field: 'priority', message: 'priority must not be greater than 100' }],
+    ['priority must not be greater than 100'],
   )
   @ApiErrorResponse(404, 'Unknown course', 'course_id 7 does not exist')
   @ApiErrorResponse(

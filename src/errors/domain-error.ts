@@ -24,18 +24,12 @@ export enum DomainErrorCode {
   BodyTooLarge = 'body_too_large',
 }
 
-/** One thing wrong with a request: the field (a dotted path, or the header's name) and why. */
-export interface ErrorDetail {
-  field: string;
-  message: string;
-}
-
 export class DomainError extends Error {
   constructor(
     readonly code: DomainErrorCode,
     message: string,
-    /** Every problem found, when there are several (a body's invalid fields). */
-    readonly details?: ErrorDetail[],
+    /** The contract's `details`: one string per offending field, each naming it (a body's invalid fields). */
+    readonly details?: string[],
   ) {
     super(message);
     this.name = 'DomainError';

@@ -104,10 +104,7 @@ describe('DomainExceptionFilter', () => {
   });
 
   it('lists every invalid field of a request in details, beside one message', () => {
-    const details = [
-      { field: 'student_id', message: 'student_id must be 1..64 characters' },
-      { field: 'priority', message: 'priority must not be greater than 100' },
-    ];
+    const details = ['student_id must be 1..64 characters', 'priority must not be greater than 100'];
     const sent = answer(new DomainError(DomainErrorCode.RequestInvalid, 'two problems', details));
     expect(sent.body).toEqual({ statusCode: 400, error: 'Bad Request', message: 'two problems', details });
   });

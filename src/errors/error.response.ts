@@ -5,17 +5,7 @@ import {
   ApiResponse,
   type ApiResponseNoStatusOptions,
 } from '@nestjs/swagger';
-import type { ErrorDetail } from './domain-error.js';
 import { reasonPhrase } from './domain-exception.filter.js';
-
-/** One problem of a request (see ErrorDetail). */
-export class ErrorDetailResponse {
-  @ApiProperty({ example: 'priority', description: "The field's dotted path, or the header's name" })
-  field!: string;
-
-  @ApiProperty({ example: 'priority must not be greater than 100' })
-  message!: string;
-}
 
 /** Every error's shape, whatever its status (see DomainExceptionFilter). */
 export class ErrorResponse {
@@ -29,10 +19,11 @@ export class ErrorResponse {
   message!: string;
 
   @ApiPropertyOptional({
-    type: [ErrorDetailResponse],
-    description: 'On a 400 for an invalid request: every field found wrong, and why',
+    type: [String],
+    description: 'One string per offending field (body field or header), naming it and saying why',
+    example: ['priority must not be greater than 100'],
   })
-  details?: ErrorDetailResponse[];
+  details?: string[];
 }
 
 /** The header of every 429 and 503: when to try again. */
@@ -49,7 +40,7 @@ export function errorResponse(
   status: number,
   description: string,
   message: string,
-  details?: ErrorDetail[],
+  details?: string[],
 ): ApiResponseNoStatusOptions {
   return {
     type: ErrorResponse,
@@ -60,12 +51,8 @@ export function errorResponse(
 }
 
 /** Documents one error status of an operation (or of every operation of a controller). */
-export const ApiErrorResponse = (
-  status: number,
-  description: string,
-  message: string,
-  details?: ErrorDetail[],
-) => ApiResponse({ status, ...errorResponse(status, description, message, details) });
+export const ApiErrorResponse = (status: number, description: string, message: string, details?: string[]) =>
+  ApiResponse({ status, ...errorResponse(status, description, message, details) });
 
 /** A body past the contract's 16 KiB (413), or not JSON (415): refused before it is read. */
 export const ApiBodyRefused = () =>

@@ -6,7 +6,7 @@ const error = (property: string, constraints: Record<string, string>, children: 
   Object.assign(new ValidationError(), { property, constraints, children });
 
 describe('invalidRequest', () => {
-  it('names every field and why, nested ones by their path, and joins the reasons into the message', () => {
+  it('gives one detail per offending field, naming it (nested ones by their path), and joins them into the message', () => {
     const found = invalidRequest([
       error('student_id', { matches: 'student_id must be 1..64 characters' }),
       error('priority', {
@@ -17,14 +17,13 @@ describe('invalidRequest', () => {
     ]);
     expect(found.code).toBe(DomainErrorCode.RequestInvalid);
     expect(found.details).toEqual([
-      { field: 'student_id', message: 'student_id must be 1..64 characters' },
-      { field: 'priority', message: 'priority must not be greater than 100' },
-      { field: 'priority', message: 'priority must be an integer' },
-      { field: 'window.opens_at', message: 'opens_at must be ISO 8601' },
+      'student_id must be 1..64 characters',
+      'priority must not be greater than 100; priority must be an integer',
+      'window.opens_at: opens_at must be ISO 8601',
     ]);
     expect(found.message).toBe(
       'student_id must be 1..64 characters; priority must not be greater than 100; ' +
-        'priority must be an integer; opens_at must be ISO 8601',
+        'priority must be an integer; window.opens_at: opens_at must be ISO 8601',
     );
   });
 });

@@ -34,7 +34,7 @@ export class EventsController {
     description: "The course's events after the cursor, in commit order",
   })
   @ApiErrorResponse(400, 'id, after or limit is invalid', 'after must be a cursor this service returned', [
-    { field: 'after', message: 'after must be a cursor this service returned' },
+    'after must be a cursor this service returned',
   ])
   @ApiAdminTokenInvalid()
   @ApiCourseNotFound()

@@ -1,5 +1,11 @@
 import type { NextFunction, Request, Response } from 'express';
-import { DomainError, DomainErrorCode, type ErrorDetail } from '../errors/domain-error.js';
+import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
+
+/** One thing wrong with a body: the field (a dotted path) and why. */
+export interface BodyProblem {
+  field: string;
+  message: string;
+}
 
 /** The largest body read (the contract's limit); a bigger one is answered 413 before it is parsed. */
 export const MAX_BODY_BYTES = 16 * 1024;
@@ -13,7 +19,7 @@ const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
  * would recurse through it and overflow the stack), or a key naming a prototype. Walked with a stack of
  * its own, so no body can overflow this walk either.
  */
-export function hostileBodyProblem(body: unknown): ErrorDetail | null {
+export function hostileBodyProblem(body: unknown): BodyProblem | null {
   const pending: Array<{ value: unknown; depth: number; path: string }> = [
     { value: body, depth: 0, path: '' },
   ];
@@ -21,7 +27,7 @@ export function hostileBodyProblem(body: unknown): ErrorDetail | null {
     const { value, depth, path } = pending.pop()!;
     if (value === null || typeof value !== 'object') continue;
     if (depth >= MAX_BODY_DEPTH) {
-      return { field: path, message: `the body is nested deeper than ${MAX_BODY_DEPTH} levels` };
+      return { field: path, message: `the body is nested deeper than ${MAX_BODY_DEPTH} levels (at ${path})` };
     }
     for (const key of Object.keys(value)) {
       const field = path ? `${path}.${key}` : key;
@@ -41,9 +47,7 @@ export function requireJsonBody(request: Request, _response: Response, next: Nex
   // Content-Length: 0 counts as a body there, but there is nothing to read.
   if (request.headers['content-length'] !== '0' && request.is('application/json') === false) {
     const message = `Content-Type must be application/json (got ${request.headers['content-type'] ?? 'none'})`;
-    next(
-      new DomainError(DomainErrorCode.UnsupportedMediaType, message, [{ field: 'Content-Type', message }]),
-    );
+    next(new DomainError(DomainErrorCode.UnsupportedMediaType, message, [message]));
     return;
   }
   next();
@@ -56,8 +60,7 @@ export function bodyReadError(cause: unknown): DomainError | undefined {
     charset?: unknown;
     encoding?: unknown;
   };
-  const body = (code: DomainErrorCode, message: string, field = 'body') =>
-    new DomainError(code, message, [{ field, message }]);
+  const body = (code: DomainErrorCode, message: string) => new DomainError(code, message, [message]);
   switch (type) {
     case 'entity.parse.failed':
       return body(DomainErrorCode.RequestInvalid, 'the body is not valid JSON (send one JSON object)');
@@ -67,13 +70,11 @@ export function bodyReadError(cause: unknown): DomainError | undefined {
       return body(
         DomainErrorCode.UnsupportedMediaType,
         `charset ${String(charset)} is not supported; send UTF-8`,
-        'Content-Type',
       );
     case 'encoding.unsupported':
       return body(
         DomainErrorCode.UnsupportedMediaType,
         `Content-Encoding ${String(encoding)} is not supported; send identity, gzip, deflate or br`,
-        'Content-Encoding',
       );
     case 'request.aborted':
     case 'request.size.invalid':
@@ -84,7 +85,6 @@ export function bodyReadError(cause: unknown): DomainError | undefined {
         return body(
           DomainErrorCode.RequestInvalid,
           'the body could not be decoded with its Content-Encoding',
-          'Content-Encoding',
         );
       }
       return undefined;
@@ -99,12 +99,12 @@ export function checkRequest(request: Request, _response: Response, next: NextFu
   const keys = request.headersDistinct['idempotency-key'];
   if (keys && keys.length > 1) {
     const message = 'send one Idempotency-Key header, not several';
-    next(new DomainError(DomainErrorCode.RequestInvalid, message, [{ field: 'Idempotency-Key', message }]));
+    next(new DomainError(DomainErrorCode.RequestInvalid, message, [message]));
     return;
   }
   const problem = hostileBodyProblem(request.body);
   if (problem) {
-    next(new DomainError(DomainErrorCode.RequestInvalid, problem.message, [problem]));
+    next(new DomainError(DomainErrorCode.RequestInvalid, problem.message, [problem.message]));
     return;
   }
   next();

@@ -1,4 +1,5 @@
-import type { Worker } from 'bullmq';
+import { jest } from '@jest/globals';
+import { Queue, type Worker } from 'bullmq';
 import { AllocationProcessor } from '../src/allocation/allocation.processor.js';
 import { partitionOf } from '../src/queue/allocation-queue.contract.js';
 import {
@@ -54,5 +55,42 @@ describe('the partition watchdog', () => {
       'the requests of the silent partition to be decided',
     );
     expect(processor.workers[partition]).not.toBe(silent);
+  }, 60_000);
+
+  it('opens a partition queue again when it cannot be pinned while Redis is ready, and its workers start', async () => {
+    // A queue whose setup stalls: its first pin never answers (as a queue that never became ready).
+    const pin = Queue.prototype.setGlobalConcurrency;
+    const stalled = new Set<Queue>();
+    const spy = jest.spyOn(Queue.prototype, 'setGlobalConcurrency').mockImplementation(function (
+      this: Queue,
+      concurrency: number,
+    ) {
+      if (this.name.endsWith('{p0}') && stalled.size === 0) stalled.add(this);
+      if (stalled.has(this)) return new Promise(() => undefined);
+      return pin.call(this, concurrency);
+    });
+    const worker = await startApp(world, { ROLE: 'worker' });
+    try {
+      const processor = worker.app.get(AllocationProcessor) as unknown as {
+        queues: Queue[];
+        workers: Worker[];
+      };
+      // Partition 0's first queue never pins; the one opened in its place does, and the workers start.
+      await eventually(
+        async () => (processor.queues[0] && !stalled.has(processor.queues[0]) ? true : undefined),
+        30_000,
+        'partition 0 opened again',
+      );
+      await eventually(
+        async () =>
+          processor.workers.every((partitionWorker) => partitionWorker.isRunning()) ? true : undefined,
+        10_000,
+        'every partition worker running',
+      );
+      expect(processor.workers).toHaveLength(app.config.allocationPartitions);
+    } finally {
+      spy.mockRestore();
+      await worker.close();
+    }
   }, 60_000);
 });

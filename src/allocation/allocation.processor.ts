@@ -45,6 +45,10 @@ const WATCHDOG_MS = 5000;
 const STUCK_CHECKS = 3;
 /** How often a worker that could not reach Redis at start tries again. */
 const START_RETRY_MS = 500;
+/** Tries to pin a partition, refused with Redis ready, before its queue is opened again (each waits up to 2 s). */
+const PIN_TRIES_BEFORE_REOPENING = 5;
+/** Tries to pin a partition while Redis is not ready between two warnings (about 20 s). */
+const PIN_TRIES_BEFORE_WARNING = 40;
 
 /**
  * Glue between BullMQ and AllocationService: one worker per partition queue, started only in worker roles.
@@ -97,33 +101,35 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
    * first to touch the queue; while Redis is away, pinning is retried.
    */
   private async start(): Promise<void> {
-    const { queuePrefix: prefix, workerConcurrency } = this.config;
-    for (const name of partitionQueueNames(this.config.allocationPartitions)) {
-      const queue = new Queue(name, { connection: this.redis, prefix });
-      // Availability is logged once per change by the shared client; these would repeat it per queue.
-      queue.on('error', () => undefined);
-      const worker = this.newWorker(queue);
-      // A job that fails anyway (it stalled, killing its worker, more than maxStalledCount times; or even
-      // setting a request aside failed) leaves its requests as dead letters, whichever worker hears of it.
-      const failures = new QueueEvents(name, { connection: this.blockingConnection(), prefix });
-      failures.on('error', () => undefined);
-      failures.on(
-        'failed',
-        ({ jobId, failedReason }) => void this.setAsideFailedJob(queue, jobId, failedReason),
-      );
-      this.queues.push(queue);
-      this.workers.push(worker);
-      this.failures.push(failures);
-    }
-    for (const queue of this.queues) {
-      while (!this.stopping && !(await this.pinned(queue))) await sleep(START_RETRY_MS);
+    const { workerConcurrency } = this.config;
+    const names = partitionQueueNames(this.config.allocationPartitions);
+    for (const name of names) this.openPartition(name);
+    for (const [index, name] of names.entries()) {
+      let refused = 0;
+      for (let tries = 1; !this.stopping && !(await this.pinned(this.queues[index])); tries += 1) {
+        // Refused while the shared client says it is ready: a queue whose setup stalled would never pin, and
+        // the workers (and the watchdog) would never start. A fresh-clone CI run once saw a worker on a
+        // Redis Cluster decide nothing from its start, without a log line; this is the likeliest cause.
+        if (this.redis.status === 'ready' && ++refused % PIN_TRIES_BEFORE_REOPENING === 0) {
+          this.logger.warn(`${name}: not pinned after ${refused} tries; opening the partition's queue again`);
+          this.openPartition(name, index);
+        } else if (tries % PIN_TRIES_BEFORE_WARNING === 0) {
+          this.logger.warn({
+            msg: `${name}: not pinned yet; waiting for Redis`,
+            redis_status: this.redis.status,
+          });
+        }
+        await sleep(START_RETRY_MS);
+      }
     }
     if (this.stopping) return;
-    // Jobs that failed while no worker was listening.
+    // Jobs that failed while no worker was listening (bounded: this must not keep the workers from starting).
     for (const queue of this.queues) {
-      for (const job of await queue.getFailed().catch(() => [])) {
-        await this.setAsideFailedJob(queue, job.id!, job.failedReason);
-      }
+      const failed = await Promise.race([
+        queue.getFailed().catch(() => []),
+        sleep(START_RETRY_MS * 4).then(() => []),
+      ]);
+      for (const job of failed) await this.setAsideFailedJob(queue, job.id!, job.failedReason);
     }
     for (const worker of this.workers) {
       worker.run().catch((error: unknown) => this.logger.error({ msg: 'worker stopped', err: error }));
@@ -132,6 +138,36 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
     this.logger.log(
       `allocating from ${this.workers.length} partition queues, concurrency ${workerConcurrency}`,
     );
+  }
+
+  /**
+   * A partition's queue, its worker (not running yet) and its failure listener, at `index` (replacing
+   * what is there, which is closed without waiting) or appended.
+   */
+  private openPartition(name: string, index = this.queues.length): void {
+    const { queuePrefix: prefix } = this.config;
+    const replaced = {
+      queue: this.queues[index],
+      worker: this.workers[index],
+      failures: this.failures[index],
+    };
+    const queue = new Queue(name, { connection: this.redis, prefix });
+    // Availability is logged once per change by the shared client; these would repeat it per queue.
+    queue.on('error', () => undefined);
+    // A job that fails anyway (it stalled, killing its worker, more than maxStalledCount times; or even
+    // setting a request aside failed) leaves its requests as dead letters, whichever worker hears of it.
+    const failures = new QueueEvents(name, { connection: this.blockingConnection(), prefix });
+    failures.on('error', () => undefined);
+    failures.on(
+      'failed',
+      ({ jobId, failedReason }) => void this.setAsideFailedJob(queue, jobId, failedReason),
+    );
+    this.queues[index] = queue;
+    this.workers[index] = this.newWorker(queue);
+    this.failures[index] = failures;
+    // Not awaited: what could not get ready may never finish closing.
+    for (const closing of [replaced.worker, replaced.failures, replaced.queue])
+      closing?.close().catch(() => undefined);
   }
 
   private blockingConnection(): RedisClient {

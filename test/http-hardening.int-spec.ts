@@ -3,6 +3,7 @@ import { formatSlowloris, slowloris } from '../scripts/slowloris.mjs';
 import { type ChildService, startChildService } from './support/child-service.js';
 import {
   ADMIN_TOKEN,
+  basicAuth,
   CLIENT_TOKEN,
   createWorld,
   eventually,
@@ -14,8 +15,6 @@ import {
 import { itWithBrowser as withBrowser, launchChromium } from './support/browser.js';
 
 const itWithBrowser = withBrowser('http-hardening');
-
-const basic = (password: string) => `Basic ${Buffer.from(`operator:${password}`).toString('base64')}`;
 
 describe('security headers', () => {
   let world: TestWorld;
@@ -167,7 +166,7 @@ describe('/metrics and /docs for operators only', () => {
         .status,
     ).toBe(200);
     // Prometheus sends a Bearer token; a browser opening the docs prompts for Basic credentials.
-    const credential = scheme === 'Basic' ? basic(ADMIN_TOKEN) : `bearer ${ADMIN_TOKEN}`;
+    const credential = scheme === 'Basic' ? basicAuth('operator', ADMIN_TOKEN) : `bearer ${ADMIN_TOKEN}`;
     expect((await fetch(restricted.baseUrl + path, { headers: { authorization: credential } })).status).toBe(
       200,
     );

@@ -8,6 +8,7 @@ import {
 } from '../src/queue/allocation-queue.contract.js';
 import {
   ADMIN_TOKEN,
+  basicAuth,
   createWorld,
   eventually,
   http,
@@ -21,9 +22,6 @@ import { itWithBrowser as withBrowser, launchChromium } from './support/browser.
 
 const SCREENSHOT = resolve('test-output/queue-board.png');
 const itWithBrowser = withBrowser('queue-board');
-
-const basic = (user: string, password: string) =>
-  `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
 
 function board(app: TestApp, path: string, headers: Record<string, string> = {}, method = 'GET') {
   return fetch(`${app.baseUrl}/admin/queues${path}`, {
@@ -54,7 +52,9 @@ describe('queue console at /admin/queues', () => {
   });
 
   it('refuses a wrong password, a wrong Bearer token and the board API without credentials', async () => {
-    expect((await board(api, '', { authorization: basic('operator', 'not-the-token') })).status).toBe(401);
+    expect((await board(api, '', { authorization: basicAuth('operator', 'not-the-token') })).status).toBe(
+      401,
+    );
     expect((await board(api, '', { authorization: 'Bearer not-the-token' })).status).toBe(401);
     expect((await board(api, '/api/queues')).status).toBe(401);
     expect((await board(api, '/static/images/logo.svg')).status).toBe(401);
@@ -62,8 +62,8 @@ describe('queue console at /admin/queues', () => {
 
   it('serves the board with ADMIN_TOKEN as the Basic password, whatever the user name, or as a Bearer token', async () => {
     for (const authorization of [
-      basic('operator', ADMIN_TOKEN),
-      basic('', ADMIN_TOKEN),
+      basicAuth('operator', ADMIN_TOKEN),
+      basicAuth('', ADMIN_TOKEN),
       `Bearer ${ADMIN_TOKEN}`,
     ]) {
       const response = await board(api, '', { authorization });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import * as util from 'node:util';
+import { parseEnv } from 'node:util';
 import { messageOf } from '../errors/error-message.js';
 import { ConfigError } from './app-config.js';
 
@@ -19,15 +19,8 @@ export function loadEnvFile(env: Env, path = '.env'): string[] {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new ConfigError(`Invalid configuration: cannot read ${path}: ${messageOf(error)}`);
   }
-  // Node 20.0..20.11 has no parseEnv: say so rather than start with settings the file was meant to change.
-  if (typeof util.parseEnv !== 'function') {
-    throw new ConfigError(
-      `Invalid configuration: ${path} cannot be read by Node ${process.version}; use Node 20.12 or later, ` +
-        'or export its variables yourself',
-    );
-  }
   const filled: string[] = [];
-  for (const [name, value] of Object.entries(util.parseEnv(text))) {
+  for (const [name, value] of Object.entries(parseEnv(text))) {
     if (env[name] !== undefined || value === undefined) continue;
     env[name] = value;
     filled.push(name);

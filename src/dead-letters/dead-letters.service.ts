@@ -13,10 +13,8 @@ import {
   partitionOf,
   partitionQueueName,
 } from '../queue/allocation-queue.contract.js';
+import { queueUnavailable } from '../queue/queue-unavailable.js';
 import type { DeadLetter } from './dead-letter.entity.js';
-
-const queueUnavailable = () =>
-  new DomainError(DomainErrorCode.QueueUnavailable, 'the queue (Redis) is unavailable; retry later');
 
 /** The operator's side of dead letters: list them, queue one again, or reject it. */
 @Injectable()

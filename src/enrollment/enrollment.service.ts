@@ -11,6 +11,7 @@ import {
 import { EnrollmentQueue } from './enrollment.queue.js';
 import type { AcceptedRequest } from '../queue/allocation-queue.contract.js';
 import { IdempotencyStore } from './idempotency.store.js';
+import { queueUnavailable } from '../queue/queue-unavailable.js';
 import { LifecycleService } from '../allocation/lifecycle.service.js';
 import { EventsService } from '../events/events.service.js';
 import type { CourseEventResponse } from '../events/dto/course-event.response.js';
@@ -170,11 +171,10 @@ async function unavailableOnFailure<T>(operation: () => Promise<T>): Promise<T> 
   try {
     return await operation();
   } catch (error) {
-    throw queueUnavailable(error);
+    throw unavailableUnlessDomain(error);
   }
 }
 
-function queueUnavailable(error: unknown): DomainError {
-  if (error instanceof DomainError) return error;
-  return new DomainError(DomainErrorCode.QueueUnavailable, 'the queue (Redis) is unavailable; retry later');
+function unavailableUnlessDomain(error: unknown): DomainError {
+  return error instanceof DomainError ? error : queueUnavailable();
 }

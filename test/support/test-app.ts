@@ -21,6 +21,9 @@ export const ADMIN_TOKEN = 'test-admin-token';
 /** The tests act as the student portal does in production: with a client token (CLIENT_TOKENS). */
 export const CLIENT_TOKEN = 'test-client-token-0001';
 export const asClient = { authorization: `Bearer ${CLIENT_TOKEN}` };
+/** An HTTP Basic Authorization header, as a browser sends it after its login prompt. */
+export const basicAuth = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
 
 /** One isolated world per test file: its own database and its own Redis key prefix. */
 export interface TestWorld {

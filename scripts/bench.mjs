@@ -19,6 +19,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
@@ -26,6 +27,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
+import { cpuShares } from './cpu-profile.mjs';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -243,9 +245,9 @@ const BEFORE = process.env.BENCH_BEFORE ? path.resolve(process.env.BENCH_BEFORE)
 /** BENCH_ONLY: run only the phases whose names contain one of these comma-separated words (a quick look). */
 const ONLY = process.env.BENCH_ONLY?.split(',').filter(Boolean);
 
-function startCourseFlow(world, role, extra = {}, root = process.cwd()) {
+function startCourseFlow(world, role, extra = {}, root = process.cwd(), nodeFlags = []) {
   return startProcess(
-    [...START_FLAGS, 'dist/main.js'],
+    [...START_FLAGS, ...nodeFlags, 'dist/main.js'],
     {
       DATABASE_URL: world.url,
       QUEUE_PREFIX: world.prefix,
@@ -496,11 +498,58 @@ async function naiveBaselines(world, count) {
 
 // ---------------------------------------------------------------- phases
 
+/** The floor, on the same node flags as the service (the heap bounds change the cost of garbage collection). */
+function startBareApp(nodeFlags = []) {
+  return startProcess([...START_FLAGS, ...nodeFlags, '--import', 'tsx', 'bench/bare-echo.ts'], {}, '/enroll');
+}
+
 async function bareApp() {
-  const echo = await startProcess(['--import', 'tsx', 'bench/bare-echo.ts'], {}, '/enroll');
+  const echo = await startBareApp();
+  const cpuBefore = echo.cpuMs();
   const result = await load(echo.url, { courseIds: [1], duration: SCALE.stampedeSeconds });
+  const cpuMsPerRequest = (echo.cpuMs() - cpuBefore) / result.accepted;
   await echo.stop();
-  return result;
+  return { ...result, cpuMsPerRequest };
+}
+
+/**
+ * The accept stampede once more with the API, then the bare app, under V8's CPU profiler: the share of each
+ * one's busy CPU every part of the accept path took while the load ran (scripts/cpu-profile.mjs). Their
+ * accept figures are not reported: the profiler slows a process.
+ */
+async function acceptProfile() {
+  const world = await freshWorld();
+  const api = await profiled(
+    (flags) => startCourseFlow(world, 'api', {}, process.cwd(), flags),
+    // The API's migrations have created the table by the time it is ready.
+    () => createCourses(world, 1, HOT_SEATS, 'PROFILE'),
+  );
+  await dropWorld(world);
+  const bare = await profiled(startBareApp, async () => [1]);
+  return { api, bare };
+}
+
+/** The CPU shares of the process `start(nodeFlags)` starts, while it answers a stampede for `courses()`. */
+async function profiled(start, courses) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'courseflow-profile-'));
+  try {
+    const server = await start(['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+    const courseIds = await courses();
+    const microseconds = () => Number(process.hrtime.bigint() / 1000n);
+    const from = microseconds();
+    await load(server.url, { courseIds, duration: SCALE.stampedeSeconds });
+    const to = microseconds();
+    await server.stop();
+    // One profile per thread (tsx runs a loader thread): the main thread's is the largest.
+    const [file] = readdirSync(dir)
+      .filter((name) => name.endsWith('.cpuprofile'))
+      .map((name) => path.join(dir, name))
+      .sort((a, b) => statSync(b).size - statSync(a).size);
+    if (!file) throw new Error('no CPU profile was written');
+    return cpuShares(file, from, to);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -1039,6 +1088,7 @@ async function main() {
     drops: [],
     subscribers: [],
     cluster: [],
+    profile: [],
   };
   for (let round = 1; round <= RUNS; round += 1) {
     const step = async (name, list, work) => {
@@ -1059,6 +1109,8 @@ async function main() {
     await step('drops per second, hot course', runs.drops, dropThroughput);
     await step('websocket subscribers', runs.subscribers, liveSubscribers);
     await step('redis cluster accept', runs.cluster, clusterAccept);
+    // One profile is enough to say where the CPU goes; its spread is not the point.
+    if (round === 1) await step('accept profile', runs.profile, acceptProfile);
   }
   await withClient(ADMIN_DATABASE_URL, (client) =>
     client.query(`DROP DATABASE IF EXISTS ${DATABASE} WITH (FORCE)`),
@@ -1075,6 +1127,7 @@ async function main() {
     }
     if (runs.stampede.length > 0 && runs.spread1.length > 0) console.log(`${costRows(runs).join('\n')}\n`);
     if (runs.cluster.length > 0) console.log(`${clusterRows(runs.cluster).join('\n')}\n`);
+    if (runs.profile.length > 0) console.log(`${profileRows(runs).join('\n')}\n`);
     console.log(JSON.stringify(Object.fromEntries(Object.entries(runs).filter(([, list]) => list.length))));
     failOnLostEvents(runs.subscribers);
     return;
@@ -1107,7 +1160,13 @@ async function main() {
     '',
     '| Phase | CourseFlow | Compared with | Ratio | Target |',
     '| --- | --- | --- | --- | --- |',
-    `| accept: POST /enroll, hot course, ${CONNECTIONS} connections, ${SCALE.stampedeSeconds} s | ${stat(acceptRps)} req/s, p99 ${stat(acceptP99)} ms | bare NestJS app: ${stat(bareRps)} req/s, p99 ${stat(bareP99)} ms | ${ratio(acceptRps, bareRps)}, p99 ${ratio(acceptP99, bareP99)} | ≥ 0.8×, p99 ≤ 2× |`,
+    `| accept: POST /enroll, hot course, ${CONNECTIONS} connections, ${SCALE.stampedeSeconds} s | ${stat(acceptRps)} req/s, p99 ${stat(acceptP99)} ms, API CPU ${stat(
+      all(runs.stampede, (r) => r.acceptCost.api),
+      3,
+    )} ms/request | bare NestJS app: ${stat(bareRps)} req/s, p99 ${stat(bareP99)} ms, CPU ${stat(
+      all(runs.bare, (r) => r.cpuMsPerRequest),
+      3,
+    )} ms/request | ${ratio(acceptRps, bareRps)}, p99 ${ratio(acceptP99, bareP99)} | ≥ 0.8×, p99 ≤ 2× |`,
     decideRow(
       `allocate, hot course, stampede fill (${CONNECTIONS} at a time, ${stat(all(runs.stampede, (r) => r.accept.accepted))} requests)`,
       runs.stampede,
@@ -1166,6 +1225,7 @@ async function main() {
     `| websocket subscribers (API: while ${fmt(subscribers)} were connected) | ${stat(all(live, (r) => r.apiRss))} | ${stat(all(live, (r) => r.workerRss))} |`,
     '',
     ...costRows(runs),
+    ...profileRows(runs),
   ];
   console.log(lines.join('\n'));
   failOnLostEvents(live);
@@ -1201,6 +1261,38 @@ function costRows(runs) {
     '',
     `Redis memory per request (hot course, stampede fill): ${stat(runs.stampede.map((r) => r.redisBytes.queued))} bytes while queued, ` +
       `${stat(runs.stampede.map((r) => r.redisBytes.decided))} bytes once decided (its claim, kept for IDEMPOTENCY_TTL_SECONDS).`,
+  ];
+}
+
+/**
+ * Where the accept path's CPU goes (the profile phase), in shares of the API's busy CPU and, when the stampede
+ * ran too, in ms per request at its median CPU cost per request.
+ */
+function profileRows(runs) {
+  const [profile] = runs.profile;
+  if (!profile) return [];
+  const perRequest = (list, pick) => (list.length > 0 ? median(list.map(pick)) : undefined);
+  const apiMs = perRequest(runs.stampede, (r) => r.acceptCost.api);
+  const bareMs = perRequest(runs.bare, (r) => r.cpuMsPerRequest);
+  const cells = (share, ms) =>
+    share === undefined
+      ? '– | –'
+      : `${fmt(100 * share, 1)}% | ${ms === undefined ? '–' : fmt(share * ms, 3)}`;
+  const bareShare = (part) => profile.bare.find((s) => s.part === part)?.share ?? 0;
+  const total = (shares, own) => shares.filter((s) => s.own === own).reduce((sum, s) => sum + s.share, 0);
+  return [
+    '',
+    `Where the CPU goes while accepting: V8 CPU profiles of the API and of the bare app, each under one ${SCALE.stampedeSeconds} s ` +
+      "stampede, idle time left out; ms per request = the share × that process's median CPU per request above.",
+    '',
+    '| Part of the accept path | CourseFlow API: share of busy CPU | ms per request | bare NestJS app: share | ms per request |',
+    '| --- | --- | --- | --- | --- |',
+    ...profile.api.map(
+      (s) =>
+        `| ${s.part} | ${cells(s.share, apiMs)} | ${s.own ? '– | –' : cells(bareShare(s.part), bareMs)} |`,
+    ),
+    `| **CourseFlow's own parts** | ${cells(total(profile.api, true), apiMs)} | – | – |`,
+    `| **parts the bare app has too** | ${cells(total(profile.api, false), apiMs)} | ${cells(total(profile.bare, false), bareMs)} |`,
   ];
 }
 

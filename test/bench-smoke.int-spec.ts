@@ -24,7 +24,7 @@ describe('npm run bench', () => {
     const figure = String.raw`[\d,.]+(?: \([\d,.]+–[\d,.]+\))?`;
     expect(stdout).toMatch(
       new RegExp(
-        `^\\| accept: POST /enroll.* ${figure} req/s.*bare NestJS app: ${figure} req/s.*\\| [\\d,.]+×`,
+        `^\\| accept: POST /enroll.* ${figure} req/s.*API CPU ${figure} ms/request \\| bare NestJS app: ${figure} req/s.*CPU ${figure} ms/request \\| [\\d,.]+×`,
         'm',
       ),
     );
@@ -82,6 +82,15 @@ describe('npm run bench', () => {
         'm',
       ),
     );
+    // What bounds accept: the API's and the bare app's CPU profiles, charged to the parts of the accept path.
+    expect(stdout).toContain(
+      '| Part of the accept path | CourseFlow API: share of busy CPU | ms per request | bare NestJS app: share | ms per request |',
+    );
+    expect(stdout).toMatch(/^\| claim and queue .*\| [\d.]+% \| [\d.]+ \| – \| – \|$/m);
+    expect(stdout).toMatch(/^\| Node HTTP, sockets, streams \| [\d.]+% \| [\d.]+ \| [\d.]+% \| [\d.]+ \|$/m);
+    const shareOf = (label: string) =>
+      Number(new RegExp(`^\\| \\*\\*${label}\\*\\* \\| ([\\d.]+)%`, 'm').exec(stdout)?.[1]);
+    expect(shareOf("CourseFlow's own parts") + shareOf('parts the bare app has too')).toBeCloseTo(100, 0);
     // Every subscriber received exactly its student's events (the bench also fails when one did not).
     expect(stdout).toMatch(
       /^\| live events delivered exactly .*\| (\d+) of \1 subscribers exact; operator: (\d+) decision events for \2 decisions/m,

@@ -7,6 +7,9 @@
 // 500-students-vs-30-seats stampede: delivery rate and latency, the API's memory, the accept rate with and
 // without them, and that each subscriber received exactly its student's events.
 //
+// The profile phase (first run only; BENCH_ONLY=profile) runs the accept stampede once more against the API
+// and then the bare app under V8's CPU profiler, and charges their CPU to the parts of the accept path.
+//
 // The floors: a bare NestJS app answering 202 (accept), and the naive enrollment transaction (lock the
 // course row, bump seats_taken, insert the enrollment; one transaction per request) run by pgbench with
 // prepared statements and 8 clients, beside the same done by a Node loop of plain round trips.
@@ -1265,8 +1268,8 @@ function costRows(runs) {
 }
 
 /**
- * Where the accept path's CPU goes (the profile phase), in shares of the API's busy CPU and, when the stampede
- * ran too, in ms per request at its median CPU cost per request.
+ * Where the accept path's CPU goes (the profile phase): each part's share of the API's and of the bare app's
+ * busy CPU and, when the stampede and the bare app phases ran too, in ms per request at their median cost.
  */
 function profileRows(runs) {
   const [profile] = runs.profile;
@@ -1274,10 +1277,7 @@ function profileRows(runs) {
   const perRequest = (list, pick) => (list.length > 0 ? median(list.map(pick)) : undefined);
   const apiMs = perRequest(runs.stampede, (r) => r.acceptCost.api);
   const bareMs = perRequest(runs.bare, (r) => r.cpuMsPerRequest);
-  const cells = (share, ms) =>
-    share === undefined
-      ? '– | –'
-      : `${fmt(100 * share, 1)}% | ${ms === undefined ? '–' : fmt(share * ms, 3)}`;
+  const cells = (share, ms) => `${fmt(100 * share, 1)}% | ${ms === undefined ? '–' : fmt(share * ms, 3)}`;
   const bareShare = (part) => profile.bare.find((s) => s.part === part)?.share ?? 0;
   const total = (shares, own) => shares.filter((s) => s.own === own).reduce((sum, s) => sum + s.share, 0);
   return [

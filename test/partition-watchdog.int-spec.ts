@@ -88,7 +88,11 @@ describe('the partition watchdog', () => {
         // each) come first, and a fresh-clone CI run, the bench smoke test beside it, needed more than 10 s.
         30_000,
         'every partition worker running',
-      );
+      ).catch((error: Error) => {
+        // Which ones, should it ever fail again.
+        const running = processor.workers.map((partitionWorker) => partitionWorker.isRunning());
+        throw new Error(`${error.message}; running: ${JSON.stringify(running)}`);
+      });
       expect(processor.workers).toHaveLength(app.config.allocationPartitions);
     } finally {
       spy.mockRestore();

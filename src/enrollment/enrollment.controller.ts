@@ -20,7 +20,7 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { EnrollRequestDto } from './dto/enroll-request.dto.js';
+import { EnrollRequestDto, IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from './dto/enroll-request.dto.js';
 import { RequestEventsResponse } from '../events/dto/course-event.response.js';
 import { EnrollmentRequestResponse } from './dto/enrollment-request.response.js';
 import { EnrollmentService } from './enrollment.service.js';
@@ -33,7 +33,6 @@ import {
 } from '../errors/error.response.js';
 import { StudentRateLimitGuard } from '../rate-limit/student-rate-limit.guard.js';
 import { IdempotencyKeyParamPipe, StudentIdParamPipe } from './path-parameter.pipes.js';
-import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from './dto/enroll-request.dto.js';
 
 /** The idempotency key's rules, wherever it travels: the body field, the header, the path. */
 const IDEMPOTENCY_KEY_SCHEMA = {

@@ -1,14 +1,12 @@
 import { Module } from '@nestjs/common';
-import { TypeOrmModule } from '@nestjs/typeorm';
 import { CoursesModule } from '../courses/courses.module.js';
+import { DeadLetterStoreModule } from '../dead-letters/dead-letter-store.module.js';
 import { AllocationProcessor } from './allocation.processor.js';
 import { AllocationService } from './allocation.service.js';
-import { LifecycleModule } from './lifecycle.module.js';
-import { Enrollment } from './enrollment.entity.js';
-import { WaitlistEntry } from './waitlist-entry.entity.js';
 
+/** The worker: partition workers take jobs, and the course ledger decides them. */
 @Module({
-  imports: [TypeOrmModule.forFeature([Enrollment, WaitlistEntry]), CoursesModule, LifecycleModule],
+  imports: [CoursesModule, DeadLetterStoreModule],
   providers: [AllocationService, AllocationProcessor],
 })
 export class AllocationModule {}

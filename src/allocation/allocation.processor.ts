@@ -22,7 +22,7 @@ import {
   DatabaseUnavailableError,
   describeRequests,
 } from './allocation.service.js';
-import { LifecycleService } from './lifecycle.service.js';
+import { DeadLetterStore } from '../dead-letters/dead-letter.store.js';
 import { type OwnedJob, type ReadOptions, readPartitionJobs, removeWaitingJobs } from './waiting-jobs.js';
 
 /** A committed transaction: the jobs it decided (active job first, if it was one) and its decisions. */
@@ -75,7 +75,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
 
   constructor(
     @Inject(AllocationService) private readonly allocation: AllocationService,
-    @Inject(LifecycleService) private readonly lifecycle: LifecycleService,
+    @Inject(DeadLetterStore) private readonly deadLetters: DeadLetterStore,
     @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     @Inject(EnrollmentMetrics) private readonly metrics: EnrollmentMetrics,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -405,7 +405,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
         room: job.data.requests.length,
       });
       for (const request of owned.data.requests) {
-        await this.lifecycle.deadLetter({ ...request, priority: job.data.priority }, reason, 1, 'keep');
+        await this.deadLetters.setAside({ ...request, priority: job.data.priority }, reason, 1, 'keep');
       }
       await queue.remove(jobId).catch(() => undefined);
       this.logger.error({
@@ -487,7 +487,7 @@ export class AllocationProcessor implements OnApplicationBootstrap, BeforeApplic
       }
     }
     const [request] = data.requests;
-    await this.lifecycle.deadLetter({ ...request, priority: data.priority }, messageOf(last), attempts);
+    await this.deadLetters.setAside({ ...request, priority: data.priority }, messageOf(last), attempts);
     this.logger.error({
       msg: 'dead letter',
       job_id: job.id,

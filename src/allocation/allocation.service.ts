@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { DataSource, type EntityManager } from 'typeorm';
-import { CoursesService } from '../courses/courses.service.js';
+import { DataSource } from 'typeorm';
+import { CourseLedger, type LedgerDecision } from '../courses/course-ledger.js';
 import { isConnectionError, isRetryableDatabaseError, sqlStateOf } from '../database/database-errors.js';
 import type { AllocationJobData, QueuedRequest } from '../queue/allocation-queue.contract.js';
-import { type CounterChange, decideJob, type Hold, type JobDecision } from './allocation.rules.js';
 import { messageOf } from '../errors/error-message.js';
 
 /**
@@ -16,8 +15,9 @@ const IN_PROCESS_ATTEMPTS = 4;
 const FIRST_BACKOFF_MS = 100;
 
 /**
- * The locked transaction: the job's course rows under pessimistic_write, each course's requests decided by the
- * pure rules in arbitration order, and all rows written before the locks are released.
+ * The worker's way into the ledger: a batch of jobs decided in one ledger transaction (CourseLedger.decide:
+ * the course rows locked, the pure rules, one write), retried here when the database hiccups, and told
+ * apart from an outage, which the job waits out at the head of its queue.
  */
 @Injectable()
 export class AllocationService {
@@ -25,7 +25,7 @@ export class AllocationService {
 
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
-    @Inject(CoursesService) private readonly courses: CoursesService,
+    @Inject(CourseLedger) private readonly ledger: CourseLedger,
   ) {}
 
   /**
@@ -49,7 +49,7 @@ export class AllocationService {
     );
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.dataSource.transaction((manager) => this.decideLocked(manager, requests, onLocked));
+        return await this.ledger.decide(requests, onLocked);
       } catch (error) {
         // A lost connection is often one backend, not the server: try again here first.
         const outage = await this.isOutage(error);
@@ -78,122 +78,6 @@ export class AllocationService {
       return true;
     }
   }
-
-  /**
-   * Lock, read, decide, write: the courses' row locks, one read of what the job needs, the pure rules, then
-   * every decision, enrollment, waitlist entry and course counter in one statement.
-   */
-  private async decideLocked(
-    manager: EntityManager,
-    requests: readonly PrioritizedRequest[],
-    onLocked: () => void,
-  ): Promise<AllocationDecision[]> {
-    const courseIds = [...new Set(requests.map((request) => request.courseId))];
-    if (courseIds.length === 0) return [];
-    const courses = await this.courses.lockForAllocation(manager, courseIds);
-    onLocked();
-    const state = await this.readState(manager, requests);
-    const pending = requests.filter((request) => !state.decided.has(request.idempotencyKey));
-    if (pending.length === 0) return [];
-
-    const outcome = decideJob(
-      courses.map((course) => ({
-        id: course.id,
-        capacity: course.capacity,
-        seatsTaken: course.seatsTaken,
-        waitlistOffset: course.waitlistOffset,
-        waitlistLength: course.waitlistLength,
-        eventsWritten: course.eventsWritten,
-        holds: state.holdsIn(course.id),
-      })),
-      pending,
-    );
-    const decisions = outcome.decisions.map((decision, index) => ({
-      ...decision,
-      priority: pending[index].priority,
-      requestedAt: pending[index].requestedAt,
-    }));
-    for (const rejected of decisions.filter((decision) => decision.reason === 'course_not_found')) {
-      this.logger.warn(
-        `course ${rejected.courseId} does not exist; request ${rejected.idempotencyKey} rejected`,
-      );
-    }
-    await this.writeDecisions(manager, decisions, outcome.counters);
-    return decisions;
-  }
-
-  /**
-   * Which requests are decided already (a redelivery, or cancelled while queued) and what the students
-   * hold. Where each waitlist ends comes with the course row (offset + length).
-   */
-  private async readState(manager: EntityManager, requests: readonly PrioritizedRequest[]) {
-    const [row]: Array<{
-      decided: string[];
-      held: Array<[number, string, Hold]>;
-    }> = await manager.query(
-      `SELECT ARRAY(SELECT idempotency_key FROM decisions WHERE idempotency_key = ANY($1::varchar[])) AS decided,
-              (SELECT COALESCE(json_agg(json_build_array(course_id, student_id, hold)), '[]')
-                 FROM (SELECT course_id, student_id, 'enrolled' AS hold FROM enrollments
-                        WHERE (course_id, student_id) IN (SELECT * FROM unnest($2::int[], $3::varchar[]))
-                       UNION ALL
-                       SELECT course_id, student_id, 'waitlisted' FROM waitlist_entries
-                        WHERE (course_id, student_id) IN (SELECT * FROM unnest($2::int[], $3::varchar[]))) h) AS held`,
-      [
-        requests.map((request) => request.idempotencyKey),
-        requests.map((request) => request.courseId),
-        requests.map((request) => request.studentId),
-      ],
-    );
-    const holds = new Map<number, Map<string, Hold>>();
-    for (const [courseId, studentId, hold] of row.held) {
-      if (!holds.has(courseId)) holds.set(courseId, new Map());
-      holds.get(courseId)!.set(studentId, hold);
-    }
-    return {
-      decided: new Set(row.decided),
-      holdsIn: (courseId: number): ReadonlyMap<string, Hold> => holds.get(courseId) ?? new Map(),
-    };
-  }
-
-  /**
-   * The decisions (each with its number in its course's record: a decision row is its own event), the new
-   * enrollments, the new waitlist entries and the courses' counters as one statement. The batch travels as one JSON parameter (PostgreSQL's json_to_recordset reads it by field
-   * name), which costs the worker far less than serializing a parameter array per column. The course rows
-   * are written here rather than through CoursesService to save a round trip per batch; their locks were
-   * taken by CoursesService.lockForAllocation.
-   */
-  private async writeDecisions(
-    manager: EntityManager,
-    decisions: AllocationDecision[],
-    changes: CounterChange[],
-  ): Promise<void> {
-    await manager.query(
-      `WITH d AS MATERIALIZED (
-         SELECT * FROM json_to_recordset($1::json) AS d(
-           "idempotencyKey" varchar, "studentId" varchar, "courseId" int, priority smallint, status varchar,
-           reason varchar, "requestedAt" timestamptz, "waitlistPosition" int, "waitlistPlace" int, seq int, ord int)
-       ), new_decisions AS (
-         INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at, decided_at,
-                                decided_as, decision_seq, decided_place)
-         SELECT "idempotencyKey", "studentId", "courseId", priority, status, reason, "requestedAt", now(),
-                status, seq, "waitlistPlace" FROM d ORDER BY ord
-       ), new_enrollments AS (
-         INSERT INTO enrollments (course_id, student_id, idempotency_key)
-         SELECT "courseId", "studentId", "idempotencyKey" FROM d WHERE status = 'enrolled' ORDER BY ord
-       ), new_waitlist_entries AS (
-         INSERT INTO waitlist_entries (course_id, student_id, idempotency_key, position)
-         SELECT "courseId", "studentId", "idempotencyKey", "waitlistPosition" FROM d WHERE status = 'waitlisted' ORDER BY ord
-       )
-       UPDATE courses
-          SET seats_taken = c."seatsTaken",
-              waitlist_length = courses.waitlist_length + c.waitlisted,
-              requests_decided = courses.requests_decided + c.decided,
-              events_written = c."eventsWritten"
-         FROM json_to_recordset($2::json) AS c("courseId" int, "seatsTaken" int, waitlisted int, decided int, "eventsWritten" int)
-        WHERE courses.id = c."courseId"`,
-      [JSON.stringify(decisions.map((decision, ord) => ({ ...decision, ord }))), JSON.stringify(changes)],
-    );
-  }
 }
 
 /** A queued request with the priority of the job that carries it. */
@@ -202,10 +86,7 @@ interface PrioritizedRequest extends QueuedRequest {
 }
 
 /** A decision as the worker reports it: the rules' verdict with the request's priority and acceptance time. */
-export interface AllocationDecision extends JobDecision {
-  priority: number;
-  requestedAt: string;
-}
+export type AllocationDecision = LedgerDecision;
 
 /** The database cannot be reached; the job is not at fault and waits at the head of its queue. */
 export class DatabaseUnavailableError extends Error {

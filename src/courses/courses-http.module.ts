@@ -1,11 +1,10 @@
 import { Module } from '@nestjs/common';
-import { LifecycleModule } from '../allocation/lifecycle.module.js';
 import { CoursesController } from './courses.controller.js';
 import { CoursesModule } from './courses.module.js';
 
-/** The /courses routes, mounted only by processes that serve the API (a worker needs the service only). */
+/** The /courses routes, mounted only by processes that serve the API (a worker needs the ledger only). */
 @Module({
-  imports: [CoursesModule, LifecycleModule],
+  imports: [CoursesModule],
   controllers: [CoursesController],
 })
 export class CoursesHttpModule {}

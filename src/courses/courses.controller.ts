@@ -1,24 +1,21 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, Res, UseGuards } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AdminTokenGuard, ApiAdminTokenInvalid } from './admin-token.guard.js';
-import { ApiBodyRefused, ApiDependencyUnavailable, ApiErrorResponse } from '../errors/error.response.js';
-import { CoursesService, dateOrNull } from './courses.service.js';
+import { AdminTokenGuard, ApiAdminTokenInvalid } from '../auth/admin-token.guard.js';
+import { ApiBodyRefused, ApiDependencyUnavailable, ApiErrorResponse } from '../http/error.response.js';
+import { dateOrNull } from './course-window.js';
+import { CoursesService } from './courses.service.js';
 import { CourseResponse } from './dto/course.response.js';
 import { CreateCourseDto } from './dto/create-course.dto.js';
 import { ChangeCourseDto } from './dto/change-course.dto.js';
 import { ForClients } from '../auth/client-token.guard.js';
-import { LifecycleService } from '../allocation/lifecycle.service.js';
 import { ApiCourseIdInvalid, ApiCourseIdParam, ApiCourseNotFound, CourseIdPipe } from './course-id.pipe.js';
 
 @ApiTags('courses')
 @ApiDependencyUnavailable()
 @Controller('courses')
 export class CoursesController {
-  constructor(
-    @Inject(CoursesService) private readonly coursesService: CoursesService,
-    @Inject(LifecycleService) private readonly lifecycle: LifecycleService,
-  ) {}
+  constructor(@Inject(CoursesService) private readonly coursesService: CoursesService) {}
 
   @Get()
   @ForClients()
@@ -117,7 +114,7 @@ export class CoursesController {
   )
   @ApiBodyRefused()
   async change(@Param('id', CourseIdPipe) id: number, @Body() dto: ChangeCourseDto): Promise<CourseResponse> {
-    const course = await this.lifecycle.changeCourse(id, {
+    const course = await this.coursesService.change(id, {
       title: dto.title ?? undefined,
       capacity: dto.capacity ?? undefined,
       opensAt: dto.opens_at === undefined ? undefined : dateOrNull(dto.opens_at),

@@ -1,16 +1,19 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AdminTokenGuard } from './admin-token.guard.js';
+import { DecisionsModule } from '../decisions/decisions.module.js';
+import { AdminTokenGuard } from '../auth/admin-token.guard.js';
 import { Course } from './course.entity.js';
+import { CourseLedger } from './course-ledger.js';
 import { CoursesService } from './courses.service.js';
 
 /**
- * The course service, one instance per process whoever imports it (one course-existence cache). A static
- * module: a dynamic one registered with different options would be a second module with a second service.
+ * The course ledger and the course service, one instance each per process whoever imports them (one
+ * course-window cache). A static module: a dynamic one registered with different options would be a second
+ * module with a second service.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([Course])],
-  providers: [CoursesService, AdminTokenGuard],
-  exports: [CoursesService, AdminTokenGuard],
+  imports: [TypeOrmModule.forFeature([Course]), DecisionsModule],
+  providers: [CourseLedger, CoursesService, AdminTokenGuard],
+  exports: [CourseLedger, CoursesService, AdminTokenGuard],
 })
 export class CoursesModule {}

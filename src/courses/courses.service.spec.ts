@@ -3,6 +3,7 @@ import type { AppConfig } from '../config/app-config.js';
 import type { Repository } from 'typeorm';
 import { DomainError } from '../errors/domain-error.js';
 import type { Course } from './course.entity.js';
+import type { CourseLedger } from './course-ledger.js';
 import { CoursesService } from './courses.service.js';
 
 /** The accept path's course-existence check: cached, and one query for concurrent misses. */
@@ -19,7 +20,7 @@ describe('CoursesService.assertOpen', () => {
     };
     const config = { courseCacheTtlMs: 60_000 } as AppConfig;
     return {
-      service: new CoursesService(repository as unknown as Repository<Course>, config),
+      service: new CoursesService(repository as unknown as Repository<Course>, config, {} as CourseLedger),
       existsBy,
     };
   };

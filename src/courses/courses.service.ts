@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { type EntityManager, In, QueryFailedError, type Repository } from 'typeorm';
+import type { Repository } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 import { Course } from './course.entity.js';
+import { type CourseChanges, CourseLedger } from './course-ledger.js';
+import { dateOrNull } from './course-window.js';
 import type { CreateCourseDto } from './dto/create-course.dto.js';
-
-const UNIQUE_VIOLATION = '23505';
 
 interface RegistrationWindow {
   opensAt: Date | null;
@@ -17,6 +17,10 @@ interface CachedWindow extends RegistrationWindow {
   expires: number;
 }
 
+/**
+ * The course routes' service and the accept path's window check: reads of courses (the window cached for a
+ * short while), and edits handed to the ledger, which owns every write to a course row.
+ */
 @Injectable()
 export class CoursesService {
   /**
@@ -31,6 +35,7 @@ export class CoursesService {
   constructor(
     @InjectRepository(Course) private readonly courses: Repository<Course>,
     @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(CourseLedger) private readonly ledger: CourseLedger,
   ) {
     this.cacheTtlMs = config.courseCacheTtlMs;
   }
@@ -45,42 +50,25 @@ export class CoursesService {
     return course;
   }
 
-  async create(dto: CreateCourseDto): Promise<Course> {
-    const opensAt = dateOrNull(dto.opens_at);
-    const closesAt = dateOrNull(dto.closes_at);
-    assertWindowOrder(opensAt, closesAt);
-    try {
-      return await this.courses.save(
-        this.courses.create({
-          code: dto.code,
-          title: dto.title,
-          capacity: dto.capacity,
-          opensAt,
-          closesAt,
-        }),
-      );
-    } catch (error) {
-      if (
-        error instanceof QueryFailedError &&
-        (error.driverError as { code?: string }).code === UNIQUE_VIOLATION
-      ) {
-        throw new DomainError(DomainErrorCode.CourseCodeTaken, await this.codeTakenMessage(dto.code));
-      }
-      throw error;
-    }
+  /** Creates a course through the ledger, the one writer of course rows. */
+  create(dto: CreateCourseDto): Promise<Course> {
+    return this.ledger.create({
+      code: dto.code,
+      title: dto.title,
+      capacity: dto.capacity,
+      opensAt: dateOrNull(dto.opens_at),
+      closesAt: dateOrNull(dto.closes_at),
+    });
   }
 
-  /** Codes are unique whatever their case (a unique index on lower(code)): say which one holds it. */
-  private async codeTakenMessage(code: string): Promise<string> {
-    const holder = await this.courses
-      .createQueryBuilder('course')
-      .select('course.code')
-      .where('lower(course.code) = lower(:code)', { code })
-      .getOne()
-      .catch(() => null);
-    return holder && holder.code !== code
-      ? `code ${code} already exists as ${holder.code} (codes are unique whatever their case)`
-      : `code ${code} already exists`;
+  /**
+   * Changes a course through the ledger (a capacity raise promotes in the same transaction), then forgets
+   * what this process remembered of its window.
+   */
+  async change(id: number, changes: CourseChanges): Promise<Course> {
+    const changed = await this.ledger.changeCourse(id, changes);
+    this.knownCourses.delete(id);
+    return changed;
   }
 
   /**
@@ -105,11 +93,6 @@ export class CoursesService {
     }
   }
 
-  /** Drops what this process remembers of a course (after changing it here). */
-  forget(id: number): void {
-    this.knownCourses.delete(id);
-  }
-
   private async windowOf(id: number): Promise<RegistrationWindow> {
     const cached = this.knownCourses.get(id);
     if (cached && cached.expires > Date.now()) return cached;
@@ -127,20 +110,6 @@ export class CoursesService {
     return window;
   }
 
-  /**
-   * Takes the write locks of the courses' rows inside the allocation transaction, in id order so two
-   * transactions can never wait on each other: every change to a course's seats and waitlist happens while
-   * its lock is held, which is what keeps seats_taken <= capacity under races. Returns the rows of the
-   * courses that exist.
-   */
-  async lockForAllocation(manager: EntityManager, ids: readonly number[]): Promise<Course[]> {
-    return manager.find(Course, {
-      where: { id: In([...new Set(ids)]) },
-      order: { id: 'ASC' },
-      lock: { mode: 'pessimistic_write' },
-    });
-  }
-
   /** Every course's counters in one indexed read, for the metrics gauges. */
   countersForMetrics(): Promise<
     Array<Pick<Course, 'id' | 'code' | 'capacity' | 'seatsTaken' | 'requestsDecided'>>
@@ -149,19 +118,4 @@ export class CoursesService {
       select: { id: true, code: true, capacity: true, seatsTaken: true, requestsDecided: true },
     });
   }
-}
-
-/** A registration window must open before it closes (also a CHECK constraint: this names the fields). */
-export function assertWindowOrder(opensAt: Date | null, closesAt: Date | null): void {
-  if (opensAt && closesAt && opensAt >= closesAt) {
-    throw new DomainError(
-      DomainErrorCode.CourseWindowInvalid,
-      `opens_at (${opensAt.toISOString()}) must be before closes_at (${closesAt.toISOString()})`,
-    );
-  }
-}
-
-/** An ISO 8601 field as validated by the DTO: absent or null means no limit. */
-export function dateOrNull(value: string | null | undefined): Date | null {
-  return value === undefined || value === null ? null : new Date(value);
 }

@@ -1,7 +1,7 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { Decision } from '../decisions/decision.entity.js';
-import { Enrollment } from '../allocation/enrollment.entity.js';
-import { WaitlistEntry } from '../allocation/waitlist-entry.entity.js';
+import { Enrollment } from '../courses/enrollment.entity.js';
+import { WaitlistEntry } from '../courses/waitlist-entry.entity.js';
 import { Course } from '../courses/course.entity.js';
 import { CourseChange } from '../events/course-change.entity.js';
 import { DeadLetter } from '../dead-letters/dead-letter.entity.js';

@@ -1,13 +1,13 @@
 import { Module } from '@nestjs/common';
-import { LifecycleModule } from '../allocation/lifecycle.module.js';
 import { CoursesModule } from '../courses/courses.module.js';
 import { DecisionsModule } from '../decisions/decisions.module.js';
+import { DeadLetterStoreModule } from './dead-letter-store.module.js';
 import { DeadLettersController } from './dead-letters.controller.js';
 import { DeadLettersService } from './dead-letters.service.js';
 
 /** The operator's dead-letter endpoints, for processes that serve the API (workers only write them). */
 @Module({
-  imports: [LifecycleModule, CoursesModule, DecisionsModule],
+  imports: [DeadLetterStoreModule, CoursesModule, DecisionsModule],
   controllers: [DeadLettersController],
   providers: [DeadLettersService],
 })

@@ -1,8 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
-import { DataSource } from 'typeorm';
-import { deadLetterOf, LifecycleService } from '../allocation/lifecycle.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DecisionsService } from '../decisions/decisions.service.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
@@ -15,6 +13,7 @@ import {
 } from '../queue/allocation-queue.contract.js';
 import { queueUnavailable } from '../queue/queue-unavailable.js';
 import type { DeadLetter } from './dead-letter.entity.js';
+import { DeadLetterStore } from './dead-letter.store.js';
 
 /** The operator's side of dead letters: list them, queue one again, or reject it. */
 @Injectable()
@@ -22,32 +21,26 @@ export class DeadLettersService {
   private readonly logger = new Logger(DeadLettersService.name);
 
   constructor(
-    @Inject(DataSource) private readonly dataSource: DataSource,
-    @Inject(LifecycleService) private readonly lifecycle: LifecycleService,
+    @Inject(DeadLetterStore) private readonly store: DeadLetterStore,
     @Inject(DecisionsService) private readonly decisions: DecisionsService,
     @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   /** The dead letters whose request is still undecided, oldest failure first. */
-  async list(): Promise<DeadLetter[]> {
-    const rows: Array<Record<string, unknown>> = await this.dataSource.query(
-      `SELECT * FROM dead_letters d
-        WHERE NOT EXISTS (SELECT 1 FROM decisions WHERE idempotency_key = d.idempotency_key)
-        ORDER BY failed_at, id`,
-    );
-    return rows.map(deadLetterOf);
+  list(): Promise<DeadLetter[]> {
+    return this.store.list();
   }
 
   /**
    * Takes the dead letter off the list and queues its request again, at the tail of its priority in its
-   * partition, in one transaction that holds the course row (LifecycleService.takeDeadLetter): the decision
+   * partition, in one transaction that holds the course row (DeadLetterStore.takeForRetry): the decision
    * cannot come before `dead_letter_retried` on the record, and a failure leaves a dead letter or a
    * duplicate job, never a request with neither.
    */
   async retry(id: string): Promise<DeadLetter> {
     await this.find(id);
-    const taken = await this.lifecycle.takeDeadLetter(id, (letter) => this.requeue(letter));
+    const taken = await this.store.takeForRetry(id, (letter) => this.requeue(letter));
     if (!taken) throw notFound(id);
     this.logger.log({ msg: 'dead letter queued again', id, idempotency_keys: [taken.idempotencyKey] });
     return taken;
@@ -93,7 +86,7 @@ export class DeadLettersService {
   /** Decides the request rejected (reason dead_letter) and takes the dead letter off the list. */
   async reject(id: string): Promise<DeadLetter> {
     await this.find(id);
-    const rejected = await this.lifecycle.rejectDeadLetter(id);
+    const rejected = await this.store.reject(id);
     if (!rejected) throw notFound(id);
     this.logger.log({ msg: 'dead letter rejected', id, idempotency_keys: [rejected.idempotencyKey] });
     return rejected;
@@ -105,14 +98,9 @@ export class DeadLettersService {
   }
 
   private async find(id: string): Promise<DeadLetter> {
-    if (!/^[1-9][0-9]{0,17}$/.test(id)) throw notFound(id);
-    const rows: Array<Record<string, unknown>> = await this.dataSource.query(
-      `SELECT * FROM dead_letters d WHERE id = $1
-          AND NOT EXISTS (SELECT 1 FROM decisions WHERE idempotency_key = d.idempotency_key)`,
-      [id],
-    );
-    if (!rows[0]) throw notFound(id);
-    return deadLetterOf(rows[0]);
+    const letter = await this.store.findListed(id);
+    if (!letter) throw notFound(id);
+    return letter;
   }
 }
 

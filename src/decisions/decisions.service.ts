@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import type { DecisionStatus, RejectionReason } from './decision.entity.js';
 
 export interface DecidedRequest {
@@ -36,9 +36,10 @@ export class DecisionsService {
   /**
    * The request's decision and current state. Waitlist positions are dense behind the course's offset, so
    * the current place is one subtraction on two rows read by key: cheap enough for a portal's polling.
+   * With `manager`, read inside that transaction.
    */
-  async find(idempotencyKey: string): Promise<DecidedRequest | null> {
-    const rows = await this.withPlaces('d.idempotency_key = $1', [idempotencyKey]);
+  async find(idempotencyKey: string, manager?: EntityManager): Promise<DecidedRequest | null> {
+    const rows = await this.withPlaces('d.idempotency_key = $1', [idempotencyKey], manager);
     return rows[0] ?? null;
   }
 
@@ -49,8 +50,12 @@ export class DecisionsService {
     ]);
   }
 
-  private async withPlaces(where: string, parameters: unknown[]): Promise<DecidedRequest[]> {
-    const rows: Array<Record<string, unknown>> = await this.dataSource.query(
+  private async withPlaces(
+    where: string,
+    parameters: unknown[],
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<DecidedRequest[]> {
+    const rows: Array<Record<string, unknown>> = await manager.query(
       `SELECT ${COLUMNS}, w.position - c.waitlist_offset AS waitlist_position
          FROM decisions d
          LEFT JOIN waitlist_entries w ON w.idempotency_key = d.idempotency_key

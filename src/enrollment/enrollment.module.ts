@@ -8,7 +8,6 @@ import {
   RequestMethod,
 } from '@nestjs/common';
 import { CoursesModule } from '../courses/courses.module.js';
-import { LifecycleModule } from '../allocation/lifecycle.module.js';
 import { EventsModule } from '../events/events.module.js';
 import { EnrollmentMetricsMiddleware } from './enrollment-metrics.middleware.js';
 import { EnrollmentController } from './enrollment.controller.js';
@@ -20,8 +19,8 @@ import { IdempotencyStore } from './idempotency.store.js';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
-import { RedisThrottlerStorage } from '../rate-limit/redis-throttler.storage.js';
-import { StudentRateLimitGuard } from '../rate-limit/student-rate-limit.guard.js';
+import { RedisThrottlerStorage } from './redis-throttler.storage.js';
+import { StudentRateLimitGuard } from './student-rate-limit.guard.js';
 
 /**
  * The API's partition queues, as @nestjs/bullmq creates them. They report connection trouble through the
@@ -66,7 +65,6 @@ export class EnrollmentModule implements NestModule {
         }),
         CoursesModule,
         DecisionsModule,
-        LifecycleModule,
         EventsModule,
       ],
       controllers: [EnrollmentController],

@@ -1,18 +1,19 @@
+import { IDEMPOTENCY_KEY_PATTERN } from '../decisions/vocabulary.js';
 import { Inject, Injectable } from '@nestjs/common';
 import { DecisionsService } from '../decisions/decisions.service.js';
+import { CourseLedger } from '../courses/course-ledger.js';
 import { CoursesService } from '../courses/courses.service.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
-import { type EnrollRequestDto, IDEMPOTENCY_KEY_PATTERN } from './dto/enroll-request.dto.js';
+import { type EnrollRequestDto } from './dto/enroll-request.dto.js';
 import {
   decidedView,
   type EnrollmentRequestResponse,
   queuedView,
-} from './dto/enrollment-request.response.js';
+} from '../decisions/dto/enrollment-request.response.js';
 import { EnrollmentQueue } from './enrollment.queue.js';
 import type { AcceptedRequest } from '../queue/allocation-queue.contract.js';
 import { IdempotencyStore } from './idempotency.store.js';
 import { queueUnavailable } from '../queue/queue-unavailable.js';
-import { LifecycleService } from '../allocation/lifecycle.service.js';
 import { EventsService } from '../events/events.service.js';
 import type { CourseEventResponse } from '../events/dto/course-event.response.js';
 
@@ -30,7 +31,7 @@ export class EnrollmentService {
     @Inject(IdempotencyStore) private readonly idempotency: IdempotencyStore,
     @Inject(EnrollmentQueue) private readonly queue: EnrollmentQueue,
     @Inject(DecisionsService) private readonly decisions: DecisionsService,
-    @Inject(LifecycleService) private readonly lifecycle: LifecycleService,
+    @Inject(CourseLedger) private readonly ledger: CourseLedger,
     @Inject(EventsService) private readonly eventsService: EventsService,
   ) {}
 
@@ -66,23 +67,24 @@ export class EnrollmentService {
   }
 
   /**
-   * DELETE: withdraws the request whatever its state and answers with its final state. Runs here, under
-   * the course row lock (LifecycleService), not through the queue: the answer is synchronous, and waits at
-   * most for the decision transaction holding the lock.
+   * DELETE: withdraws the request whatever its state and answers with its final state. Runs here, in the
+   * ledger under the course row lock, not through the queue: the answer is synchronous, and waits at most
+   * for the decision transaction holding the lock. The decision (or, while queued, the claim) names the
+   * course to lock; the final row comes from inside the ledger's transaction.
    */
   async withdraw(key: string): Promise<EnrollmentRequestResponse> {
     const decided = await this.decisions.find(key);
     const request = decided
       ? { ...decided, requestedAt: decided.requestedAt.toISOString() }
       : await this.queued(key);
-    await this.lifecycle.withdraw({
+    const withdrawn = await this.ledger.withdraw({
       idempotencyKey: key,
       studentId: request.studentId,
       courseId: request.courseId,
       priority: request.priority,
       requestedAt: request.requestedAt,
     });
-    return decidedView((await this.decisions.find(key))!);
+    return decidedView(withdrawn);
   }
 
   /** A request's events, in order; none yet while it is queued. */

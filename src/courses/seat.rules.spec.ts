@@ -5,7 +5,7 @@ import {
   type JobRequest,
   type LockedCourse,
   type PendingRequest,
-} from './allocation.rules.js';
+} from './seat.rules.js';
 
 const request = (n: number, studentId = `s-${n}`): PendingRequest => ({
   idempotencyKey: `k-${n}`,

@@ -13,7 +13,7 @@ import {
   type Withdrawal,
   withdrawalOf,
   type WithdrawnFrom,
-} from './allocation.rules.js';
+} from './seat.rules.js';
 
 const COURSE_ID = 1;
 const STUDENTS = 8;

@@ -1,0 +1,269 @@
+import { type CourseChangeType } from '../decisions/vocabulary.js';
+import type { EntityManager } from 'typeorm';
+import type { DecisionStatus } from '../decisions/decision.entity.js';
+import type { Course } from './course.entity.js';
+import {
+  type CounterChange,
+  type CourseCounters,
+  type Hold,
+  type JobDecision,
+  leaveWaitlist,
+  promote,
+} from './seat.rules.js';
+
+// The course ledger's SQL: every statement here runs inside a transaction that holds the course rows'
+// locks (CourseLedger takes them first), and each writes a whole plan of the seat rules in one round trip.
+
+/** A decision as the ledger writes it: the rules' verdict with the request's priority and acceptance time. */
+export interface LedgerDecision extends JobDecision {
+  priority: number;
+  requestedAt: string;
+}
+
+/** One row of course_changes, written in the transaction that made the change. */
+export interface NewEvent {
+  type: CourseChangeType;
+  idempotencyKey?: string;
+  studentId?: string;
+  status?: string;
+  capacity?: number;
+}
+
+/** A request's decision and, while waitlisted, its stored position. */
+export interface RequestState {
+  status: DecisionStatus;
+  position: number | null;
+}
+
+export function countersOf(course: Course): CourseCounters {
+  return {
+    capacity: course.capacity,
+    seatsTaken: course.seatsTaken,
+    waitlistOffset: course.waitlistOffset,
+    waitlistLength: course.waitlistLength,
+    eventsWritten: course.eventsWritten,
+  };
+}
+
+/** The request's decision and, while waitlisted, its stored position; null while it is queued. */
+export async function readRequestState(
+  manager: EntityManager,
+  idempotencyKey: string,
+): Promise<RequestState | null> {
+  const rows: RequestState[] = await manager.query(
+    `SELECT d.status, w.position FROM decisions d
+       LEFT JOIN waitlist_entries w ON w.idempotency_key = d.idempotency_key
+      WHERE d.idempotency_key = $1`,
+    [idempotencyKey],
+  );
+  return rows[0] ?? null;
+}
+
+/**
+ * Which of a batch's requests are decided already (a redelivery, or cancelled while queued) and what its
+ * students hold in its courses, in one read. Where each waitlist ends comes with the course row.
+ */
+export async function readBatchState(
+  manager: EntityManager,
+  requests: ReadonlyArray<{ idempotencyKey: string; studentId: string; courseId: number }>,
+): Promise<{ decided: Set<string>; holdsIn(courseId: number): ReadonlyMap<string, Hold> }> {
+  const [row]: Array<{ decided: string[]; held: Array<[number, string, Hold]> }> = await manager.query(
+    `SELECT ARRAY(SELECT idempotency_key FROM decisions WHERE idempotency_key = ANY($1::varchar[])) AS decided,
+            (SELECT COALESCE(json_agg(json_build_array(course_id, student_id, hold)), '[]')
+               FROM (SELECT course_id, student_id, 'enrolled' AS hold FROM enrollments
+                      WHERE (course_id, student_id) IN (SELECT * FROM unnest($2::int[], $3::varchar[]))
+                     UNION ALL
+                     SELECT course_id, student_id, 'waitlisted' FROM waitlist_entries
+                      WHERE (course_id, student_id) IN (SELECT * FROM unnest($2::int[], $3::varchar[]))) h) AS held`,
+    [
+      requests.map((request) => request.idempotencyKey),
+      requests.map((request) => request.courseId),
+      requests.map((request) => request.studentId),
+    ],
+  );
+  const holds = new Map<number, Map<string, Hold>>();
+  for (const [courseId, studentId, hold] of row.held) {
+    if (!holds.has(courseId)) holds.set(courseId, new Map());
+    holds.get(courseId)!.set(studentId, hold);
+  }
+  return {
+    decided: new Set(row.decided),
+    holdsIn: (courseId: number): ReadonlyMap<string, Hold> => holds.get(courseId) ?? new Map(),
+  };
+}
+
+/**
+ * A batch's decisions (each with its number in its course's record: a decision row is its own event), the
+ * new enrollments, the new waitlist entries and the courses' counters as one statement. The batch travels
+ * as one JSON parameter (PostgreSQL's json_to_recordset reads it by field name), which costs the worker far
+ * less than serializing a parameter array per column.
+ */
+export async function writeDecisions(
+  manager: EntityManager,
+  decisions: readonly LedgerDecision[],
+  changes: readonly CounterChange[],
+): Promise<void> {
+  await manager.query(
+    `WITH d AS MATERIALIZED (
+       SELECT * FROM json_to_recordset($1::json) AS d(
+         "idempotencyKey" varchar, "studentId" varchar, "courseId" int, priority smallint, status varchar,
+         reason varchar, "requestedAt" timestamptz, "waitlistPosition" int, "waitlistPlace" int, seq int, ord int)
+     ), new_decisions AS (
+       INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at, decided_at,
+                              decided_as, decision_seq, decided_place)
+       SELECT "idempotencyKey", "studentId", "courseId", priority, status, reason, "requestedAt", now(),
+              status, seq, "waitlistPlace" FROM d ORDER BY ord
+     ), new_enrollments AS (
+       INSERT INTO enrollments (course_id, student_id, idempotency_key)
+       SELECT "courseId", "studentId", "idempotencyKey" FROM d WHERE status = 'enrolled' ORDER BY ord
+     ), new_waitlist_entries AS (
+       INSERT INTO waitlist_entries (course_id, student_id, idempotency_key, position)
+       SELECT "courseId", "studentId", "idempotencyKey", "waitlistPosition" FROM d WHERE status = 'waitlisted' ORDER BY ord
+     )
+     UPDATE courses
+        SET seats_taken = c."seatsTaken",
+            waitlist_length = courses.waitlist_length + c.waitlisted,
+            requests_decided = courses.requests_decided + c.decided,
+            events_written = c."eventsWritten"
+       FROM json_to_recordset($2::json) AS c("courseId" int, "seatsTaken" int, waitlisted int, decided int, "eventsWritten" int)
+      WHERE courses.id = c."courseId"`,
+    [JSON.stringify(decisions.map((decision, ord) => ({ ...decision, ord }))), JSON.stringify(changes)],
+  );
+}
+
+/**
+ * A queued request's one decision made by the API rather than a worker: `cancelled` (withdrawn) or
+ * `rejected` (a dead letter an operator rejected). The decisions table's primary key makes it the only one:
+ * a worker that reaches the request later finds it decided. Its row is its event in the course's record,
+ * numbered under the course row lock (none if the course is gone). Returns the sequence number it took.
+ */
+export async function insertApiDecision(
+  manager: EntityManager,
+  course: Course | undefined,
+  request: {
+    idempotencyKey: string;
+    studentId: string;
+    courseId: number;
+    priority: number;
+    requestedAt: string;
+  },
+  status: 'cancelled' | 'rejected',
+): Promise<number | null> {
+  const seq = course ? course.eventsWritten + 1 : null;
+  await manager.query(
+    `INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at,
+                            decided_at, dropped_at, decided_as, decision_seq)
+     VALUES ($1, $2, $3, $4, $6::varchar, $7, $5, now(), CASE WHEN $6::varchar = 'cancelled' THEN now() END,
+             $6::varchar, $8)`,
+    [
+      request.idempotencyKey,
+      request.studentId,
+      request.courseId,
+      request.priority,
+      request.requestedAt,
+      status,
+      status === 'rejected' ? 'dead_letter' : null,
+      seq,
+    ],
+  );
+  return seq;
+}
+
+/**
+ * Removes a waitlist entry and keeps the positions dense by shifting the shorter run beside it (see
+ * leaveWaitlist in the seat rules); the uniqueness of positions is checked at each statement's end
+ * (deferrable).
+ */
+export async function removeFromWaitlist(
+  manager: EntityManager,
+  courseId: number,
+  counters: CourseCounters,
+  position: number,
+): Promise<CourseCounters> {
+  const departure = leaveWaitlist(counters, position);
+  await manager.query('DELETE FROM waitlist_entries WHERE course_id = $1 AND position = $2', [
+    courseId,
+    position,
+  ]);
+  if (departure.shift === 'ahead') {
+    await manager.query(
+      `UPDATE waitlist_entries SET position = position + 1
+        WHERE course_id = $1 AND position > $2 AND position < $3`,
+      [courseId, counters.waitlistOffset, position],
+    );
+  } else if (departure.shift === 'behind') {
+    await manager.query(
+      'UPDATE waitlist_entries SET position = position - 1 WHERE course_id = $1 AND position > $2',
+      [courseId, position],
+    );
+  }
+  return departure.course;
+}
+
+/**
+ * Writes a change in one statement, after the course's lock was taken and its state read: the dropped
+ * request (its enrollment gone, if it had one, and its status), then guarantee 6 (docs/guarantees.md) — the
+ * waitlist's heads take every free seat, in order: each leaves the waitlist, gets an enrollment, becomes
+ * `enrolled` with promoted_at — then the change's events and the promotions' (numbered after the course's
+ * last event), and the course's counters. One round trip under the lock instead of one per step, so drops
+ * on a hot course queue behind each other for less time.
+ */
+export async function writeChange(
+  manager: EntityManager,
+  courseId: number,
+  counters: CourseCounters,
+  change: { events: readonly NewEvent[]; decided: number; drop?: string },
+): Promise<void> {
+  const promotion = promote(counters);
+  const after = promotion.course;
+  const firstPromotedSeq = counters.eventsWritten + change.events.length + 1;
+  // TypeORM answers an UPDATE … RETURNING with [rows, affected count].
+  const [[row]]: [Array<{ promoted: number }>, number] = await manager.query(
+    `WITH dropped AS (
+       UPDATE decisions SET status = 'dropped', dropped_at = now()
+        WHERE idempotency_key = $9 RETURNING idempotency_key
+     ), freed AS (
+       DELETE FROM enrollments WHERE idempotency_key = $9
+     ), heads AS (
+       DELETE FROM waitlist_entries WHERE course_id = $1 AND position >= $10 AND position < $10 + $11
+       RETURNING idempotency_key, student_id, position
+     ), enrolled AS (
+       INSERT INTO enrollments (course_id, student_id, idempotency_key)
+       SELECT $1, student_id, idempotency_key FROM heads ORDER BY position
+     ), promoted AS (
+       UPDATE decisions SET status = 'enrolled', promoted_at = now()
+         FROM heads WHERE decisions.idempotency_key = heads.idempotency_key
+     ), new_events AS (
+       INSERT INTO course_changes (course_id, seq, type, idempotency_key, student_id, status, capacity)
+       SELECT $1, $7 + ord, type, "idempotencyKey", "studentId", status, capacity
+         FROM json_to_recordset($8::json) AS e(
+           type varchar, "idempotencyKey" varchar, "studentId" varchar, status varchar, capacity int, ord int)
+       UNION ALL
+       SELECT $1, $12 + position - $10, 'promoted', idempotency_key, student_id, 'enrolled', NULL
+         FROM heads
+     )
+     UPDATE courses
+        SET capacity = $2, seats_taken = $3, waitlist_offset = $4, waitlist_length = $5,
+            requests_decided = requests_decided + $6, events_written = $12 + $11 - 1
+      WHERE id = $1
+     RETURNING (SELECT count(*)::int FROM heads) AS promoted`,
+    [
+      courseId,
+      after.capacity,
+      after.seatsTaken,
+      after.waitlistOffset,
+      after.waitlistLength,
+      change.decided,
+      counters.eventsWritten,
+      JSON.stringify(change.events.map((event, index) => ({ ...event, ord: index + 1 }))),
+      change.drop ?? null,
+      promotion.firstPosition,
+      promotion.count,
+      firstPromotedSeq,
+    ],
+  );
+  if (row.promoted !== promotion.count) {
+    // The counters and the rows disagree: roll back rather than write a wrong waitlist.
+    throw new Error(`course ${courseId}: expected ${promotion.count} waitlist heads, found ${row.promoted}`);
+  }
+}

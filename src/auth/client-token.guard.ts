@@ -11,7 +11,7 @@ import { ApiBearerAuth, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
-import { errorResponse } from '../errors/error.response.js';
+import { errorResponse } from '../http/error.response.js';
 import { bearerToken, clientTokenMatcher } from './operator-token.js';
 
 const OPEN_TO_ANYONE = 'courseflow:open-to-anyone';

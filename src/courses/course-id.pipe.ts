@@ -1,6 +1,6 @@
 import { Injectable, type PipeTransform } from '@nestjs/common';
 import { ApiParam } from '@nestjs/swagger';
-import { ApiErrorResponse } from '../errors/error.response.js';
+import { ApiErrorResponse } from '../http/error.response.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 
 /** The largest id PostgreSQL's integer holds: a bigger one cannot name a course. */

@@ -7,8 +7,8 @@ import {
   ApiParam,
   ApiTags,
 } from '@nestjs/swagger';
-import { AdminTokenGuard, ApiAdminTokenInvalid } from '../courses/admin-token.guard.js';
-import { ApiDependencyUnavailable, ApiErrorResponse } from '../errors/error.response.js';
+import { AdminTokenGuard, ApiAdminTokenInvalid } from '../auth/admin-token.guard.js';
+import { ApiDependencyUnavailable, ApiErrorResponse } from '../http/error.response.js';
 import { DeadLettersService } from './dead-letters.service.js';
 import { DeadLetterResponse } from './dto/dead-letter.response.js';
 

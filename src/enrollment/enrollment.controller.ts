@@ -1,3 +1,4 @@
+import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from '../decisions/vocabulary.js';
 import {
   Body,
   Controller,
@@ -20,9 +21,9 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { EnrollRequestDto, IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from './dto/enroll-request.dto.js';
+import { EnrollRequestDto } from './dto/enroll-request.dto.js';
 import { RequestEventsResponse } from '../events/dto/course-event.response.js';
-import { EnrollmentRequestResponse } from './dto/enrollment-request.response.js';
+import { EnrollmentRequestResponse } from '../decisions/dto/enrollment-request.response.js';
 import { EnrollmentService } from './enrollment.service.js';
 import { ForClients } from '../auth/client-token.guard.js';
 import {
@@ -30,8 +31,8 @@ import {
   ApiDependencyUnavailable,
   ApiErrorResponse,
   ApiRateLimited,
-} from '../errors/error.response.js';
-import { StudentRateLimitGuard } from '../rate-limit/student-rate-limit.guard.js';
+} from '../http/error.response.js';
+import { StudentRateLimitGuard } from './student-rate-limit.guard.js';
 import { IdempotencyKeyParamPipe, StudentIdParamPipe } from './path-parameter.pipes.js';
 
 /** The idempotency key's rules, wherever it travels: the body field, the header, the path. */

@@ -1,6 +1,6 @@
+import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from '../decisions/vocabulary.js';
 import { Injectable, type PipeTransform } from '@nestjs/common';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
-import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from './dto/enroll-request.dto.js';
 
 /**
  * An idempotency key in a path, checked before it reaches Redis or PostgreSQL: one that breaks the key's

@@ -1,11 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-
-/** What happens to a request after its decision, and to a course: the record's rows besides the decisions. */
-export type CourseChangeType =
-  'promoted' | 'dropped' | 'capacity_changed' | 'dead_lettered' | 'dead_letter_retried';
-
-/** Every type of event a course's record holds: each request's decision, then its later changes. */
-export type CourseEventType = 'enrolled' | 'waitlisted' | 'rejected' | 'cancelled' | CourseChangeType;
+import type { CourseChangeType } from '../decisions/vocabulary.js';
 
 /**
  * A change after a decision (a promotion, a drop) or to a course (a capacity change), appended in the

@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AdminTokenGuard, ApiAdminTokenInvalid } from '../courses/admin-token.guard.js';
-import { ApiDependencyUnavailable, ApiErrorResponse } from '../errors/error.response.js';
+import { AdminTokenGuard, ApiAdminTokenInvalid } from '../auth/admin-token.guard.js';
+import { ApiDependencyUnavailable, ApiErrorResponse } from '../http/error.response.js';
 import { CoursesService } from '../courses/courses.service.js';
 import { CourseEventsPage } from './dto/course-event.response.js';
 import { CourseEventsQuery } from './dto/course-events.query.js';

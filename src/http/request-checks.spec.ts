@@ -1,4 +1,4 @@
-import { STATUS_BY_CODE } from '../errors/domain-exception.filter.js';
+import { STATUS_BY_CODE } from './domain-exception.filter.js';
 import { MAX_BODY_DEPTH, bodyReadError, hostileBodyProblem } from './request-checks.js';
 
 /** `{ "a": { "a": ... 1 } }`, `levels` objects deep. */

@@ -1,5 +1,5 @@
+import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from '../decisions/vocabulary.js';
 import type { AppConfig } from '../config/app-config.js';
-import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from '../enrollment/dto/enroll-request.dto.js';
 import { EVENT_TYPES } from '../events/dto/course-event.response.js';
 import { MAX_MESSAGE_BYTES } from './live.gateway.js';
 

@@ -1,4 +1,4 @@
-import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from '../enrollment/dto/enroll-request.dto.js';
+import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from '../decisions/vocabulary.js';
 import type { EventSelector } from '../events/events.service.js';
 
 /** What a client may send on /ws (CONTRACT.md, Events): a subscription, or its end. */

@@ -4,7 +4,7 @@ import {
   decidedView,
   EnrollmentRequestResponse,
   queuedView,
-} from '../../enrollment/dto/enrollment-request.response.js';
+} from '../../decisions/dto/enrollment-request.response.js';
 import type { DeadLetter } from '../dead-letter.entity.js';
 
 /** A request that could not be decided, set aside for an operator. */

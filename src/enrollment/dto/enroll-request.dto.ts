@@ -1,8 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from '../../decisions/vocabulary.js';
 import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
-
-export const STUDENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
-export const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7E]{1,128}$/;
 
 export class EnrollRequestDto {
   @ApiProperty({ example: 's-0042', pattern: STUDENT_ID_PATTERN.source, minLength: 1, maxLength: 64 })

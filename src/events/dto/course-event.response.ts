@@ -1,7 +1,6 @@
+import { REQUEST_STATUSES, type CourseEventType, type RequestStatus } from '../../decisions/vocabulary.js';
 import { ApiProperty } from '@nestjs/swagger';
-import type { CourseEventType } from '../course-change.entity.js';
 import { REJECTION_REASONS, type RejectionReason } from '../../decisions/decision.entity.js';
-import { REQUEST_STATUSES, type RequestStatus } from '../../enrollment/dto/enrollment-request.response.js';
 
 export const EVENT_TYPES: CourseEventType[] = [
   'enrolled',

@@ -1,5 +1,5 @@
 import { ValidationError } from 'class-validator';
-import { DomainErrorCode } from './domain-error.js';
+import { DomainErrorCode } from '../errors/domain-error.js';
 import { invalidRequest } from './invalid-request.js';
 
 const error = (property: string, constraints: Record<string, string>, children: ValidationError[] = []) =>

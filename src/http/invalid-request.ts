@@ -1,5 +1,5 @@
 import type { ValidationError } from 'class-validator';
-import { DomainError, DomainErrorCode } from './domain-error.js';
+import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 
 /**
  * What the ValidationPipe found wrong with a body or a query, as one 400: in `details` one string per

@@ -1,18 +1,13 @@
-import type { DecidedRequest } from '../../decisions/decisions.service.js';
-import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from './enroll-request.dto.js';
+import {
+  IDEMPOTENCY_KEY_PATTERN,
+  REQUEST_STATUSES,
+  type RequestStatus,
+  STUDENT_ID_PATTERN,
+} from '../vocabulary.js';
+import type { DecidedRequest } from '../decisions.service.js';
 import type { AcceptedRequest } from '../../queue/allocation-queue.contract.js';
 import { ApiProperty } from '@nestjs/swagger';
-import { REJECTION_REASONS, type RejectionReason } from '../../decisions/decision.entity.js';
-
-export const REQUEST_STATUSES = [
-  'queued',
-  'enrolled',
-  'waitlisted',
-  'rejected',
-  'cancelled',
-  'dropped',
-] as const;
-export type RequestStatus = (typeof REQUEST_STATUSES)[number];
+import { REJECTION_REASONS, type RejectionReason } from '../decision.entity.js';
 
 /**
  * A request as clients see it: queued until a worker decides it, then its one decision, then only

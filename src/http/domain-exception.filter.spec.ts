@@ -6,7 +6,7 @@ import {
   UnsupportedMediaTypeException,
 } from '@nestjs/common';
 import { jest } from '@jest/globals';
-import { DomainError, DomainErrorCode } from './domain-error.js';
+import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 import { DomainExceptionFilter } from './domain-exception.filter.js';
 
 function answer(exception: unknown, requestId?: string) {

@@ -2,8 +2,8 @@ import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@ne
 import type { Request } from 'express';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
-import { ApiErrorResponse } from '../errors/error.response.js';
-import { bearerToken, operatorTokenMatcher } from '../auth/operator-token.js';
+import { ApiErrorResponse } from '../http/error.response.js';
+import { bearerToken, operatorTokenMatcher } from './operator-token.js';
 
 /** Operators-only endpoints: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */
 @Injectable()

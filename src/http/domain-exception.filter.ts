@@ -10,8 +10,8 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { isConnectionError } from '../database/database-errors.js';
-import { bodyReadError } from '../http/request-checks.js';
-import { DomainError, DomainErrorCode } from './domain-error.js';
+import { bodyReadError } from './request-checks.js';
+import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 
 export const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
   [DomainErrorCode.CourseNotFound]: HttpStatus.NOT_FOUND,

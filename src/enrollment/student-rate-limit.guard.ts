@@ -1,3 +1,4 @@
+import { STUDENT_ID_PATTERN } from '../decisions/vocabulary.js';
 import { type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import {
@@ -11,8 +12,7 @@ import {
 } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
-import { EnrollmentService } from '../enrollment/enrollment.service.js';
-import { STUDENT_ID_PATTERN } from '../enrollment/dto/enroll-request.dto.js';
+import { EnrollmentService } from './enrollment.service.js';
 
 /**
  * The contract's per-student limit on POST /enroll and DELETE /enrollments/{key}, counted together across

@@ -1,6 +1,6 @@
+import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from '../src/decisions/vocabulary.js';
 import { DiagnosticSeverity, Parser } from '@asyncapi/parser';
 import { Ajv } from 'ajv';
-import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from '../src/enrollment/dto/enroll-request.dto.js';
 import { EVENT_TYPES } from '../src/events/dto/course-event.response.js';
 import { connectLive, subscribe } from './support/live-client.js';
 import {

@@ -337,7 +337,7 @@ export class LifecycleService {
 
   /**
    * Writes a change in one statement, after the course's lock was taken and its state read: the dropped
-   * request (its enrollment gone, if it had one, and its status), then guarantee 6 — the waitlist's heads
+   * request (its enrollment gone, if any, and its status), then docs/guarantees.md §6 — the waitlist's heads
    * take every free seat, in order: each leaves the waitlist, gets an enrollment, becomes `enrolled` with
    * promoted_at — then the change's events and the promotions' (numbered after the course's last event),
    * and the course's counters. One round trip under the lock instead of one per step, so drops on a hot

@@ -35,7 +35,7 @@ function configureApp(app: INestApplication, config: AppConfig): void {
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
   // Express hashes every answer's body for an ETag; no client revalidates these small, changing answers,
-  // and on POST /enroll the hash was a measurable share of the accept path's CPU (README, Performance).
+  // and on POST /enroll the hash was a measurable share of the accept path's CPU (docs/performance.md).
   express.disable('etag');
   app.use(
     helmet({

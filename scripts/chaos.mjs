@@ -1,4 +1,4 @@
-// npm run chaos: guarantee 5 under faults — every accepted (202) request ends in exactly one decision, and a
+// npm run chaos: docs/guarantees.md §5 under faults — every accepted (202) request gets one decision, and a
 // crash loses none and decides none twice. Starts PRIVATE servers it may kill (a PostgreSQL 15 cluster and a
 // redis-server with AOF, in a temp dir, on free ports), the built service as one API and one worker process,
 // and for each fault a stampede on a fresh course with the fault injected midway. Prints a Markdown table and
@@ -887,7 +887,7 @@ async function waitForDecisions(world, courseId, keys) {
 }
 
 /**
- * Arbitration order (guarantee 4), judged by outcome: a request B that got a better place than a request
+ * Arbitration order (docs/guarantees.md §4), by outcome: a request B that got a better place than a request
  * A that precedes it (higher priority, or equal priority and accepted earlier) is out of place if A was
  * already queued when B's job was taken. Requests are decided as they arrive, so a seat may rightly go to
  * an early low-priority request; the moment B's job was taken is bounded below by the start of the

@@ -337,7 +337,7 @@ async function checkInvariants({ url, databaseUrl, courseId, answers, outcomes }
     `${positions.length} waitlisted, positions ${positions[0] ?? '-'}..${positions.at(-1) ?? '-'}`,
   );
 
-  // Guarantee 4: a request is never decided before a higher-priority one that was already queued. A 202
+  // docs/guarantees.md §4: a request is never decided before a higher-priority one already queued. A 202
   // answered before another request's decision began means the first was queued by then.
   const queuedAt = new Map(
     answers
@@ -457,7 +457,7 @@ const eventLine = (e) =>
 const sameList = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /**
- * Guarantees 1, 6 and 7 after one step: the seat count, no idle seat beside a waitlist, dense positions,
+ * docs/guarantees.md §1, §6, §7 after a step: the seat count, no idle seat beside a waitlist, dense positions,
  * the expected heads promoted in waitlist order, and exactly the step's changes on the course's record.
  */
 function checkStep({ course, before, after, events, promoted, expectedEvents }) {

@@ -21,7 +21,7 @@ export function createRedisCluster(ports: number[], timeoutMs?: number): Promise
 export type LiveSelector =
   { student_id: string } | { idempotency_key: string } | { course_id: number; token?: string };
 
-/** An event object as /ws and GET /courses/:id/events send it (CONTRACT.md, Events). */
+/** An event object as /ws and GET /courses/:id/events send it (docs/guarantees.md §15). */
 export interface LiveEvent {
   cursor: string;
   type:

@@ -35,7 +35,7 @@ function configureApp(app: INestApplication, config: AppConfig): void {
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
   // Express hashes every answer's body for an ETag; no client revalidates these small, changing answers,
-  // and on POST /enroll the hash was a measurable share of the accept path's CPU (README, Performance).
+  // and on POST /enroll the hash was a measurable share of the accept path's CPU (docs/performance.md).
   express.disable('etag');
   app.use(
     helmet({
@@ -47,7 +47,7 @@ function configureApp(app: INestApplication, config: AppConfig): void {
     }),
   );
   app.use(restrictOperatorPages(config));
-  // A body that is not JSON is refused (415) before it is read; one past the contract's limit (413) before
+  // A body that is not JSON is refused (415) before it is read; one past the 16 KiB limit (413) before
   // it is read whole. With both parsers set here Nest skips its own (100 KiB; the urlencoded one is never
   // reached). What passes is checked for depth, prototype keys and a repeated Idempotency-Key.
   app.use(requireJsonBody);

@@ -10,7 +10,7 @@ import {
 } from './support/test-app.js';
 
 /**
- * Guarantee 4: the queue is filled first with the workers stopped, then two worker processes with
+ * docs/guarantees.md §4: the queue is filled first with the workers stopped, then two worker processes with
  * concurrency 4 each drain it, reading ahead DECISION_BATCH_MAX requests at a time. Every course must come
  * out exactly as a sequential decider would decide it: higher priority first, equal priority in acceptance
  * order.

@@ -15,7 +15,7 @@ const FAULTS = [
 ];
 
 /**
- * Guarantee 5 under faults, once per fault (`npm run chaos` repeats each 5 times): PostgreSQL and Redis
+ * docs/guarantees.md §5 under faults, once per fault (`npm run chaos` repeats each 5×): PostgreSQL and Redis
  * stopped, killed and restarted, API and worker processes killed or sent SIGTERM while a dependency is down,
  * each in the middle of a stampede. The script runs its own PostgreSQL cluster and redis-server, so nothing
  * here touches the shared servers.

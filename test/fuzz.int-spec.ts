@@ -56,7 +56,7 @@ function problemWith(answer: Answer): string | null {
   if (typeof body.error !== 'string' || body.error === 'Error') return `error field ${String(body.error)}`;
   if (typeof body.message !== 'string') return `message is not a string: ${JSON.stringify(body.message)}`;
   if (body.details !== undefined) {
-    // The contract: an array of strings, one per offending field.
+    // docs/guarantees.md §9: an array of strings, one per offending field.
     const fine = Array.isArray(body.details) && body.details.every((d: unknown) => typeof d === 'string');
     if (!fine) return `details not a list of strings: ${JSON.stringify(body.details)}`;
   }

@@ -90,7 +90,7 @@ const countBy = (values: readonly string[]): Record<string, number> =>
  * Real races through HTTP: an API process (in this process, ROLE=api) and worker processes (the built
  * service as child processes, ROLE=worker) against the real PostgreSQL and Redis. Drops, cancellations,
  * new requests and capacity changes race each other and the workers' decisions; at rest every guarantee
- * of the contract (v2) is checked on the rows, through the API and against the fold of the event record.
+ * of docs/guarantees.md is checked on the rows, through the API and against the fold of the event record.
  */
 describe('lifecycle races', () => {
   const seed = Number(process.env.RACE_SEED ?? Date.now() % 1_000_000_007);
@@ -251,7 +251,7 @@ describe('lifecycle races', () => {
   }
 
   /**
-   * The contract's guarantees at rest, for one course whose every request is `accepted`: on the rows
+   * The guarantees (docs/guarantees.md) at rest, for one course whose every request is `accepted`: on the rows
    * (capacity, one seat per student, dense places, one decision per key), through the API (the course and,
    * for `throughApi`, each request and its own events) and against the fold of the course's record.
    */

@@ -15,7 +15,7 @@ import { foldCourse, foldRequest } from './support/lifecycle.js';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
-/** Drops, cancellations, promotions, capacity and window changes, through HTTP, as the contract (v2) says. */
+/** Drops, cancellations, promotions, capacity and window changes through HTTP, as docs/guarantees.md says. */
 describe('the waitlist lifecycle', () => {
   let world: TestWorld;
   let api: TestApp;

@@ -13,7 +13,7 @@ import {
   waitForDecision,
 } from './support/test-app.js';
 
-/** The contract's Limits: calls per student per window, POST /enroll and DELETE together, across processes. */
+/** docs/guarantees.md §19: calls per student per window, POST /enroll and DELETE together, over processes. */
 describe('the per-student rate limit', () => {
   let world: TestWorld;
   let first: TestApp;

@@ -27,7 +27,7 @@ import {
   waitForDecision,
 } from './support/test-app.js';
 
-/** Guarantee 5: a job delivered twice, retried, or a key whose claim Redis lost still ends in one decision. */
+/** docs/guarantees.md §5: a redelivered or retried job, or a claim Redis lost, still ends in one decision. */
 describe('exactly one outcome', () => {
   let world: TestWorld;
   let app: TestApp;

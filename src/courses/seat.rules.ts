@@ -229,7 +229,7 @@ export interface Promotion {
 }
 
 /**
- * Guarantee 6: every free seat goes to the waitlist's head, in order, as long as the waitlist lasts. Called
+ * docs/guarantees.md §6: each free seat goes to the waitlist's head, in order, while the waitlist lasts. Called
  * in every transaction that frees a seat or raises capacity, so no seat is ever idle beside a waitlist.
  */
 export function promote(course: CourseCounters): Promotion {

@@ -15,7 +15,7 @@ export function countedStatusOf(statusCode: number): RequestCountStatus | null {
 /**
  * Counts every POST /enroll by its answer, including the ones the validation pipe turns away. A listener on
  * the finished response rather than an interceptor, whose RxJS pipeline was a measurable share of the accept
- * path's CPU (README, Performance).
+ * path's CPU (docs/performance.md).
  */
 @Injectable()
 export class EnrollmentMetricsMiddleware implements NestMiddleware {

@@ -59,7 +59,7 @@ export class EnrollmentModule implements NestModule {
           useFactory: (config: AppConfig, redis: RedisClient) => ({
             throttlers: [{ ttl: config.rateLimitWindowMs, limit: config.rateLimitPerStudent }],
             storage: new RedisThrottlerStorage(redis, config.queuePrefix),
-            // Retry-After is set on a 429 only: the X-RateLimit-* headers on every answer are not in the contract.
+            // Retry-After is set on a 429 only: the X-RateLimit-* headers are not in docs/guarantees.md §19.
             setHeaders: false,
           }),
         }),

@@ -15,7 +15,7 @@ import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 import { EnrollmentService } from './enrollment.service.js';
 
 /**
- * The contract's per-student limit on POST /enroll and DELETE /enrollments/{key}, counted together across
+ * The limit of docs/guarantees.md §19 on POST /enroll and DELETE /enrollments/{key}, counted together across
  * every API process. Per student, not per address: a portal sends every student's calls from one address.
  * A call whose student cannot be told (a malformed body, an unknown key) is not counted: validation or
  * the 404 answers it, for less than a counter would cost.

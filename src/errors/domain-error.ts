@@ -28,7 +28,7 @@ export class DomainError extends Error {
   constructor(
     readonly code: DomainErrorCode,
     message: string,
-    /** The contract's `details`: one string per offending field, each naming it (a body's invalid fields). */
+    /** `details` (docs/guarantees.md §9): one string per offending field, naming it (invalid body fields). */
     readonly details?: string[],
   ) {
     super(message);

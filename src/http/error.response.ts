@@ -54,7 +54,7 @@ export function errorResponse(
 export const ApiErrorResponse = (status: number, description: string, message: string, details?: string[]) =>
   ApiResponse({ status, ...errorResponse(status, description, message, details) });
 
-/** A body past the contract's 16 KiB (413), or not JSON (415): refused before it is read. */
+/** A body past 16 KiB (413) or not JSON (415) is refused before it is read (docs/guarantees.md §19). */
 export const ApiBodyRefused = () =>
   applyDecorators(
     ApiErrorResponse(413, 'The body is larger than 16 KiB', 'the body is larger than 16 KiB'),
@@ -71,7 +71,7 @@ export const ApiDependencyUnavailable = (
   description = 'A dependency is unavailable; retry after Retry-After seconds',
 ) => ApiErrorResponse(503, description, message);
 
-/** The per-student limit on POST /enroll and DELETE /enrollments/{idempotency_key} (the contract's Limits). */
+/** The student limit on POST /enroll and DELETE /enrollments/{idempotency_key} (docs/guarantees.md §19). */
 export const ApiRateLimited = () =>
   ApiErrorResponse(
     429,

@@ -3,7 +3,7 @@ import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 
 /**
  * What the ValidationPipe found wrong with a body or a query, as one 400: in `details` one string per
- * offending field (the contract), its reasons joined, a nested field named by its dotted path; all of it,
+ * offending field (docs/guarantees.md §9), its reasons joined, a nested field by its dotted path; all of it,
  * joined, in `message`.
  */
 export function invalidRequest(errors: ValidationError[]): DomainError {

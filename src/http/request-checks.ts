@@ -7,7 +7,7 @@ export interface BodyProblem {
   message: string;
 }
 
-/** The largest body read (the contract's limit); a bigger one is answered 413 before it is parsed. */
+/** The largest body read (docs/guarantees.md §19); a bigger one is answered 413 before it is parsed. */
 export const MAX_BODY_BYTES = 16 * 1024;
 /** Every body the API takes is flat; past this depth a body is refused before anything walks it. */
 export const MAX_BODY_DEPTH = 8;

@@ -228,7 +228,7 @@ function operation(action: 'send' | 'receive', message: string, summary: string)
   };
 }
 
-/** The event object of CONTRACT.md (as GET /courses/:id/events returns it), with the connection's cursor. */
+/** The event of docs/guarantees.md §15 (as GET /courses/:id/events has it), with the connection's cursor. */
 function courseEventSchema() {
   return {
     type: 'object',

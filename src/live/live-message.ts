@@ -1,7 +1,7 @@
 import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from '../decisions/vocabulary.js';
 import type { EventSelector } from '../events/events.service.js';
 
-/** What a client may send on /ws (CONTRACT.md, Events): a subscription, or its end. */
+/** What a client may send on /ws (docs/guarantees.md §16): a subscription, or its end. */
 export interface ClientMessage {
   type: 'subscribe' | 'unsubscribe';
   selector: EventSelector;

@@ -25,7 +25,7 @@ const GOODBYE_MS = 2000;
 
 /**
  * /ws: live events for students (by student_id or idempotency_key) and operators (by course_id, with the
- * admin token). The protocol is plain WebSocket with JSON text frames (CONTRACT.md, Events); the events
+ * admin token). The protocol is plain WebSocket with JSON text frames (docs/guarantees.md §16); the events
  * come from EventFeed, whichever process wrote them.
  */
 @WebSocketGateway({ path: '/ws', maxPayload: MAX_MESSAGE_BYTES })

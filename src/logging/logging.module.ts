@@ -12,7 +12,7 @@ const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
  * (`new Logger(Context)`) write to it through this service, HTTP lines through requestLogger(). (It
  * replaces nestjs-pino, whose releases for Nest 12 require Node 22, and of which only this adapter was
  * used: its per-request middleware binds each request in an AsyncLocalStorage, the largest single cost
- * of the accept path when it was mounted — README, Performance.)
+ * of the accept path when it was mounted — docs/performance.md.)
  */
 @Injectable()
 export class AppLogger implements LoggerService {
@@ -80,7 +80,7 @@ const UNLOGGED_PATHS = /^\/(health|ready|metrics)/;
 /**
  * The access log: one line per answered request at info level, carrying the caller's X-Request-Id or a new
  * one. Written here rather than with pino-http, whose per-request child logger and serializers cost the
- * accept path a measurable share of its CPU (README, Performance); the line holds no headers, so no credential can reach it.
+ * accept path a measurable share of its CPU (docs/performance.md); the line holds no headers, so no credential can reach it.
  */
 export function requestLogger(logger: Pino): RequestHandler {
   return (request, response, next) => {

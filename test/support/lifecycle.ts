@@ -56,7 +56,7 @@ const STATUS_AFTER: Record<string, string> = {
   dropped: 'dropped',
 };
 
-/** Guarantee 5 as transitions: one decision first, then only promotion (from waitlisted) and a drop. */
+/** docs/guarantees.md §5 as transitions: one decision, then only promotion (from waitlisted) and a drop. */
 const NEXT_EVENTS: Record<string, readonly string[]> = {
   none: ['enrolled', 'waitlisted', 'rejected', 'cancelled'],
   waitlisted: ['promoted', 'dropped'],
@@ -64,7 +64,7 @@ const NEXT_EVENTS: Record<string, readonly string[]> = {
 };
 
 /**
- * Why one request's events (in order) break guarantee 5, or null when they tell a legal life: exactly one
+ * Why one request's events (in order) break docs/guarantees.md §5, or null for a legal life: exactly one
  * decision, first, then only `waitlisted` → `promoted`, `enrolled`/`waitlisted` → `dropped`, each event
  * carrying the status it leaves the request in.
  */

@@ -18,6 +18,7 @@ import { LiveModule } from './live/live.module.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { QueueBoardModule } from './queue-board/queue-board.module.js';
+import { QueueModule } from './queue/queue.module.js';
 import { RedisModule } from './redis/redis.module.js';
 
 @Module({})
@@ -43,6 +44,7 @@ export class AppModule {
           inject: [REDIS_CLIENT],
           useFactory: (redis: RedisClient) => ({ connection: redis, prefix: config.queuePrefix }),
         }),
+        QueueModule.register({ partitions: config.allocationPartitions }),
         HealthModule,
         MetricsModule,
         ...(servesApi
@@ -51,7 +53,7 @@ export class AppModule {
               EventsModule,
               LiveModule,
               DeadLettersModule,
-              EnrollmentModule.register({ partitions: config.allocationPartitions }),
+              EnrollmentModule,
               QueueBoardModule,
             ]
           : []),

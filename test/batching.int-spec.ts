@@ -35,8 +35,8 @@ describe('batched allocation', () => {
 
   it('decides a batch that straddles the last seat in order', async () => {
     const courseId = await newCourse(app.baseUrl, 3);
-    await allocation.decide(job(courseId, ['a', 'b'], 'straddle-first'));
-    const decisions = await allocation.decide(job(courseId, ['c', 'd', 'e'], 'straddle'));
+    await allocation.decide([job(courseId, ['a', 'b'], 'straddle-first')]);
+    const decisions = await allocation.decide([job(courseId, ['c', 'd', 'e'], 'straddle')]);
     expect(decisions.map((d) => d.status)).toEqual(['enrolled', 'waitlisted', 'waitlisted']);
     expect(await outcome('straddle-0')).toMatchObject({ status: 'enrolled' });
     expect(await outcome('straddle-1')).toMatchObject({ status: 'waitlisted', waitlist_position: 1 });
@@ -52,7 +52,7 @@ describe('batched allocation', () => {
 
   it('gives a student who appears twice in one batch one place and rejects the repeat', async () => {
     const courseId = await newCourse(app.baseUrl, 1);
-    const decisions = await allocation.decide(job(courseId, ['dup', 'other', 'dup', 'other'], 'dupbatch'));
+    const decisions = await allocation.decide([job(courseId, ['dup', 'other', 'dup', 'other'], 'dupbatch')]);
     expect(decisions.map((d) => [d.status, d.reason])).toEqual([
       ['enrolled', null],
       ['waitlisted', null],
@@ -64,8 +64,8 @@ describe('batched allocation', () => {
 
   it('decides only the undecided part of a batch that is delivered again with new requests', async () => {
     const courseId = await newCourse(app.baseUrl, 10);
-    await allocation.decide(job(courseId, ['p', 'q'], 'partial'));
-    const again = await allocation.decide(job(courseId, ['p', 'q', 'r'], 'partial'));
+    await allocation.decide([job(courseId, ['p', 'q'], 'partial')]);
+    const again = await allocation.decide([job(courseId, ['p', 'q', 'r'], 'partial')]);
     expect(again.map((d) => d.idempotencyKey)).toEqual(['partial-2']);
     expect(await courseTruthAt(world.database.url, courseId)).toMatchObject({
       seats_taken: 3,
@@ -86,15 +86,17 @@ describe('batched allocation', () => {
       [large, 'm3'],
       [large, 'm4'],
     ];
-    const decisions = await allocation.decide({
-      priority: 0,
-      requests: students.map(([courseId, studentId], i) => ({
-        idempotencyKey: `multi-${i}`,
-        studentId,
-        courseId,
-        requestedAt: new Date().toISOString(),
-      })),
-    });
+    const decisions = await allocation.decide([
+      {
+        priority: 0,
+        requests: students.map(([courseId, studentId], i) => ({
+          idempotencyKey: `multi-${i}`,
+          studentId,
+          courseId,
+          requestedAt: new Date().toISOString(),
+        })),
+      },
+    ]);
     expect(decisions.map((d) => [d.courseId, d.studentId, d.status, d.waitlistPosition])).toEqual([
       [large, 'm1', 'enrolled', null],
       [small, 'm1', 'enrolled', null],
@@ -124,24 +126,26 @@ describe('batched allocation', () => {
   it('rejects a request for a course that no longer exists and still decides the rest of its batch', async () => {
     const courseId = await newCourse(app.baseUrl, 1);
     const missing = 2_000_000_000;
-    const decisions = await allocation.decide({
-      priority: 0,
-      requests: [
-        {
-          idempotencyKey: 'gone-0',
-          studentId: 'g1',
-          courseId: missing,
-          requestedAt: new Date().toISOString(),
-        },
-        { idempotencyKey: 'gone-1', studentId: 'g1', courseId, requestedAt: new Date().toISOString() },
-      ],
-    });
+    const decisions = await allocation.decide([
+      {
+        priority: 0,
+        requests: [
+          {
+            idempotencyKey: 'gone-0',
+            studentId: 'g1',
+            courseId: missing,
+            requestedAt: new Date().toISOString(),
+          },
+          { idempotencyKey: 'gone-1', studentId: 'g1', courseId, requestedAt: new Date().toISOString() },
+        ],
+      },
+    ]);
     expect(decisions.map((d) => [d.idempotencyKey, d.status, d.reason])).toEqual([
       ['gone-0', 'rejected', 'course_not_found'],
       ['gone-1', 'enrolled', null],
     ]);
     expect(await outcome('gone-0')).toMatchObject({ status: 'rejected', reason: 'course_not_found' });
-    expect(await allocation.decide(job(missing, ['g1'], 'gone'))).toEqual([]);
+    expect(await allocation.decide([job(missing, ['g1'], 'gone')])).toEqual([]);
   });
 
   it('retries a batch whose transaction fails, and writes it once', async () => {
@@ -151,7 +155,7 @@ describe('batched allocation', () => {
     try {
       await blocker.query('BEGIN');
       await blocker.query('SELECT 1 FROM courses WHERE id = $1 FOR UPDATE', [courseId]);
-      const deciding = allocation.decide(job(courseId, ['x1', 'x2', 'x3', 'x1'], 'failing'));
+      const deciding = allocation.decide([job(courseId, ['x1', 'x2', 'x3', 'x1'], 'failing')]);
       const waitingPid = await backendWaitingForCourseLock(killer, 'the batch to wait on the row lock');
       await killer.query('SELECT pg_terminate_backend($1)', [waitingPid]);
       await blocker.query('COMMIT');

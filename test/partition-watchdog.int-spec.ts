@@ -1,6 +1,7 @@
 import { jest } from '@jest/globals';
 import { Queue, type Worker } from 'bullmq';
-import { AllocationProcessor } from '../src/allocation/allocation.processor.js';
+import { PartitionWorkers } from '../src/allocation/partition-workers.js';
+import { AllocationQueues } from '../src/queue/allocation-queues.js';
 import { partitionOf } from '../src/queue/allocation-queue.contract.js';
 import {
   createWorld,
@@ -34,7 +35,7 @@ describe('the partition watchdog', () => {
 
   it('replaces a worker that takes no job while its partition has some waiting, and they are decided', async () => {
     const courseId = await newCourse(app.baseUrl, 10);
-    const processor = app.app.get(AllocationProcessor) as unknown as { workers: Worker[] };
+    const processor = app.app.get(PartitionWorkers) as unknown as { workers: Worker[] };
     await eventually(async () => (processor.workers.length > 0 ? true : undefined), 10_000, 'the workers');
     const partition = partitionOf(courseId, app.config.allocationPartitions);
     const silent = processor.workers[partition];
@@ -71,13 +72,11 @@ describe('the partition watchdog', () => {
     });
     const worker = await startApp(world, { ROLE: 'worker' });
     try {
-      const processor = worker.app.get(AllocationProcessor) as unknown as {
-        queues: Queue[];
-        workers: Worker[];
-      };
+      const processor = worker.app.get(PartitionWorkers) as unknown as { workers: Worker[] };
+      const queues = worker.app.get(AllocationQueues);
       // Partition 0's first queue never pins; the one opened in its place does, and the workers start.
       await eventually(
-        async () => (processor.queues[0] && !stalled.has(processor.queues[0]) ? true : undefined),
+        async () => (queues.all[0] && !stalled.has(queues.all[0]) ? true : undefined),
         30_000,
         'partition 0 opened again',
       );

@@ -54,10 +54,10 @@ describe('exactly one outcome', () => {
       ],
     };
     const allocation = app.app.get(AllocationService);
-    const [first, second] = await Promise.all([allocation.decide(job), allocation.decide(job)]);
+    const [first, second] = await Promise.all([allocation.decide([job]), allocation.decide([job])]);
     // One delivery decides; the other waits on the row lock, then finds the decision and adds nothing.
     expect([first.length, second.length].sort()).toEqual([0, 1]);
-    expect(await allocation.decide(job)).toEqual([]);
+    expect(await allocation.decide([job])).toEqual([]);
     expect(await decisionCount('twice-1')).toBe(1);
     expect(await courseTruthAt(world.database.url, courseId)).toMatchObject({
       seats_taken: 1,

@@ -171,7 +171,7 @@ describe('worker-side batches', () => {
       const partition = partitionOf(courseIds[0], api.config.allocationPartitions);
       const head = await readPartitionJobs(redis, queue, api.config.queuePrefix, partition, { room: 12 });
       expect(head.length).toBeGreaterThan(1);
-      const committed = await crashed.app.get(AllocationService).decide(...head.map((job) => job.data));
+      const committed = await crashed.app.get(AllocationService).decide(head.map((job) => job.data));
       expect(committed.length).toBe(head.reduce((sum, job) => sum + job.data.requests.length, 0));
 
       await startWorker({ DECISION_BATCH_MAX: '5' });

@@ -33,17 +33,13 @@ export class AllocationService {
    * contention errors a bounded number of times with backoff. A redelivered job finds its requests already
    * decided and decides nothing again. Returns only the decisions made by this call. Throws
    * DatabaseUnavailableError when PostgreSQL cannot be reached: the job then waits at the head of its queue,
-   * however long the outage lasts.
+   * however long the outage lasts. `onLocked` runs each time a transaction holds the course rows' locks:
+   * the drain reads the next batch from then on, so a batch is never read before the one ahead has begun.
    */
-  decide(...jobs: AllocationJobData[]): Promise<AllocationDecision[]> {
-    return this.decideThen(jobs, () => undefined);
-  }
-
-  /**
-   * decide(), calling onLocked each time a transaction holds the course rows' locks: the worker reads the
-   * next batch from then on, so a batch is never read before the transaction ahead of it has begun.
-   */
-  async decideThen(jobs: readonly AllocationJobData[], onLocked: () => void): Promise<AllocationDecision[]> {
+  async decide(
+    jobs: readonly AllocationJobData[],
+    onLocked: () => void = () => undefined,
+  ): Promise<AllocationDecision[]> {
     const requests = jobs.flatMap((job) =>
       job.requests.map((request): PrioritizedRequest => ({ ...request, priority: job.priority })),
     );

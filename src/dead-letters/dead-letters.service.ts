@@ -1,17 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { Queue } from 'bullmq';
-import { REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
-import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DecisionsService } from '../decisions/decisions.service.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
-import {
-  allocationJobOptions,
-  type AllocationJobData,
-  AllocationJobName,
-  partitionOf,
-  partitionQueueName,
-} from '../queue/allocation-queue.contract.js';
-import { queueUnavailable } from '../queue/queue-unavailable.js';
+import { AllocationQueues } from '../queue/allocation-queues.js';
 import type { DeadLetter } from './dead-letter.entity.js';
 import { DeadLetterStore } from './dead-letter.store.js';
 
@@ -23,8 +13,7 @@ export class DeadLettersService {
   constructor(
     @Inject(DeadLetterStore) private readonly store: DeadLetterStore,
     @Inject(DecisionsService) private readonly decisions: DecisionsService,
-    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(AllocationQueues) private readonly queues: AllocationQueues,
   ) {}
 
   /** The dead letters whose request is still undecided, oldest failure first. */
@@ -48,39 +37,19 @@ export class DeadLettersService {
 
   /**
    * Puts a dead letter's request on its partition's queue again, as a job of its own. It runs while the
-   * course row is locked: with Redis away it refuses at once (BullMQ would wait for a connection for ever).
+   * course row is locked: with Redis away it refuses at once (503).
    */
   private async requeue(letter: DeadLetter): Promise<void> {
-    if (this.redis.status !== 'ready') throw queueUnavailable();
-    const partition = partitionOf(letter.courseId, this.config.allocationPartitions);
-    const queue = new Queue(partitionQueueName(partition), {
-      connection: this.redis,
-      prefix: this.config.queuePrefix,
-    });
-    try {
-      const data: AllocationJobData = {
-        priority: letter.priority,
-        // The request's claim names the job that first carried it; this job owns it all the same.
-        duplicatesMarked: true,
-        requests: [
-          {
-            idempotencyKey: letter.idempotencyKey,
-            studentId: letter.studentId,
-            courseId: letter.courseId,
-            requestedAt: letter.requestedAt.toISOString(),
-          },
-        ],
-      };
-      await queue.add(AllocationJobName.DecideRequests, data, {
-        ...allocationJobOptions(letter.priority),
-        jobId: `dead-letter-${letter.id}-${Date.now()}`,
-      });
-    } catch {
-      throw queueUnavailable();
-    } finally {
-      // Closing waits for the connection: not while it is away (the shared client is not closed anyway).
-      if (this.redis.status === 'ready') await queue.close();
-    }
+    const data = this.queues.jobData(letter.priority, [
+      {
+        idempotencyKey: letter.idempotencyKey,
+        studentId: letter.studentId,
+        courseId: letter.courseId,
+        requestedAt: letter.requestedAt.toISOString(),
+      },
+    ]);
+    // The request's claim names the job that first carried it; this job owns it all the same.
+    await this.queues.enqueue(data, `dead-letter-${letter.id}-${Date.now()}`);
   }
 
   /** Decides the request rejected (reason dead_letter) and takes the dead letter off the list. */

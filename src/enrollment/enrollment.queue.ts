@@ -1,29 +1,12 @@
-import { getQueueToken } from '@nestjs/bullmq';
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
-import { Job, type Queue } from 'bullmq';
-import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
-import { masterOf, REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
-import { claimKey } from '../redis/redis-keys.js';
+import { Inject, Injectable } from '@nestjs/common';
+import { REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DecisionsService } from '../decisions/decisions.service.js';
-import {
-  type AcceptedRequest,
-  AllocationJobName,
-  type AllocationJobData,
-  batchJobIdFor,
-  allocationJobOptions,
-  partitionOf,
-  partitionQueueNames,
-} from '../queue/allocation-queue.contract.js';
+import type { AcceptedRequest } from '../queue/allocation-queue.contract.js';
+import { AllocationQueues } from '../queue/allocation-queues.js';
+import { type Claim, ClaimAndQueue } from '../queue/claim-and-queue.js';
 import { GroupCommit } from './group-commit.js';
 import { IdempotencyStore } from './idempotency.store.js';
-
-/** A request on its way into a job. */
-interface Submitted {
-  key: string;
-  request: AcceptedRequest;
-}
 
 /**
  * The producer. Requests are group-committed per (partition, priority): a lone request is queued at once;
@@ -33,34 +16,19 @@ interface Submitted {
  * per batch instead of one per request, and the workers one database transaction per batch.
  */
 @Injectable()
-export class EnrollmentQueue implements OnModuleInit {
-  private readonly partitions: number;
-  private readonly redisConfig: AppConfig['redis'];
-  private readonly queuePrefix: string;
-  private queues: Queue[] = [];
+export class EnrollmentQueue {
   /** Lanes are (partition, priority): a course's requests of one priority always share one. */
-  private readonly commits: GroupCommit<Submitted, AcceptedRequest | null>;
-  /** Partition queues this process has already pinned to global concurrency 1. */
-  private readonly serialized = new Set<Queue>();
+  private readonly commits: GroupCommit<Claim, AcceptedRequest | null>;
 
   constructor(
-    @Inject(ModuleRef) private readonly moduleRef: ModuleRef,
+    @Inject(AllocationQueues) private readonly queues: AllocationQueues,
+    @Inject(ClaimAndQueue) private readonly claimAndQueue: ClaimAndQueue,
     @Inject(IdempotencyStore) private readonly idempotency: IdempotencyStore,
     @Inject(DecisionsService) private readonly decisions: DecisionsService,
     @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
-    this.partitions = config.allocationPartitions;
-    this.redisConfig = config.redis;
-    this.queuePrefix = config.queuePrefix;
     this.commits = new GroupCommit((_lane, batch) => this.flush(batch), config.allocationBatchMax);
-  }
-
-  onModuleInit(): void {
-    // The partition count comes from configuration, so the queues are looked up by name, not injected.
-    this.queues = partitionQueueNames(this.partitions).map((name) => {
-      return this.moduleRef.get<Queue>(getQueueToken(name), { strict: false });
-    });
   }
 
   /**
@@ -69,7 +37,7 @@ export class EnrollmentQueue implements OnModuleInit {
    * PostgreSQL holds for a key Redis no longer knows.
    */
   accept(key: string, request: AcceptedRequest): Promise<AcceptedRequest | null> {
-    const partition = partitionOf(request.courseId, this.partitions);
+    const partition = this.queues.partitionOf(request.courseId);
     return this.commits.submit(`${partition}:${request.priority}`, { key, request });
   }
 
@@ -77,14 +45,14 @@ export class EnrollmentQueue implements OnModuleInit {
    * One batch of one lane: answer the keys that are known already, then claim the others and store their job
    * in one Redis transaction, so there is never a claim without its job, and a failure writes nothing.
    */
-  private async flush(batch: Submitted[]): Promise<Array<AcceptedRequest | null>> {
+  private async flush(batch: Claim[]): Promise<Array<AcceptedRequest | null>> {
     // BullMQ waits for a connection that never came up instead of failing: answer 503 at once.
     if (this.redis.status !== 'ready') throw new Error(`redis is ${this.redis.status}`);
-    const partition = partitionOf(batch[0].request.courseId, this.partitions);
+    const partition = this.queues.partitionOf(batch[0].request.courseId);
     const claimants = await this.knownClaimants(partition, batch);
     const fresh = batch.filter((_, index) => claimants[index] === null);
     if (fresh.length === 0) return claimants;
-    const claimed = await this.claimAndQueue(partition, fresh);
+    const claimed = await this.claimAndQueue.commit(partition, fresh);
     let next = 0;
     return claimants.map((claimant) => claimant ?? claimed[next++]);
   }
@@ -95,10 +63,7 @@ export class EnrollmentQueue implements OnModuleInit {
    * One read of each kind per batch. A database outage does not stop acceptance: the worker decides a key
    * once whatever the queue holds.
    */
-  private async knownClaimants(
-    partition: number,
-    batch: Submitted[],
-  ): Promise<Array<AcceptedRequest | null>> {
+  private async knownClaimants(partition: number, batch: Claim[]): Promise<Array<AcceptedRequest | null>> {
     const keys = batch.map(({ key }) => key);
     const [elsewhere, decided] = await Promise.all([
       this.idempotency.findOutside(partition, keys),
@@ -116,107 +81,5 @@ export class EnrollmentQueue implements OnModuleInit {
       }
       return elsewhere[index];
     });
-  }
-
-  /**
-   * MULTI: the claim script, then the job carrying every request of the batch. A request whose key turned
-   * out to be held already travels in the job too, but its claim names another job, so the worker skips it.
-   */
-  private async claimAndQueue(partition: number, batch: Submitted[]): Promise<Array<AcceptedRequest | null>> {
-    const queue = this.queues[partition];
-    await this.ensureSerialized(queue);
-    const jobId = batchJobIdFor(batch.map(({ key }) => key));
-    const priority = batch[0].request.priority;
-    const data: AllocationJobData = {
-      priority,
-      duplicatesMarked: true,
-      requests: batch.map(({ key, request }) => ({
-        idempotencyKey: key,
-        studentId: request.studentId,
-        courseId: request.courseId,
-        requestedAt: request.requestedAt,
-      })),
-    };
-    const client = (await queue.backend.client) as unknown as RedisClient;
-    const transaction = this.idempotency.multi(client);
-    const job = new Job<AllocationJobData>(
-      queue,
-      AllocationJobName.DecideRequests,
-      data,
-      allocationJobOptions(priority),
-      jobId,
-    );
-    const added = job.addJob(transaction as never);
-    added.catch(() => undefined); // its failure surfaces through exec() below
-    // After the job: the claim script claims nothing unless the job is there (see CLAIM_SCRIPT).
-    this.idempotency.claimIn(
-      transaction,
-      partition,
-      { id: jobId, key: queue.toKey(jobId) },
-      batch.map(({ key, request }) => ({ key, request: { ...request, jobId } })),
-    );
-    const results = await transaction.exec();
-    if (!results) throw new Error('the Redis transaction was discarded');
-    const anyKey = claimKey(this.queuePrefix, partition, batch[0].key);
-    const failed = results.find(([error]) => error)?.[0];
-    if (failed) {
-      if (results.some(([error]) => error && /NOSCRIPT/.test(error.message))) {
-        await this.reloadScripts(anyKey).catch(() => undefined);
-      }
-      throw failed;
-    }
-    await added;
-    await this.replicated(anyKey);
-    return this.idempotency.parseClaims(results[results.length - 1][1]);
-  }
-
-  /**
-   * A Cluster node promoted from replica lacks the scripts the old master had, while the client's connection
-   * to it still counts them as sent, so every transaction would fail with NOSCRIPT (outside a transaction
-   * ioredis sends the script again itself). Load the missing ones on that master; the client's retry
-   * succeeds.
-   */
-  private async reloadScripts(anyKeyOfThePartition: string): Promise<void> {
-    const master = masterOf(this.redis, anyKeyOfThePartition);
-    const scripts = Object.values(
-      (this.redis as unknown as { scriptsSet: Record<string, { lua: string; sha: string }> }).scriptsSet,
-    );
-    const present = (await master.script('EXISTS', ...scripts.map(({ sha }) => sha))) as number[];
-    await Promise.all(
-      scripts.filter((_, index) => present[index] === 0).map(({ lua }) => master.script('LOAD', lua)),
-    );
-  }
-
-  /**
-   * With REDIS_WAIT_REPLICAS, a batch is answered only once that many replicas of its partition's master
-   * hold its claims and job (WAIT counts the replicas that have every write this connection sent so far;
-   * the queue's client is this shared one).
-   * Redis replicates asynchronously: without it, a master that dies before replicating takes requests it
-   * acknowledged with it. Short of replicas in time, the batch is answered 503: its requests are stored,
-   * so the client's retry with the same key learns their state (200), or is accepted anew (202) if the
-   * master was lost.
-   */
-  private async replicated(anyKeyOfThePartition: string): Promise<void> {
-    const { waitReplicas, waitTimeoutMs } = this.redisConfig;
-    if (waitReplicas === 0) return;
-    // Sent as soon as EXEC answers, to the master the client knows for the slot, which is where the MULTI
-    // went unless a failover completed in between. A master that turned replica meanwhile refuses WAIT:
-    // not confirmed either.
-    const acknowledged = await Promise.resolve()
-      .then(() => masterOf(this.redis, anyKeyOfThePartition).wait(waitReplicas, waitTimeoutMs))
-      .catch(() => 0);
-    if (acknowledged < waitReplicas) {
-      throw new DomainError(
-        DomainErrorCode.QueueUnavailable,
-        `the request is stored, but ${acknowledged} of ${waitReplicas} Redis replicas confirmed it in time; ` +
-          'send it again with the same idempotency key',
-      );
-    }
-  }
-
-  private async ensureSerialized(queue: Queue): Promise<void> {
-    if (this.serialized.has(queue)) return;
-    await queue.setGlobalConcurrency(1);
-    this.serialized.add(queue);
   }
 }

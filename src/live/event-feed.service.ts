@@ -9,8 +9,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { EventsService } from '../events/events.service.js';
-import type { LiveConnection } from './live-connection.js';
-import { inCommitOrder, type LiveEvent, liveEvent, type Subscription } from './subscription.js';
+import {
+  inCommitOrder,
+  type LiveEvent,
+  liveEvent,
+  type Subscription,
+  type SubscriptionConnection,
+} from './subscription.js';
 
 /** The notification channel the record's triggers signal on (see the LiveEvents migration). */
 const CHANNEL = 'course_events';
@@ -249,7 +254,7 @@ export class EventFeed implements OnApplicationBootstrap, OnModuleDestroy {
     if (event.body.student_id !== null) add(this.byStudent.get(event.body.student_id));
     if (event.body.idempotency_key !== null) add(this.byRequest.get(event.body.idempotency_key));
     if (selected.length === 0) return;
-    const byConnection = new Map<LiveConnection, Subscription[]>();
+    const byConnection = new Map<SubscriptionConnection, Subscription[]>();
     for (const sub of selected) {
       if (!sub.live) {
         sub.hold(event);

@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WebSocket } from 'ws';
-import { encodeCursor, type SectionName } from './live-cursor.js';
+import type { EventSelector } from '../events/events.service.js';
+import { encodeCursor, type Section, type SectionName } from './live-cursor.js';
 import type { DisconnectReason, LiveMetrics } from './live-metrics.js';
-import type { LiveEvent, Subscription } from './subscription.js';
+import { type LiveEvent, sectionOf, Subscription, type SubscriptionConnection } from './subscription.js';
 
 /** Close codes this server uses (RFC 6455 §7.4.1). */
 export const CLOSE = { goingAway: 1001, tryAgainLater: 1013 } as const;
@@ -15,24 +16,89 @@ export interface ConnectionLimits {
   slowConsumerMs: number;
 }
 
+/** Why subscribe() made no subscription: the connection is closed, or already has it, or has its most. */
+export type SubscribeRefusal = 'closed' | 'duplicate' | 'full';
+
 /**
  * One client's socket and its subscriptions. Every event goes out at most once on it, with the cursor of
  * the whole connection (each subscription's positions), and never past the send buffer limit: a client
  * that does not read is cut off (1013) rather than allowed to grow this process's memory.
+ *
+ * Its state changes only through its verbs: subscribe, unsubscribe, pong and heartbeat, cut and close.
  */
-export class LiveConnection {
-  readonly subscriptions = new Map<SectionName, Subscription>();
+export class LiveConnection implements SubscriptionConnection {
+  private readonly subscriptions = new Map<SectionName, Subscription>();
   /** Answered the last ping. */
-  alive = true;
-  closed = false;
+  private alive = true;
+  private isClosed = false;
 
   constructor(
-    readonly socket: WebSocket,
+    private readonly socket: WebSocket,
     /** What the upgrade request's bearer token was: the admin token, a client token (or none needed). */
     readonly byHeader: { operator: boolean; client: boolean },
     private readonly limits: ConnectionLimits,
     private readonly metrics: LiveMetrics,
   ) {}
+
+  /** Cut off, dropped by the heartbeat, or closed by the client. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /**
+   * Adds a subscription to the selector from `start`, unless the connection is closed, already has one to
+   * it, or holds its most. The caller has it followed.
+   */
+  subscribe(selector: EventSelector, start: Section): Subscription | SubscribeRefusal {
+    if (this.isClosed) return 'closed';
+    if (this.subscriptions.has(sectionOf(selector))) return 'duplicate';
+    if (this.subscriptions.size >= this.limits.maxSubscriptions) return 'full';
+    const subscription = new Subscription(selector, this, start);
+    this.subscriptions.set(subscription.section, subscription);
+    this.metrics.subscribed(1);
+    return subscription;
+  }
+
+  /** Removes the subscription to the selector and returns it (the caller stops following it), if any. */
+  unsubscribe(selector: EventSelector): Subscription | undefined {
+    const subscription = this.subscriptions.get(sectionOf(selector));
+    if (subscription === undefined) return undefined;
+    this.subscriptions.delete(subscription.section);
+    this.metrics.subscribed(-1);
+    return subscription;
+  }
+
+  /** The client answered a ping. */
+  pong(): void {
+    this.alive = true;
+  }
+
+  /** Drops the connection if it did not answer the last ping, and pings it otherwise. */
+  heartbeat(): void {
+    if (!this.alive) {
+      this.isClosed = true;
+      this.metrics.disconnected('heartbeat');
+      this.socket.terminate();
+      return;
+    }
+    this.alive = false;
+    this.socket.ping();
+  }
+
+  /**
+   * The socket has closed (a client that closed it, unless it was cut off or dropped first): removes every
+   * subscription and returns them, for the caller to stop following.
+   */
+  close(): Subscription[] {
+    if (!this.isClosed) {
+      this.isClosed = true;
+      this.metrics.disconnected('client');
+    }
+    const subscriptions = [...this.subscriptions.values()];
+    this.metrics.subscribed(-subscriptions.length);
+    this.subscriptions.clear();
+    return subscriptions;
+  }
 
   get cursor(): string {
     return encodeCursor([...this.subscriptions.values()].map((sub) => [sub.section, sub.state]));
@@ -46,7 +112,7 @@ export class LiveConnection {
    */
   deliver(event: LiveEvent, subscriptions: readonly Subscription[], live: boolean): void {
     const takers = subscriptions.filter((sub) => sub.active && !sub.isPast(event));
-    if (takers.length === 0 || this.closed) return;
+    if (takers.length === 0 || this.isClosed) return;
     const others = [...this.subscriptions.values()].filter((sub) => !takers.includes(sub));
     const sentBefore =
       takers.some((sub) => sub.wasSentAhead(event)) || others.some((sub) => sub.hasSent(event));
@@ -67,7 +133,7 @@ export class LiveConnection {
 
   /** False once the connection is closed or cut off. */
   send(text: string): boolean {
-    if (this.closed) return false;
+    if (this.isClosed) return false;
     this.socket.send(text);
     if (this.socket.bufferedAmount > this.limits.sendBufferBytes) {
       this.cut(
@@ -83,20 +149,20 @@ export class LiveConnection {
   /** Resolves true once the send buffer is half empty (a replay's pace), false if it was cut off meanwhile. */
   async drained(): Promise<boolean> {
     const deadline = Date.now() + this.limits.slowConsumerMs;
-    while (!this.closed && this.socket.bufferedAmount > this.limits.sendBufferBytes / 2) {
+    while (!this.isClosed && this.socket.bufferedAmount > this.limits.sendBufferBytes / 2) {
       if (Date.now() > deadline) {
         this.cut(CLOSE.tryAgainLater, 'slow_consumer', 'not reading: resume with the last cursor');
         return false;
       }
       await sleep(10);
     }
-    return !this.closed;
+    return !this.isClosed;
   }
 
   /** Closes with a code and reason; a peer that does not answer the close is dropped a second later. */
   cut(code: number, why: DisconnectReason, reason: string): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.isClosed) return;
+    this.isClosed = true;
     this.metrics.disconnected(why);
     this.socket.close(code, reason);
     setTimeout(() => this.socket.terminate(), 1000).unref();

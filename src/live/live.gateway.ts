@@ -17,7 +17,7 @@ import { CLOSE, LiveConnection } from './live-connection.js';
 import { decodeCursor, type Section } from './live-cursor.js';
 import { type ClientMessage, parseClientMessage, selectorFields } from './live-message.js';
 import { LiveMetrics } from './live-metrics.js';
-import { sectionOf, Subscription } from './subscription.js';
+import { sectionOf } from './subscription.js';
 
 /** A subscribe message is a few hundred bytes; a bigger frame closes the connection (1009). */
 export const MAX_MESSAGE_BYTES = 32 * 1024;
@@ -92,7 +92,7 @@ export class LiveGateway
     );
     this.connections.add(connection);
     this.metrics.connected(1);
-    socket.on('pong', () => (connection.alive = true));
+    socket.on('pong', () => connection.pong());
     socket.on(
       'message',
       (data: RawData, isBinary: boolean) => void this.received(connection, data, isBinary),
@@ -113,29 +113,14 @@ export class LiveGateway
   }
 
   private closed(connection: LiveConnection): void {
-    if (!connection.closed) {
-      connection.closed = true;
-      this.metrics.disconnected('client');
-    }
-    for (const sub of connection.subscriptions.values()) this.feed.stopFollowing(sub);
-    this.metrics.subscribed(-connection.subscriptions.size);
-    connection.subscriptions.clear();
+    for (const sub of connection.close()) this.feed.stopFollowing(sub);
     this.connections.delete(connection);
     this.metrics.connected(-1);
   }
 
   /** Drops the clients that did not answer the last ping, and pings the others. */
   private beat(): void {
-    for (const connection of this.connections) {
-      if (!connection.alive) {
-        connection.closed = true;
-        this.metrics.disconnected('heartbeat');
-        connection.socket.terminate();
-        continue;
-      }
-      connection.alive = false;
-      connection.socket.ping();
-    }
+    for (const connection of this.connections) connection.heartbeat();
   }
 
   private async received(connection: LiveConnection, data: RawData, isBinary: boolean): Promise<void> {
@@ -214,32 +199,24 @@ export class LiveGateway
     if (selector.kind === 'course' && heads?.size === 0) {
       return refuse(`course_id ${selector.courseId} does not exist`, 'course_id');
     }
-    // Checked after the read: two subscribes can race on one connection.
-    if (connection.closed) return;
-    if (connection.subscriptions.has(sectionOf(selector))) return refuse('already subscribed');
-    if (connection.subscriptions.size >= this.config.live.maxSubscriptions) {
+    // subscribe checks the connection after the read: two subscribes can race on one connection.
+    const subscription = connection.subscribe(selector, start ?? { positions: heads!, ahead: new Map() });
+    if (subscription === 'closed') return;
+    if (subscription === 'duplicate') return refuse('already subscribed');
+    if (subscription === 'full') {
       return refuse(`a connection holds at most ${this.config.live.maxSubscriptions} subscriptions`);
     }
-    const subscription = new Subscription(
-      selector,
-      connection,
-      start ?? { positions: heads!, ahead: new Map() },
-    );
-    connection.subscriptions.set(subscription.section, subscription);
-    this.metrics.subscribed(1);
     connection.reply({ type: 'subscribed', ...selectorFields(selector), cursor: connection.cursor });
     this.feed.follow(subscription);
   }
 
   private unsubscribe(connection: LiveConnection, { selector }: ClientMessage): void {
-    const subscription = connection.subscriptions.get(sectionOf(selector));
+    const subscription = connection.unsubscribe(selector);
     if (subscription === undefined) {
       connection.reply({ type: 'error', message: 'not subscribed', ...selectorFields(selector) });
       return;
     }
     this.feed.stopFollowing(subscription);
-    connection.subscriptions.delete(subscription.section);
-    this.metrics.subscribed(-1);
     connection.reply({ type: 'unsubscribed', ...selectorFields(selector), cursor: connection.cursor });
   }
 }

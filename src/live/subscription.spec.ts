@@ -1,7 +1,7 @@
 import type { WebSocket } from 'ws';
-import type { RecordedEvent } from '../events/events.service.js';
+import type { EventSelector, RecordedEvent } from '../events/events.service.js';
 import { LiveConnection } from './live-connection.js';
-import { decodeCursor } from './live-cursor.js';
+import { decodeCursor, type Section } from './live-cursor.js';
 import type { LiveMetrics } from './live-metrics.js';
 import { inCommitOrder, type LiveEvent, liveEvent, Subscription } from './subscription.js';
 
@@ -37,24 +37,30 @@ function fakeConnection() {
     close: () => undefined,
     terminate: () => undefined,
   } as unknown as WebSocket;
-  const metrics = { delivered: () => undefined, disconnected: () => undefined } as unknown as LiveMetrics;
+  const metrics = {
+    delivered: () => undefined,
+    disconnected: () => undefined,
+    subscribed: () => undefined,
+  } as unknown as LiveMetrics;
   const connection = new LiveConnection(
     socket,
     { operator: false, client: true },
     { sendBufferBytes: 1 << 20, maxSubscriptions: 20, slowConsumerMs: 1000 },
     metrics,
   );
-  const subscribe = (sub: Subscription) => connection.subscriptions.set(sub.section, sub);
-  return { connection, sent, subscribe };
+  const subscribe = (selector: EventSelector, start: Section): Subscription => {
+    const subscription = connection.subscribe(selector, start);
+    if (!(subscription instanceof Subscription)) throw new Error(`not subscribed: ${subscription}`);
+    return subscription;
+  };
+  return { connection, socket, sent, subscribe };
 }
 
 describe('a subscription on a connection', () => {
   it('sends an event two of its subscriptions select once, and moves both past it', () => {
     const { connection, sent, subscribe } = fakeConnection();
-    const student = new Subscription({ kind: 'student', studentId: 's-1' }, connection, at(new Map()));
-    const course = new Subscription({ kind: 'course', courseId: 7 }, connection, at(new Map([[7, 0]])));
-    subscribe(student);
-    subscribe(course);
+    const student = subscribe({ kind: 'student', studentId: 's-1' }, at(new Map()));
+    const course = subscribe({ kind: 'course', courseId: 7 }, at(new Map([[7, 0]])));
     connection.deliver(event(7, 1, 's-1'), [student, course], true);
     connection.deliver(event(7, 2, 's-2'), [course], true);
     expect(sent.map((m) => m.event.student_id)).toEqual(['s-1', 's-2']);
@@ -65,10 +71,8 @@ describe('a subscription on a connection', () => {
 
   it('skips, while replaying, what another subscription of the connection has sent live', () => {
     const { connection, sent, subscribe } = fakeConnection();
-    const live = new Subscription({ kind: 'course', courseId: 7 }, connection, at(new Map([[7, 4]])));
-    const replaying = new Subscription({ kind: 'student', studentId: 's-1' }, connection, at(new Map()));
-    subscribe(live);
-    subscribe(replaying);
+    const live = subscribe({ kind: 'course', courseId: 7 }, at(new Map([[7, 4]])));
+    const replaying = subscribe({ kind: 'student', studentId: 's-1' }, at(new Map()));
     live.goLive();
     connection.deliver(event(7, 5, 's-1'), [live], true);
     // The replay finds s-1's events 3 (before the course subscription began) and 5 (which it sent).
@@ -83,8 +87,7 @@ describe('a subscription on a connection', () => {
 
   it('at the seam sends only the held events past the replay, and replays again after an overflow', () => {
     const { connection, sent, subscribe } = fakeConnection();
-    const sub = new Subscription({ kind: 'course', courseId: 7 }, connection, at(new Map([[7, 0]])));
-    subscribe(sub);
+    const sub = subscribe({ kind: 'course', courseId: 7 }, at(new Map([[7, 0]])));
     sub.hold(event(7, 2, 's'));
     sub.hold(event(7, 3, 's'));
     for (const replayed of [event(7, 1, 's'), event(7, 2, 's')]) connection.deliver(replayed, [sub], false);
@@ -102,14 +105,8 @@ describe('a subscription on a connection', () => {
 
   it('notes in the cursor what one subscription sent ahead of another, so a resume does not send it again', () => {
     const first = fakeConnection();
-    const student = new Subscription(
-      { kind: 'student', studentId: 's-1' },
-      first.connection,
-      at(new Map([[7, 0]])),
-    );
-    const course = new Subscription({ kind: 'course', courseId: 7 }, first.connection, at(new Map([[7, 0]])));
-    first.subscribe(student);
-    first.subscribe(course);
+    const student = first.subscribe({ kind: 'student', studentId: 's-1' }, at(new Map([[7, 0]])));
+    const course = first.subscribe({ kind: 'course', courseId: 7 }, at(new Map([[7, 0]])));
     student.goLive();
     // The course subscription is still replaying (at 1) when the student's event 3 is sent live.
     first.connection.deliver(event(7, 1, 's-2'), [course], false);
@@ -122,12 +119,7 @@ describe('a subscription on a connection', () => {
 
     const second = fakeConnection();
     const sections = decodeCursor(cursor)!;
-    const resumed = new Subscription(
-      { kind: 'course', courseId: 7 },
-      second.connection,
-      sections.get('c:7')!,
-    );
-    second.subscribe(resumed);
+    const resumed = second.subscribe({ kind: 'course', courseId: 7 }, sections.get('c:7')!);
     for (const seq of [2, 3, 4])
       second.connection.deliver(event(7, seq, seq === 3 ? 's-1' : 's-2'), [resumed], false);
     expect(second.sent.map((m) => m.event.student_id)).toEqual(['s-2', 's-2']);
@@ -139,10 +131,24 @@ describe('a subscription on a connection', () => {
     expect(inCommitOrder(replay).map((e) => `${e.courseId}:${e.seq}`)).toEqual(['2:1', '1:1', '1:2', '2:2']);
   });
 
+  it('holds one subscription per selector, up to its most, and none once closed', () => {
+    const { connection, subscribe } = fakeConnection();
+    const student = subscribe({ kind: 'student', studentId: 's-1' }, at(new Map()));
+    expect(connection.subscribe({ kind: 'student', studentId: 's-1' }, at(new Map()))).toBe('duplicate');
+    for (let id = 1; id < 20; id += 1) subscribe({ kind: 'course', courseId: id }, at(new Map()));
+    expect(connection.subscribe({ kind: 'course', courseId: 99 }, at(new Map()))).toBe('full');
+    expect(connection.unsubscribe({ kind: 'student', studentId: 's-1' })).toBe(student);
+    expect(connection.unsubscribe({ kind: 'student', studentId: 's-1' })).toBeUndefined();
+    expect(connection.close()).toHaveLength(19);
+    expect(connection.closed).toBe(true);
+    expect(connection.close()).toEqual([]);
+    expect(connection.subscribe({ kind: 'student', studentId: 's-2' }, at(new Map()))).toBe('closed');
+  });
+
   it('cuts a connection off, once, when its send buffer is over the limit', () => {
-    const { connection } = fakeConnection();
+    const { connection, socket: fake } = fakeConnection();
     const closes: Array<[number, string]> = [];
-    const socket = connection.socket as unknown as { bufferedAmount: number; close: unknown };
+    const socket = fake as unknown as { bufferedAmount: number; close: unknown };
     socket.close = (code: number, reason: string) => closes.push([code, reason]);
     socket.bufferedAmount = (1 << 20) + 1;
     expect(connection.send('{}')).toBe(false);

@@ -1,5 +1,4 @@
 import type { EventSelector, RecordedEvent } from '../events/events.service.js';
-import type { LiveConnection } from './live-connection.js';
 import type { Positions, Section, SectionName, SentAhead } from './live-cursor.js';
 
 /** A recorded event with its object serialized once, however many connections receive it. */
@@ -9,6 +8,17 @@ export interface LiveEvent extends RecordedEvent {
 
 export function liveEvent(event: RecordedEvent): LiveEvent {
   return { ...event, json: JSON.stringify(event.body) };
+}
+
+/**
+ * What a subscription needs of the connection it belongs to (LiveConnection is one): whether it is still
+ * open, to send it events, and to wait for its reader. Declared here so that this file does not import
+ * the connection, which holds its subscriptions.
+ */
+export interface SubscriptionConnection {
+  readonly closed: boolean;
+  deliver(event: LiveEvent, subscriptions: readonly Subscription[], live: boolean): void;
+  drained(): Promise<boolean>;
 }
 
 /** Events the feed may hand a subscription while it replays; past this it replays once more instead. */
@@ -34,7 +44,7 @@ export class Subscription {
 
   constructor(
     readonly selector: EventSelector,
-    readonly connection: LiveConnection,
+    readonly connection: SubscriptionConnection,
     start: Section,
   ) {
     this.section = sectionOf(selector);

@@ -5,6 +5,7 @@ import { EVENT_TYPES } from '../src/events/dto/course-event.response.js';
 import { connectLive, subscribe } from './support/live-client.js';
 import {
   ADMIN_TOKEN,
+  asAdmin,
   createWorld,
   http,
   newCourse,
@@ -99,13 +100,7 @@ describe('the AsyncAPI document of /ws', () => {
       expect(check('subscribe', subscribeFrame)).toBe('valid');
       expect(check('subscribed', await subscribe(live, subscribeFrame))).toBe('valid');
 
-      const patched = await http(
-        api.baseUrl,
-        'PATCH',
-        `/courses/${courseId}`,
-        { capacity: 2 },
-        { authorization: `Bearer ${ADMIN_TOKEN}` },
-      );
+      const patched = await http(api.baseUrl, 'PATCH', `/courses/${courseId}`, { capacity: 2 }, asAdmin);
       expect(patched.status).toBe(200);
       await live.untilEvents(1);
       expect(check('event', await live.reply('event'))).toBe('valid');

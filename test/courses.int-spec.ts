@@ -1,6 +1,7 @@
 import { CoursesService } from '../src/courses/courses.service.js';
 import {
   ADMIN_TOKEN,
+  asAdmin,
   createWorld,
   http,
   newCourse,
@@ -12,7 +13,6 @@ import {
 describe('courses API', () => {
   let world: TestWorld;
   let api: TestApp;
-  const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
   beforeAll(async () => {
     world = await createWorld();
@@ -33,7 +33,7 @@ describe('courses API', () => {
       'POST',
       '/courses',
       { code: 'CS101', title: 'Intro to CS', capacity: 30 },
-      admin,
+      asAdmin,
     );
     expect(created.status).toBe(201);
     expect(created.headers.get('location')).toBe(`/courses/${created.body.id}`);
@@ -54,8 +54,8 @@ describe('courses API', () => {
   });
 
   it('lists courses ordered by code', async () => {
-    await http(api.baseUrl, 'POST', '/courses', { code: 'ZZ900', title: 'Last', capacity: 1 }, admin);
-    await http(api.baseUrl, 'POST', '/courses', { code: 'AA100', title: 'First', capacity: 1 }, admin);
+    await http(api.baseUrl, 'POST', '/courses', { code: 'ZZ900', title: 'Last', capacity: 1 }, asAdmin);
+    await http(api.baseUrl, 'POST', '/courses', { code: 'AA100', title: 'First', capacity: 1 }, asAdmin);
     const listed = await http(api.baseUrl, 'GET', '/courses');
     expect(listed.status).toBe(200);
     const codes = (listed.body as Array<{ code: string }>).map((course) => course.code);
@@ -71,7 +71,7 @@ describe('courses API', () => {
         'POST',
         '/courses',
         { code: existing.body.code, title: 'Again', capacity: 3 },
-        admin,
+        asAdmin,
       );
       expect(again.status).toBe(409);
       expect(again.body.message).toContain('code');
@@ -84,7 +84,7 @@ describe('courses API', () => {
       'POST',
       '/courses',
       { code: 'Ma201', title: 'Linear algebra', capacity: 3 },
-      admin,
+      asAdmin,
     );
     expect(first.status).toBe(201);
     for (const code of ['MA201', 'ma201', ' mA201 ']) {
@@ -93,7 +93,7 @@ describe('courses API', () => {
         'POST',
         '/courses',
         { code, title: 'Linear algebra again', capacity: 3 },
-        admin,
+        asAdmin,
       );
       expect({ code, status: again.status, body: again.body }).toEqual({
         code,
@@ -140,13 +140,13 @@ describe('courses API', () => {
     ['title', { code: 'BAD6', capacity: 1 }],
     ['color', { code: 'BAD7', title: 'x', capacity: 1, color: 'red' }],
   ])('answers 400 naming %s for an invalid course', async (field, body) => {
-    const rejected = await http(api.baseUrl, 'POST', '/courses', body, admin);
+    const rejected = await http(api.baseUrl, 'POST', '/courses', body, asAdmin);
     expect(rejected.status).toBe(400);
     expect(JSON.stringify(rejected.body.message)).toContain(field);
   });
 
   it('answers 400 to malformed JSON', async () => {
-    const rejected = await http(api.baseUrl, 'POST', '/courses', '{"code": ', admin);
+    const rejected = await http(api.baseUrl, 'POST', '/courses', '{"code": ', asAdmin);
     expect(rejected.status).toBe(400);
   });
 

@@ -2,7 +2,8 @@ import { Worker } from 'bullmq';
 import { allocationJobOptions, AllocationJobName } from '../src/queue/allocation-queue.contract.js';
 import { connect } from './support/db-client.js';
 import {
-  ADMIN_TOKEN,
+  asAdmin,
+  asClient,
   createWorld,
   eventually,
   http,
@@ -12,10 +13,7 @@ import {
   type TestApp,
   type TestWorld,
   waitForDecision,
-  asClient,
 } from './support/test-app.js';
-
-const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 /**
  * A request that really fails inside PostgreSQL (a trigger this test installs raises for one student):
@@ -61,7 +59,7 @@ describe('dead letters', () => {
     await world.destroy();
   });
 
-  const call = (method: string, path: string, headers: Record<string, string> = admin) =>
+  const call = (method: string, path: string, headers: Record<string, string> = asAdmin) =>
     http(api.baseUrl, method, path, undefined, headers);
   const enroll = (courseId: number, student: string, key: string) =>
     http(api.baseUrl, 'POST', '/enroll', { student_id: student, course_id: courseId, idempotency_key: key });
@@ -186,7 +184,7 @@ describe('dead letters', () => {
         'POST',
         `/admin/dead-letters/${letter.id}/retry`,
         undefined,
-        admin,
+        asAdmin,
       );
       expect(refused.status).toBe(503);
       expect(refused.body.message).toBe('the queue (Redis) is unavailable; retry later');

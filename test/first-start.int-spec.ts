@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { databaseUrl } from '../scripts/kit.mjs';
 import { type ChildService, startChildService } from './support/child-service.js';
 import { withAdminClient } from './support/database.js';
-import { ADMIN_TOKEN, asClient, createWorld, http, type TestWorld } from './support/test-app.js';
+import { asAdmin, asClient, createWorld, http, type TestWorld } from './support/test-app.js';
 
 const parsed = (lines: string[]): Array<Record<string, any>> =>
   lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, any>);
@@ -51,7 +51,7 @@ describe('first start', () => {
         'POST',
         '/courses',
         { code: 'FIRST1', title: 'First start', capacity: 1 },
-        { authorization: `Bearer ${ADMIN_TOKEN}` },
+        asAdmin,
       );
       expect(created.status).toBe(201);
     } finally {

@@ -3,6 +3,7 @@ import { formatSlowloris, slowloris } from '../scripts/slowloris.mjs';
 import { type ChildService, startChildService } from './support/child-service.js';
 import {
   ADMIN_TOKEN,
+  asAdmin,
   basicAuth,
   CLIENT_TOKEN,
   createWorld,
@@ -161,10 +162,7 @@ describe('/metrics and /docs for operators only', () => {
       (await fetch(restricted.baseUrl + path, { headers: { authorization: `Bearer ${CLIENT_TOKEN}` } }))
         .status,
     ).toBe(401);
-    expect(
-      (await fetch(restricted.baseUrl + path, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }))
-        .status,
-    ).toBe(200);
+    expect((await fetch(restricted.baseUrl + path, { headers: asAdmin })).status).toBe(200);
     // Prometheus sends a Bearer token; a browser opening the docs prompts for Basic credentials.
     const credential = scheme === 'Basic' ? basicAuth('operator', ADMIN_TOKEN) : `bearer ${ADMIN_TOKEN}`;
     expect((await fetch(restricted.baseUrl + path, { headers: { authorization: credential } })).status).toBe(
@@ -182,7 +180,7 @@ describe('/metrics and /docs for operators only', () => {
     'does not serve %s at all with DOCS_ACCESS=off',
     async (path) => {
       const answer = await fetch(hidden.baseUrl + path, {
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        headers: asAdmin,
       });
       expect(answer.status).toBe(404);
       expect(await answer.json()).toMatchObject({ statusCode: 404, error: 'Not Found' });

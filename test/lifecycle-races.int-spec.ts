@@ -3,7 +3,7 @@ import { type ChildService, startChildService } from './support/child-service.js
 import { connect, courseTruth } from './support/db-client.js';
 import { foldCourse, foldRequest, lifecycleViolation, type RecordedEvent } from './support/lifecycle.js';
 import {
-  ADMIN_TOKEN,
+  asAdmin,
   createWorld,
   type EnrollBody,
   eventually,
@@ -16,8 +16,6 @@ import {
   type TestApp,
   type TestWorld,
 } from './support/test-app.js';
-
-const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 interface CourseEvent extends RecordedEvent {
   capacity: number | null;
@@ -198,7 +196,7 @@ describe('lifecycle races', () => {
     let after: string | undefined;
     for (;;) {
       const query = after === undefined ? '' : `&after=${encodeURIComponent(after)}`;
-      const page = await call('GET', `/courses/${courseId}/events?limit=1000${query}`, undefined, admin);
+      const page = await call('GET', `/courses/${courseId}/events?limit=1000${query}`, undefined, asAdmin);
       expect(page.status).toBe(200);
       if (page.body.events.length === 0) return events;
       events.push(...page.body.events);
@@ -403,7 +401,7 @@ describe('lifecycle races', () => {
       ...capacities.map((capacity) => async (): Promise<Outcome> => ({
         kind: 'patch',
         subject: String(capacity),
-        answer: await call('PATCH', `/courses/${courseId}`, { capacity }, admin),
+        answer: await call('PATCH', `/courses/${courseId}`, { capacity }, asAdmin),
       })),
     ];
     const race = await timed(() => Promise.all(shuffled(operations, random).map((operation) => operation())));

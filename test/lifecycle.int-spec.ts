@@ -1,5 +1,5 @@
 import {
-  ADMIN_TOKEN,
+  asAdmin,
   createWorld,
   eventually,
   http,
@@ -12,8 +12,6 @@ import {
 } from './support/test-app.js';
 import { connect } from './support/db-client.js';
 import { foldCourse, foldRequest } from './support/lifecycle.js';
-
-const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 /** Drops, cancellations, promotions, capacity and window changes through HTTP, as docs/guarantees.md says. */
 describe('the waitlist lifecycle', () => {
@@ -114,7 +112,7 @@ describe('the waitlist lifecycle', () => {
   it('raises capacity with promotions in waitlist order, refuses going below seats_taken, allows exactly it', async () => {
     const courseId = await newCourse(api.baseUrl, 1);
     const keys = await decideInOrder(courseId, 5);
-    const raised = await call('PATCH', `/courses/${courseId}`, { capacity: 3 }, admin);
+    const raised = await call('PATCH', `/courses/${courseId}`, { capacity: 3 }, asAdmin);
     expect(raised.status).toBe(200);
     expect(raised.body).toMatchObject({
       capacity: 3,
@@ -126,13 +124,13 @@ describe('the waitlist lifecycle', () => {
     expect((await statusOf(keys[2])).status).toBe('enrolled');
     expect(await statusOf(keys[3])).toMatchObject({ status: 'waitlisted', waitlist_position: 1 });
 
-    const lowered = await call('PATCH', `/courses/${courseId}`, { capacity: 2 }, admin);
+    const lowered = await call('PATCH', `/courses/${courseId}`, { capacity: 2 }, asAdmin);
     expect(lowered.status).toBe(409);
     expect(lowered.body.message).toContain('capacity');
     expect(await course(courseId)).toMatchObject({ capacity: 3, seats_taken: 3 });
     await drop(keys[0]); // keys[3] is promoted
     await drop(keys[3]); // keys[4] is promoted
-    const exact = await call('PATCH', `/courses/${courseId}`, { capacity: 3, title: 'Renamed' }, admin);
+    const exact = await call('PATCH', `/courses/${courseId}`, { capacity: 3, title: 'Renamed' }, asAdmin);
     expect(exact.status).toBe(200);
     expect(exact.body).toMatchObject({ capacity: 3, title: 'Renamed', seats_taken: 3, waitlist_length: 0 });
   });
@@ -140,7 +138,7 @@ describe('the waitlist lifecycle', () => {
   it('answers PATCH errors as the contract says', async () => {
     const courseId = await newCourse(api.baseUrl, 1);
     expect((await call('PATCH', `/courses/${courseId}`, { capacity: 2 })).status).toBe(401);
-    expect((await call('PATCH', '/courses/99999999', { capacity: 2 }, admin)).status).toBe(404);
+    expect((await call('PATCH', '/courses/99999999', { capacity: 2 }, asAdmin)).status).toBe(404);
     for (const invalid of [
       { capacity: -1 },
       { capacity: 'x' },
@@ -148,7 +146,7 @@ describe('the waitlist lifecycle', () => {
       { code: 'NEW' },
       { opens_at: 'soon' },
     ]) {
-      const answer = await call('PATCH', `/courses/${courseId}`, invalid, admin);
+      const answer = await call('PATCH', `/courses/${courseId}`, invalid, asAdmin);
       expect(answer.status).toBe(400);
       expect(JSON.stringify(answer.body.message)).toContain(Object.keys(invalid)[0]);
     }
@@ -156,7 +154,7 @@ describe('the waitlist lifecycle', () => {
       'PATCH',
       `/courses/${courseId}`,
       { opens_at: '2030-01-02T00:00:00Z', closes_at: '2030-01-01T00:00:00Z' },
-      admin,
+      asAdmin,
     );
     expect(backwards.status).toBe(400);
     expect(backwards.body.message).toMatch(/opens_at .* must be before closes_at/);
@@ -168,7 +166,7 @@ describe('the waitlist lifecycle', () => {
       'POST',
       '/courses',
       { code: `WIN-${Date.now()}`, title: 'Windowed', capacity: 5, opens_at: opensAt },
-      admin,
+      asAdmin,
     );
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ opens_at: opensAt.replace(/Z$/, 'Z'), closes_at: null });
@@ -183,14 +181,14 @@ describe('the waitlist lifecycle', () => {
       'PATCH',
       `/courses/${created.body.id}`,
       { opens_at: null, closes_at: closedAt },
-      admin,
+      asAdmin,
     );
     expect(patched.status).toBe(200);
     const late = await call('POST', '/enroll', early);
     expect(late.status).toBe(409);
     expect(late.body.message).toBe(`registration for course_id ${created.body.id} closed at ${closedAt}`);
 
-    await call('PATCH', `/courses/${created.body.id}`, { closes_at: null }, admin);
+    await call('PATCH', `/courses/${created.body.id}`, { closes_at: null }, asAdmin);
     expect((await call('POST', '/enroll', early)).status).toBe(202); // the same key, once open
   });
 
@@ -205,7 +203,7 @@ describe('the waitlist lifecycle', () => {
         'PATCH',
         `/courses/${courseId}`,
         { closes_at: new Date().toISOString() },
-        admin,
+        asAdmin,
       );
       // The worker (the main app) decides it after the close.
       expect((await waitForDecision(api.baseUrl, body.idempotency_key)).body.status).toBe('enrolled');
@@ -268,10 +266,10 @@ describe('the waitlist lifecycle', () => {
     const keys = await decideInOrder(courseId, 4);
     await drop(keys[0]);
     await drop(keys[2]);
-    await call('PATCH', `/courses/${courseId}`, { capacity: 2 }, admin);
+    await call('PATCH', `/courses/${courseId}`, { capacity: 2 }, asAdmin);
 
     expect((await call('GET', `/courses/${courseId}/events`)).status).toBe(401);
-    const all = await call('GET', `/courses/${courseId}/events`, undefined, admin);
+    const all = await call('GET', `/courses/${courseId}/events`, undefined, asAdmin);
     const folded = foldCourse(all.body.events);
     for (const key of keys) {
       const { status, body } = await call('GET', `/enrollments/${encodeURIComponent(key)}/events`);
@@ -297,24 +295,26 @@ describe('the waitlist lifecycle', () => {
       'promoted',
     ]);
     expect(all.body.events[7]).toMatchObject({ capacity: 2, student_id: null, idempotency_key: null });
-    const firstPage = await call('GET', `/courses/${courseId}/events?limit=4`, undefined, admin);
+    const firstPage = await call('GET', `/courses/${courseId}/events?limit=4`, undefined, asAdmin);
     const rest = await call(
       'GET',
       `/courses/${courseId}/events?after=${firstPage.body.next}`,
       undefined,
-      admin,
+      asAdmin,
     );
     expect([...firstPage.body.events, ...rest.body.events]).toEqual(all.body.events);
     const upToDate = await call(
       'GET',
       `/courses/${courseId}/events?after=${rest.body.next}`,
       undefined,
-      admin,
+      asAdmin,
     );
     expect(upToDate.body).toEqual({ events: [], next: rest.body.next });
     for (const query of ['after=abc', 'after=-1', 'limit=0', 'limit=1001']) {
-      expect((await call('GET', `/courses/${courseId}/events?${query}`, undefined, admin)).status).toBe(400);
+      expect((await call('GET', `/courses/${courseId}/events?${query}`, undefined, asAdmin)).status).toBe(
+        400,
+      );
     }
-    expect((await call('GET', '/courses/99999999/events', undefined, admin)).status).toBe(404);
+    expect((await call('GET', '/courses/99999999/events', undefined, asAdmin)).status).toBe(404);
   });
 });

@@ -3,22 +3,21 @@ import { connect as connectDatabase, writeHistory } from './support/db-client.js
 import { connectLive, type LiveClient, subscribe } from './support/live-client.js';
 import {
   ADMIN_TOKEN,
+  asAdmin,
+  asClient,
   CLIENT_TOKEN,
   courseEvents,
   createWorld,
   enrollAll,
-  metricValue,
   eventually,
   http,
+  metricValue,
   newCourse,
   newRequest,
   startApp,
   type TestApp,
   type TestWorld,
-  asClient,
 } from './support/test-app.js';
-
-const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 describe('live events on /ws, one process', () => {
   let world: TestWorld;
@@ -212,7 +211,7 @@ describe('live events on /ws, one process', () => {
 
   it('sends an event that two subscriptions of a connection select once', async () => {
     const courseId = await newCourse(service.baseUrl, 5);
-    const client = await connect({ headers: admin });
+    const client = await connect({ headers: asAdmin });
     await subscribe(client, { course_id: courseId });
     await subscribe(client, { student_id: 'both-1' });
     await enrollAll(service.baseUrl, [newRequest(courseId, { student_id: 'both-1' }), newRequest(courseId)]);
@@ -224,7 +223,7 @@ describe('live events on /ws, one process', () => {
 
   it('catches every subscription up when the process loses its LISTEN connection and gets it back', async () => {
     const courseId = await newCourse(service.baseUrl, 1000);
-    const client = await connect({ headers: admin });
+    const client = await connect({ headers: asAdmin });
     await subscribe(client, { course_id: courseId });
     await subscribe(client, { student_id: 'listen-lost' });
     await enrollAll(service.baseUrl, [newRequest(courseId)]);
@@ -264,7 +263,7 @@ describe('live events on /ws, one process', () => {
     await writeHistory(world.env.DATABASE_URL, courseId, 20_000);
     // Its own process: this client stops reading for a while, longer than the suite's 300 ms heartbeat.
     const patient = await startApp(world);
-    const first = await connectLive(patient.baseUrl, { headers: admin });
+    const first = await connectLive(patient.baseUrl, { headers: asAdmin });
     clients.push(first);
     await subscribe(first, { student_id: 'overlap-1' });
     first.socket.pause();
@@ -281,7 +280,7 @@ describe('live events on /ws, one process', () => {
     const cursor = first.events[sentAt].cursor;
     await first.close();
 
-    const second = await connectLive(patient.baseUrl, { headers: admin });
+    const second = await connectLive(patient.baseUrl, { headers: asAdmin });
     clients.push(second);
     await subscribe(second, { student_id: 'overlap-1', after: cursor });
     await subscribe(second, { course_id: courseId, after: cursor });
@@ -314,7 +313,7 @@ describe('live events on /ws, one process', () => {
     const operators: Array<{ client: LiveClient; from: number }> = [];
     for (let i = 0; i < 6; i += 1) {
       await sleep(100 + i * 40);
-      const client = await connect({ headers: admin });
+      const client = await connect({ headers: asAdmin });
       const subscribed = await subscribe(client, { course_id: courseId });
       const position = JSON.parse(Buffer.from(subscribed.cursor, 'base64url').toString())[`c:${courseId}`];
       operators.push({ client, from: position[0][1] });

@@ -3,7 +3,8 @@ import { jest } from '@jest/globals';
 import { connect } from './support/db-client.js';
 import { withAdminClient } from './support/database.js';
 import {
-  ADMIN_TOKEN,
+  asAdmin,
+  asClient,
   createWorld,
   eventually,
   http,
@@ -12,7 +13,6 @@ import {
   startApp,
   type TestApp,
   type TestWorld,
-  asClient,
 } from './support/test-app.js';
 
 /** Parses Prometheus text format into { 'name{labels}': value }. */
@@ -96,9 +96,7 @@ describe('probes, metrics and docs', () => {
           { student_id: 's-down', course_id: 987_654, idempotency_key: 'during-db-outage' },
         ],
       ] as const) {
-        const answer = await http(app.baseUrl, method, path, body, {
-          authorization: `Bearer ${ADMIN_TOKEN}`,
-        });
+        const answer = await http(app.baseUrl, method, path, body, asAdmin);
         expect({ route: `${method} ${path}`, status: answer.status, body: answer.body }).toEqual({
           route: `${method} ${path}`,
           status: 503,
@@ -310,9 +308,7 @@ describe('/ready while Redis is unreachable', () => {
       'POST',
       '/courses',
       { code: 'RDOWN1', title: 'Redis away', capacity: 1 },
-      {
-        authorization: `Bearer ${ADMIN_TOKEN}`,
-      },
+      asAdmin,
     );
     const refused = await http(app.baseUrl, 'POST', '/enroll', {
       student_id: 's-redis-down',

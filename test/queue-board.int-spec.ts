@@ -8,6 +8,7 @@ import {
 } from '../src/queue/allocation-queue.contract.js';
 import {
   ADMIN_TOKEN,
+  asAdmin,
   basicAuth,
   createWorld,
   eventually,
@@ -81,7 +82,7 @@ describe('queue console at /admin/queues', () => {
 
     const queues = await eventually(
       async () => {
-        const response = await board(api, '/api/queues', { authorization: `Bearer ${ADMIN_TOKEN}` });
+        const response = await board(api, '/api/queues', asAdmin);
         expect(response.status).toBe(200);
         const body = (await response.json()) as {
           queues: { name: string; counts: any; readOnlyMode: boolean }[];
@@ -101,14 +102,9 @@ describe('queue console at /admin/queues', () => {
 
   it('refuses to change a queue (pausing a partition would stall its courses)', async () => {
     const name = encodeURIComponent(partitionQueueName(0));
-    const paused = await board(
-      api,
-      `/api/queues/${name}/pause`,
-      { authorization: `Bearer ${ADMIN_TOKEN}` },
-      'PUT',
-    );
+    const paused = await board(api, `/api/queues/${name}/pause`, asAdmin, 'PUT');
     expect(paused.status).toBe(405);
-    const response = await board(api, '/api/queues', { authorization: `Bearer ${ADMIN_TOKEN}` });
+    const response = await board(api, '/api/queues', asAdmin);
     const body = (await response.json()) as { queues: { name: string; isPaused: boolean }[] };
     expect(body.queues.find((queue) => queue.name === partitionQueueName(0))?.isPaused).toBe(false);
   });

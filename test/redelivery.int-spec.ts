@@ -15,7 +15,7 @@ import {
   courseTruthAt,
 } from './support/db-client.js';
 import {
-  ADMIN_TOKEN,
+  asAdmin,
   createWorld,
   eventually,
   http,
@@ -181,9 +181,7 @@ describe('exactly one outcome', () => {
     expect(await outcomeOf('behind-the-poison')).toMatchObject({ status: 'enrolled' });
     // Set aside as a dead letter with the constraint's error; the course behind it was decided meanwhile.
     const letter = await eventually(async () => {
-      const listed = await http(app.baseUrl, 'GET', '/admin/dead-letters', undefined, {
-        authorization: `Bearer ${ADMIN_TOKEN}`,
-      });
+      const listed = await http(app.baseUrl, 'GET', '/admin/dead-letters', undefined, asAdmin);
       return (listed.body as Array<{ error: string; requests: Array<{ idempotency_key: string }> }>).find(
         (found) => found.requests[0].idempotency_key === 'poisoned-key',
       );

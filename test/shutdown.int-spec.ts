@@ -4,6 +4,7 @@ import { connect, courseTruth } from './support/db-client.js';
 import { type ChildService, startChildService } from './support/child-service.js';
 import {
   ADMIN_TOKEN,
+  asAdmin,
   asClient,
   CLIENT_TOKEN,
   createWorld,
@@ -177,15 +178,7 @@ describe('graceful shutdown', () => {
       headers: { 'x-request-id': 'trace-42', ...asClient },
     });
     expect(response.headers.get('x-request-id')).toBe('trace-42');
-    await http(
-      service.baseUrl,
-      'POST',
-      '/courses',
-      { code: 'LOG1', title: 'Logged', capacity: 1 },
-      {
-        authorization: `Bearer ${ADMIN_TOKEN}`,
-      },
-    );
+    await http(service.baseUrl, 'POST', '/courses', { code: 'LOG1', title: 'Logged', capacity: 1 }, asAdmin);
     service.process.kill('SIGTERM');
     expect((await service.exited).code).toBe(0);
     const entries = service.lines.map((line) => JSON.parse(line) as Record<string, any>);

@@ -13,7 +13,7 @@ import {
 import { outcomesVersusReference, sendInOrder } from './support/arbitration.js';
 import { connect } from './support/db-client.js';
 import {
-  ADMIN_TOKEN,
+  asAdmin,
   createWorld,
   eventually,
   http,
@@ -287,9 +287,7 @@ describe('worker-side batches', () => {
     expect((await waitForDecision(api.baseUrl, 'behind-poison')).body).toMatchObject({ status: 'enrolled' });
     // Set aside as a dead letter, with the error that keeps it from being decided; nothing else waits on it.
     const letter = await eventually(async () => {
-      const listed = await http(api.baseUrl, 'GET', '/admin/dead-letters', undefined, {
-        authorization: `Bearer ${ADMIN_TOKEN}`,
-      });
+      const listed = await http(api.baseUrl, 'GET', '/admin/dead-letters', undefined, asAdmin);
       return (listed.body as Array<{ error: string; requests: Array<{ idempotency_key: string }> }>).find(
         (found) => found.requests[0].idempotency_key === 'poison-follower',
       );

@@ -1,13 +1,11 @@
 import {
   asAdmin,
-  createWorld,
   eventually,
   http,
   newCourse,
   newRequest,
   startApp,
-  type TestApp,
-  type TestWorld,
+  useWorld,
   waitForDecision,
 } from './support/test-app.js';
 import { connect } from './support/db-client.js';
@@ -15,20 +13,10 @@ import { foldCourse, foldRequest } from './support/lifecycle.js';
 
 /** Drops, cancellations, promotions, capacity and window changes through HTTP, as docs/guarantees.md says. */
 describe('the waitlist lifecycle', () => {
-  let world: TestWorld;
-  let api: TestApp;
-
-  beforeAll(async () => {
-    world = await createWorld();
-    api = await startApp(world);
-  });
-  afterAll(async () => {
-    await api.close();
-    await world.destroy();
-  });
+  const ctx = useWorld();
 
   const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-    http(api.baseUrl, method, path, body, headers);
+    http(ctx.baseUrl, method, path, body, headers);
   const drop = (key: string) => call('DELETE', `/enrollments/${encodeURIComponent(key)}`);
   const course = async (id: number) => (await call('GET', `/courses/${id}`)).body;
 
@@ -38,7 +26,7 @@ describe('the waitlist lifecycle', () => {
     for (let n = 0; n < count; n += 1) {
       const body = newRequest(courseId);
       expect((await call('POST', '/enroll', body)).status).toBe(202);
-      await waitForDecision(api.baseUrl, body.idempotency_key);
+      await waitForDecision(ctx.baseUrl, body.idempotency_key);
       keys.push(body.idempotency_key);
     }
     return keys;
@@ -46,7 +34,7 @@ describe('the waitlist lifecycle', () => {
   const statusOf = async (key: string) => (await call('GET', `/enrollments/${encodeURIComponent(key)}`)).body;
 
   it('drops an enrolled request and promotes the waitlist head in the same transaction', async () => {
-    const courseId = await newCourse(api.baseUrl, 2);
+    const courseId = await newCourse(ctx.baseUrl, 2);
     const [first, second, third, fourth] = await decideInOrder(courseId, 4);
     expect((await statusOf(fourth)).waitlist_position).toBe(2);
 
@@ -63,7 +51,7 @@ describe('the waitlist lifecycle', () => {
   });
 
   it('moves everyone behind a waitlisted request up one place when it leaves', async () => {
-    const courseId = await newCourse(api.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     const keys = await decideInOrder(courseId, 7); // 1 enrolled, 6 waitlisted at places 1..6
     for (const leaving of [keys[3], keys[6], keys[1], keys[5]]) {
       expect((await drop(leaving)).body).toMatchObject({ status: 'dropped' });
@@ -76,13 +64,13 @@ describe('the waitlist lifecycle', () => {
   });
 
   it('answers a repeated DELETE with the same final state, and refuses a rejected request with 409', async () => {
-    const courseId = await newCourse(api.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     const body = newRequest(courseId);
     await call('POST', '/enroll', body);
-    await waitForDecision(api.baseUrl, body.idempotency_key);
+    await waitForDecision(ctx.baseUrl, body.idempotency_key);
     const duplicate = { ...newRequest(courseId), student_id: body.student_id };
     await call('POST', '/enroll', duplicate);
-    expect((await waitForDecision(api.baseUrl, duplicate.idempotency_key)).body).toMatchObject({
+    expect((await waitForDecision(ctx.baseUrl, duplicate.idempotency_key)).body).toMatchObject({
       status: 'rejected',
       reason: 'already_enrolled',
     });
@@ -99,18 +87,18 @@ describe('the waitlist lifecycle', () => {
   });
 
   it('lets a student who dropped request the course again with a new key', async () => {
-    const courseId = await newCourse(api.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     const body = newRequest(courseId);
     await call('POST', '/enroll', body);
-    await waitForDecision(api.baseUrl, body.idempotency_key);
+    await waitForDecision(ctx.baseUrl, body.idempotency_key);
     await drop(body.idempotency_key);
     const again = { ...newRequest(courseId), student_id: body.student_id };
     expect((await call('POST', '/enroll', again)).status).toBe(202);
-    expect((await waitForDecision(api.baseUrl, again.idempotency_key)).body.status).toBe('enrolled');
+    expect((await waitForDecision(ctx.baseUrl, again.idempotency_key)).body.status).toBe('enrolled');
   });
 
   it('raises capacity with promotions in waitlist order, refuses going below seats_taken, allows exactly it', async () => {
-    const courseId = await newCourse(api.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     const keys = await decideInOrder(courseId, 5);
     const raised = await call('PATCH', `/courses/${courseId}`, { capacity: 3 }, asAdmin);
     expect(raised.status).toBe(200);
@@ -136,7 +124,7 @@ describe('the waitlist lifecycle', () => {
   });
 
   it('answers PATCH errors as the contract says', async () => {
-    const courseId = await newCourse(api.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     expect((await call('PATCH', `/courses/${courseId}`, { capacity: 2 })).status).toBe(401);
     expect((await call('PATCH', '/courses/99999999', { capacity: 2 }, asAdmin)).status).toBe(404);
     for (const invalid of [
@@ -193,7 +181,7 @@ describe('the waitlist lifecycle', () => {
   });
 
   it('decides a request accepted just before the window closed', async () => {
-    const api2 = await startApp(world, { ROLE: 'api' });
+    const api2 = await startApp(ctx.world, { ROLE: 'api' });
     try {
       const courseId = await newCourse(api2.baseUrl, 1);
       const body = newRequest(courseId);
@@ -206,22 +194,22 @@ describe('the waitlist lifecycle', () => {
         asAdmin,
       );
       // The worker (the main app) decides it after the close.
-      expect((await waitForDecision(api.baseUrl, body.idempotency_key)).body.status).toBe('enrolled');
+      expect((await waitForDecision(ctx.baseUrl, body.idempotency_key)).body.status).toBe('enrolled');
     } finally {
       await api2.close();
     }
   });
 
   it("lists a student's requests newest first, queued ones included, with current places", async () => {
-    const apiOnly = await startApp(world, { ROLE: 'api' });
+    const apiOnly = await startApp(ctx.world, { ROLE: 'api' });
     try {
-      const full = await newCourse(api.baseUrl, 0);
+      const full = await newCourse(ctx.baseUrl, 0);
       const studentId = `lister-${Date.now()}`;
       const waitlisted = { ...newRequest(full), student_id: studentId };
       await call('POST', '/enroll', waitlisted);
-      await waitForDecision(api.baseUrl, waitlisted.idempotency_key);
-      const other = await newCourse(api.baseUrl, 1);
-      await api.close(); // no worker now: the next request stays queued
+      await waitForDecision(ctx.baseUrl, waitlisted.idempotency_key);
+      const other = await newCourse(ctx.baseUrl, 1);
+      await ctx.app.close(); // no worker now: the next request stays queued
       const queued = { ...newRequest(other), student_id: studentId };
       expect((await http(apiOnly.baseUrl, 'POST', '/enroll', queued)).status).toBe(202);
 
@@ -245,10 +233,10 @@ describe('the waitlist lifecycle', () => {
       expect(cancelled.status).toBe(200);
       expect(cancelled.body).toMatchObject({ status: 'cancelled', waitlist_position: null });
     } finally {
-      api = await startApp(world);
+      await ctx.restartApp();
       await apiOnly.close();
     }
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     try {
       await eventually(async () => {
         const { rows } = await db.query(
@@ -262,7 +250,7 @@ describe('the waitlist lifecycle', () => {
   });
 
   it('records every change as an event whose fold is the current state, readable by cursor', async () => {
-    const courseId = await newCourse(api.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     const keys = await decideInOrder(courseId, 4);
     await drop(keys[0]);
     await drop(keys[2]);

@@ -104,11 +104,11 @@ export interface WorldContext {
   readonly app: TestApp;
   readonly baseUrl: string;
   /**
-   * Starts an app on the world (appEnv, then `env`), closed with the world; it becomes ctx.app when there is
-   * none yet, so `app: false` files start their app with it and other files their extra workers.
+   * Starts an app on the world with `env` (default appEnv), closed with the world; it becomes ctx.app when
+   * there is none yet, so `app: false` files start their app with it and other files their extra workers.
    */
   startApp(env?: Record<string, string>): Promise<TestApp>;
-  /** Closes ctx.app (if it runs) and starts a new one in its place. */
+  /** Closes ctx.app (if it runs) and starts a new one in its place, with `env` (default appEnv). */
   restartApp(env?: Record<string, string>): Promise<TestApp>;
 }
 
@@ -125,11 +125,11 @@ export function useWorld(options: WorldOptions = {}): WorldContext {
     if (value === undefined) throw new Error(`useWorld: no ${what} yet (read it inside tests and hooks)`);
     return value;
   };
-  const start = async (env: Record<string, string> = {}) => {
-    const started = await startApp(required(world, 'world'), { ...options.appEnv, ...env });
-    const close = once(started.close);
-    apps.push({ ...started, close });
-    return apps.at(-1)!;
+  const start = async (env = options.appEnv) => {
+    const started = await startApp(required(world, 'world'), env);
+    const app = { ...started, close: once(started.close) };
+    apps.push(app);
+    return app;
   };
   beforeAll(async () => {
     world = await createWorld(options.env);

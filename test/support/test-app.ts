@@ -116,6 +116,8 @@ export interface WorldContext {
  * Every integration file needs the same setup: a world of its own (database, Redis prefix), usually an app
  * on it, and both gone after its tests, apps first. Call it at describe level instead of repeating the
  * beforeAll/afterAll pair. Apps started through the context close once however often close() is called.
+ * Jest runs after-all hooks in declaration order: teardown that must come first (child processes still
+ * using the world) is declared before the call.
  */
 export function useWorld(options: WorldOptions = {}): WorldContext {
   let world: TestWorld | undefined;

@@ -91,7 +91,7 @@ describe('lifecycle races', () => {
   const seed = Number(process.env.RACE_SEED ?? Date.now() % 1_000_000_007);
   const random = randomSource(seed);
   let workers: ChildService[] = [];
-  // Before useWorld(): the worker processes stop before the ctx.world goes.
+  // Before useWorld(): the worker processes stop before the world goes.
   afterAll(async () => {
     for (const worker of workers) worker.process.kill('SIGKILL');
     await Promise.all(workers.map((worker) => worker.exited));

@@ -6,14 +6,13 @@ import {
   asAdmin,
   asClient,
   courseEvents,
-  createWorld,
   enrollAll,
   eventually,
   http,
   metricValue,
   newCourse,
   newRequest,
-  type TestWorld,
+  useWorld,
 } from './support/test-app.js';
 
 const SEND_BUFFER_BYTES = 64 * 1024;
@@ -27,7 +26,6 @@ async function metricsOf(service: ChildService): Promise<string> {
 }
 
 describe('live events across processes: two API processes and a worker', () => {
-  let world: TestWorld;
   let api1: ChildService;
   let api2: ChildService;
   let worker: ChildService;
@@ -38,10 +36,14 @@ describe('live events across processes: two API processes and a worker', () => {
     return client;
   };
 
+  // Before useWorld(): the processes stop before the world goes.
+  afterAll(() => {
+    for (const service of [api1, api2, worker]) service?.process.kill('SIGKILL');
+  });
+  const ctx = useWorld({ app: false });
   beforeAll(async () => {
-    world = await createWorld();
     const apiEnv = {
-      ...world.env,
+      ...ctx.world.env,
       ROLE: 'api',
       WS_SEND_BUFFER_BYTES: String(SEND_BUFFER_BYTES),
       WS_SLOW_CONSUMER_MS: '2000',
@@ -49,17 +51,12 @@ describe('live events across processes: two API processes and a worker', () => {
     [api1, api2, worker] = await Promise.all([
       startChildService(apiEnv),
       startChildService(apiEnv),
-      startChildService({ ...world.env, ROLE: 'worker' }),
+      startChildService({ ...ctx.world.env, ROLE: 'worker' }),
     ]);
   });
 
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((client) => client.close()));
-  });
-
-  afterAll(async () => {
-    for (const service of [api1, api2, worker]) service?.process.kill('SIGKILL');
-    await world?.destroy();
   });
 
   it("delivers, within a second, the worker's decisions and another API process's drops and capacity changes", async () => {
@@ -192,7 +189,7 @@ describe('live events across processes: two API processes and a worker', () => {
     const rssBefore = metricValue(await metricsOf(api2), 'process_resident_memory_bytes');
 
     // 300,000 events (about 80 MB of frames) in one transaction, as a stampede's record would grow.
-    await writeHistory(world.env.DATABASE_URL, flooded, 300_000);
+    await writeHistory(ctx.world.env.DATABASE_URL, flooded, 300_000);
     const slowConsumers = 'courseflow_ws_disconnects_total{reason="slow_consumer"}';
     await eventually(
       async () => (metricValue(await metricsOf(api2), slowConsumers) >= 1 ? true : undefined),

@@ -1,13 +1,6 @@
 import { connect } from './support/db-client.js';
 import { outcomesVersusReference, sendInOrder } from './support/arbitration.js';
-import {
-  createWorld,
-  eventually,
-  newCourse,
-  startApp,
-  type TestApp,
-  type TestWorld,
-} from './support/test-app.js';
+import { eventually, newCourse, startApp, type TestApp, useWorld } from './support/test-app.js';
 
 /**
  * docs/guarantees.md §4: the queue is filled first with the workers stopped, then two worker processes with
@@ -16,21 +9,12 @@ import {
  * order.
  */
 describe('arbitration order with several workers', () => {
-  let world: TestWorld;
-  let api: TestApp;
+  const ctx = useWorld({ env: { ALLOCATION_PARTITIONS: '3' }, appEnv: { ROLE: 'api' } });
   let workers: TestApp[] = [];
 
-  beforeAll(async () => {
-    world = await createWorld({ ALLOCATION_PARTITIONS: '3' });
-    api = await startApp(world, { ROLE: 'api' });
-  });
   afterEach(async () => {
     await Promise.all(workers.map((worker) => worker.close()));
     workers = [];
-  });
-  afterAll(async () => {
-    await api.close();
-    await world.destroy();
   });
 
   // 1: one job per transaction; 7: batches end inside a job's run of requests; 1000: the whole queue at once.
@@ -38,12 +22,12 @@ describe('arbitration order with several workers', () => {
     'decides each course strictly by priority, then acceptance order, with DECISION_BATCH_MAX=%s',
     async (decisionBatchMax) => {
       const capacities = [10, 4, 1, 0];
-      const courseIds = await Promise.all(capacities.map((capacity) => newCourse(api.baseUrl, capacity)));
-      const sent = await sendInOrder(api.baseUrl, courseIds, 160, `order${decisionBatchMax}`);
+      const courseIds = await Promise.all(capacities.map((capacity) => newCourse(ctx.baseUrl, capacity)));
+      const sent = await sendInOrder(ctx.baseUrl, courseIds, 160, `order${decisionBatchMax}`);
 
       const env = { ROLE: 'worker', WORKER_CONCURRENCY: '4', DECISION_BATCH_MAX: decisionBatchMax };
-      workers = await Promise.all([startApp(world, env), startApp(world, env)]);
-      const db = await connect(world.database.url);
+      workers = await Promise.all([startApp(ctx.world, env), startApp(ctx.world, env)]);
+      const db = await connect(ctx.world.database.url);
       try {
         await eventually(
           async () => {
@@ -59,7 +43,7 @@ describe('arbitration order with several workers', () => {
       } finally {
         await db.end();
       }
-      const { actual, expected } = await outcomesVersusReference(api.baseUrl, sent, courseIds, capacities);
+      const { actual, expected } = await outcomesVersusReference(ctx.baseUrl, sent, courseIds, capacities);
       expect(actual).toEqual(expected);
     },
   );

@@ -3,15 +3,7 @@ import { DiagnosticSeverity, Parser } from '@asyncapi/parser';
 import { Ajv } from 'ajv';
 import { EVENT_TYPES } from '../src/events/dto/course-event.response.js';
 import { connectLive, subscribe } from './support/live-client.js';
-import {
-  ADMIN_TOKEN,
-  createWorld,
-  http,
-  newCourse,
-  startApp,
-  type TestApp,
-  type TestWorld,
-} from './support/test-app.js';
+import { ADMIN_TOKEN, asAdmin, http, newCourse, useWorld } from './support/test-app.js';
 
 const CLIENT_FRAMES = ['subscribe', 'unsubscribe'];
 const SERVER_FRAMES = ['subscribed', 'unsubscribed', 'event', 'error'];
@@ -21,28 +13,21 @@ const messagesOf = (operation: { messages: Array<{ $ref: string }> }) =>
   operation.messages.map(({ $ref }) => $ref.split('/').pop());
 
 describe('the AsyncAPI document of /ws', () => {
-  let world: TestWorld;
-  let api: TestApp;
+  const ctx = useWorld();
   let document: any;
 
   beforeAll(async () => {
-    world = await createWorld();
-    api = await startApp(world);
-    const served = await fetch(`${api.baseUrl}/docs/asyncapi.json`);
+    const served = await fetch(`${ctx.baseUrl}/docs/asyncapi.json`);
     expect(served.status).toBe(200);
     expect(served.headers.get('content-type')).toMatch(/^application\/json/);
     document = await served.json();
   });
-  afterAll(async () => {
-    await api.close();
-    await world.destroy();
-  });
 
   it('is served beside Swagger UI, which still answers, and stays out of the OpenAPI document', async () => {
-    const ui = await fetch(`${api.baseUrl}/docs`);
+    const ui = await fetch(`${ctx.baseUrl}/docs`);
     expect(ui.status).toBe(200);
     expect(await ui.text()).toContain('swagger');
-    const openApi = await http(api.baseUrl, 'GET', '/docs-json');
+    const openApi = await http(ctx.baseUrl, 'GET', '/docs-json');
     expect(Object.keys(openApi.body.paths)).not.toContain('/docs/asyncapi.json');
     expect(openApi.body.info.description).toContain('/docs/asyncapi.json');
   });
@@ -92,20 +77,14 @@ describe('the AsyncAPI document of /ws', () => {
       return valid ? 'valid' : { name, frame, errors: ajv.errors };
     };
 
-    const courseId = await newCourse(api.baseUrl, 1);
-    const live = await connectLive(api.baseUrl);
+    const courseId = await newCourse(ctx.baseUrl, 1);
+    const live = await connectLive(ctx.baseUrl);
     try {
       const subscribeFrame = { type: 'subscribe', course_id: courseId, token: ADMIN_TOKEN, after: '0' };
       expect(check('subscribe', subscribeFrame)).toBe('valid');
       expect(check('subscribed', await subscribe(live, subscribeFrame))).toBe('valid');
 
-      const patched = await http(
-        api.baseUrl,
-        'PATCH',
-        `/courses/${courseId}`,
-        { capacity: 2 },
-        { authorization: `Bearer ${ADMIN_TOKEN}` },
-      );
+      const patched = await http(ctx.baseUrl, 'PATCH', `/courses/${courseId}`, { capacity: 2 }, asAdmin);
       expect(patched.status).toBe(200);
       await live.untilEvents(1);
       expect(check('event', await live.reply('event'))).toBe('valid');

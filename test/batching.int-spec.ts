@@ -1,25 +1,17 @@
 import { AllocationService } from '../src/allocation/allocation.service.js';
 import type { AllocationJobData } from '../src/queue/allocation-queue.contract.js';
 import { backendWaitingForCourseLock, connect, courseTruth, courseTruthAt } from './support/db-client.js';
-import { createWorld, http, newCourse, startApp, type TestApp, type TestWorld } from './support/test-app.js';
+import { http, newCourse, useWorld } from './support/test-app.js';
 
 /** Batches decided in one transaction: the edges, against the real database. */
 describe('batched allocation', () => {
-  let world: TestWorld;
-  let app: TestApp;
-  let worker: TestApp;
+  const ctx = useWorld({ appEnv: { ROLE: 'api' } });
   let allocation: AllocationService;
 
   beforeAll(async () => {
-    world = await createWorld();
     // These tests hand batches straight to the allocation service of a worker process.
-    app = await startApp(world, { ROLE: 'api' });
-    worker = await startApp(world, { ROLE: 'worker' });
+    const worker = await ctx.startApp({ ROLE: 'worker' });
     allocation = worker.app.get(AllocationService);
-  });
-  afterAll(async () => {
-    await Promise.all([app.close(), worker.close()]);
-    await world.destroy();
   });
 
   const job = (courseId: number, students: string[], prefix: string): AllocationJobData => ({
@@ -31,17 +23,17 @@ describe('batched allocation', () => {
       requestedAt: new Date().toISOString(),
     })),
   });
-  const outcome = async (key: string) => (await http(app.baseUrl, 'GET', `/enrollments/${key}`)).body;
+  const outcome = async (key: string) => (await http(ctx.baseUrl, 'GET', `/enrollments/${key}`)).body;
 
   it('decides a batch that straddles the last seat in order', async () => {
-    const courseId = await newCourse(app.baseUrl, 3);
+    const courseId = await newCourse(ctx.baseUrl, 3);
     await allocation.decide([job(courseId, ['a', 'b'], 'straddle-first')]);
     const decisions = await allocation.decide([job(courseId, ['c', 'd', 'e'], 'straddle')]);
     expect(decisions.map((d) => d.status)).toEqual(['enrolled', 'waitlisted', 'waitlisted']);
     expect(await outcome('straddle-0')).toMatchObject({ status: 'enrolled' });
     expect(await outcome('straddle-1')).toMatchObject({ status: 'waitlisted', waitlist_position: 1 });
     expect(await outcome('straddle-2')).toMatchObject({ status: 'waitlisted', waitlist_position: 2 });
-    expect(await courseTruthAt(world.database.url, courseId)).toEqual({
+    expect(await courseTruthAt(ctx.world.database.url, courseId)).toEqual({
       capacity: 3,
       seats_taken: 3,
       waitlist_length: 2,
@@ -51,7 +43,7 @@ describe('batched allocation', () => {
   });
 
   it('gives a student who appears twice in one batch one place and rejects the repeat', async () => {
-    const courseId = await newCourse(app.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     const decisions = await allocation.decide([job(courseId, ['dup', 'other', 'dup', 'other'], 'dupbatch')]);
     expect(decisions.map((d) => [d.status, d.reason])).toEqual([
       ['enrolled', null],
@@ -63,19 +55,19 @@ describe('batched allocation', () => {
   });
 
   it('decides only the undecided part of a batch that is delivered again with new requests', async () => {
-    const courseId = await newCourse(app.baseUrl, 10);
+    const courseId = await newCourse(ctx.baseUrl, 10);
     await allocation.decide([job(courseId, ['p', 'q'], 'partial')]);
     const again = await allocation.decide([job(courseId, ['p', 'q', 'r'], 'partial')]);
     expect(again.map((d) => d.idempotencyKey)).toEqual(['partial-2']);
-    expect(await courseTruthAt(world.database.url, courseId)).toMatchObject({
+    expect(await courseTruthAt(ctx.world.database.url, courseId)).toMatchObject({
       seats_taken: 3,
       enrollments: 3,
     });
   });
 
   it('decides a batch spanning several courses, each course in its own order', async () => {
-    const small = await newCourse(app.baseUrl, 1);
-    const large = await newCourse(app.baseUrl, 2);
+    const small = await newCourse(ctx.baseUrl, 1);
+    const large = await newCourse(ctx.baseUrl, 2);
     // Interleaved as one partition's lane would carry them; the same student may hold places in both.
     const students: Array<[number, string]> = [
       [large, 'm1'],
@@ -106,14 +98,14 @@ describe('batched allocation', () => {
       [large, 'm3', 'waitlisted', 1],
       [large, 'm4', 'waitlisted', 2],
     ]);
-    expect(await courseTruthAt(world.database.url, small)).toEqual({
+    expect(await courseTruthAt(ctx.world.database.url, small)).toEqual({
       capacity: 1,
       seats_taken: 1,
       waitlist_length: 2,
       enrollments: 1,
       waitlist_entries: 2,
     });
-    expect(await courseTruthAt(world.database.url, large)).toEqual({
+    expect(await courseTruthAt(ctx.world.database.url, large)).toEqual({
       capacity: 2,
       seats_taken: 2,
       waitlist_length: 2,
@@ -124,7 +116,7 @@ describe('batched allocation', () => {
   });
 
   it('rejects a request for a course that no longer exists and still decides the rest of its batch', async () => {
-    const courseId = await newCourse(app.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     const missing = 2_000_000_000;
     const decisions = await allocation.decide([
       {
@@ -149,9 +141,9 @@ describe('batched allocation', () => {
   });
 
   it('retries a batch whose transaction fails, and writes it once', async () => {
-    const courseId = await newCourse(app.baseUrl, 2);
-    const blocker = await connect(world.database.url);
-    const killer = await connect(world.database.url);
+    const courseId = await newCourse(ctx.baseUrl, 2);
+    const blocker = await connect(ctx.world.database.url);
+    const killer = await connect(ctx.world.database.url);
     try {
       await blocker.query('BEGIN');
       await blocker.query('SELECT 1 FROM courses WHERE id = $1 FOR UPDATE', [courseId]);

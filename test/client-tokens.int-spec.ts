@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connectLive, subscribe } from './support/live-client.js';
-import { ADMIN_TOKEN, createWorld, startApp, type TestApp, type TestWorld } from './support/test-app.js';
+import { ADMIN_TOKEN, useWorld } from './support/test-app.js';
 
 const OLD = 'old-client-token-0001';
 const NEW = 'new-client-token-0002';
@@ -31,32 +31,22 @@ function expectedRefusal(access: Access, presented: Presented): boolean {
 }
 
 describe('who may call what (CLIENT_TOKENS)', () => {
-  let world: TestWorld;
-  let service: TestApp;
-
-  beforeAll(async () => {
-    world = await createWorld();
-  });
-
-  afterAll(async () => {
-    await service?.close();
-    await world?.destroy();
-  });
+  const ctx = useWorld({ app: false });
 
   it('takes both tokens during a rotation', async () => {
-    service = await startApp(world, { CLIENT_TOKENS: `${OLD},${NEW}` });
+    await ctx.restartApp({ CLIENT_TOKENS: `${OLD},${NEW}` });
     for (const token of [OLD, NEW]) {
-      const answer = await fetch(`${service.baseUrl}/courses`, {
+      const answer = await fetch(`${ctx.baseUrl}/courses`, {
         headers: { authorization: `Bearer ${token}` },
       });
       expect(answer.status).toBe(200);
     }
-    await service.close();
+    await ctx.app.close();
   });
 
   it('answers every endpoint × every token as the document says: 401 exactly where it must', async () => {
-    service = await startApp(world, { CLIENT_TOKENS: NEW });
-    const document = (await (await fetch(`${service.baseUrl}/docs-json`)).json()) as {
+    await ctx.restartApp({ CLIENT_TOKENS: NEW });
+    const document = (await (await fetch(`${ctx.baseUrl}/docs-json`)).json()) as {
       paths: Record<string, Record<string, { security?: Array<Record<string, unknown>> }>>;
     };
     const endpoints: Array<[string, string, Access]> = [
@@ -80,7 +70,7 @@ describe('who may call what (CLIENT_TOKENS)', () => {
       for (const [presented, authorization] of Object.entries(PRESENTED) as Array<
         [Presented, string | undefined]
       >) {
-        const answer = await fetch(`${service.baseUrl}${path}`, {
+        const answer = await fetch(`${ctx.baseUrl}${path}`, {
           method,
           headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
           body: ['POST', 'PATCH'].includes(method) ? '{}' : undefined,
@@ -115,7 +105,7 @@ describe('who may call what (CLIENT_TOKENS)', () => {
     >) {
       for (const where of ['upgrade', 'message'] as const) {
         const header: Record<string, string> = where === 'upgrade' && authorization ? { authorization } : {};
-        const client = await connectLive(service.baseUrl, { headers: header }).catch((error: Error) => error);
+        const client = await connectLive(ctx.baseUrl, { headers: header }).catch((error: Error) => error);
         if (client instanceof Error) {
           outcomes.push(`${presented} on the ${where}: upgrade refused (${client.message})`);
           continue;
@@ -147,7 +137,12 @@ describe('who may call what (CLIENT_TOKENS)', () => {
     expect(existsSync('dist/main.js')).toBe(true);
     const start = (env: Record<string, string>) =>
       spawnSync(process.execPath, ['dist/main.js'], {
-        env: { PATH: process.env.PATH, NODE_ENV: 'production', DATABASE_URL: world.env.DATABASE_URL, ...env },
+        env: {
+          PATH: process.env.PATH,
+          NODE_ENV: 'production',
+          DATABASE_URL: ctx.world.env.DATABASE_URL,
+          ...env,
+        },
         encoding: 'utf8',
         timeout: 20_000,
       });

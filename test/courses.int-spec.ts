@@ -1,39 +1,20 @@
 import { CoursesService } from '../src/courses/courses.service.js';
-import {
-  ADMIN_TOKEN,
-  createWorld,
-  http,
-  newCourse,
-  startApp,
-  type TestApp,
-  type TestWorld,
-} from './support/test-app.js';
+import { ADMIN_TOKEN, asAdmin, http, newCourse, useWorld } from './support/test-app.js';
 
 describe('courses API', () => {
-  let world: TestWorld;
-  let api: TestApp;
-  const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
-
-  beforeAll(async () => {
-    world = await createWorld();
-    api = await startApp(world);
-  });
-  afterAll(async () => {
-    await api.close();
-    await world.destroy();
-  });
+  const ctx = useWorld();
 
   it('builds one CoursesService however many modules need it, so a process has one course cache', () => {
-    expect(api.app.get(CoursesService, { strict: false, each: true })).toHaveLength(1);
+    expect(ctx.app.app.get(CoursesService, { strict: false, each: true })).toHaveLength(1);
   });
 
   it('creates a course for an operator and shows it with its seat counts', async () => {
     const created = await http(
-      api.baseUrl,
+      ctx.baseUrl,
       'POST',
       '/courses',
       { code: 'CS101', title: 'Intro to CS', capacity: 30 },
-      admin,
+      asAdmin,
     );
     expect(created.status).toBe(201);
     expect(created.headers.get('location')).toBe(`/courses/${created.body.id}`);
@@ -48,15 +29,15 @@ describe('courses API', () => {
       opens_at: null,
       closes_at: null,
     });
-    const fetched = await http(api.baseUrl, 'GET', `/courses/${created.body.id}`);
+    const fetched = await http(ctx.baseUrl, 'GET', `/courses/${created.body.id}`);
     expect(fetched.status).toBe(200);
     expect(fetched.body).toEqual(created.body);
   });
 
   it('lists courses ordered by code', async () => {
-    await http(api.baseUrl, 'POST', '/courses', { code: 'ZZ900', title: 'Last', capacity: 1 }, admin);
-    await http(api.baseUrl, 'POST', '/courses', { code: 'AA100', title: 'First', capacity: 1 }, admin);
-    const listed = await http(api.baseUrl, 'GET', '/courses');
+    await http(ctx.baseUrl, 'POST', '/courses', { code: 'ZZ900', title: 'Last', capacity: 1 }, asAdmin);
+    await http(ctx.baseUrl, 'POST', '/courses', { code: 'AA100', title: 'First', capacity: 1 }, asAdmin);
+    const listed = await http(ctx.baseUrl, 'GET', '/courses');
     expect(listed.status).toBe(200);
     const codes = (listed.body as Array<{ code: string }>).map((course) => course.code);
     expect(codes).toEqual([...codes].sort());
@@ -64,14 +45,14 @@ describe('courses API', () => {
   });
 
   it('answers 409 when the code exists', async () => {
-    await newCourse(api.baseUrl, 5).then(async (id) => {
-      const existing = await http(api.baseUrl, 'GET', `/courses/${id}`);
+    await newCourse(ctx.baseUrl, 5).then(async (id) => {
+      const existing = await http(ctx.baseUrl, 'GET', `/courses/${id}`);
       const again = await http(
-        api.baseUrl,
+        ctx.baseUrl,
         'POST',
         '/courses',
         { code: existing.body.code, title: 'Again', capacity: 3 },
-        admin,
+        asAdmin,
       );
       expect(again.status).toBe(409);
       expect(again.body.message).toContain('code');
@@ -80,20 +61,20 @@ describe('courses API', () => {
 
   it('treats codes that differ only in case as one code: the second answers 409 and nothing is written', async () => {
     const first = await http(
-      api.baseUrl,
+      ctx.baseUrl,
       'POST',
       '/courses',
       { code: 'Ma201', title: 'Linear algebra', capacity: 3 },
-      admin,
+      asAdmin,
     );
     expect(first.status).toBe(201);
     for (const code of ['MA201', 'ma201', ' mA201 ']) {
       const again = await http(
-        api.baseUrl,
+        ctx.baseUrl,
         'POST',
         '/courses',
         { code, title: 'Linear algebra again', capacity: 3 },
-        admin,
+        asAdmin,
       );
       expect({ code, status: again.status, body: again.body }).toEqual({
         code,
@@ -105,7 +86,7 @@ describe('courses API', () => {
         },
       });
     }
-    const listed = await http(api.baseUrl, 'GET', '/courses');
+    const listed = await http(ctx.baseUrl, 'GET', '/courses');
     const codes = (listed.body as Array<{ code: string }>).map((course) => course.code.toLowerCase());
     expect(codes.filter((code) => code === 'ma201')).toHaveLength(1);
   });
@@ -117,7 +98,7 @@ describe('courses API', () => {
     ['another scheme', { authorization: `Basic ${ADMIN_TOKEN}` }],
   ])('answers 401 to a course creation with %s', async (_what, headers) => {
     const denied = await http(
-      api.baseUrl,
+      ctx.baseUrl,
       'POST',
       '/courses',
       { code: 'NOPE1', title: 'Nope', capacity: 1 },
@@ -125,7 +106,7 @@ describe('courses API', () => {
     );
     expect(denied.status).toBe(401);
     expect(denied.body).toMatchObject({ statusCode: 401, error: 'Unauthorized' });
-    const listed = await http(api.baseUrl, 'GET', '/courses');
+    const listed = await http(ctx.baseUrl, 'GET', '/courses');
     expect((listed.body as Array<{ code: string }>).some((course) => course.code === 'NOPE1')).toBe(false);
   });
 
@@ -140,18 +121,18 @@ describe('courses API', () => {
     ['title', { code: 'BAD6', capacity: 1 }],
     ['color', { code: 'BAD7', title: 'x', capacity: 1, color: 'red' }],
   ])('answers 400 naming %s for an invalid course', async (field, body) => {
-    const rejected = await http(api.baseUrl, 'POST', '/courses', body, admin);
+    const rejected = await http(ctx.baseUrl, 'POST', '/courses', body, asAdmin);
     expect(rejected.status).toBe(400);
     expect(JSON.stringify(rejected.body.message)).toContain(field);
   });
 
   it('answers 400 to malformed JSON', async () => {
-    const rejected = await http(api.baseUrl, 'POST', '/courses', '{"code": ', admin);
+    const rejected = await http(ctx.baseUrl, 'POST', '/courses', '{"code": ', asAdmin);
     expect(rejected.status).toBe(400);
   });
 
   it('answers 404 for an unknown course and 400 for a non-numeric id', async () => {
-    expect((await http(api.baseUrl, 'GET', '/courses/999999')).status).toBe(404);
-    expect((await http(api.baseUrl, 'GET', '/courses/abc')).status).toBe(400);
+    expect((await http(ctx.baseUrl, 'GET', '/courses/999999')).status).toBe(404);
+    expect((await http(ctx.baseUrl, 'GET', '/courses/abc')).status).toBe(400);
   });
 });

@@ -2,20 +2,16 @@ import { Worker } from 'bullmq';
 import { allocationJobOptions, AllocationJobName } from '../src/queue/allocation-queue.contract.js';
 import { connect } from './support/db-client.js';
 import {
-  ADMIN_TOKEN,
-  createWorld,
+  asAdmin,
+  asClient,
   eventually,
   http,
   newCourse,
   partitionQueueOf,
   startApp,
-  type TestApp,
-  type TestWorld,
+  useWorld,
   waitForDecision,
-  asClient,
 } from './support/test-app.js';
-
-const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 /**
  * A request that really fails inside PostgreSQL (a trigger this test installs raises for one student):
@@ -23,13 +19,10 @@ const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
  * operator sees it, retries it or rejects it.
  */
 describe('dead letters', () => {
-  let world: TestWorld;
-  let api: TestApp;
+  const ctx = useWorld({ env: { DEAD_LETTER_ATTEMPTS: '2' }, appEnv: { ROLE: 'api' } });
 
   beforeAll(async () => {
-    world = await createWorld({ DEAD_LETTER_ATTEMPTS: '2' });
-    api = await startApp(world, { ROLE: 'api' });
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     try {
       await db.query(`CREATE TABLE poisoned (student_id varchar PRIMARY KEY)`);
       await db.query(`CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -49,33 +42,29 @@ describe('dead letters', () => {
   });
 
   async function setPoisoned(students: string[]) {
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     try {
       for (const student of students) await db.query('INSERT INTO poisoned VALUES ($1)', [student]);
     } finally {
       await db.end();
     }
   }
-  afterAll(async () => {
-    await api.close();
-    await world.destroy();
-  });
 
-  const call = (method: string, path: string, headers: Record<string, string> = admin) =>
-    http(api.baseUrl, method, path, undefined, headers);
+  const call = (method: string, path: string, headers: Record<string, string> = asAdmin) =>
+    http(ctx.baseUrl, method, path, undefined, headers);
   const enroll = (courseId: number, student: string, key: string) =>
-    http(api.baseUrl, 'POST', '/enroll', { student_id: student, course_id: courseId, idempotency_key: key });
+    http(ctx.baseUrl, 'POST', '/enroll', { student_id: student, course_id: courseId, idempotency_key: key });
 
   it('sets aside only the failing request, decides its batch-mates in order, and lets an operator act', async () => {
-    const courseId = await newCourse(api.baseUrl, 3);
+    const courseId = await newCourse(ctx.baseUrl, 3);
     // Queued while no worker runs, so the worker finds them all in one batch.
     const students = ['s-a', 's-b', 'poison-1', 's-c', 's-d', 's-e', 'poison-2'];
     for (const [n, student] of students.entries()) {
       expect((await enroll(courseId, student, `dl-${n}`)).status).toBe(202);
     }
-    const worker = await startApp(world, { ROLE: 'worker' });
+    const worker = await startApp(ctx.world, { ROLE: 'worker' });
     try {
-      const outcome = async (n: number) => (await waitForDecision(api.baseUrl, `dl-${n}`)).body;
+      const outcome = async (n: number) => (await waitForDecision(ctx.baseUrl, `dl-${n}`)).body;
       expect(await outcome(0)).toMatchObject({ status: 'enrolled' });
       expect(await outcome(1)).toMatchObject({ status: 'enrolled' });
       expect(await outcome(3)).toMatchObject({ status: 'enrolled' });
@@ -100,7 +89,7 @@ describe('dead letters', () => {
         requests: [{ idempotency_key: 'dl-2', student_id: 'poison-1', status: 'queued', decided_at: null }],
       });
       expect((await call('GET', '/enrollments/dl-2', {})).body.status).toBe('queued');
-      const metrics = await (await fetch(`${api.baseUrl}/metrics`, { headers: asClient })).text();
+      const metrics = await (await fetch(`${ctx.baseUrl}/metrics`, { headers: asClient })).text();
       expect(metrics).toMatch(/^courseflow_dead_letters 2$/m);
 
       // Retried while still poisoned: it fails again and comes back with more attempts.
@@ -116,14 +105,14 @@ describe('dead letters', () => {
       expect(again.attempts).toBe(2);
 
       // Cured: a retry decides it as usual, once.
-      const db = await connect(world.database.url);
+      const db = await connect(ctx.world.database.url);
       try {
         await db.query(`DELETE FROM poisoned WHERE student_id = 'poison-1'`);
       } finally {
         await db.end();
       }
       expect((await call('POST', `/admin/dead-letters/${again.id}/retry`)).status).toBe(202);
-      expect((await waitForDecision(api.baseUrl, 'dl-2')).body).toMatchObject({
+      expect((await waitForDecision(ctx.baseUrl, 'dl-2')).body).toMatchObject({
         status: 'waitlisted',
         waitlist_position: 3,
       });
@@ -133,7 +122,7 @@ describe('dead letters', () => {
       expect(rejected.status).toBe(200);
       expect(rejected.body.requests[0]).toMatchObject({ status: 'rejected', reason: 'dead_letter' });
       expect((await call('GET', '/admin/dead-letters')).body).toEqual([]);
-      expect(await (await fetch(`${api.baseUrl}/metrics`, { headers: asClient })).text()).toMatch(
+      expect(await (await fetch(`${ctx.baseUrl}/metrics`, { headers: asClient })).text()).toMatch(
         /^courseflow_dead_letters 0$/m,
       );
       expect((await call('POST', `/admin/dead-letters/${listed[1].id}/reject`)).status).toBe(404);
@@ -161,10 +150,10 @@ describe('dead letters', () => {
   }, 120_000);
 
   it('keeps a dead letter listed, with nothing on the record, when the queue refuses its retry', async () => {
-    const courseId = await newCourse(api.baseUrl, 3);
+    const courseId = await newCourse(ctx.baseUrl, 3);
     await setPoisoned(['poison-r']);
     expect((await enroll(courseId, 'poison-r', 'dl-refused')).status).toBe(202);
-    const worker = await startApp(world, { ROLE: 'worker' });
+    const worker = await startApp(ctx.world, { ROLE: 'worker' });
     let letter: { id: string };
     try {
       letter = await eventually(async () => {
@@ -179,14 +168,14 @@ describe('dead letters', () => {
     }
     const eventsBefore = (await call('GET', '/enrollments/dl-refused/events')).body.events;
     // An API process whose Redis is away: the retry cannot be queued.
-    const cutOff = await startApp(world, { ROLE: 'api', REDIS_PORT: '6399' });
+    const cutOff = await startApp(ctx.world, { ROLE: 'api', REDIS_PORT: '6399' });
     try {
       const refused = await http(
         cutOff.baseUrl,
         'POST',
         `/admin/dead-letters/${letter.id}/retry`,
         undefined,
-        admin,
+        asAdmin,
       );
       expect(refused.status).toBe(503);
       expect(refused.body.message).toBe('the queue (Redis) is unavailable; retry later');
@@ -201,10 +190,10 @@ describe('dead letters', () => {
   });
 
   it('splits a job carrying a failing request: the others in it are decided in their order', async () => {
-    const courseId = await newCourse(api.baseUrl, 2);
+    const courseId = await newCourse(ctx.baseUrl, 2);
     await setPoisoned(['poison-3']);
     const students = ['j-a', 'poison-3', 'j-b', 'j-c', 'j-d'];
-    const queue = partitionQueueOf(api, courseId);
+    const queue = partitionQueueOf(ctx.app, courseId);
     try {
       // One job of five requests, as the API's group commit makes under a stampede.
       await queue.add(
@@ -224,10 +213,10 @@ describe('dead letters', () => {
     } finally {
       await queue.close();
     }
-    const worker = await startApp(world, { ROLE: 'worker' });
+    const worker = await startApp(ctx.world, { ROLE: 'worker' });
     try {
       const outcomes = [];
-      for (const n of [0, 2, 3, 4]) outcomes.push((await waitForDecision(api.baseUrl, `job-${n}`)).body);
+      for (const n of [0, 2, 3, 4]) outcomes.push((await waitForDecision(ctx.baseUrl, `job-${n}`)).body);
       expect(outcomes.map((request) => [request.status, request.waitlist_position])).toEqual([
         ['enrolled', null],
         ['enrolled', null],
@@ -248,8 +237,8 @@ describe('dead letters', () => {
   }, 120_000);
 
   it('turns a job that failed anyway (as one that kills its workers does) into dead letters, once', async () => {
-    const courseId = await newCourse(api.baseUrl, 2);
-    const queue = partitionQueueOf(api, courseId);
+    const courseId = await newCourse(ctx.baseUrl, 2);
+    const queue = partitionQueueOf(ctx.app, courseId);
     const requests = ['f-a', 'f-b'].map((student, n) => ({
       idempotencyKey: `failed-${n}`,
       studentId: student,
@@ -264,8 +253,8 @@ describe('dead letters', () => {
       );
       // Taken and failed by a stand-in worker, as BullMQ fails a job that stalled too many times.
       const standIn = new Worker(queue.name, null, {
-        connection: { host: api.config.redis.host, port: api.config.redis.port },
-        prefix: api.config.queuePrefix,
+        connection: { host: ctx.app.config.redis.host, port: ctx.app.config.redis.port },
+        prefix: ctx.app.config.queuePrefix,
       });
       try {
         const job = await standIn.getNextJob('stand-in');
@@ -277,7 +266,10 @@ describe('dead letters', () => {
       expect(await queue.getFailedCount()).toBe(1);
 
       // Two workers hear of it (the start sweep, the failure event): each request is set aside once.
-      const workers = [await startApp(world, { ROLE: 'worker' }), await startApp(world, { ROLE: 'worker' })];
+      const workers = [
+        await startApp(ctx.world, { ROLE: 'worker' }),
+        await startApp(ctx.world, { ROLE: 'worker' }),
+      ];
       try {
         const letters = await eventually(async () => {
           const listed = (await call('GET', '/admin/dead-letters')).body as Array<{

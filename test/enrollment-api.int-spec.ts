@@ -1,37 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jest } from '@jest/globals';
 import { connect } from './support/db-client.js';
-import {
-  createWorld,
-  http,
-  newCourse,
-  startApp,
-  type TestApp,
-  type TestWorld,
-  waitForDecision,
-} from './support/test-app.js';
+import { http, newCourse, useWorld, waitForDecision } from './support/test-app.js';
 
 describe('POST /enroll and GET /enrollments/:key', () => {
-  let world: TestWorld;
-  let api: TestApp;
+  const ctx = useWorld();
   let courseId: number;
 
-  beforeAll(async () => {
-    world = await createWorld();
-    api = await startApp(world);
-  });
   // Each test its own one-seat course: no test reads what another left behind.
   beforeEach(async () => {
-    courseId = await newCourse(api.baseUrl, 1);
-  });
-  afterAll(async () => {
-    await api.close();
-    await world.destroy();
+    courseId = await newCourse(ctx.baseUrl, 1);
   });
 
   const enroll = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
-    http(api.baseUrl, 'POST', '/enroll', body, headers);
-  const decided = (key: string) => waitForDecision(api.baseUrl, key);
+    http(ctx.baseUrl, 'POST', '/enroll', body, headers);
+  const decided = (key: string) => waitForDecision(ctx.baseUrl, key);
 
   it('answers 202 with the queued request and a Location, then shows the decision there', async () => {
     const accepted = await enroll({
@@ -115,7 +98,7 @@ describe('POST /enroll and GET /enrollments/:key', () => {
     const key = `reuse-${field}`;
     const original = { student_id: 's-5', course_id: courseId, priority: 1, idempotency_key: key };
     expect((await enroll(original)).status).toBe(202);
-    const otherCourse = await newCourse(api.baseUrl, 1);
+    const otherCourse = await newCourse(ctx.baseUrl, 1);
     const changed = { ...original, ...change, ...(field === 'course_id' ? { course_id: otherCourse } : {}) };
     const reused = await enroll(changed);
     expect(reused.status).toBe(422);
@@ -138,11 +121,11 @@ describe('POST /enroll and GET /enrollments/:key', () => {
     const missing = await enroll({ student_id: 's-7', course_id: 987654, idempotency_key: 'unknown-course' });
     expect(missing.status).toBe(404);
     expect(missing.body.message).toContain('course_id');
-    expect((await http(api.baseUrl, 'GET', '/enrollments/unknown-course')).status).toBe(404);
+    expect((await http(ctx.baseUrl, 'GET', '/enrollments/unknown-course')).status).toBe(404);
   });
 
   it('answers 404 for an unknown idempotency key', async () => {
-    const missing = await http(api.baseUrl, 'GET', '/enrollments/never-sent');
+    const missing = await http(ctx.baseUrl, 'GET', '/enrollments/never-sent');
     expect(missing.status).toBe(404);
     expect(missing.body).toMatchObject({ statusCode: 404, error: 'Not Found' });
   });
@@ -184,8 +167,8 @@ describe('POST /enroll and GET /enrollments/:key', () => {
     );
     expect(rejected.status).toBe(400);
     expect(rejected.body.message).toContain('idempotency_key');
-    expect((await http(api.baseUrl, 'GET', '/enrollments/body-key')).status).toBe(404);
-    expect((await http(api.baseUrl, 'GET', '/enrollments/header-key')).status).toBe(404);
+    expect((await http(ctx.baseUrl, 'GET', '/enrollments/body-key')).status).toBe(404);
+    expect((await http(ctx.baseUrl, 'GET', '/enrollments/header-key')).status).toBe(404);
   });
 
   it('answers 400 naming the header when the Idempotency-Key header is malformed, and queues nothing', async () => {
@@ -195,11 +178,11 @@ describe('POST /enroll and GET /enrollments/:key', () => {
     );
     expect(rejected.status).toBe(400);
     expect(rejected.body.message).toBe('Idempotency-Key header must be 1..128 printable ASCII characters');
-    expect((await http(api.baseUrl, 'GET', `/enrollments/${'k'.repeat(129)}`)).status).toBe(404);
+    expect((await http(ctx.baseUrl, 'GET', `/enrollments/${'k'.repeat(129)}`)).status).toBe(404);
   });
 
   it('answers 400 to a malformed JSON body', async () => {
-    expect((await http(api.baseUrl, 'POST', '/enroll', '{"student_id":')).status).toBe(400);
+    expect((await http(ctx.baseUrl, 'POST', '/enroll', '{"student_id":')).status).toBe(400);
   });
 
   it('keeps the course counters equal to the rows behind them', async () => {
@@ -210,7 +193,7 @@ describe('POST /enroll and GET /enrollments/:key', () => {
       ).toBe(202);
     }
     for (const key of keys) await decided(key);
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     try {
       const { rows } = await db.query(
         `SELECT c.seats_taken, c.waitlist_length,
@@ -227,29 +210,25 @@ describe('POST /enroll and GET /enrollments/:key', () => {
 });
 
 describe('POST /enroll while Redis is unreachable', () => {
-  let world: TestWorld;
-  let api: TestApp;
   let courseId: number;
 
-  beforeAll(async () => {
+  beforeAll(() => {
     // BullMQ prints the refused connections of its queues to the console before any listener is attached.
     jest.spyOn(console, 'error').mockImplementation(() => undefined);
-    world = await createWorld();
+  });
+  const ctx = useWorld();
+  beforeAll(async () => {
     // The course is created through a healthy instance; the API under test points at a closed Redis port.
-    const healthy = await startApp(world);
-    courseId = await newCourse(healthy.baseUrl, 5);
-    await healthy.close();
-    api = await startApp(world, { ROLE: 'api', REDIS_PORT: '6399' });
+    courseId = await newCourse(ctx.baseUrl, 5);
+    await ctx.restartApp({ ROLE: 'api', REDIS_PORT: '6399' });
   });
   afterAll(async () => {
-    await api.close();
-    await world.destroy();
     // ioredis leaves each refused command's 2 s commandTimeout timer running; let them run out.
     await sleep(2100);
   });
 
   it('answers 503 with Retry-After and leaves nothing half-written', async () => {
-    const refused = await http(api.baseUrl, 'POST', '/enroll', {
+    const refused = await http(ctx.baseUrl, 'POST', '/enroll', {
       student_id: 's-1',
       course_id: courseId,
       idempotency_key: 'during-outage',
@@ -261,10 +240,10 @@ describe('POST /enroll while Redis is unreachable', () => {
       error: 'Service Unavailable',
       message: 'the queue (Redis) is unavailable; retry later',
     });
-    const lookup = await http(api.baseUrl, 'GET', '/enrollments/during-outage');
+    const lookup = await http(ctx.baseUrl, 'GET', '/enrollments/during-outage');
     expect(lookup.status).toBe(503);
     expect(lookup.headers.get('retry-after')).toBe('2');
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     try {
       const { rows } = await db.query('SELECT count(*)::int AS n FROM decisions');
       expect(rows[0].n).toBe(0);

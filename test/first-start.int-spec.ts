@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { databaseUrl } from '../scripts/kit.mjs';
 import { type ChildService, startChildService } from './support/child-service.js';
 import { withAdminClient } from './support/database.js';
-import { ADMIN_TOKEN, asClient, createWorld, http, type TestWorld } from './support/test-app.js';
+import { asAdmin, asClient, http, useWorld } from './support/test-app.js';
 
 const parsed = (lines: string[]): Array<Record<string, any>> =>
   lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, any>);
@@ -15,27 +15,21 @@ const dropDatabase = (name: string): Promise<unknown> =>
 
 /** A fresh clone's first `npm start`: the built service on a server where nothing was prepared for it. */
 describe('first start', () => {
-  let world: TestWorld;
+  const ctx = useWorld({ app: false });
   const running: ChildService[] = [];
 
-  beforeAll(async () => {
-    world = await createWorld();
-  });
   afterEach(async () => {
     for (const service of running.splice(0)) {
       service.process.kill('SIGTERM');
       await service.exited;
     }
   });
-  afterAll(async () => {
-    await world.destroy();
-  });
 
   it('creates the database DATABASE_URL names when it does not exist, migrates it and comes up ready', async () => {
     const name = `courseflow_first_${randomBytes(5).toString('hex')}`;
     try {
       const service = await startChildService({
-        ...world.env,
+        ...ctx.world.env,
         DATABASE_URL: databaseUrl(name),
         RUN_MIGRATIONS: 'true',
         LOG_LEVEL: 'info',
@@ -51,7 +45,7 @@ describe('first start', () => {
         'POST',
         '/courses',
         { code: 'FIRST1', title: 'First start', capacity: 1 },
-        { authorization: `Bearer ${ADMIN_TOKEN}` },
+        asAdmin,
       );
       expect(created.status).toBe(201);
     } finally {
@@ -62,7 +56,7 @@ describe('first start', () => {
   it('lets two processes starting at once on a missing database both come up (the loser of CREATE DATABASE goes on)', async () => {
     const name = `courseflow_first_${randomBytes(5).toString('hex')}`;
     try {
-      const env = { ...world.env, DATABASE_URL: databaseUrl(name), ROLE: 'api', LOG_LEVEL: 'info' };
+      const env = { ...ctx.world.env, DATABASE_URL: databaseUrl(name), ROLE: 'api', LOG_LEVEL: 'info' };
       const services = await Promise.all([startChildService(env), startChildService(env)]);
       running.push(...services);
       const created = services.flatMap((service) =>
@@ -84,7 +78,7 @@ describe('first start', () => {
       url.password = 'x';
       const startedAt = Date.now();
       const failure = await startChildService({
-        ...world.env,
+        ...ctx.world.env,
         DATABASE_URL: url.toString(),
         LOG_LEVEL: 'info',
       }).then(
@@ -119,7 +113,7 @@ describe('first start', () => {
         join(dir, '.env'),
         [
           '# as a newcomer copies .env.example',
-          `DATABASE_URL=${world.database.url}`,
+          `DATABASE_URL=${ctx.world.database.url}`,
           `ADMIN_TOKEN=${fromFile.admin}`,
           `CLIENT_TOKENS=${fromFile.client}`,
           'LOG_LEVEL=debug',
@@ -127,7 +121,7 @@ describe('first start', () => {
       );
       // DATABASE_URL and ADMIN_TOKEN come only from the file; CLIENT_TOKENS and LOG_LEVEL from both.
       const service = await startChildService(
-        { ...world.env, DATABASE_URL: undefined, ADMIN_TOKEN: undefined, LOG_LEVEL: 'info' },
+        { ...ctx.world.env, DATABASE_URL: undefined, ADMIN_TOKEN: undefined, LOG_LEVEL: 'info' },
         'ready',
         { cwd: dir },
       );

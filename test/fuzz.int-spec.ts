@@ -3,18 +3,8 @@ import { Redis } from 'ioredis';
 import { REDIS } from '../scripts/kit.mjs';
 import { acceptedCountsKey } from '../src/redis/redis-keys.js';
 import { connect } from './support/db-client.js';
-import {
-  ADMIN_TOKEN,
-  asClient,
-  createWorld,
-  eventually,
-  newCourse,
-  startApp,
-  type TestApp,
-  type TestWorld,
-} from './support/test-app.js';
+import { asAdmin, asClient, eventually, newCourse, useWorld } from './support/test-app.js';
 
-const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 /** Per CI run: the issue asks for at least 10,000 generated requests against the real service. */
 const RUNS = { enrollBodies: 5000, rawBodies: 1000, headers: 1000, paths: 2000, courseBodies: 1000 };
 
@@ -86,8 +76,7 @@ const pathSegment = fc.oneof(
 );
 
 describe('fuzzing the API (fast-check, the real service, PostgreSQL and Redis)', () => {
-  let world: TestWorld;
-  let app: TestApp;
+  const ctx = useWorld({ appEnv: { ROLE: 'all' } });
   let redis: Redis;
   let courseId: number;
   let accepted = 0;
@@ -96,16 +85,12 @@ describe('fuzzing the API (fast-check, the real service, PostgreSQL and Redis)',
   const statuses = new Map<number, number>();
 
   beforeAll(async () => {
-    world = await createWorld();
-    app = await startApp(world, { ROLE: 'all' });
     redis = new Redis(REDIS);
-    courseId = await newCourse(app.baseUrl, 100_000);
+    courseId = await newCourse(ctx.baseUrl, 100_000);
   });
 
   afterAll(async () => {
     redis?.disconnect();
-    await app?.close();
-    await world?.destroy();
   });
 
   const check = async (
@@ -114,7 +99,7 @@ describe('fuzzing the API (fast-check, the real service, PostgreSQL and Redis)',
     body: string | undefined,
     headers: Record<string, string>,
   ) => {
-    const answer = await send(app.baseUrl, method, path, body, headers);
+    const answer = await send(ctx.baseUrl, method, path, body, headers);
     statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
     const problem = problemWith(answer);
     if (problem) throw new Error(`${method} ${path} ${body ?? ''} → ${problem}`);
@@ -204,14 +189,14 @@ describe('fuzzing the API (fast-check, the real service, PostgreSQL and Redis)',
 
   it(`answers ${RUNS.paths} generated path parameters without a 5xx`, async () => {
     const route = fc.constantFrom(
-      (p: string) => ['GET', `/courses/${p}`, admin] as const,
-      (p: string) => ['GET', `/courses/${p}/events`, admin] as const,
+      (p: string) => ['GET', `/courses/${p}`, asAdmin] as const,
+      (p: string) => ['GET', `/courses/${p}/events`, asAdmin] as const,
       (p: string) => ['GET', `/enrollments/${p}`, asClient] as const,
       (p: string) => ['GET', `/enrollments/${p}/events`, asClient] as const,
       (p: string) => ['DELETE', `/enrollments/${p}`, asClient] as const,
       (p: string) => ['GET', `/students/${p}/requests`, asClient] as const,
-      (p: string) => ['POST', `/dead-letters/${p}/reject`, admin] as const,
-      (p: string) => ['GET', `/courses/${courseId}/events?after=${p}&limit=${p}`, admin] as const,
+      (p: string) => ['POST', `/dead-letters/${p}/reject`, asAdmin] as const,
+      (p: string) => ['GET', `/courses/${courseId}/events?after=${p}&limit=${p}`, asAdmin] as const,
     );
     await fc.assert(
       fc.asyncProperty(route, pathSegment, async (at, segment) => {
@@ -238,7 +223,7 @@ describe('fuzzing the API (fast-check, the real service, PostgreSQL and Redis)',
     await fc.assert(
       fc.asyncProperty(body, fc.boolean(), async (fields, create) => {
         const json = JSON.stringify(fields);
-        const headers = { ...admin, 'content-type': 'application/json' };
+        const headers = { ...asAdmin, 'content-type': 'application/json' };
         const answer = create
           ? await check('POST', '/courses', json, headers)
           : await check(
@@ -256,11 +241,11 @@ describe('fuzzing the API (fast-check, the real service, PostgreSQL and Redis)',
   it('wrote a claim, a job and a decision for each 202, and a course for each 201: nothing for what it refused', async () => {
     let claimed = 0;
     for (let partition = 0; partition < 4; partition += 1) {
-      const counts = await redis.hgetall(acceptedCountsKey(world.queuePrefix, partition));
+      const counts = await redis.hgetall(acceptedCountsKey(ctx.world.queuePrefix, partition));
       claimed += Object.values(counts).reduce((sum, n) => sum + Number(n), 0);
     }
     expect(claimed).toBe(accepted);
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     try {
       await eventually(
         async () => {

@@ -3,8 +3,7 @@ import { type ChildService, startChildService } from './support/child-service.js
 import { connect, courseTruth } from './support/db-client.js';
 import { foldCourse, foldRequest, lifecycleViolation, type RecordedEvent } from './support/lifecycle.js';
 import {
-  ADMIN_TOKEN,
-  createWorld,
+  asAdmin,
   type EnrollBody,
   eventually,
   http,
@@ -12,12 +11,8 @@ import {
   newCourse,
   newRequest,
   partitionQueueOf,
-  startApp,
-  type TestApp,
-  type TestWorld,
+  useWorld,
 } from './support/test-app.js';
-
-const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 interface CourseEvent extends RecordedEvent {
   capacity: number | null;
@@ -95,20 +90,13 @@ const countBy = (values: readonly string[]): Record<string, number> =>
 describe('lifecycle races', () => {
   const seed = Number(process.env.RACE_SEED ?? Date.now() % 1_000_000_007);
   const random = randomSource(seed);
-  let world: TestWorld;
-  let api: TestApp;
   let workers: ChildService[] = [];
-
-  beforeAll(async () => {
-    world = await createWorld();
-    api = await startApp(world, { ROLE: 'api' });
-  });
+  // Before useWorld(): the worker processes stop before the world goes.
   afterAll(async () => {
     for (const worker of workers) worker.process.kill('SIGKILL');
     await Promise.all(workers.map((worker) => worker.exited));
-    await api.close();
-    await world.destroy();
   });
+  const ctx = useWorld({ appEnv: { ROLE: 'api' } });
 
   /** Starts or stops (SIGTERM, graceful) worker processes until `count` run. */
   async function runWorkers(count: number): Promise<void> {
@@ -119,14 +107,14 @@ describe('lifecycle races', () => {
     }
     const started = await Promise.all(
       Array.from({ length: count - workers.length }, () =>
-        startChildService({ ...world.env, ROLE: 'worker', WORKER_CONCURRENCY: '4' }),
+        startChildService({ ...ctx.world.env, ROLE: 'worker', WORKER_CONCURRENCY: '4' }),
       ),
     );
     workers = [...workers, ...started];
   }
 
   const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-    http(api.baseUrl, method, path, body, headers);
+    http(ctx.baseUrl, method, path, body, headers);
   const enroll = (body: EnrollBody) => call('POST', '/enroll', body);
   const drop = (key: string) => call('DELETE', `/enrollments/${encodeURIComponent(key)}`);
   /** DELETE sent alongside the request's POST: repeated while the key is not known yet (404). */
@@ -147,7 +135,7 @@ describe('lifecycle races', () => {
   }
 
   async function decisionCount(courseId: number): Promise<number> {
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     try {
       const { rows } = await db.query('SELECT count(*)::int AS n FROM decisions WHERE course_id = $1', [
         courseId,
@@ -168,7 +156,7 @@ describe('lifecycle races', () => {
 
   /** The course's partition queue holds no job left to run, and none has failed. */
   async function queueDrained(courseId: number): Promise<void> {
-    const queue = partitionQueueOf(api, courseId);
+    const queue = partitionQueueOf(ctx.app, courseId);
     try {
       const counts = await eventually(
         async () => {
@@ -198,7 +186,7 @@ describe('lifecycle races', () => {
     let after: string | undefined;
     for (;;) {
       const query = after === undefined ? '' : `&after=${encodeURIComponent(after)}`;
-      const page = await call('GET', `/courses/${courseId}/events?limit=1000${query}`, undefined, admin);
+      const page = await call('GET', `/courses/${courseId}/events?limit=1000${query}`, undefined, asAdmin);
       expect(page.status).toBe(200);
       if (page.body.events.length === 0) return events;
       events.push(...page.body.events);
@@ -208,7 +196,7 @@ describe('lifecycle races', () => {
 
   /** What PostgreSQL holds for the course: its counters, each decision with its rows, the record's extent. */
   async function readStored(courseId: number) {
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     try {
       const truth = await courseTruth(db, courseId);
       const { rows: decisions } = await db.query<{
@@ -373,7 +361,7 @@ describe('lifecycle races', () => {
   it('keeps every guarantee while 100 drops, 100 requests, 20 repeated drops and 5 capacity changes race', async () => {
     await runWorkers(2);
     const startedAt = Date.now();
-    const courseId = await newCourse(api.baseUrl, 50);
+    const courseId = await newCourse(ctx.baseUrl, 50);
     const initial = Array.from({ length: 300 }, () => newRequest(courseId));
     const accepted = await Promise.all(initial.map(enroll));
     expect(accepted.map((answer) => answer.status)).toEqual(initial.map(() => 202));
@@ -403,7 +391,7 @@ describe('lifecycle races', () => {
       ...capacities.map((capacity) => async (): Promise<Outcome> => ({
         kind: 'patch',
         subject: String(capacity),
-        answer: await call('PATCH', `/courses/${courseId}`, { capacity }, admin),
+        answer: await call('PATCH', `/courses/${courseId}`, { capacity }, asAdmin),
       })),
     ];
     const race = await timed(() => Promise.all(shuffled(operations, random).map((operation) => operation())));
@@ -488,12 +476,12 @@ describe('lifecycle races', () => {
   it('ends a cancel racing its own decision in one consistent state, in either order, many times', async () => {
     await runWorkers(2);
     const startedAt = Date.now();
-    const courseId = await newCourse(api.baseUrl, 2);
+    const courseId = await newCourse(ctx.baseUrl, 2);
     // A course in the same partition queue, whose bursts keep the workers busy in every other wave, so the
     // decision of a request queued behind one comes later and its DELETE often arrives first.
-    const partitions = api.config.allocationPartitions;
-    let neighbour = await newCourse(api.baseUrl, 5);
-    while (neighbour % partitions !== courseId % partitions) neighbour = await newCourse(api.baseUrl, 5);
+    const partitions = ctx.app.config.allocationPartitions;
+    let neighbour = await newCourse(ctx.baseUrl, 5);
+    while (neighbour % partitions !== courseId % partitions) neighbour = await newCourse(ctx.baseUrl, 5);
     const burstKeys: string[] = [];
     const rounds: Array<{ key: string; busy: boolean; delayMs: number | 'none'; answer: HttpResult }> = [];
     // Ten waves of four concurrent rounds on two seats: some are enrolled, some waitlisted, some still queued
@@ -576,7 +564,7 @@ describe('lifecycle races', () => {
   it('answers a drop at once and promotes the head while thousands of requests for the course sit queued', async () => {
     await runWorkers(2);
     const startedAt = Date.now();
-    const courseId = await newCourse(api.baseUrl, 20);
+    const courseId = await newCourse(ctx.baseUrl, 20);
     const first = Array.from({ length: 30 }, () => newRequest(courseId));
     expect((await Promise.all(first.map(enroll))).map((answer) => answer.status)).toEqual(
       first.map(() => 202),
@@ -599,7 +587,7 @@ describe('lifecycle races', () => {
     // Sent over kept-alive connections: thousands of fresh sockets would time the kernel, not the service.
     const flood = await timed(() =>
       inParallel(queued, 64, (body) =>
-        http(api.baseUrl, 'POST', '/enroll', body, { connection: 'keep-alive' }),
+        http(ctx.baseUrl, 'POST', '/enroll', body, { connection: 'keep-alive' }),
       ),
     );
     expect(flood.value.filter((answer) => answer.status !== 202)).toEqual([]);

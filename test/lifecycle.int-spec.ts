@@ -1,36 +1,22 @@
 import {
-  ADMIN_TOKEN,
-  createWorld,
+  asAdmin,
   eventually,
   http,
   newCourse,
   newRequest,
   startApp,
-  type TestApp,
-  type TestWorld,
+  useWorld,
   waitForDecision,
 } from './support/test-app.js';
 import { connect } from './support/db-client.js';
 import { foldCourse, foldRequest } from './support/lifecycle.js';
 
-const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
-
 /** Drops, cancellations, promotions, capacity and window changes through HTTP, as docs/guarantees.md says. */
 describe('the waitlist lifecycle', () => {
-  let world: TestWorld;
-  let api: TestApp;
-
-  beforeAll(async () => {
-    world = await createWorld();
-    api = await startApp(world);
-  });
-  afterAll(async () => {
-    await api.close();
-    await world.destroy();
-  });
+  const ctx = useWorld();
 
   const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-    http(api.baseUrl, method, path, body, headers);
+    http(ctx.baseUrl, method, path, body, headers);
   const drop = (key: string) => call('DELETE', `/enrollments/${encodeURIComponent(key)}`);
   const course = async (id: number) => (await call('GET', `/courses/${id}`)).body;
 
@@ -40,7 +26,7 @@ describe('the waitlist lifecycle', () => {
     for (let n = 0; n < count; n += 1) {
       const body = newRequest(courseId);
       expect((await call('POST', '/enroll', body)).status).toBe(202);
-      await waitForDecision(api.baseUrl, body.idempotency_key);
+      await waitForDecision(ctx.baseUrl, body.idempotency_key);
       keys.push(body.idempotency_key);
     }
     return keys;
@@ -48,7 +34,7 @@ describe('the waitlist lifecycle', () => {
   const statusOf = async (key: string) => (await call('GET', `/enrollments/${encodeURIComponent(key)}`)).body;
 
   it('drops an enrolled request and promotes the waitlist head in the same transaction', async () => {
-    const courseId = await newCourse(api.baseUrl, 2);
+    const courseId = await newCourse(ctx.baseUrl, 2);
     const [first, second, third, fourth] = await decideInOrder(courseId, 4);
     expect((await statusOf(fourth)).waitlist_position).toBe(2);
 
@@ -65,7 +51,7 @@ describe('the waitlist lifecycle', () => {
   });
 
   it('moves everyone behind a waitlisted request up one place when it leaves', async () => {
-    const courseId = await newCourse(api.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     const keys = await decideInOrder(courseId, 7); // 1 enrolled, 6 waitlisted at places 1..6
     for (const leaving of [keys[3], keys[6], keys[1], keys[5]]) {
       expect((await drop(leaving)).body).toMatchObject({ status: 'dropped' });
@@ -78,13 +64,13 @@ describe('the waitlist lifecycle', () => {
   });
 
   it('answers a repeated DELETE with the same final state, and refuses a rejected request with 409', async () => {
-    const courseId = await newCourse(api.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     const body = newRequest(courseId);
     await call('POST', '/enroll', body);
-    await waitForDecision(api.baseUrl, body.idempotency_key);
+    await waitForDecision(ctx.baseUrl, body.idempotency_key);
     const duplicate = { ...newRequest(courseId), student_id: body.student_id };
     await call('POST', '/enroll', duplicate);
-    expect((await waitForDecision(api.baseUrl, duplicate.idempotency_key)).body).toMatchObject({
+    expect((await waitForDecision(ctx.baseUrl, duplicate.idempotency_key)).body).toMatchObject({
       status: 'rejected',
       reason: 'already_enrolled',
     });
@@ -101,20 +87,20 @@ describe('the waitlist lifecycle', () => {
   });
 
   it('lets a student who dropped request the course again with a new key', async () => {
-    const courseId = await newCourse(api.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     const body = newRequest(courseId);
     await call('POST', '/enroll', body);
-    await waitForDecision(api.baseUrl, body.idempotency_key);
+    await waitForDecision(ctx.baseUrl, body.idempotency_key);
     await drop(body.idempotency_key);
     const again = { ...newRequest(courseId), student_id: body.student_id };
     expect((await call('POST', '/enroll', again)).status).toBe(202);
-    expect((await waitForDecision(api.baseUrl, again.idempotency_key)).body.status).toBe('enrolled');
+    expect((await waitForDecision(ctx.baseUrl, again.idempotency_key)).body.status).toBe('enrolled');
   });
 
   it('raises capacity with promotions in waitlist order, refuses going below seats_taken, allows exactly it', async () => {
-    const courseId = await newCourse(api.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     const keys = await decideInOrder(courseId, 5);
-    const raised = await call('PATCH', `/courses/${courseId}`, { capacity: 3 }, admin);
+    const raised = await call('PATCH', `/courses/${courseId}`, { capacity: 3 }, asAdmin);
     expect(raised.status).toBe(200);
     expect(raised.body).toMatchObject({
       capacity: 3,
@@ -126,21 +112,21 @@ describe('the waitlist lifecycle', () => {
     expect((await statusOf(keys[2])).status).toBe('enrolled');
     expect(await statusOf(keys[3])).toMatchObject({ status: 'waitlisted', waitlist_position: 1 });
 
-    const lowered = await call('PATCH', `/courses/${courseId}`, { capacity: 2 }, admin);
+    const lowered = await call('PATCH', `/courses/${courseId}`, { capacity: 2 }, asAdmin);
     expect(lowered.status).toBe(409);
     expect(lowered.body.message).toContain('capacity');
     expect(await course(courseId)).toMatchObject({ capacity: 3, seats_taken: 3 });
     await drop(keys[0]); // keys[3] is promoted
     await drop(keys[3]); // keys[4] is promoted
-    const exact = await call('PATCH', `/courses/${courseId}`, { capacity: 3, title: 'Renamed' }, admin);
+    const exact = await call('PATCH', `/courses/${courseId}`, { capacity: 3, title: 'Renamed' }, asAdmin);
     expect(exact.status).toBe(200);
     expect(exact.body).toMatchObject({ capacity: 3, title: 'Renamed', seats_taken: 3, waitlist_length: 0 });
   });
 
   it('answers PATCH errors as the contract says', async () => {
-    const courseId = await newCourse(api.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     expect((await call('PATCH', `/courses/${courseId}`, { capacity: 2 })).status).toBe(401);
-    expect((await call('PATCH', '/courses/99999999', { capacity: 2 }, admin)).status).toBe(404);
+    expect((await call('PATCH', '/courses/99999999', { capacity: 2 }, asAdmin)).status).toBe(404);
     for (const invalid of [
       { capacity: -1 },
       { capacity: 'x' },
@@ -148,7 +134,7 @@ describe('the waitlist lifecycle', () => {
       { code: 'NEW' },
       { opens_at: 'soon' },
     ]) {
-      const answer = await call('PATCH', `/courses/${courseId}`, invalid, admin);
+      const answer = await call('PATCH', `/courses/${courseId}`, invalid, asAdmin);
       expect(answer.status).toBe(400);
       expect(JSON.stringify(answer.body.message)).toContain(Object.keys(invalid)[0]);
     }
@@ -156,7 +142,7 @@ describe('the waitlist lifecycle', () => {
       'PATCH',
       `/courses/${courseId}`,
       { opens_at: '2030-01-02T00:00:00Z', closes_at: '2030-01-01T00:00:00Z' },
-      admin,
+      asAdmin,
     );
     expect(backwards.status).toBe(400);
     expect(backwards.body.message).toMatch(/opens_at .* must be before closes_at/);
@@ -168,7 +154,7 @@ describe('the waitlist lifecycle', () => {
       'POST',
       '/courses',
       { code: `WIN-${Date.now()}`, title: 'Windowed', capacity: 5, opens_at: opensAt },
-      admin,
+      asAdmin,
     );
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ opens_at: opensAt.replace(/Z$/, 'Z'), closes_at: null });
@@ -183,19 +169,19 @@ describe('the waitlist lifecycle', () => {
       'PATCH',
       `/courses/${created.body.id}`,
       { opens_at: null, closes_at: closedAt },
-      admin,
+      asAdmin,
     );
     expect(patched.status).toBe(200);
     const late = await call('POST', '/enroll', early);
     expect(late.status).toBe(409);
     expect(late.body.message).toBe(`registration for course_id ${created.body.id} closed at ${closedAt}`);
 
-    await call('PATCH', `/courses/${created.body.id}`, { closes_at: null }, admin);
+    await call('PATCH', `/courses/${created.body.id}`, { closes_at: null }, asAdmin);
     expect((await call('POST', '/enroll', early)).status).toBe(202); // the same key, once open
   });
 
   it('decides a request accepted just before the window closed', async () => {
-    const api2 = await startApp(world, { ROLE: 'api' });
+    const api2 = await startApp(ctx.world, { ROLE: 'api' });
     try {
       const courseId = await newCourse(api2.baseUrl, 1);
       const body = newRequest(courseId);
@@ -205,25 +191,25 @@ describe('the waitlist lifecycle', () => {
         'PATCH',
         `/courses/${courseId}`,
         { closes_at: new Date().toISOString() },
-        admin,
+        asAdmin,
       );
       // The worker (the main app) decides it after the close.
-      expect((await waitForDecision(api.baseUrl, body.idempotency_key)).body.status).toBe('enrolled');
+      expect((await waitForDecision(ctx.baseUrl, body.idempotency_key)).body.status).toBe('enrolled');
     } finally {
       await api2.close();
     }
   });
 
   it("lists a student's requests newest first, queued ones included, with current places", async () => {
-    const apiOnly = await startApp(world, { ROLE: 'api' });
+    const apiOnly = await startApp(ctx.world, { ROLE: 'api' });
     try {
-      const full = await newCourse(api.baseUrl, 0);
+      const full = await newCourse(ctx.baseUrl, 0);
       const studentId = `lister-${Date.now()}`;
       const waitlisted = { ...newRequest(full), student_id: studentId };
       await call('POST', '/enroll', waitlisted);
-      await waitForDecision(api.baseUrl, waitlisted.idempotency_key);
-      const other = await newCourse(api.baseUrl, 1);
-      await api.close(); // no worker now: the next request stays queued
+      await waitForDecision(ctx.baseUrl, waitlisted.idempotency_key);
+      const other = await newCourse(ctx.baseUrl, 1);
+      await ctx.app.close(); // no worker now: the next request stays queued
       const queued = { ...newRequest(other), student_id: studentId };
       expect((await http(apiOnly.baseUrl, 'POST', '/enroll', queued)).status).toBe(202);
 
@@ -247,10 +233,10 @@ describe('the waitlist lifecycle', () => {
       expect(cancelled.status).toBe(200);
       expect(cancelled.body).toMatchObject({ status: 'cancelled', waitlist_position: null });
     } finally {
-      api = await startApp(world);
+      await ctx.restartApp();
       await apiOnly.close();
     }
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     try {
       await eventually(async () => {
         const { rows } = await db.query(
@@ -264,14 +250,14 @@ describe('the waitlist lifecycle', () => {
   });
 
   it('records every change as an event whose fold is the current state, readable by cursor', async () => {
-    const courseId = await newCourse(api.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     const keys = await decideInOrder(courseId, 4);
     await drop(keys[0]);
     await drop(keys[2]);
-    await call('PATCH', `/courses/${courseId}`, { capacity: 2 }, admin);
+    await call('PATCH', `/courses/${courseId}`, { capacity: 2 }, asAdmin);
 
     expect((await call('GET', `/courses/${courseId}/events`)).status).toBe(401);
-    const all = await call('GET', `/courses/${courseId}/events`, undefined, admin);
+    const all = await call('GET', `/courses/${courseId}/events`, undefined, asAdmin);
     const folded = foldCourse(all.body.events);
     for (const key of keys) {
       const { status, body } = await call('GET', `/enrollments/${encodeURIComponent(key)}/events`);
@@ -297,24 +283,26 @@ describe('the waitlist lifecycle', () => {
       'promoted',
     ]);
     expect(all.body.events[7]).toMatchObject({ capacity: 2, student_id: null, idempotency_key: null });
-    const firstPage = await call('GET', `/courses/${courseId}/events?limit=4`, undefined, admin);
+    const firstPage = await call('GET', `/courses/${courseId}/events?limit=4`, undefined, asAdmin);
     const rest = await call(
       'GET',
       `/courses/${courseId}/events?after=${firstPage.body.next}`,
       undefined,
-      admin,
+      asAdmin,
     );
     expect([...firstPage.body.events, ...rest.body.events]).toEqual(all.body.events);
     const upToDate = await call(
       'GET',
       `/courses/${courseId}/events?after=${rest.body.next}`,
       undefined,
-      admin,
+      asAdmin,
     );
     expect(upToDate.body).toEqual({ events: [], next: rest.body.next });
     for (const query of ['after=abc', 'after=-1', 'limit=0', 'limit=1001']) {
-      expect((await call('GET', `/courses/${courseId}/events?${query}`, undefined, admin)).status).toBe(400);
+      expect((await call('GET', `/courses/${courseId}/events?${query}`, undefined, asAdmin)).status).toBe(
+        400,
+      );
     }
-    expect((await call('GET', '/courses/99999999/events', undefined, admin)).status).toBe(404);
+    expect((await call('GET', '/courses/99999999/events', undefined, asAdmin)).status).toBe(404);
   });
 });

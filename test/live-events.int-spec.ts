@@ -3,49 +3,35 @@ import { connect as connectDatabase, writeHistory } from './support/db-client.js
 import { connectLive, type LiveClient, subscribe } from './support/live-client.js';
 import {
   ADMIN_TOKEN,
+  asAdmin,
+  asClient,
   CLIENT_TOKEN,
   courseEvents,
-  createWorld,
   enrollAll,
-  metricValue,
   eventually,
   http,
+  metricValue,
   newCourse,
   newRequest,
   startApp,
-  type TestApp,
-  type TestWorld,
-  asClient,
+  useWorld,
 } from './support/test-app.js';
 
-const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
-
 describe('live events on /ws, one process', () => {
-  let world: TestWorld;
-  let service: TestApp;
+  const ctx = useWorld({ appEnv: { WS_MAX_SUBSCRIPTIONS: '3', WS_HEARTBEAT_MS: '300' } });
   const clients: LiveClient[] = [];
   const connect = async (options?: Parameters<typeof connectLive>[1]) => {
-    const client = await connectLive(service.baseUrl, options);
+    const client = await connectLive(ctx.baseUrl, options);
     clients.push(client);
     return client;
   };
-
-  beforeAll(async () => {
-    world = await createWorld();
-    service = await startApp(world, { WS_MAX_SUBSCRIPTIONS: '3', WS_HEARTBEAT_MS: '300' });
-  });
 
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((client) => client.close()));
   });
 
-  afterAll(async () => {
-    await service?.close();
-    await world?.destroy();
-  });
-
   it("tells a student its own requests' decisions and later changes, and nobody else's", async () => {
-    const courseId = await newCourse(service.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     const mine = newRequest(courseId, { student_id: 'live-s-1' });
     const other = newRequest(courseId);
     const client = await connect();
@@ -56,7 +42,7 @@ describe('live events on /ws, one process', () => {
       cursor: expect.any(String),
     });
 
-    await enrollAll(service.baseUrl, [other, mine]);
+    await enrollAll(ctx.baseUrl, [other, mine]);
     await client.untilEvents(1);
     expect(client.events[0]).toMatchObject({
       type: 'waitlisted',
@@ -66,7 +52,7 @@ describe('live events on /ws, one process', () => {
       status: 'waitlisted',
       waitlist_position: 1,
     });
-    expect((await http(service.baseUrl, 'DELETE', `/enrollments/${other.idempotency_key}`)).status).toBe(200);
+    expect((await http(ctx.baseUrl, 'DELETE', `/enrollments/${other.idempotency_key}`)).status).toBe(200);
     await client.untilEvents(2);
     expect(client.events[1]).toMatchObject({ type: 'promoted', status: 'enrolled', waitlist_position: null });
     await sleep(300);
@@ -74,12 +60,12 @@ describe('live events on /ws, one process', () => {
   });
 
   it('follows one request by its idempotency key, from its decision to its drop', async () => {
-    const courseId = await newCourse(service.baseUrl, 5);
+    const courseId = await newCourse(ctx.baseUrl, 5);
     const request = newRequest(courseId);
     const client = await connect();
     await subscribe(client, { idempotency_key: request.idempotency_key });
-    await enrollAll(service.baseUrl, [request, newRequest(courseId)]);
-    await http(service.baseUrl, 'DELETE', `/enrollments/${request.idempotency_key}`);
+    await enrollAll(ctx.baseUrl, [request, newRequest(courseId)]);
+    await http(ctx.baseUrl, 'DELETE', `/enrollments/${request.idempotency_key}`);
     await client.untilEvents(2);
     await sleep(200);
     expect(client.events.map((event) => [event.type, event.idempotency_key])).toEqual([
@@ -89,7 +75,7 @@ describe('live events on /ws, one process', () => {
   });
 
   it('gives a course to operators only: the token in the message or on the upgrade request', async () => {
-    const courseId = await newCourse(service.baseUrl, 5);
+    const courseId = await newCourse(ctx.baseUrl, 5);
     const anonymous = await connect();
     expect(await subscribe(anonymous, { course_id: courseId })).toMatchObject({
       type: 'error',
@@ -107,7 +93,7 @@ describe('live events on /ws, one process', () => {
     expect(await subscribe(byHeader, { course_id: courseId })).toMatchObject({ type: 'subscribed' });
     // A wrong token on the upgrade request is refused there (CLIENT_TOKENS is set in the tests).
     await expect(
-      connectLive(service.baseUrl, { headers: { authorization: 'Bearer wrong-token-123' } }),
+      connectLive(ctx.baseUrl, { headers: { authorization: 'Bearer wrong-token-123' } }),
     ).rejects.toThrow(/401/);
     expect(await subscribe(byHeader, { course_id: 2_000_000_000 })).toMatchObject({
       type: 'error',
@@ -115,7 +101,7 @@ describe('live events on /ws, one process', () => {
       message: 'course_id 2000000000 does not exist',
     });
 
-    await enrollAll(service.baseUrl, [newRequest(courseId)]);
+    await enrollAll(ctx.baseUrl, [newRequest(courseId)]);
     await anonymous.untilEvents(1);
     await byHeader.untilEvents(1);
   });
@@ -141,8 +127,8 @@ describe('live events on /ws, one process', () => {
       type: 'error',
       field: 'token',
     });
-    const courseId = await newCourse(service.baseUrl, 5);
-    await enrollAll(service.baseUrl, [newRequest(courseId, { student_id: 'token-1' })]);
+    const courseId = await newCourse(ctx.baseUrl, 5);
+    await enrollAll(ctx.baseUrl, [newRequest(courseId, { student_id: 'token-1' })]);
     await bare.untilEvents(1);
     await byHeader.untilEvents(1);
   });
@@ -200,8 +186,8 @@ describe('live events on /ws, one process', () => {
     expect(await client.reply('unsubscribed', seen)).toMatchObject({ student_id: 'cap-1' });
     expect(await subscribe(client, { student_id: 'cap-4' })).toMatchObject({ type: 'subscribed' });
 
-    const courseId = await newCourse(service.baseUrl, 5);
-    await enrollAll(service.baseUrl, [
+    const courseId = await newCourse(ctx.baseUrl, 5);
+    await enrollAll(ctx.baseUrl, [
       newRequest(courseId, { student_id: 'cap-1' }),
       newRequest(courseId, { student_id: 'cap-4' }),
     ]);
@@ -211,11 +197,11 @@ describe('live events on /ws, one process', () => {
   });
 
   it('sends an event that two subscriptions of a connection select once', async () => {
-    const courseId = await newCourse(service.baseUrl, 5);
-    const client = await connect({ headers: admin });
+    const courseId = await newCourse(ctx.baseUrl, 5);
+    const client = await connect({ headers: asAdmin });
     await subscribe(client, { course_id: courseId });
     await subscribe(client, { student_id: 'both-1' });
-    await enrollAll(service.baseUrl, [newRequest(courseId, { student_id: 'both-1' }), newRequest(courseId)]);
+    await enrollAll(ctx.baseUrl, [newRequest(courseId, { student_id: 'both-1' }), newRequest(courseId)]);
     await client.untilEvents(2);
     await sleep(300);
     expect(client.events).toHaveLength(2);
@@ -223,14 +209,14 @@ describe('live events on /ws, one process', () => {
   });
 
   it('catches every subscription up when the process loses its LISTEN connection and gets it back', async () => {
-    const courseId = await newCourse(service.baseUrl, 1000);
-    const client = await connect({ headers: admin });
+    const courseId = await newCourse(ctx.baseUrl, 1000);
+    const client = await connect({ headers: asAdmin });
     await subscribe(client, { course_id: courseId });
     await subscribe(client, { student_id: 'listen-lost' });
-    await enrollAll(service.baseUrl, [newRequest(courseId)]);
+    await enrollAll(ctx.baseUrl, [newRequest(courseId)]);
     await client.untilEvents(1);
 
-    const database = await connectDatabase(world.env.DATABASE_URL);
+    const database = await connectDatabase(ctx.world.env.DATABASE_URL);
     try {
       const [{ count }] = (
         await database.query(
@@ -243,15 +229,15 @@ describe('live events on /ws, one process', () => {
       await database.end();
     }
     // Decided while nobody listens: the wake-ups are lost, the events are not.
-    await enrollAll(service.baseUrl, [
+    await enrollAll(ctx.baseUrl, [
       ...Array.from({ length: 20 }, () => newRequest(courseId)),
       newRequest(courseId, { student_id: 'listen-lost' }),
     ]);
     await client.untilEvents(22);
-    await enrollAll(service.baseUrl, [newRequest(courseId)]);
+    await enrollAll(ctx.baseUrl, [newRequest(courseId)]);
     await client.untilEvents(23);
     await sleep(300);
-    const record = await courseEvents(service.baseUrl, courseId);
+    const record = await courseEvents(ctx.baseUrl, courseId);
     // Both subscriptions replay at once, so the student's own event may come before the course's earlier
     // ones (each subscription keeps commit order; the connection sends an event once).
     expect(client.events.map((event) => event.idempotency_key).sort()).toEqual(
@@ -260,11 +246,11 @@ describe('live events on /ws, one process', () => {
   });
 
   it('resumes two overlapping subscriptions without repeating what one sent while the other replayed', async () => {
-    const courseId = await newCourse(service.baseUrl, 5);
-    await writeHistory(world.env.DATABASE_URL, courseId, 20_000);
+    const courseId = await newCourse(ctx.baseUrl, 5);
+    await writeHistory(ctx.world.env.DATABASE_URL, courseId, 20_000);
     // Its own process: this client stops reading for a while, longer than the suite's 300 ms heartbeat.
-    const patient = await startApp(world);
-    const first = await connectLive(patient.baseUrl, { headers: admin });
+    const patient = await startApp(ctx.world);
+    const first = await connectLive(patient.baseUrl, { headers: asAdmin });
     clients.push(first);
     await subscribe(first, { student_id: 'overlap-1' });
     first.socket.pause();
@@ -272,7 +258,7 @@ describe('live events on /ws, one process', () => {
     await sleep(300);
     // The course's replay waits for the client to read; meanwhile the student's decision goes out live.
     const mine = newRequest(courseId, { student_id: 'overlap-1' });
-    await enrollAll(service.baseUrl, [mine]);
+    await enrollAll(ctx.baseUrl, [mine]);
     await sleep(300);
     first.socket.resume();
     await first.untilEvents(20_001, 30_000);
@@ -281,7 +267,7 @@ describe('live events on /ws, one process', () => {
     const cursor = first.events[sentAt].cursor;
     await first.close();
 
-    const second = await connectLive(patient.baseUrl, { headers: admin });
+    const second = await connectLive(patient.baseUrl, { headers: asAdmin });
     clients.push(second);
     await subscribe(second, { student_id: 'overlap-1', after: cursor });
     await subscribe(second, { course_id: courseId, after: cursor });
@@ -297,7 +283,7 @@ describe('live events on /ws, one process', () => {
   });
 
   it('gives a course subscription made while only students are followed every event after its start', async () => {
-    const courseId = await newCourse(service.baseUrl, 10_000);
+    const courseId = await newCourse(ctx.baseUrl, 10_000);
     // A student followed: the process reads only followed students' events of courses nobody follows whole.
     const student = await connect();
     await subscribe(student, { student_id: 'filtered-1' });
@@ -306,7 +292,7 @@ describe('live events on /ws, one process', () => {
       let sent = 0;
       while (producing) {
         const request = newRequest(courseId, sent % 10 === 0 ? { student_id: `filtered-${sent}` } : {});
-        expect((await http(service.baseUrl, 'POST', '/enroll', request)).status).toBe(202);
+        expect((await http(ctx.baseUrl, 'POST', '/enroll', request)).status).toBe(202);
         sent += 1;
       }
       return sent;
@@ -314,7 +300,7 @@ describe('live events on /ws, one process', () => {
     const operators: Array<{ client: LiveClient; from: number }> = [];
     for (let i = 0; i < 6; i += 1) {
       await sleep(100 + i * 40);
-      const client = await connect({ headers: admin });
+      const client = await connect({ headers: asAdmin });
       const subscribed = await subscribe(client, { course_id: courseId });
       const position = JSON.parse(Buffer.from(subscribed.cursor, 'base64url').toString())[`c:${courseId}`];
       operators.push({ client, from: position[0][1] });
@@ -322,9 +308,9 @@ describe('live events on /ws, one process', () => {
     producing = false;
     const total = await producer;
     await eventually(async () =>
-      (await courseEvents(service.baseUrl, courseId)).length === total ? true : undefined,
+      (await courseEvents(ctx.baseUrl, courseId)).length === total ? true : undefined,
     );
-    const record = await courseEvents(service.baseUrl, courseId);
+    const record = await courseEvents(ctx.baseUrl, courseId);
     for (const { client, from } of operators) {
       const expected = record.slice(from).map((event) => event.idempotency_key);
       await client.untilEvents(expected.length);
@@ -340,21 +326,21 @@ describe('live events on /ws, one process', () => {
     expect(code).toBe(1006);
     await sleep(700);
     expect(answering.socket.readyState).toBe(answering.socket.OPEN);
-    const metrics = await (await fetch(`${service.baseUrl}/metrics`, { headers: asClient })).text();
+    const metrics = await (await fetch(`${ctx.baseUrl}/metrics`, { headers: asClient })).text();
     expect(
       metricValue(metrics, 'courseflow_ws_disconnects_total{reason="heartbeat"}'),
     ).toBeGreaterThanOrEqual(1);
   });
 
   it('counts connections, subscriptions and delivered events in /metrics', async () => {
-    const before = await (await fetch(`${service.baseUrl}/metrics`, { headers: asClient })).text();
+    const before = await (await fetch(`${ctx.baseUrl}/metrics`, { headers: asClient })).text();
     const client = await connect();
     await subscribe(client, { student_id: 'metrics-1' });
     await subscribe(client, { student_id: 'metrics-2' });
-    const courseId = await newCourse(service.baseUrl, 5);
-    await enrollAll(service.baseUrl, [newRequest(courseId, { student_id: 'metrics-1' })]);
+    const courseId = await newCourse(ctx.baseUrl, 5);
+    await enrollAll(ctx.baseUrl, [newRequest(courseId, { student_id: 'metrics-1' })]);
     await client.untilEvents(1);
-    const after = await (await fetch(`${service.baseUrl}/metrics`, { headers: asClient })).text();
+    const after = await (await fetch(`${ctx.baseUrl}/metrics`, { headers: asClient })).text();
     expect(metricValue(after, 'courseflow_ws_connections')).toBe(
       metricValue(before, 'courseflow_ws_connections') + 1,
     );

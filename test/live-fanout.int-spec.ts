@@ -3,20 +3,18 @@ import { type ChildService, startChildService } from './support/child-service.js
 import { writeHistory } from './support/db-client.js';
 import { connectLive, type LiveClient, type LiveEventFrame, subscribe } from './support/live-client.js';
 import {
-  ADMIN_TOKEN,
+  asAdmin,
+  asClient,
   courseEvents,
-  createWorld,
   enrollAll,
-  metricValue,
   eventually,
   http,
+  metricValue,
   newCourse,
   newRequest,
-  type TestWorld,
-  asClient,
+  useWorld,
 } from './support/test-app.js';
 
-const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const SEND_BUFFER_BYTES = 64 * 1024;
 
 /** The fields that identify an event in a course's record (the cursor differs by reader). */
@@ -28,7 +26,6 @@ async function metricsOf(service: ChildService): Promise<string> {
 }
 
 describe('live events across processes: two API processes and a worker', () => {
-  let world: TestWorld;
   let api1: ChildService;
   let api2: ChildService;
   let worker: ChildService;
@@ -39,10 +36,14 @@ describe('live events across processes: two API processes and a worker', () => {
     return client;
   };
 
+  // Before useWorld(): the processes stop before the world goes.
+  afterAll(() => {
+    for (const service of [api1, api2, worker]) service?.process.kill('SIGKILL');
+  });
+  const ctx = useWorld({ app: false });
   beforeAll(async () => {
-    world = await createWorld();
     const apiEnv = {
-      ...world.env,
+      ...ctx.world.env,
       ROLE: 'api',
       WS_SEND_BUFFER_BYTES: String(SEND_BUFFER_BYTES),
       WS_SLOW_CONSUMER_MS: '2000',
@@ -50,7 +51,7 @@ describe('live events across processes: two API processes and a worker', () => {
     [api1, api2, worker] = await Promise.all([
       startChildService(apiEnv),
       startChildService(apiEnv),
-      startChildService({ ...world.env, ROLE: 'worker' }),
+      startChildService({ ...ctx.world.env, ROLE: 'worker' }),
     ]);
   });
 
@@ -58,14 +59,9 @@ describe('live events across processes: two API processes and a worker', () => {
     await Promise.all(clients.splice(0).map((client) => client.close()));
   });
 
-  afterAll(async () => {
-    for (const service of [api1, api2, worker]) service?.process.kill('SIGKILL');
-    await world?.destroy();
-  });
-
   it("delivers, within a second, the worker's decisions and another API process's drops and capacity changes", async () => {
     const courseId = await newCourse(api1.baseUrl, 2);
-    const operator = await live(api2, admin);
+    const operator = await live(api2, asAdmin);
     await subscribe(operator, { course_id: courseId });
     const student = await live(api2);
     await subscribe(student, { student_id: 'fan-watched' });
@@ -78,7 +74,7 @@ describe('live events across processes: two API processes and a worker', () => {
     ];
     await enrollAll(api1.baseUrl, [a, b, watched, d]);
     expect((await http(api1.baseUrl, 'DELETE', `/enrollments/${a.idempotency_key}`)).status).toBe(200);
-    const patched = await http(api1.baseUrl, 'PATCH', `/courses/${courseId}`, { capacity: 3 }, admin);
+    const patched = await http(api1.baseUrl, 'PATCH', `/courses/${courseId}`, { capacity: 3 }, asAdmin);
     expect(patched.status).toBe(200);
 
     const record = await courseEvents(api1.baseUrl, courseId);
@@ -108,7 +104,7 @@ describe('live events across processes: two API processes and a worker', () => {
 
   it('resumes on the other process with exactly what was missed, also while changes are being made', async () => {
     const courseId = await newCourse(api1.baseUrl, 10_000);
-    const first = await live(api2, admin);
+    const first = await live(api2, asAdmin);
     await subscribe(first, { course_id: courseId });
     await enrollAll(api1.baseUrl, [newRequest(courseId)]);
     await first.untilEvents(1);
@@ -119,7 +115,7 @@ describe('live events across processes: two API processes and a worker', () => {
       api1.baseUrl,
       Array.from({ length: 50 }, () => newRequest(courseId)),
     );
-    const resumed = await live(api1, admin);
+    const resumed = await live(api1, asAdmin);
     await subscribe(resumed, { course_id: courseId, after: cursor });
     await resumed.untilEvents(50);
     await enrollAll(
@@ -132,7 +128,7 @@ describe('live events across processes: two API processes and a worker', () => {
     expect(resumed.events.map(identity)).toEqual(missed.slice(1).map(identity));
     await resumed.close();
     // A course's REST cursor (GET /courses/:id/events) resumes a course subscription too.
-    const fromRest = await live(api2, admin);
+    const fromRest = await live(api2, asAdmin);
     await subscribe(fromRest, { course_id: courseId, after: missed[50].cursor });
     await fromRest.untilEvents(5);
     await sleep(200);
@@ -155,7 +151,7 @@ describe('live events across processes: two API processes and a worker', () => {
     const received: LiveEventFrame[] = [...resumed.events];
     let after = resumed.lastCursor()!;
     for (let hop = 0; hop < 8; hop += 1) {
-      const client = await live(hop % 2 === 0 ? api2 : api1, admin);
+      const client = await live(hop % 2 === 0 ? api2 : api1, asAdmin);
       await subscribe(client, { course_id: courseId, after });
       await sleep(150 + hop * 30);
       await client.close();
@@ -164,7 +160,7 @@ describe('live events across processes: two API processes and a worker', () => {
     }
     producing = false;
     const total = 1 + 50 + 5 + (await producer);
-    const last = await live(api2, admin);
+    const last = await live(api2, asAdmin);
     await subscribe(last, { course_id: courseId, after });
     await eventually(
       async () => {
@@ -185,15 +181,15 @@ describe('live events across processes: two API processes and a worker', () => {
   it('cuts off a consumer that never reads, holding no more than its send buffer for it', async () => {
     const flooded = await newCourse(api2.baseUrl, 5);
     const healthyCourse = await newCourse(api2.baseUrl, 5);
-    const slow = await live(api2, admin);
+    const slow = await live(api2, asAdmin);
     await subscribe(slow, { course_id: flooded });
-    const healthy = await live(api2, admin);
+    const healthy = await live(api2, asAdmin);
     await subscribe(healthy, { course_id: healthyCourse });
     slow.socket.pause();
     const rssBefore = metricValue(await metricsOf(api2), 'process_resident_memory_bytes');
 
     // 300,000 events (about 80 MB of frames) in one transaction, as a stampede's record would grow.
-    await writeHistory(world.env.DATABASE_URL, flooded, 300_000);
+    await writeHistory(ctx.world.env.DATABASE_URL, flooded, 300_000);
     const slowConsumers = 'courseflow_ws_disconnects_total{reason="slow_consumer"}';
     await eventually(
       async () => (metricValue(await metricsOf(api2), slowConsumers) >= 1 ? true : undefined),
@@ -211,7 +207,7 @@ describe('live events across processes: two API processes and a worker', () => {
 
   it('says 1001 to its clients on SIGTERM; they resume on the other process and miss nothing', async () => {
     const courseId = await newCourse(api2.baseUrl, 10_000);
-    const client = await live(api1, admin);
+    const client = await live(api1, asAdmin);
     await subscribe(client, { course_id: courseId });
     let producing = true;
     const producer = (async () => {
@@ -227,7 +223,7 @@ describe('live events across processes: two API processes and a worker', () => {
     api1.process.kill('SIGTERM');
     expect((await client.closed).code).toBe(1001);
     expect((await api1.exited).code).toBe(0);
-    const resumed = await live(api2, admin);
+    const resumed = await live(api2, asAdmin);
     await subscribe(resumed, { course_id: courseId, after: client.lastCursor()! });
     await sleep(500);
     producing = false;

@@ -1,17 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { parse } from 'yaml';
-import {
-  createWorld,
-  http,
-  newCourse,
-  newRequest,
-  startApp,
-  waitForDecision,
-  type TestApp,
-  type TestWorld,
-  asClient,
-} from './support/test-app.js';
+import { http, newCourse, newRequest, useWorld, waitForDecision, asClient } from './support/test-app.js';
 
 /**
  * The dashboard and the alert rules name metrics in PromQL strings that nothing compiles, so a renamed
@@ -120,27 +110,19 @@ function metricUses(): Use[] {
 }
 
 describe('monitoring files', () => {
-  let world: TestWorld;
-  let app: TestApp;
+  const ctx = useWorld();
   let exposition: string;
 
   beforeAll(async () => {
-    world = await createWorld();
-    app = await startApp(world);
     // One request accepted and decided, so the histograms and per-course gauges have samples too.
-    const courseId = await newCourse(app.baseUrl, 1);
+    const courseId = await newCourse(ctx.baseUrl, 1);
     const request = newRequest(courseId);
-    expect((await http(app.baseUrl, 'POST', '/enroll', request)).status).toBe(202);
-    await waitForDecision(app.baseUrl, request.idempotency_key);
-    const response = await fetch(`${app.baseUrl}/metrics`, { headers: asClient });
+    expect((await http(ctx.baseUrl, 'POST', '/enroll', request)).status).toBe(202);
+    await waitForDecision(ctx.baseUrl, request.idempotency_key);
+    const response = await fetch(`${ctx.baseUrl}/metrics`, { headers: asClient });
     expect(response.status).toBe(200);
     exposition = await response.text();
   });
-  afterAll(async () => {
-    await app?.close();
-    await world?.destroy();
-  });
-
   it('finds the metric names in PromQL, and only those', () => {
     expect(
       metricNamesIn(

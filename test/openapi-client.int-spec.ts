@@ -3,14 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import openapiTS, { astToString, type OpenAPI3 } from 'openapi-typescript';
-import {
-  ADMIN_TOKEN,
-  CLIENT_TOKEN,
-  createWorld,
-  startApp,
-  type TestApp,
-  type TestWorld,
-} from './support/test-app.js';
+import { ADMIN_TOKEN, CLIENT_TOKEN, useWorld } from './support/test-app.js';
 
 const run = promisify(execFile);
 
@@ -142,24 +135,19 @@ main().catch((error: unknown) => {
 `;
 
 describe('the OpenAPI document, through a generated client', () => {
-  let world: TestWorld;
-  let api: TestApp;
+  const ctx = useWorld();
   let dir: string;
 
   beforeAll(async () => {
-    world = await createWorld();
-    api = await startApp(world);
     // Inside the project, so the client resolves openapi-fetch from its node_modules.
     dir = mkdtempSync(path.join(process.cwd(), '.openapi-client-'));
   });
   afterAll(async () => {
     rmSync(dir, { recursive: true, force: true });
-    await api.close();
-    await world.destroy();
   });
 
   it('typechecks a strict client without casts and calls every operation with it', async () => {
-    const document = (await (await fetch(`${api.baseUrl}/docs-json`)).json()) as OpenAPI3;
+    const document = (await (await fetch(`${ctx.baseUrl}/docs-json`)).json()) as OpenAPI3;
     writeFileSync(path.join(dir, 'schema.ts'), astToString(await openapiTS(document)));
     writeFileSync(path.join(dir, 'client.ts'), CLIENT);
     writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
@@ -187,7 +175,7 @@ describe('the OpenAPI document, through a generated client', () => {
       env: {
         ...process.env,
         NODE_OPTIONS: '',
-        BASE_URL: api.baseUrl,
+        BASE_URL: ctx.baseUrl,
         CLIENT_TOKEN,
         SUFFIX: String(process.pid),
         ADMIN_TOKEN,

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createWorld, startApp, type TestApp, type TestWorld } from './support/test-app.js';
+import { useWorld } from './support/test-app.js';
 
 const run = promisify(execFile);
 
@@ -51,24 +51,19 @@ async function spectral(file: string): Promise<LintCount> {
 }
 
 describe('the OpenAPI document at /docs-json', () => {
-  let world: TestWorld;
-  let api: TestApp;
+  const ctx = useWorld();
   let dir: string;
   let file: string;
   let document: string;
 
   beforeAll(async () => {
-    world = await createWorld();
-    api = await startApp(world);
     dir = mkdtempSync(path.join(tmpdir(), 'courseflow-openapi-'));
     file = path.join(dir, 'openapi.json');
-    document = await (await fetch(`${api.baseUrl}/docs-json`)).text();
+    document = await (await fetch(`${ctx.baseUrl}/docs-json`)).text();
     writeFileSync(file, document);
   });
   afterAll(async () => {
     rmSync(dir, { recursive: true, force: true });
-    await api.close();
-    await world.destroy();
   });
 
   it("passes Redocly's recommended rules and Spectral's spectral:oas without an error or a warning", async () => {

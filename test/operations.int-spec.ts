@@ -2,18 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { jest } from '@jest/globals';
 import { connect } from './support/db-client.js';
 import { withAdminClient } from './support/database.js';
-import {
-  ADMIN_TOKEN,
-  createWorld,
-  eventually,
-  http,
-  newCourse,
-  newRequest,
-  startApp,
-  type TestApp,
-  type TestWorld,
-  asClient,
-} from './support/test-app.js';
+import { asAdmin, asClient, eventually, http, newCourse, newRequest, useWorld } from './support/test-app.js';
 
 /** Parses Prometheus text format into { 'name{labels}': value }. */
 function parseMetrics(text: string): Map<string, number> {
@@ -35,23 +24,13 @@ async function scrape(baseUrl: string): Promise<Map<string, number>> {
 }
 
 describe('probes, metrics and docs', () => {
-  let world: TestWorld;
-  let app: TestApp;
-
-  beforeAll(async () => {
-    world = await createWorld();
-    app = await startApp(world);
-  });
-  afterAll(async () => {
-    await app.close();
-    await world.destroy();
-  });
+  const ctx = useWorld();
 
   it('answers /health with ok and /ready with both dependencies ok', async () => {
-    const health = await http(app.baseUrl, 'GET', '/health');
+    const health = await http(ctx.baseUrl, 'GET', '/health');
     expect(health.status).toBe(200);
     expect(health.body.status).toBe('ok');
-    const ready = await http(app.baseUrl, 'GET', '/ready');
+    const ready = await http(ctx.baseUrl, 'GET', '/ready');
     expect(ready.status).toBe(200);
     expect(ready.body).toMatchObject({
       status: 'ready',
@@ -62,7 +41,7 @@ describe('probes, metrics and docs', () => {
   });
 
   it('reports the database down on /ready while it refuses connections, and recovers', async () => {
-    const name = world.database.name;
+    const name = ctx.world.database.name;
     try {
       await withAdminClient(async (client) => {
         await client.query(`ALTER DATABASE ${name} WITH ALLOW_CONNECTIONS false`);
@@ -72,7 +51,7 @@ describe('probes, metrics and docs', () => {
       });
       const ready = await eventually(
         async () => {
-          const answer = await http(app.baseUrl, 'GET', '/ready');
+          const answer = await http(ctx.baseUrl, 'GET', '/ready');
           return answer.status === 503 ? answer : undefined;
         },
         30_000,
@@ -83,7 +62,7 @@ describe('probes, metrics and docs', () => {
         status: 'down',
         message: `database unavailable at 127.0.0.1:5432/${name}`,
       });
-      expect((await http(app.baseUrl, 'GET', '/health')).status).toBe(200);
+      expect((await http(ctx.baseUrl, 'GET', '/health')).status).toBe(200);
       // Every route that needs the database says so with a 503 the client may retry, never a 500.
       for (const [method, path, body] of [
         ['GET', '/courses', undefined],
@@ -96,9 +75,7 @@ describe('probes, metrics and docs', () => {
           { student_id: 's-down', course_id: 987_654, idempotency_key: 'during-db-outage' },
         ],
       ] as const) {
-        const answer = await http(app.baseUrl, method, path, body, {
-          authorization: `Bearer ${ADMIN_TOKEN}`,
-        });
+        const answer = await http(ctx.baseUrl, method, path, body, asAdmin);
         expect({ route: `${method} ${path}`, status: answer.status, body: answer.body }).toEqual({
           route: `${method} ${path}`,
           status: 503,
@@ -114,25 +91,25 @@ describe('probes, metrics and docs', () => {
       await withAdminClient((client) => client.query(`ALTER DATABASE ${name} WITH ALLOW_CONNECTIONS true`));
     }
     await eventually(async () =>
-      (await http(app.baseUrl, 'GET', '/ready')).status === 200 ? true : undefined,
+      (await http(ctx.baseUrl, 'GET', '/ready')).status === 200 ? true : undefined,
     );
   });
 
   it('counts requests and decisions, and moves the per-course gauges', async () => {
-    const courseId = await newCourse(app.baseUrl, 2);
-    const code = (await http(app.baseUrl, 'GET', `/courses/${courseId}`)).body.code as string;
-    const before = await scrape(app.baseUrl);
+    const courseId = await newCourse(ctx.baseUrl, 2);
+    const code = (await http(ctx.baseUrl, 'GET', `/courses/${courseId}`)).body.code as string;
+    const before = await scrape(ctx.baseUrl);
     const counter = (samples: Map<string, number>, status: string) =>
       samples.get(`enrollment_requests_total{status="${status}"}`) ?? 0;
 
     const requests = [1, 2, 3].map(() => newRequest(courseId));
     for (const request of requests) {
-      expect((await http(app.baseUrl, 'POST', '/enroll', request)).status).toBe(202);
+      expect((await http(ctx.baseUrl, 'POST', '/enroll', request)).status).toBe(202);
     }
-    expect((await http(app.baseUrl, 'POST', '/enroll', requests[0])).status).toBe(200);
+    expect((await http(ctx.baseUrl, 'POST', '/enroll', requests[0])).status).toBe(200);
     expect(
       (
-        await http(app.baseUrl, 'POST', '/enroll', {
+        await http(ctx.baseUrl, 'POST', '/enroll', {
           student_id: 'bad id',
           course_id: courseId,
           idempotency_key: 'x',
@@ -142,7 +119,7 @@ describe('probes, metrics and docs', () => {
 
     const after = await eventually(
       async () => {
-        const samples = await scrape(app.baseUrl);
+        const samples = await scrape(ctx.baseUrl);
         return samples.get(`courseflow_seats_taken{course="${code}"}`) === 2 &&
           counter(samples, 'waitlisted') - counter(before, 'waitlisted') === 1
           ? samples
@@ -164,7 +141,7 @@ describe('probes, metrics and docs', () => {
     expect(after.has('enrollment_latency_seconds_bucket{le="30"}')).toBe(true);
     expect(after.has('process_resident_memory_bytes')).toBe(true);
 
-    const json = await http(app.baseUrl, 'GET', '/metrics/json');
+    const json = await http(ctx.baseUrl, 'GET', '/metrics/json');
     expect(json.status).toBe(200);
     const seats = (
       json.body as Array<{ name: string; values: Array<{ labels: Record<string, string>; value: number }> }>
@@ -173,19 +150,19 @@ describe('probes, metrics and docs', () => {
   });
 
   it('shows queue depth for requests accepted and not yet decided', async () => {
-    const courseId = await newCourse(app.baseUrl, 1);
-    const code = (await http(app.baseUrl, 'GET', `/courses/${courseId}`)).body.code as string;
+    const courseId = await newCourse(ctx.baseUrl, 1);
+    const code = (await http(ctx.baseUrl, 'GET', `/courses/${courseId}`)).body.code as string;
     // Hold the course row so the worker cannot decide while the gauge is read.
-    const blocker = await connect(world.database.url);
+    const blocker = await connect(ctx.world.database.url);
     try {
       await blocker.query('BEGIN');
       await blocker.query('SELECT 1 FROM courses WHERE id = $1 FOR UPDATE', [courseId]);
       for (let n = 0; n < 3; n += 1) {
-        expect((await http(app.baseUrl, 'POST', '/enroll', newRequest(courseId))).status).toBe(202);
+        expect((await http(ctx.baseUrl, 'POST', '/enroll', newRequest(courseId))).status).toBe(202);
       }
       // The gauges are read from the stores at most once a second: poll until the scrape shows all three.
       const depth = () =>
-        scrape(app.baseUrl).then((samples) => samples.get(`courseflow_queue_depth{course="${code}"}`));
+        scrape(ctx.baseUrl).then((samples) => samples.get(`courseflow_queue_depth{course="${code}"}`));
       await eventually(async () => ((await depth()) === 3 ? true : undefined), 30_000, 'a queue depth of 3');
     } finally {
       await blocker.query('ROLLBACK');
@@ -193,14 +170,14 @@ describe('probes, metrics and docs', () => {
     }
     await eventually(
       async () =>
-        (await scrape(app.baseUrl)).get(`courseflow_queue_depth{course="${code}"}`) === 0 ? true : undefined,
+        (await scrape(ctx.baseUrl)).get(`courseflow_queue_depth{course="${code}"}`) === 0 ? true : undefined,
       30_000,
       'the queue depth back to 0',
     );
   });
 
   it('documents every route the application serves in the OpenAPI document', async () => {
-    const doc = await http(app.baseUrl, 'GET', '/docs-json');
+    const doc = await http(ctx.baseUrl, 'GET', '/docs-json');
     expect(doc.status).toBe(200);
     expect(doc.body.openapi).toMatch(/^3\./);
     const documented = new Set(
@@ -208,8 +185,9 @@ describe('probes, metrics and docs', () => {
         Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`),
       ),
     );
-    const router = (app.app.getHttpAdapter().getInstance() as { router: { stack: Array<{ route?: any }> } })
-      .router;
+    const router = (
+      ctx.app.app.getHttpAdapter().getInstance() as { router: { stack: Array<{ route?: any }> } }
+    ).router;
     const served = router.stack
       // Catch-all layers (Express's 404 fallback, `/*splat`) are not API routes.
       .filter((layer) => layer.route && !String(layer.route.path).includes('*'))
@@ -271,50 +249,42 @@ describe('probes, metrics and docs', () => {
     const enrollSchema = doc.body.components.schemas.EnrollRequestDto;
     expect(enrollSchema.properties.priority).toMatchObject({ type: 'integer', minimum: 0, maximum: 100 });
     expect(enrollSchema.required).toEqual(expect.arrayContaining(['student_id', 'course_id']));
-    expect((await fetch(`${app.baseUrl}/docs`)).status).toBe(200);
+    expect((await fetch(`${ctx.baseUrl}/docs`)).status).toBe(200);
   });
 });
 
 describe('/ready while Redis is unreachable', () => {
-  let world: TestWorld;
-  let app: TestApp;
-
-  beforeAll(async () => {
+  beforeAll(() => {
     jest.spyOn(console, 'error').mockImplementation(() => undefined);
-    world = await createWorld();
-    app = await startApp(world, { ROLE: 'api', REDIS_PORT: '6399' });
   });
+  const ctx = useWorld({ appEnv: { ROLE: 'api', REDIS_PORT: '6399' } });
   afterAll(async () => {
-    await app.close();
-    await world.destroy();
     await sleep(2100); // ioredis leaves each refused command's 2 s timeout timer running
   });
 
   it('answers 503 with redis down while /health stays 200', async () => {
-    const ready = await http(app.baseUrl, 'GET', '/ready');
+    const ready = await http(ctx.baseUrl, 'GET', '/ready');
     expect(ready.status).toBe(503);
     expect(ready.body).toMatchObject({ status: 'not_ready', redis: 'down', database: 'ok' });
     expect(ready.body.details.redis).toMatchObject({
       status: 'down',
       message: 'redis unavailable at 127.0.0.1:6399',
     });
-    expect((await http(app.baseUrl, 'GET', '/health')).status).toBe(200);
+    expect((await http(ctx.baseUrl, 'GET', '/health')).status).toBe(200);
   });
 
   it("says which dependency is away in the 503s and /ready, never in the driver's words", async () => {
     const driverWords = /ECONNREFUSED|Stream isn't writeable|ioredis|Connection is closed|\bat \//;
-    const ready = await http(app.baseUrl, 'GET', '/ready');
+    const ready = await http(ctx.baseUrl, 'GET', '/ready');
     expect(JSON.stringify(ready.body)).not.toMatch(driverWords);
     const course = await http(
-      app.baseUrl,
+      ctx.baseUrl,
       'POST',
       '/courses',
       { code: 'RDOWN1', title: 'Redis away', capacity: 1 },
-      {
-        authorization: `Bearer ${ADMIN_TOKEN}`,
-      },
+      asAdmin,
     );
-    const refused = await http(app.baseUrl, 'POST', '/enroll', {
+    const refused = await http(ctx.baseUrl, 'POST', '/enroll', {
       student_id: 's-redis-down',
       course_id: course.body.id,
       idempotency_key: 'during-redis-outage',

@@ -3,16 +3,7 @@ import { Queue, type Worker } from 'bullmq';
 import { PartitionWorkers } from '../src/allocation/partition-workers.js';
 import { AllocationQueues } from '../src/queue/allocation-queues.js';
 import { partitionOf } from '../src/queue/allocation-queue.contract.js';
-import {
-  createWorld,
-  eventually,
-  http,
-  newCourse,
-  newRequest,
-  startApp,
-  type TestApp,
-  type TestWorld,
-} from './support/test-app.js';
+import { eventually, http, newCourse, newRequest, startApp, useWorld } from './support/test-app.js';
 
 /**
  * A partition worker that stops taking jobs without a word (what a blocking connection that never wakes up
@@ -20,35 +11,24 @@ import {
  * decided. The stand-in for the dead connection: BullMQ's own pause of that one worker.
  */
 describe('the partition watchdog', () => {
-  let world: TestWorld;
-  let app: TestApp;
-
-  beforeAll(async () => {
-    world = await createWorld();
-    app = await startApp(world, { ROLE: 'all' });
-  });
-
-  afterAll(async () => {
-    await app?.close();
-    await world?.destroy();
-  });
+  const ctx = useWorld({ appEnv: { ROLE: 'all' } });
 
   it('replaces a worker that takes no job while its partition has some waiting, and they are decided', async () => {
-    const courseId = await newCourse(app.baseUrl, 10);
-    const processor = app.app.get(PartitionWorkers) as unknown as { workers: Worker[] };
+    const courseId = await newCourse(ctx.baseUrl, 10);
+    const processor = ctx.app.app.get(PartitionWorkers) as unknown as { workers: Worker[] };
     await eventually(async () => (processor.workers.length > 0 ? true : undefined), 10_000, 'the workers');
-    const partition = partitionOf(courseId, app.config.allocationPartitions);
+    const partition = partitionOf(courseId, ctx.app.config.allocationPartitions);
     const silent = processor.workers[partition];
     await silent.pause(true);
 
     const requests = [newRequest(courseId), newRequest(courseId), newRequest(courseId)];
     for (const request of requests) {
-      expect((await http(app.baseUrl, 'POST', '/enroll', request)).status).toBe(202);
+      expect((await http(ctx.baseUrl, 'POST', '/enroll', request)).status).toBe(202);
     }
     await eventually(
       async () => {
         const answers = await Promise.all(
-          requests.map((request) => http(app.baseUrl, 'GET', `/enrollments/${request.idempotency_key}`)),
+          requests.map((request) => http(ctx.baseUrl, 'GET', `/enrollments/${request.idempotency_key}`)),
         );
         return answers.every((answer) => answer.body.status === 'enrolled') ? true : undefined;
       },
@@ -70,7 +50,7 @@ describe('the partition watchdog', () => {
       if (stalled.has(this)) return new Promise(() => undefined);
       return pin.call(this, concurrency);
     });
-    const worker = await startApp(world, { ROLE: 'worker' });
+    const worker = await startApp(ctx.world, { ROLE: 'worker' });
     try {
       const processor = worker.app.get(PartitionWorkers) as unknown as { workers: Worker[] };
       const queues = worker.app.get(AllocationQueues);
@@ -92,7 +72,7 @@ describe('the partition watchdog', () => {
         const running = processor.workers.map((partitionWorker) => partitionWorker.isRunning());
         throw new Error(`${error.message}; running: ${JSON.stringify(running)}`);
       });
-      expect(processor.workers).toHaveLength(app.config.allocationPartitions);
+      expect(processor.workers).toHaveLength(ctx.app.config.allocationPartitions);
     } finally {
       spy.mockRestore();
       await worker.close();

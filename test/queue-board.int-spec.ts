@@ -8,15 +8,14 @@ import {
 } from '../src/queue/allocation-queue.contract.js';
 import {
   ADMIN_TOKEN,
+  asAdmin,
   basicAuth,
-  createWorld,
   eventually,
   http,
   newCourse,
   newRequest,
-  startApp,
   type TestApp,
-  type TestWorld,
+  useWorld,
 } from './support/test-app.js';
 import { itWithBrowser as withBrowser, launchChromium } from './support/browser.js';
 
@@ -32,32 +31,22 @@ function board(app: TestApp, path: string, headers: Record<string, string> = {},
 
 /** The operators' queue console, on an API process: jobs stay where the API queued them (no worker). */
 describe('queue console at /admin/queues', () => {
-  let world: TestWorld;
-  let api: TestApp;
-
-  beforeAll(async () => {
-    world = await createWorld();
-    api = await startApp(world, { ROLE: 'api' });
-  });
-  afterAll(async () => {
-    await api.close();
-    await world.destroy();
-  });
+  const ctx = useWorld({ appEnv: { ROLE: 'api' } });
 
   it('asks a browser for the operator credential when none is sent', async () => {
-    const response = await board(api, '');
+    const response = await board(ctx.app, '');
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm="CourseFlow operators"/);
     expect(await response.text()).not.toContain('<html');
   });
 
   it('refuses a wrong password, a wrong Bearer token and the board API without credentials', async () => {
-    expect((await board(api, '', { authorization: basicAuth('operator', 'not-the-token') })).status).toBe(
+    expect((await board(ctx.app, '', { authorization: basicAuth('operator', 'not-the-token') })).status).toBe(
       401,
     );
-    expect((await board(api, '', { authorization: 'Bearer not-the-token' })).status).toBe(401);
-    expect((await board(api, '/api/queues')).status).toBe(401);
-    expect((await board(api, '/static/images/logo.svg')).status).toBe(401);
+    expect((await board(ctx.app, '', { authorization: 'Bearer not-the-token' })).status).toBe(401);
+    expect((await board(ctx.app, '/api/queues')).status).toBe(401);
+    expect((await board(ctx.app, '/static/images/logo.svg')).status).toBe(401);
   });
 
   it('serves the board with ADMIN_TOKEN as the Basic password, whatever the user name, or as a Bearer token', async () => {
@@ -66,7 +55,7 @@ describe('queue console at /admin/queues', () => {
       basicAuth('', ADMIN_TOKEN),
       `Bearer ${ADMIN_TOKEN}`,
     ]) {
-      const response = await board(api, '', { authorization });
+      const response = await board(ctx.app, '', { authorization });
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toContain('text/html');
       expect(await response.text()).toContain('<html');
@@ -74,14 +63,14 @@ describe('queue console at /admin/queues', () => {
   });
 
   it('lists every partition queue, read-only, with the jobs the API queued', async () => {
-    const courseId = await newCourse(api.baseUrl, 5);
-    const accepted = await http(api.baseUrl, 'POST', '/enroll', newRequest(courseId));
+    const courseId = await newCourse(ctx.baseUrl, 5);
+    const accepted = await http(ctx.baseUrl, 'POST', '/enroll', newRequest(courseId));
     expect(accepted.status).toBe(202);
-    const ownQueue = partitionQueueName(partitionOf(courseId, api.config.allocationPartitions));
+    const ownQueue = partitionQueueName(partitionOf(courseId, ctx.app.config.allocationPartitions));
 
     const queues = await eventually(
       async () => {
-        const response = await board(api, '/api/queues', { authorization: `Bearer ${ADMIN_TOKEN}` });
+        const response = await board(ctx.app, '/api/queues', asAdmin);
         expect(response.status).toBe(200);
         const body = (await response.json()) as {
           queues: { name: string; counts: any; readOnlyMode: boolean }[];
@@ -94,21 +83,16 @@ describe('queue console at /admin/queues', () => {
       `the job in ${ownQueue}`,
     );
     expect(queues.map((queue) => queue.name).sort()).toEqual(
-      partitionQueueNames(api.config.allocationPartitions).sort(),
+      partitionQueueNames(ctx.app.config.allocationPartitions).sort(),
     );
     expect(queues.every((queue) => queue.readOnlyMode)).toBe(true);
   });
 
   it('refuses to change a queue (pausing a partition would stall its courses)', async () => {
     const name = encodeURIComponent(partitionQueueName(0));
-    const paused = await board(
-      api,
-      `/api/queues/${name}/pause`,
-      { authorization: `Bearer ${ADMIN_TOKEN}` },
-      'PUT',
-    );
+    const paused = await board(ctx.app, `/api/queues/${name}/pause`, asAdmin, 'PUT');
     expect(paused.status).toBe(405);
-    const response = await board(api, '/api/queues', { authorization: `Bearer ${ADMIN_TOKEN}` });
+    const response = await board(ctx.app, '/api/queues', asAdmin);
     const body = (await response.json()) as { queues: { name: string; isPaused: boolean }[] };
     expect(body.queues.find((queue) => queue.name === partitionQueueName(0))?.isPaused).toBe(false);
   });
@@ -121,9 +105,9 @@ describe('queue console at /admin/queues', () => {
         viewport: { width: 1280, height: 900 },
       });
       const page = await context.newPage();
-      const opened = await page.goto(`${api.baseUrl}/admin/queues`);
+      const opened = await page.goto(`${ctx.baseUrl}/admin/queues`);
       expect(opened?.status()).toBe(200);
-      for (const name of partitionQueueNames(api.config.allocationPartitions)) {
+      for (const name of partitionQueueNames(ctx.app.config.allocationPartitions)) {
         await page.getByText(name, { exact: true }).first().waitFor({ state: 'visible', timeout: 20_000 });
       }
       await mkdir(resolve('test-output'), { recursive: true });

@@ -10,27 +10,21 @@ import {
   startApp,
   type TestApp,
   type TestWorld,
+  useWorld,
   waitForDecision,
 } from './support/test-app.js';
 
 /** docs/guarantees.md §19: calls per student per window, POST /enroll and DELETE together, over processes. */
 describe('the per-student rate limit', () => {
-  let world: TestWorld;
+  const ctx = useWorld({ env: { RATE_LIMIT_PER_STUDENT: '5' }, app: false });
   let first: TestApp;
   let second: TestApp;
   let courseId: number;
 
   beforeAll(async () => {
-    world = await createWorld({ RATE_LIMIT_PER_STUDENT: '5' });
-    first = await startApp(world);
-    second = await startApp(world, { ROLE: 'api' });
+    first = await ctx.startApp();
+    second = await ctx.startApp({ ROLE: 'api' });
     courseId = await newCourse(first.baseUrl, 100);
-  });
-
-  afterAll(async () => {
-    await second?.close();
-    await first?.close();
-    await world?.destroy();
   });
 
   it('lets exactly the limit through when one student races both API processes, and answers the rest 429', async () => {
@@ -111,23 +105,12 @@ describe('the per-student rate limit', () => {
 });
 
 describe('the rate limit window', () => {
-  let world: TestWorld;
-  let app: TestApp;
-
-  beforeAll(async () => {
-    world = await createWorld({ RATE_LIMIT_PER_STUDENT: '2', RATE_LIMIT_WINDOW_MS: '1000' });
-    app = await startApp(world);
-  });
-
-  afterAll(async () => {
-    await app?.close();
-    await world?.destroy();
-  });
+  const ctx = useWorld({ env: { RATE_LIMIT_PER_STUDENT: '2', RATE_LIMIT_WINDOW_MS: '1000' } });
 
   it('lets the student in again once the window has passed', async () => {
-    const courseId = await newCourse(app.baseUrl, 10);
+    const courseId = await newCourse(ctx.baseUrl, 10);
     const student = 'st-patient';
-    const send = () => http(app.baseUrl, 'POST', '/enroll', newRequest(courseId, { student_id: student }));
+    const send = () => http(ctx.baseUrl, 'POST', '/enroll', newRequest(courseId, { student_id: student }));
     expect((await send()).status).toBe(202);
     expect((await send()).status).toBe(202);
     const refused = await send();
@@ -138,7 +121,7 @@ describe('the rate limit window', () => {
   });
 
   it('is off with RATE_LIMIT_PER_STUDENT=0', async () => {
-    const unlimited = await startApp(world, { ROLE: 'api', RATE_LIMIT_PER_STUDENT: '0' });
+    const unlimited = await startApp(ctx.world, { ROLE: 'api', RATE_LIMIT_PER_STUDENT: '0' });
     try {
       const courseId = await newCourse(unlimited.baseUrl, 10);
       for (let call = 0; call < 6; call += 1) {

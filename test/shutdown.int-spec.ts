@@ -4,30 +4,26 @@ import { connect, courseTruth } from './support/db-client.js';
 import { type ChildService, startChildService } from './support/child-service.js';
 import {
   ADMIN_TOKEN,
+  asAdmin,
   asClient,
   CLIENT_TOKEN,
-  createWorld,
   eventually,
   http,
   newCourse,
-  type TestWorld,
+  useWorld,
 } from './support/test-app.js';
 
 /** SIGTERM in the middle of a stampede, on the built service running as a real process. */
 describe('graceful shutdown', () => {
-  let world: TestWorld;
   let running: ChildService | undefined;
-
-  beforeAll(async () => {
-    world = await createWorld();
-  });
-  afterAll(async () => {
+  // Before useWorld(): the process stops before the world goes.
+  afterAll(() => {
     running?.process.kill('SIGKILL');
-    await world.destroy();
   });
+  const ctx = useWorld({ app: false });
 
   it('exits 0 on SIGTERM mid-stampede, and every 202 is decided exactly once after a restart', async () => {
-    const env = { ...world.env, ROLE: 'all', LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '20000' };
+    const env = { ...ctx.world.env, ROLE: 'all', LOG_LEVEL: 'info', SHUTDOWN_TIMEOUT_MS: '20000' };
     const first = await startChildService(env);
     running = first;
     const courseId = await newCourse(first.baseUrl, 40);
@@ -59,7 +55,7 @@ describe('graceful shutdown', () => {
 
     const second = await startChildService(env);
     running = second;
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     try {
       const decided = await eventually(
         async () => {
@@ -106,7 +102,7 @@ describe('graceful shutdown', () => {
   });
 
   it('stops at start with a message naming a malformed variable', async () => {
-    await expect(startChildService({ ...world.env, REDIS_PORT: 'seventy' })).rejects.toThrow(
+    await expect(startChildService({ ...ctx.world.env, REDIS_PORT: 'seventy' })).rejects.toThrow(
       /REDIS_PORT must be an integer/,
     );
   });
@@ -115,7 +111,7 @@ describe('graceful shutdown', () => {
     const port = await freePort();
     const url = `postgres://postgres:hunter2secret@127.0.0.1:${port}/courseflow`;
     const failure = await startChildService({
-      ...world.env,
+      ...ctx.world.env,
       DATABASE_URL: url,
       DATABASE_START_TIMEOUT_MS: '2500',
       LOG_LEVEL: 'info',
@@ -139,7 +135,7 @@ describe('graceful shutdown', () => {
   it('starts with Redis away: live, not ready, one log line for the outage, and a quick clean SIGTERM', async () => {
     const redisPort = await freePort();
     const service = await startChildService(
-      { ...world.env, ROLE: 'all', REDIS_PORT: String(redisPort), LOG_LEVEL: 'info' },
+      { ...ctx.world.env, ROLE: 'all', REDIS_PORT: String(redisPort), LOG_LEVEL: 'info' },
       'live',
     );
     running = service;
@@ -147,7 +143,7 @@ describe('graceful shutdown', () => {
     expect(ready.status).toBe(503);
     expect(ready.body).toMatchObject({ status: 'not_ready', redis: 'down', database: 'ok' });
     expect(ready.body.details.redis.message).toBe(`redis unavailable at 127.0.0.1:${redisPort}`);
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     const { rows } = await db
       .query("INSERT INTO courses (code, title, capacity) VALUES ('AWAY1', 'Redis away', 3) RETURNING id")
       .finally(() => db.end());
@@ -171,21 +167,13 @@ describe('graceful shutdown', () => {
   });
 
   it('uses a request id the caller sends and returns it', async () => {
-    const service = await startChildService({ ...world.env, ROLE: 'api', LOG_LEVEL: 'info' });
+    const service = await startChildService({ ...ctx.world.env, ROLE: 'api', LOG_LEVEL: 'info' });
     running = service;
     const response = await fetch(`${service.baseUrl}/courses`, {
       headers: { 'x-request-id': 'trace-42', ...asClient },
     });
     expect(response.headers.get('x-request-id')).toBe('trace-42');
-    await http(
-      service.baseUrl,
-      'POST',
-      '/courses',
-      { code: 'LOG1', title: 'Logged', capacity: 1 },
-      {
-        authorization: `Bearer ${ADMIN_TOKEN}`,
-      },
-    );
+    await http(service.baseUrl, 'POST', '/courses', { code: 'LOG1', title: 'Logged', capacity: 1 }, asAdmin);
     service.process.kill('SIGTERM');
     expect((await service.exited).code).toBe(0);
     const entries = service.lines.map((line) => JSON.parse(line) as Record<string, any>);

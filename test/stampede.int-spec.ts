@@ -1,40 +1,23 @@
 import { connect, courseTruth } from './support/db-client.js';
-import {
-  createWorld,
-  eventually,
-  http,
-  newCourse,
-  startApp,
-  type TestApp,
-  type TestWorld,
-  waitForDecision,
-} from './support/test-app.js';
+import { eventually, http, newCourse, useWorld, waitForDecision } from './support/test-app.js';
 
 /** Real races: hundreds of concurrent HTTP requests against one API process and two worker processes. */
 describe('a stampede on one course', () => {
-  let world: TestWorld;
-  let api: TestApp;
-  let workers: TestApp[];
+  const ctx = useWorld({ appEnv: { ROLE: 'api' } });
 
   beforeAll(async () => {
-    world = await createWorld();
-    api = await startApp(world, { ROLE: 'api' });
-    workers = await Promise.all([
-      startApp(world, { ROLE: 'worker', WORKER_CONCURRENCY: '4' }),
-      startApp(world, { ROLE: 'worker', WORKER_CONCURRENCY: '4' }),
+    await Promise.all([
+      ctx.startApp({ ROLE: 'worker', WORKER_CONCURRENCY: '4' }),
+      ctx.startApp({ ROLE: 'worker', WORKER_CONCURRENCY: '4' }),
     ]);
   });
-  afterAll(async () => {
-    await Promise.all([api, ...workers].map((app) => app.close()));
-    await world.destroy();
-  });
 
-  const enroll = (body: Record<string, unknown>) => http(api.baseUrl, 'POST', '/enroll', body);
-  const outcomeOf = async (key: string) => (await waitForDecision(api.baseUrl, key)).body;
+  const enroll = (body: Record<string, unknown>) => http(ctx.baseUrl, 'POST', '/enroll', body);
+  const outcomeOf = async (key: string) => (await waitForDecision(ctx.baseUrl, key)).body;
 
   /** Waits on one cheap count rather than polling hundreds of keys. */
   const decisionsReach = async (courseId: number, count: number) => {
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     try {
       await eventually(
         async () => {
@@ -52,7 +35,7 @@ describe('a stampede on one course', () => {
   };
 
   it('never exceeds 30 seats when 500 students arrive at once, and waitlists the rest at 1..470', async () => {
-    const courseId = await newCourse(api.baseUrl, 30);
+    const courseId = await newCourse(ctx.baseUrl, 30);
     const students = Array.from({ length: 500 }, (_, i) => `s-${String(i).padStart(4, '0')}`);
     const responses = await Promise.all(
       students.map((student, i) =>
@@ -76,9 +59,9 @@ describe('a stampede on one course', () => {
       Array.from({ length: 470 }, (_, i) => i + 1),
     );
 
-    const course = (await http(api.baseUrl, 'GET', `/courses/${courseId}`)).body;
+    const course = (await http(ctx.baseUrl, 'GET', `/courses/${courseId}`)).body;
     expect(course).toMatchObject({ capacity: 30, seats_taken: 30, seats_available: 0, waitlist_length: 470 });
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     try {
       expect(await courseTruth(db, courseId)).toEqual({
         capacity: 30,
@@ -97,7 +80,7 @@ describe('a stampede on one course', () => {
   });
 
   it('collapses concurrent duplicates of one key into one 202 and one outcome', async () => {
-    const courseId = await newCourse(api.baseUrl, 3);
+    const courseId = await newCourse(ctx.baseUrl, 3);
     const request = {
       student_id: 'dup-1',
       course_id: courseId,
@@ -111,7 +94,7 @@ describe('a stampede on one course', () => {
     for (const response of responses) expect(response.body.idempotency_key).toBe('same-key-25-times');
 
     expect(await outcomeOf('same-key-25-times')).toMatchObject({ status: 'enrolled', student_id: 'dup-1' });
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     try {
       expect(await courseTruth(db, courseId)).toMatchObject({
         seats_taken: 1,
@@ -128,7 +111,7 @@ describe('a stampede on one course', () => {
   });
 
   it('gives a student who sends under several keys one place and rejects the others', async () => {
-    const courseId = await newCourse(api.baseUrl, 10);
+    const courseId = await newCourse(ctx.baseUrl, 10);
     const keys = Array.from({ length: 8 }, (_, i) => `multi-${i}`);
     const responses = await Promise.all(
       keys.map((key) => enroll({ student_id: 'greedy', course_id: courseId, idempotency_key: key })),
@@ -140,12 +123,12 @@ describe('a stampede on one course', () => {
     for (const outcome of outcomes.filter((o) => o.status === 'rejected')) {
       expect(outcome.reason).toBe('already_enrolled');
     }
-    const course = (await http(api.baseUrl, 'GET', `/courses/${courseId}`)).body;
+    const course = (await http(ctx.baseUrl, 'GET', `/courses/${courseId}`)).body;
     expect(course).toMatchObject({ seats_taken: 1, waitlist_length: 0 });
   });
 
   it('rejects a waitlisted student who asks again as already_waitlisted', async () => {
-    const courseId = await newCourse(api.baseUrl, 0);
+    const courseId = await newCourse(ctx.baseUrl, 0);
     expect(
       (await enroll({ student_id: 'w-1', course_id: courseId, idempotency_key: 'wl-first' })).status,
     ).toBe(202);

@@ -13,15 +13,14 @@ import {
 import { outcomesVersusReference, sendInOrder } from './support/arbitration.js';
 import { connect } from './support/db-client.js';
 import {
-  ADMIN_TOKEN,
-  createWorld,
+  asAdmin,
   eventually,
   http,
   newCourse,
   partitionQueueOf,
   startApp,
   type TestApp,
-  type TestWorld,
+  useWorld,
   waitForDecision,
 } from './support/test-app.js';
 
@@ -30,15 +29,12 @@ import {
  * waiting behind it, in the order BullMQ would hand them out, then removes those jobs.
  */
 describe('worker-side batches', () => {
-  let world: TestWorld;
-  let api: TestApp;
+  const ctx = useWorld({ appEnv: { ROLE: 'api' } });
   let redis: Redis;
   let started: TestApp[] = [];
 
   beforeAll(async () => {
-    world = await createWorld();
-    api = await startApp(world, { ROLE: 'api' });
-    redis = new Redis({ host: api.config.redis.host, port: api.config.redis.port });
+    redis = new Redis({ host: ctx.app.config.redis.host, port: ctx.app.config.redis.port });
   });
   afterEach(async () => {
     await Promise.all(started.map((app) => app.close()));
@@ -46,11 +42,9 @@ describe('worker-side batches', () => {
   });
   afterAll(async () => {
     redis.disconnect();
-    await api.close();
-    await world.destroy();
   });
 
-  const queueOf = (courseId: number) => partitionQueueOf(api, courseId);
+  const queueOf = (courseId: number) => partitionQueueOf(ctx.app, courseId);
   const jobData = (priority: number, keys: string[]): AllocationJobData => ({
     priority,
     requests: keys.map((key) => ({
@@ -64,7 +58,7 @@ describe('worker-side batches', () => {
     (await db.query('SELECT count(*)::int AS n FROM decisions WHERE course_id = $1', [courseId])).rows[0]
       .n as number;
   const startWorker = async (env: Record<string, string> = {}) => {
-    const worker = await startApp(world, { ROLE: 'worker', ...env });
+    const worker = await startApp(ctx.world, { ROLE: 'worker', ...env });
     started.push(worker);
     return worker;
   };
@@ -73,11 +67,11 @@ describe('worker-side batches', () => {
     // A queue of its own (no worker takes from it): the reading and removing scripts alone.
     const partition = 999;
     const queue = new Queue<AllocationJobData>(partitionQueueName(partition), {
-      connection: { host: api.config.redis.host, port: api.config.redis.port },
-      prefix: api.config.queuePrefix,
+      connection: { host: ctx.app.config.redis.host, port: ctx.app.config.redis.port },
+      prefix: ctx.app.config.queuePrefix,
     });
     const read = (options: Parameters<typeof readPartitionJobs>[4]) =>
-      readPartitionJobs(redis, queue, api.config.queuePrefix, partition, options);
+      readPartitionJobs(redis, queue, ctx.app.config.queuePrefix, partition, options);
     const ids = (jobs: Array<{ id: string }>) => jobs.map((job) => job.id);
     const keys = (job: { data: AllocationJobData }) =>
       job.data.requests.map((request) => request.idempotencyKey);
@@ -106,7 +100,7 @@ describe('worker-side batches', () => {
       // A claim naming another job (a duplicate that rode along), or another student, is not owned here.
       const claim = (key: string, jobId: string, studentId = `s-${key}`) =>
         redis.set(
-          claimKey(api.config.queuePrefix, partition, key),
+          claimKey(ctx.app.config.queuePrefix, partition, key),
           JSON.stringify({
             studentId,
             courseId: 1,
@@ -125,11 +119,11 @@ describe('worker-side batches', () => {
       // its claims are then not even read (here one names another job, which cannot happen unmarked).
       const marked = { id: 'marked', data: { ...jobData(0, ['c', 'z']), duplicatesMarked: true as const } };
       expect((await read({ head: marked, room: 2 })).map(keys)).toEqual([['c', 'z']]);
-      const duplicates = jobsWithDuplicatesKey(api.config.queuePrefix, partition);
+      const duplicates = jobsWithDuplicatesKey(ctx.app.config.queuePrefix, partition);
       await redis.sadd(duplicates, 'marked');
       expect((await read({ head: marked, room: 2 })).map(keys)).toEqual([['z']]);
       // Forgetting a decided job takes it out of the set, whether or not it still waits.
-      await removeWaitingJobs(redis, queue, api.config.queuePrefix, partition, ['marked']);
+      await removeWaitingJobs(redis, queue, ctx.app.config.queuePrefix, partition, ['marked']);
       expect(await redis.sismember(duplicates, 'marked')).toBe(0);
 
       // The active job comes first whatever its size, with its own requests checked the same way.
@@ -146,7 +140,11 @@ describe('worker-side batches', () => {
       // Removing skips what no longer waits, and leaves its hash alone.
       await redis.zrem(queue.keys.prioritized, 'mid');
       expect(
-        await removeWaitingJobs(redis, queue, api.config.queuePrefix, partition, ['high', 'mid', 'low-1']),
+        await removeWaitingJobs(redis, queue, ctx.app.config.queuePrefix, partition, [
+          'high',
+          'mid',
+          'low-1',
+        ]),
       ).toBe(2);
       expect(await redis.exists(queue.toKey('high'), queue.toKey('low-1'))).toBe(0);
       expect(await redis.exists(queue.toKey('mid'))).toBe(1);
@@ -163,19 +161,19 @@ describe('worker-side batches', () => {
     const crashed = await startWorker();
     await crashed.app.get(AllocationProcessor).stop();
     const capacities = [6, 2];
-    const courseIds = await Promise.all(capacities.map((capacity) => newCourse(api.baseUrl, capacity)));
-    const sent = await sendInOrder(api.baseUrl, courseIds, 60, 'crash');
+    const courseIds = await Promise.all(capacities.map((capacity) => newCourse(ctx.baseUrl, capacity)));
+    const sent = await sendInOrder(ctx.baseUrl, courseIds, 60, 'crash');
 
     const queue = queueOf(courseIds[0]);
     try {
-      const partition = partitionOf(courseIds[0], api.config.allocationPartitions);
-      const head = await readPartitionJobs(redis, queue, api.config.queuePrefix, partition, { room: 12 });
+      const partition = partitionOf(courseIds[0], ctx.app.config.allocationPartitions);
+      const head = await readPartitionJobs(redis, queue, ctx.app.config.queuePrefix, partition, { room: 12 });
       expect(head.length).toBeGreaterThan(1);
       const committed = await crashed.app.get(AllocationService).decide(head.map((job) => job.data));
       expect(committed.length).toBe(head.reduce((sum, job) => sum + job.data.requests.length, 0));
 
       await startWorker({ DECISION_BATCH_MAX: '5' });
-      const db = await connect(world.database.url);
+      const db = await connect(ctx.world.database.url);
       try {
         await eventually(async () => {
           const { rows } = await db.query(
@@ -187,7 +185,7 @@ describe('worker-side batches', () => {
       } finally {
         await db.end();
       }
-      const { actual, expected } = await outcomesVersusReference(api.baseUrl, sent, courseIds, capacities);
+      const { actual, expected } = await outcomesVersusReference(ctx.baseUrl, sent, courseIds, capacities);
       expect(actual).toEqual(expected);
       // The redelivered jobs decided nothing again and left the queue; nothing failed.
       await eventually(async () => ((await queue.count()) === 0 ? true : undefined));
@@ -198,13 +196,13 @@ describe('worker-side batches', () => {
   });
 
   it('decides a key sent at once by 25 students with 25 priorities for its one 202, never for a rider', async () => {
-    const courseId = await newCourse(api.baseUrl, 500);
+    const courseId = await newCourse(ctx.baseUrl, 500);
     // With no worker running, each priority's lane stores its requests in jobs of several (a lone request's
     // job is named after its key, so copies of one key alone would collapse into one job). A copy of the
     // contested key rides in its lane's job; riders with a higher priority than the winner stand ahead of
     // the winner's job, and must not take its decision.
     const send = (student: string, priority: number, key: string) =>
-      http(api.baseUrl, 'POST', '/enroll', {
+      http(ctx.baseUrl, 'POST', '/enroll', {
         student_id: student,
         course_id: courseId,
         priority,
@@ -234,7 +232,7 @@ describe('worker-side batches', () => {
       expect(riders.length).toBeGreaterThan(0);
 
       await startWorker();
-      expect((await waitForDecision(api.baseUrl, 'contested-key')).body).toMatchObject({
+      expect((await waitForDecision(ctx.baseUrl, 'contested-key')).body).toMatchObject({
         status: 'enrolled',
         student_id: winner,
       });
@@ -243,7 +241,7 @@ describe('worker-side batches', () => {
     } finally {
       await queue.close();
     }
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     try {
       const { rows } = await db.query(
         "SELECT student_id FROM enrollments WHERE course_id = $1 AND student_id LIKE 'contender-%'",
@@ -257,9 +255,9 @@ describe('worker-side batches', () => {
   });
 
   it('sets aside a job that cannot be decided as a dead letter, never taking the jobs ahead of it or behind it down', async () => {
-    const courseId = await newCourse(api.baseUrl, 5);
+    const courseId = await newCourse(ctx.baseUrl, 5);
     // A stray row already holds this key, so deciding the request violates a unique constraint every time.
-    const db = await connect(world.database.url);
+    const db = await connect(ctx.world.database.url);
     try {
       await db.query(
         "INSERT INTO enrollments (course_id, student_id, idempotency_key) VALUES ($1, 'stray', 'poison-follower')",
@@ -270,7 +268,7 @@ describe('worker-side batches', () => {
       await db.end();
     }
     const send = (key: string, student: string) =>
-      http(api.baseUrl, 'POST', '/enroll', {
+      http(ctx.baseUrl, 'POST', '/enroll', {
         student_id: student,
         course_id: courseId,
         idempotency_key: key,
@@ -281,20 +279,18 @@ describe('worker-side batches', () => {
     expect((await send('behind-poison', 'pf-3')).status).toBe(202);
 
     await startWorker();
-    expect((await waitForDecision(api.baseUrl, 'ahead-of-poison')).body).toMatchObject({
+    expect((await waitForDecision(ctx.baseUrl, 'ahead-of-poison')).body).toMatchObject({
       status: 'enrolled',
     });
-    expect((await waitForDecision(api.baseUrl, 'behind-poison')).body).toMatchObject({ status: 'enrolled' });
+    expect((await waitForDecision(ctx.baseUrl, 'behind-poison')).body).toMatchObject({ status: 'enrolled' });
     // Set aside as a dead letter, with the error that keeps it from being decided; nothing else waits on it.
     const letter = await eventually(async () => {
-      const listed = await http(api.baseUrl, 'GET', '/admin/dead-letters', undefined, {
-        authorization: `Bearer ${ADMIN_TOKEN}`,
-      });
+      const listed = await http(ctx.baseUrl, 'GET', '/admin/dead-letters', undefined, asAdmin);
       return (listed.body as Array<{ error: string; requests: Array<{ idempotency_key: string }> }>).find(
         (found) => found.requests[0].idempotency_key === 'poison-follower',
       );
     }, 60_000);
     expect(letter.error).toMatch(/duplicate key/);
-    expect((await http(api.baseUrl, 'GET', '/enrollments/poison-follower')).body.status).toBe('queued');
+    expect((await http(ctx.baseUrl, 'GET', '/enrollments/poison-follower')).body.status).toBe('queued');
   });
 });

@@ -21,6 +21,8 @@ export const ADMIN_TOKEN = 'test-admin-token';
 /** The tests act as the student portal does in production: with a client token (CLIENT_TOKENS). */
 export const CLIENT_TOKEN = 'test-client-token-0001';
 export const asClient = { authorization: `Bearer ${CLIENT_TOKEN}` };
+/** The operator's header (ADMIN_TOKEN), for the admin endpoints. */
+export const asAdmin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 /** An HTTP Basic Authorization header, as a browser sends it after its login prompt. */
 export const basicAuth = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`, 'utf8').toString('base64')}`;
@@ -77,13 +79,94 @@ export async function startApp(world: TestWorld, env: Record<string, string> = {
   const address = app.getHttpServer().address() as { port: number };
   const baseUrl = `http://127.0.0.1:${address.port}`;
   // An app that does not serve its document (DOCS_ACCESS=off) is not checked.
-  const served = await fetch(`${baseUrl}/docs-json`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const served = await fetch(`${baseUrl}/docs-json`, { headers: asAdmin });
   if (served.ok) {
     const document = await served.text();
     conformance.checker = checkers.get(document) ?? new ConformanceChecker(JSON.parse(document));
     checkers.set(document, conformance.checker);
   }
   return { app, config, baseUrl, close: () => app.close() };
+}
+
+export interface WorldOptions {
+  /** Extra environment of the world (every app started on it sees it). */
+  env?: Record<string, string>;
+  /** Extra environment of the file's app. */
+  appEnv?: Record<string, string>;
+  /** Start the file's app before the tests (default true); with false, start it with ctx.startApp(). */
+  app?: boolean;
+}
+
+/** What useWorld() gives a describe block; read it inside tests and hooks, not at describe level. */
+export interface WorldContext {
+  readonly world: TestWorld;
+  /** The file's app: the one useWorld() started, or the latest from startApp()/restartApp(). */
+  readonly app: TestApp;
+  readonly baseUrl: string;
+  /**
+   * Starts an app on the world with `env` (default appEnv), closed with the world; it becomes ctx.app when
+   * there is none yet, so `app: false` files start their app with it and other files their extra workers.
+   */
+  startApp(env?: Record<string, string>): Promise<TestApp>;
+  /** Closes ctx.app (if it runs) and starts a new one in its place, with `env` (default appEnv). */
+  restartApp(env?: Record<string, string>): Promise<TestApp>;
+}
+
+/**
+ * Every integration file needs the same setup: a world of its own (database, Redis prefix), usually an app
+ * on it, and both gone after its tests, apps first. Call it at describe level instead of repeating the
+ * beforeAll/afterAll pair. Apps started through the context close once however often close() is called.
+ * Jest runs after-all hooks in declaration order: teardown that must come first (child processes still
+ * using the world) is declared before the call.
+ */
+export function useWorld(options: WorldOptions = {}): WorldContext {
+  let world: TestWorld | undefined;
+  let current: TestApp | undefined;
+  const apps: TestApp[] = [];
+  const required = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`useWorld: no ${what} yet (read it inside tests and hooks)`);
+    return value;
+  };
+  const start = async (env = options.appEnv) => {
+    const started = await startApp(required(world, 'world'), env);
+    const app = { ...started, close: once(started.close) };
+    apps.push(app);
+    return app;
+  };
+  beforeAll(async () => {
+    world = await createWorld(options.env);
+    if (options.app !== false) current = await start();
+  });
+  afterAll(async () => {
+    await Promise.all(apps.map((app) => app.close()));
+    await world?.destroy();
+  });
+  return {
+    get world() {
+      return required(world, 'world');
+    },
+    get app() {
+      return required(current, 'app');
+    },
+    get baseUrl() {
+      return required(current, 'app').baseUrl;
+    },
+    async startApp(env) {
+      const started = await start(env);
+      current ??= started;
+      return started;
+    },
+    async restartApp(env) {
+      await current?.close();
+      current = undefined;
+      return (current = await start(env));
+    },
+  };
+}
+
+function once(work: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= work());
 }
 
 export interface HttpResult<T = any> {
@@ -119,9 +202,7 @@ export async function newCourse(baseUrl: string, capacity: number): Promise<numb
     'POST',
     '/courses',
     { code, title: `Test course ${code}`, capacity },
-    {
-      authorization: `Bearer ${ADMIN_TOKEN}`,
-    },
+    asAdmin,
   );
   if (created.status !== 201)
     throw new Error(`course creation failed: ${created.status} ${JSON.stringify(created.body)}`);
@@ -178,9 +259,7 @@ export async function courseEvents(baseUrl: string, courseId: number): Promise<L
       'GET',
       `/courses/${courseId}/events?limit=1000&after=${after}`,
       undefined,
-      {
-        authorization: `Bearer ${ADMIN_TOKEN}`,
-      },
+      asAdmin,
     );
     if (page.status !== 200) throw new Error(`events of course ${courseId}: ${page.status}`);
     if (page.body.events.length === 0) return events;

@@ -53,6 +53,26 @@ describe('the per-student rate limit', () => {
     }
   });
 
+  it('counts each student of a batch apart: many students at once, counted together in one Redis call', async () => {
+    // 12 students on both processes at once: their counters share script calls (8 buckets, group commit),
+    // and each student still gets exactly the limit, however its calls were batched with the others'.
+    const students = Array.from({ length: 12 }, (_, index) => `st-batch-${index}`);
+    const calls = students.flatMap((student, index) =>
+      Array.from({ length: 5 + (index % 3) * 2 }, (_, call) =>
+        http(call % 2 === 0 ? first.baseUrl : second.baseUrl, 'POST', '/enroll', {
+          ...newRequest(courseId),
+          student_id: student,
+        }).then(({ status }) => [student, status] as const),
+      ),
+    );
+    const answers = await Promise.all(calls);
+    for (const [index, student] of students.entries()) {
+      const mine = answers.filter(([who]) => who === student).map(([, status]) => status);
+      expect(mine.filter((status) => status === 202)).toHaveLength(5);
+      expect(mine.filter((status) => status === 429)).toHaveLength((index % 3) * 2);
+    }
+  });
+
   it('stores nothing for a refused call, and leaves other students alone', async () => {
     const student = 'st-busy';
     for (let call = 0; call < 5; call += 1) {

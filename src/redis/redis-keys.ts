@@ -23,3 +23,19 @@ export const jobsWithDuplicatesKey = (queuePrefix: string, partition: number): s
 /** The idempotency keys a student sent for courses of one partition (to list a student's queued requests). */
 export const studentKeysKey = (queuePrefix: string, partition: number, studentId: string): string =>
   `${queuePrefix}:${partitionTag(partition)}:student:${studentId}`;
+
+/** Rate-limit counters are spread over this many hash tags, so one script can count many students at once. */
+export const RATE_LIMIT_BUCKETS = 8;
+
+/** Which of the RATE_LIMIT_BUCKETS a counter belongs to: a cheap, stable hash of its name. */
+export function rateLimitBucket(counter: string): number {
+  let hash = 0;
+  for (let index = 0; index < counter.length; index += 1) {
+    hash = (hash * 31 + counter.charCodeAt(index)) | 0;
+  }
+  return (hash >>> 0) % RATE_LIMIT_BUCKETS;
+}
+
+/** A rate-limit counter (per student, across every API process), in its bucket's slot. */
+export const rateLimitKey = (queuePrefix: string, bucket: number, counter: string): string =>
+  `${queuePrefix}:{rate${bucket}}:rate:${counter}`;

@@ -15,7 +15,12 @@ export function restrictOperatorPages(
   config: Pick<AppConfig, 'adminToken' | 'metricsAccess' | 'docsAccess'>,
 ): RequestHandler {
   const operatorsOnly = operatorAuth(config.adminToken);
+  if (config.metricsAccess === 'open' && config.docsAccess === 'open') {
+    return (_request, _response, next) => next();
+  }
   return (request, response, next) => {
+    // Most requests are for neither: a string test on the raw URL spares them Express's URL parse.
+    if (!request.url.startsWith('/metrics') && !request.url.startsWith('/docs')) return next();
     const access = METRICS_PATHS.test(request.path)
       ? config.metricsAccess
       : DOCS_PATHS.test(request.path)

@@ -1,5 +1,13 @@
 import { STATUS_BY_CODE } from './domain-exception.filter.js';
-import { MAX_BODY_DEPTH, bodyReadError, hostileBodyProblem } from './request-checks.js';
+import type { Request, Response } from 'express';
+import { DomainError } from '../errors/domain-error.js';
+import {
+  MAX_BODY_DEPTH,
+  bodyReadError,
+  checkRequest,
+  hostileBodyProblem,
+  requireJsonBody,
+} from './request-checks.js';
 
 /** `{ "a": { "a": ... 1 } }`, `levels` objects deep. */
 function nested(levels: number): unknown {
@@ -60,5 +68,36 @@ describe('bodyReadError', () => {
   it('leaves any other error alone', () => {
     expect(bodyReadError(new Error('something else'))).toBeUndefined();
     expect(bodyReadError(undefined)).toBeUndefined();
+  });
+});
+
+describe('the edge checks on the common path', () => {
+  const run = (check: typeof requireJsonBody, headers: Record<string, string>) => {
+    const request = {
+      headers,
+      is: (type: string) => (headers['content-type']?.startsWith(type) ? type : false),
+      headersDistinct: Object.fromEntries(
+        Object.entries(headers).map(([name, value]) => [name, value.split(', ')]),
+      ),
+      body: { student_id: 's-1' },
+    } as unknown as Request;
+    let passed: unknown = 'not called';
+    check(request, {} as Response, (error?: unknown) => (passed = error));
+    return passed;
+  };
+
+  it('lets JSON through on the string test, and refuses another type with a 415', () => {
+    expect(run(requireJsonBody, { 'content-type': 'application/json' })).toBeUndefined();
+    expect(run(requireJsonBody, { 'content-type': 'Application/JSON; charset=UTF-8' })).toBeUndefined();
+    expect(run(requireJsonBody, { 'content-type': 'application/json; charset=utf-16' })).toBeUndefined();
+    const refused = run(requireJsonBody, { 'content-type': 'text/plain', 'content-length': '3' });
+    expect(refused).toBeInstanceOf(DomainError);
+    expect(STATUS_BY_CODE[(refused as DomainError).code]).toBe(415);
+  });
+
+  it('counts Idempotency-Key headers only when Node joined several into one', () => {
+    expect(run(checkRequest, { 'idempotency-key': 'k-1' })).toBeUndefined();
+    const refused = run(checkRequest, { 'idempotency-key': 'k-1, k-2' });
+    expect((refused as DomainError).message).toBe('send one Idempotency-Key header, not several');
   });
 });

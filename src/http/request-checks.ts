@@ -20,6 +20,7 @@ const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
  * its own, so no body can overflow this walk either.
  */
 export function hostileBodyProblem(body: unknown): BodyProblem | null {
+  if (isFlatAndPlain(body)) return null;
   const pending: Array<{ value: unknown; depth: number; path: string }> = [
     { value: body, depth: 0, path: '' },
   ];
@@ -39,10 +40,33 @@ export function hostileBodyProblem(body: unknown): BodyProblem | null {
 }
 
 /**
+ * The common case, checked without allocating: an object (or nothing) whose values are all primitives and
+ * whose keys name no prototype; the walk below is for everything else.
+ */
+function isFlatAndPlain(body: unknown): boolean {
+  if (body === null || typeof body !== 'object') return true;
+  if (Array.isArray(body)) return false;
+  for (const key in body) {
+    if (PROTOTYPE_KEYS.has(key)) return false;
+    const value = (body as Record<string, unknown>)[key];
+    if (value !== null && typeof value === 'object') return false;
+  }
+  return true;
+}
+
+/** The Content-Type a JSON client sends, compared as a string before type-is parses anything. */
+const PLAIN_JSON_TYPES = new Set(['application/json', 'application/json; charset=utf-8']);
+
+/**
  * Before the body is read: a request that carries one says it is JSON (`Content-Type: application/json`,
  * with any parameters); anything else is a 415 rather than a body silently read as empty.
  */
 export function requireJsonBody(request: Request, _response: Response, next: NextFunction): void {
+  const type = request.headers['content-type'];
+  if (type !== undefined && PLAIN_JSON_TYPES.has(type.toLowerCase())) {
+    next();
+    return;
+  }
   // is() answers null without a body (GET, DELETE), false for another type; an empty POST's
   // Content-Length: 0 counts as a body there, but there is nothing to read.
   if (request.headers['content-length'] !== '0' && request.is('application/json') === false) {
@@ -96,7 +120,9 @@ export function bodyReadError(cause: unknown): DomainError | undefined {
  * hostile body (see hostileBodyProblem). A refusal goes to the exception filter as a 400 like any other.
  */
 export function checkRequest(request: Request, _response: Response, next: NextFunction): void {
-  const keys = request.headersDistinct['idempotency-key'];
+  // Node joins repeated headers with ", ": only then is it worth building headersDistinct to count them.
+  const joined = request.headers['idempotency-key'];
+  const keys = joined?.includes(',') ? request.headersDistinct['idempotency-key'] : undefined;
   if (keys && keys.length > 1) {
     const message = 'send one Idempotency-Key header, not several';
     next(new DomainError(DomainErrorCode.RequestInvalid, message, [message]));

@@ -141,7 +141,7 @@ export class CourseLedger {
   withdraw(request: LedgerRequest): Promise<DecidedRequest> {
     return this.dataSource.transaction(async (manager) => {
       const [course] = await this.lock(manager, [request.courseId]);
-      const current = await readRequestState(manager, request.idempotencyKey);
+      const current = await this.decisions.find(request.idempotencyKey, manager);
       const withdrawal = withdrawalOf(current?.status ?? 'queued');
       if (withdrawal === 'refused') {
         throw new DomainError(
@@ -149,23 +149,35 @@ export class CourseLedger {
           `request ${request.idempotencyKey} was rejected; it holds no seat or waitlist place to drop`,
         );
       }
+      // The final row is what was read under the lock with this change applied: no read after the write.
+      if (withdrawal === 'unchanged') return current!;
       if (withdrawal === 'cancel') {
         // Only a queued request can name a course that is gone (courses are never deleted by the API).
-        await this.decideQueued(manager, course, request, 'cancelled');
-      } else if (withdrawal !== 'unchanged') {
-        let counters = countersOf(course!);
-        if (withdrawal === 'drop_seat') counters = freeSeat(counters);
-        if (withdrawal === 'leave_waitlist') {
-          counters = await removeFromWaitlist(manager, course!.id, counters, current!.position!);
-        }
-        const dropped = { idempotencyKey: request.idempotencyKey, studentId: request.studentId };
-        await writeChange(manager, course!.id, counters, {
-          events: [{ type: 'dropped', ...dropped, status: 'dropped' }],
-          decided: 0,
-          drop: request.idempotencyKey,
-        });
+        const at = await this.decideQueued(manager, course, request, 'cancelled');
+        return {
+          ...request,
+          requestedAt: new Date(request.requestedAt),
+          status: 'cancelled',
+          reason: null,
+          waitlistPosition: null,
+          decidedAt: at,
+          promotedAt: null,
+          droppedAt: at,
+        };
       }
-      return (await this.decisions.find(request.idempotencyKey, manager))!;
+      let counters = countersOf(course!);
+      if (withdrawal === 'drop_seat') counters = freeSeat(counters);
+      if (withdrawal === 'leave_waitlist') {
+        const position = current!.waitlistPosition! + course!.waitlistOffset;
+        counters = await removeFromWaitlist(manager, course!.id, counters, position);
+      }
+      const dropped = { idempotencyKey: request.idempotencyKey, studentId: request.studentId };
+      const at = await writeChange(manager, course!.id, counters, {
+        events: [{ type: 'dropped', ...dropped, status: 'dropped' }],
+        decided: 0,
+        drop: request.idempotencyKey,
+      });
+      return { ...current!, status: 'dropped', waitlistPosition: null, droppedAt: at };
     });
   }
 
@@ -216,28 +228,30 @@ export class CourseLedger {
   }
 
   /** Appends events to a locked course's record. */
-  record(manager: EntityManager, course: Course, events: readonly NewEvent[]): Promise<void> {
-    return writeChange(manager, course.id, countersOf(course), { events, decided: 0 });
+  async record(manager: EntityManager, course: Course, events: readonly NewEvent[]): Promise<void> {
+    await writeChange(manager, course.id, countersOf(course), { events, decided: 0 });
   }
 
   /**
    * A queued request's one decision made by the API rather than a worker: `cancelled` (withdrawn) or
    * `rejected` (a dead letter an operator rejected); counted as decided on its course, if that exists.
+   * Resolves with the decision's time.
    */
   async decideQueued(
     manager: EntityManager,
     course: Course | undefined,
     request: LedgerRequest,
     status: 'cancelled' | 'rejected',
-  ): Promise<void> {
-    const seq = await insertApiDecision(manager, course, request, status);
-    if (!course) return;
+  ): Promise<Date> {
+    const { seq, at } = await insertApiDecision(manager, course, request, status);
+    if (!course) return at;
     await writeChange(
       manager,
       course.id,
       { ...countersOf(course), eventsWritten: seq! },
       { events: [], decided: 1 },
     );
+    return at;
   }
 
   /** Codes are unique whatever their case (a unique index on lower(code)): say which one holds it. */

@@ -148,13 +148,14 @@ export async function insertApiDecision(
     requestedAt: string;
   },
   status: 'cancelled' | 'rejected',
-): Promise<number | null> {
+): Promise<{ seq: number | null; at: Date }> {
   const seq = course ? course.eventsWritten + 1 : null;
-  await manager.query(
+  const [row]: Array<{ at: Date }> = await manager.query(
     `INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at,
                             decided_at, dropped_at, decided_as, decision_seq)
      VALUES ($1, $2, $3, $4, $6::varchar, $7, $5, now(), CASE WHEN $6::varchar = 'cancelled' THEN now() END,
-             $6::varchar, $8)`,
+             $6::varchar, $8)
+     RETURNING decided_at AS at`,
     [
       request.idempotencyKey,
       request.studentId,
@@ -166,7 +167,7 @@ export async function insertApiDecision(
       seq,
     ],
   );
-  return seq;
+  return { seq, at: row.at };
 }
 
 /**
@@ -213,12 +214,12 @@ export async function writeChange(
   courseId: number,
   counters: CourseCounters,
   change: { events: readonly NewEvent[]; decided: number; drop?: string },
-): Promise<void> {
+): Promise<Date> {
   const promotion = promote(counters);
   const after = promotion.course;
   const firstPromotedSeq = counters.eventsWritten + change.events.length + 1;
   // TypeORM answers an UPDATE … RETURNING with [rows, affected count].
-  const [[row]]: [Array<{ promoted: number }>, number] = await manager.query(
+  const [[row]]: [Array<{ promoted: number; at: Date }>, number] = await manager.query(
     `WITH dropped AS (
        UPDATE decisions SET status = 'dropped', dropped_at = now()
         WHERE idempotency_key = $9 RETURNING idempotency_key
@@ -246,7 +247,7 @@ export async function writeChange(
         SET capacity = $2, seats_taken = $3, waitlist_offset = $4, waitlist_length = $5,
             requests_decided = requests_decided + $6, events_written = $12 + $11 - 1
       WHERE id = $1
-     RETURNING (SELECT count(*)::int FROM heads) AS promoted`,
+     RETURNING (SELECT count(*)::int FROM heads) AS promoted, now() AS at`,
     [
       courseId,
       after.capacity,
@@ -266,4 +267,5 @@ export async function writeChange(
     // The counters and the rows disagree: roll back rather than write a wrong waitlist.
     throw new Error(`course ${courseId}: expected ${promotion.count} waitlist heads, found ${row.promoted}`);
   }
+  return row.at;
 }

@@ -23,9 +23,18 @@ interface Submission {
   request: EnrollmentRequestResponse;
 }
 
+/**
+ * How many requests' identities (student, course, priority, acceptance time: what never changes about a
+ * request once its key is claimed) the service remembers, so a DELETE looks its request up once, in the
+ * rate limit, rather than again in the handler.
+ */
+const REMEMBERED_IDENTITIES = 10_000;
+
 /** Arbitration: validate against the world, claim the idempotency key, queue. Never decides. */
 @Injectable()
 export class EnrollmentService {
+  private readonly identities = new Map<string, AcceptedRequest>();
+
   constructor(
     @Inject(CoursesService) private readonly courses: CoursesService,
     @Inject(IdempotencyStore) private readonly idempotency: IdempotencyStore,
@@ -61,9 +70,31 @@ export class EnrollmentService {
   async studentOf(key: string): Promise<string | undefined> {
     // Called before the path's pipe has checked the key: one no request can have never reaches PostgreSQL.
     if (!IDEMPOTENCY_KEY_PATTERN.test(key)) return undefined;
+    return (await this.identityOf(key))?.studentId;
+  }
+
+  /**
+   * Who sent the request with this key, for which course, at what priority and when: from its decision, or
+   * while it is queued from its claim; null if there is no such request. Remembered, as it never changes.
+   */
+  private async identityOf(key: string): Promise<AcceptedRequest | null> {
+    const known = this.identities.get(key);
+    if (known) return known;
     const decided = await this.decisions.find(key);
-    if (decided) return decided.studentId;
-    return (await unavailableOnFailure(() => this.idempotency.find(key)))?.studentId;
+    const identity = decided
+      ? {
+          studentId: decided.studentId,
+          courseId: decided.courseId,
+          priority: decided.priority,
+          requestedAt: decided.requestedAt.toISOString(),
+        }
+      : await unavailableOnFailure(() => this.idempotency.find(key));
+    if (!identity) return null;
+    if (this.identities.size >= REMEMBERED_IDENTITIES) {
+      this.identities.delete(this.identities.keys().next().value!);
+    }
+    this.identities.set(key, identity);
+    return identity;
   }
 
   /**
@@ -73,10 +104,8 @@ export class EnrollmentService {
    * course to lock; the final row comes from inside the ledger's transaction.
    */
   async withdraw(key: string): Promise<EnrollmentRequestResponse> {
-    const decided = await this.decisions.find(key);
-    const request = decided
-      ? { ...decided, requestedAt: decided.requestedAt.toISOString() }
-      : await this.queued(key);
+    const request = await this.identityOf(key);
+    if (!request) throw notFound(key);
     const withdrawn = await this.ledger.withdraw({
       idempotencyKey: key,
       studentId: request.studentId,
@@ -114,8 +143,7 @@ export class EnrollmentService {
   /** The claim of a key not decided yet; EnrollmentNotFound if none. */
   private async queued(key: string): Promise<AcceptedRequest> {
     const accepted = await unavailableOnFailure(() => this.idempotency.find(key));
-    if (!accepted)
-      throw new DomainError(DomainErrorCode.EnrollmentNotFound, `no request with idempotency_key ${key}`);
+    if (!accepted) throw notFound(key);
     return accepted;
   }
 
@@ -144,6 +172,10 @@ export class EnrollmentService {
     const decided = await this.decisions.find(key);
     return { accepted: false, request: decided ? decidedView(decided) : queuedView(key, claimant) };
   }
+}
+
+function notFound(key: string): DomainError {
+  return new DomainError(DomainErrorCode.EnrollmentNotFound, `no request with idempotency_key ${key}`);
 }
 
 function resolveIdempotencyKey(bodyKey: string | undefined, headerKey: string | undefined): string {

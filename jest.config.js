@@ -7,7 +7,6 @@ const base = {
     // CommonJS that requires the ESM-only @nestjs packages: Jest loads an ESM copy (test/support/esm-copy.mjs).
     '^@willsoto/nestjs-prometheus$':
       '<rootDir>/node_modules/.cache/courseflow-jest-esm/@willsoto/nestjs-prometheus/index.mjs',
-    '^@nestjs/throttler$': '<rootDir>/node_modules/.cache/courseflow-jest-esm/@nestjs/throttler/index.mjs',
   },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },
 };

@@ -10,9 +10,12 @@ import { readFileSync } from 'node:fs';
  * called from (the rate limit's counter, the claims, the per-batch read of decisions).
  */
 const OWN = [
-  ['rate limit (throttler guard, Redis counter)', /throttler|rate-limit/],
+  ['rate limit (student rate-limit guard, Redis counter)', /rate-limit/],
   ['client token guard', /auth\/(client-token|operator-token)/],
-  ['validation (ValidationPipe, class-validator)', /validation\.pipe|class-validator|class-transformer/],
+  [
+    'validation (ValidationPipe, class-validator, the enroll fast path)',
+    /validation\.pipe|enroll-request\.accept|class-validator|class-transformer/,
+  ],
   [
     'claim and queue (group commit, claim script, BullMQ job, course cache)',
     /dist\/(enrollment\/(enrollment\.(service|queue)|group-commit|idempotency)|courses)|bullmq/,

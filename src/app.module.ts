@@ -1,5 +1,5 @@
 import { BullModule } from '@nestjs/bullmq';
-import { type DynamicModule, Module, ValidationPipe } from '@nestjs/common';
+import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { REDIS_CLIENT, type RedisClient } from './redis/redis-client.js';
@@ -9,7 +9,7 @@ import { type AppConfig, AppConfigModule } from './config/app-config.js';
 import { CoursesHttpModule } from './courses/courses-http.module.js';
 import { dataSourceOptions } from './database/data-source.js';
 import { DomainExceptionFilter } from './http/domain-exception.filter.js';
-import { invalidRequest } from './http/invalid-request.js';
+import { AppValidationPipe } from './http/validation.pipe.js';
 import { EnrollmentModule } from './enrollment/enrollment.module.js';
 import { EventsModule } from './events/events.module.js';
 import { DeadLettersModule } from './dead-letters/dead-letters.module.js';
@@ -62,12 +62,7 @@ export class AppModule {
       providers: [
         {
           provide: APP_PIPE,
-          useValue: new ValidationPipe({
-            whitelist: true,
-            forbidNonWhitelisted: true,
-            transform: true,
-            exceptionFactory: invalidRequest,
-          }),
+          useClass: AppValidationPipe,
         },
         { provide: APP_FILTER, useClass: DomainExceptionFilter },
         { provide: APP_GUARD, useClass: ClientTokenGuard },

@@ -56,7 +56,7 @@ describe('the bench profile table (scripts/cpu-profile.mjs)', () => {
       ],
       // the rate limit's counter sent through ioredis: the Redis client's, wherever it is called from
       [
-        ['handleRequest', 'file:///app/node_modules/@nestjs/throttler/dist/throttler.guard.js'],
+        ['canActivate', 'file:///app/dist/enrollment/student-rate-limit.guard.js'],
         ['sendCommand', 'file:///app/node_modules/ioredis/built/Redis.js'],
       ],
       [['(garbage collector)', '']],

@@ -1,58 +1,44 @@
 import { STUDENT_ID_PATTERN } from '../decisions/vocabulary.js';
-import { type ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
-import {
-  InjectThrottlerOptions,
-  InjectThrottlerStorage,
-  ThrottlerGuard,
-  type ThrottlerLimitDetail,
-  type ThrottlerModuleOptions,
-  type ThrottlerRequest,
-  ThrottlerStorage,
-} from '@nestjs/throttler';
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 import { EnrollmentService } from './enrollment.service.js';
+import { RateLimitCounter } from './rate-limit.counter.js';
 
 /**
  * The limit of docs/guarantees.md §19 on POST /enroll and DELETE /enrollments/{key}, counted together across
  * every API process. Per student, not per address: a portal sends every student's calls from one address.
  * A call whose student cannot be told (a malformed body, an unknown key) is not counted: validation or
- * the 404 answers it, for less than a counter would cost.
+ * the 404 answers it, for less than a counter would cost. Past the limit: 429 with Retry-After.
  */
 @Injectable()
-export class StudentRateLimitGuard extends ThrottlerGuard {
+export class StudentRateLimitGuard implements CanActivate {
+  private readonly limit: number;
+  private readonly windowMs: number;
+
   constructor(
-    @InjectThrottlerOptions() options: ThrottlerModuleOptions,
-    @InjectThrottlerStorage() storage: ThrottlerStorage,
-    @Inject(Reflector) reflector: Reflector,
+    @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(RateLimitCounter) private readonly counter: RateLimitCounter,
     @Inject(EnrollmentService) private readonly enrollment: EnrollmentService,
   ) {
-    super(options, storage, reflector);
+    this.limit = config.rateLimitPerStudent;
+    this.windowMs = config.rateLimitWindowMs;
   }
 
-  protected override async handleRequest(request: ThrottlerRequest): Promise<boolean> {
-    if (request.limit <= 0) return true;
-    const student = await this.studentOf(request.context.switchToHttp().getRequest<Request>());
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (this.limit <= 0) return true;
+    const http = context.switchToHttp();
+    const student = await this.studentOf(http.getRequest<Request>());
     if (student === undefined) return true;
-    return super.handleRequest({ ...request, getTracker: () => Promise.resolve(student) });
-  }
-
-  /** One counter per student, whichever of the two routes is called. */
-  protected override generateKey(_context: ExecutionContext, student: string): string {
-    return `student:${student}`;
-  }
-
-  protected override async throwThrottlingException(
-    context: ExecutionContext,
-    detail: ThrottlerLimitDetail,
-  ): Promise<void> {
-    const seconds = detail.timeToBlockExpire;
-    context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(seconds));
+    // One counter per student, whichever of the two routes is called.
+    const { hits, secondsLeft } = await this.counter.increment(`student:${student}`, this.windowMs);
+    if (hits <= this.limit) return true;
+    http.getResponse<Response>().setHeader('Retry-After', String(secondsLeft));
     throw new DomainError(
       DomainErrorCode.RateLimited,
-      `student ${detail.tracker} sent more than ${detail.limit} enrollment calls in ${detail.ttl / 1000} s; ` +
-        `retry after ${seconds} s`,
+      `student ${student} sent more than ${this.limit} enrollment calls in ${this.windowMs / 1000} s; ` +
+        `retry after ${secondsLeft} s`,
     );
   }
 

@@ -1,5 +1,5 @@
 // Jest's CommonJS loader cannot require() the ESM-only @nestjs/* 12 packages (Node 20 can, Jest on Node 20
-// cannot), and @willsoto/nestjs-prometheus and @nestjs/throttler ship only CommonJS that does exactly that. For the tests, its
+// cannot), and @willsoto/nestjs-prometheus ships only CommonJS that does exactly that. For the tests, its
 // dist files are rewritten unchanged but for the module syntax into .mjs files that Jest loads as ESM:
 // each require("x") becomes a static import, each exports.X an export. The application runs the package's
 // own CommonJS build (node dist/main.js); only Jest sees this copy.
@@ -8,7 +8,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 
 export const ESM_COPY_ROOT = resolve('node_modules/.cache/courseflow-jest-esm');
 
-const PACKAGES = ['@willsoto/nestjs-prometheus', '@nestjs/throttler'];
+const PACKAGES = ['@willsoto/nestjs-prometheus'];
 
 export function writeEsmCopies() {
   for (const name of PACKAGES) {

@@ -1,15 +1,12 @@
 import { Logger } from '@nestjs/common';
-import type { ThrottlerStorage } from '@nestjs/throttler';
 import type { RedisClient } from '../redis/redis-client.js';
 import { rateLimitBucket, rateLimitKey } from '../redis/redis-keys.js';
 import { GroupCommit } from './group-commit.js';
 
-/** The throttler's record (ThrottlerStorageRecord, which @nestjs/throttler exports as a type only). */
-export interface RateLimitRecord {
-  totalHits: number;
-  timeToExpire: number;
-  isBlocked: boolean;
-  timeToBlockExpire: number;
+/** A counter once counted: its calls in the window so far, and the seconds until the window ends. */
+export interface RateLimitCount {
+  hits: number;
+  secondsLeft: number;
 }
 
 /**
@@ -39,15 +36,15 @@ const MAX_BATCH = 500;
 const UNCOUNTED = { hits: 0, remainingMs: 0 };
 
 /**
- * @nestjs/throttler's storage on the service's Redis (any REDIS_MODE), so a student's calls count the same
+ * The per-student counters on the service's Redis (any REDIS_MODE), so a student's calls count the same
  * whichever API process answers them. Counting rides a group commit, as the claims do: a call to an idle
  * bucket is counted at once, calls arriving while its script runs are counted together in the next one, so
  * a stampede costs one Redis call per batch rather than one per request, and the count stays exact.
  * While Redis cannot be reached the limit is not enforced: a drop, which needs only PostgreSQL, must not
  * fail because a counter is out of reach (and an enrollment gets its 503 from the queue anyway).
  */
-export class RedisThrottlerStorage implements ThrottlerStorage {
-  private readonly logger = new Logger(RedisThrottlerStorage.name);
+export class RateLimitCounter {
+  private readonly logger = new Logger(RateLimitCounter.name);
   private lastWarnedAt = 0;
   /** Lanes are (bucket, window): one script call counts counters of one slot with one window. */
   private readonly counts = new GroupCommit<string, { hits: number; remainingMs: number }>(
@@ -62,11 +59,10 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     if (!(COUNT_COMMAND in redis)) redis.defineCommand(COUNT_COMMAND, { lua: COUNT_SCRIPT });
   }
 
-  async increment(key: string, ttlMs: number, limit: number): Promise<RateLimitRecord> {
-    const { hits, remainingMs } = await this.counts.submit(`${rateLimitBucket(key)}:${ttlMs}`, key);
-    if (hits === 0) return { totalHits: 0, timeToExpire: 0, isBlocked: false, timeToBlockExpire: 0 };
-    const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
-    return { totalHits: hits, timeToExpire: seconds, isBlocked: hits > limit, timeToBlockExpire: seconds };
+  /** Counts one call on `key` in a window of `windowMs`; 0 hits while Redis cannot be reached. */
+  async increment(key: string, windowMs: number): Promise<RateLimitCount> {
+    const { hits, remainingMs } = await this.counts.submit(`${rateLimitBucket(key)}:${windowMs}`, key);
+    return { hits, secondsLeft: Math.max(1, Math.ceil(remainingMs / 1000)) };
   }
 
   private async count(

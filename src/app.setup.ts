@@ -1,14 +1,15 @@
 import type { Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { RequestHandler } from 'express';
+import { json, type RequestHandler, urlencoded } from 'express';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { AppConfig } from './config/app-config.js';
 import { LiveGateway } from './live/live.gateway.js';
 import { NestFactory } from '@nestjs/core';
-import helmet from 'helmet';
 import { AppModule } from './app.module.js';
 import { BoundedExpressAdapter } from './http/bounded-express.adapter.js';
+import { edge } from './http/edge.js';
+import { securityHeaders } from './http/security-headers.js';
 import { serveOpenApi } from './http/openapi.js';
 import { restrictOperatorPages } from './http/operator-pages.js';
 import { checkRequest, MAX_BODY_BYTES, requireJsonBody } from './http/request-checks.js';
@@ -21,6 +22,7 @@ import { AppLogger, requestLogger } from './logging/logging.module.js';
 export async function createApp(config: AppConfig, observer?: RequestHandler): Promise<INestApplication> {
   const app = await NestFactory.create(AppModule.forRoot(config), new BoundedExpressAdapter(config.http), {
     bufferLogs: true,
+    bodyParser: false,
   });
   if (observer) app.use(observer);
   configureApp(app, config);
@@ -31,29 +33,26 @@ export async function createApp(config: AppConfig, observer?: RequestHandler): P
 function configureApp(app: INestApplication, config: AppConfig): void {
   const logger = app.get(AppLogger);
   app.useLogger(logger);
-  app.use(requestLogger(logger.pino));
   const express = app as NestExpressApplication;
   express.disable('x-powered-by');
   // Express hashes every answer's body for an ETag; no client revalidates these small, changing answers,
   // and on POST /enroll the hash was a measurable share of the accept path's CPU (docs/performance.md).
   express.disable('etag');
+  // One Express layer for the whole edge (src/http/edge.ts): the request id, the security headers, the
+  // operator pages, then the body: one that is not JSON is refused (415) before it is read, one past the
+  // 16 KiB limit (413) before it is read whole (Nest's own parsers, 100 KiB, are off: see createApp).
+  // What passes is checked for depth, prototype keys and a repeated Idempotency-Key.
   app.use(
-    helmet({
-      contentSecurityPolicy: {
-        // Served over plain HTTP too (behind a proxy, or on a cluster's network): an upgrade to https
-        // would break Swagger UI's and the queue board's own scripts there.
-        directives: { upgradeInsecureRequests: null },
-      },
-    }),
+    edge([
+      requestLogger(logger.pino),
+      securityHeaders(),
+      restrictOperatorPages(config),
+      requireJsonBody,
+      json({ limit: MAX_BODY_BYTES }),
+      urlencoded({ limit: MAX_BODY_BYTES, extended: false }),
+      checkRequest,
+    ]),
   );
-  app.use(restrictOperatorPages(config));
-  // A body that is not JSON is refused (415) before it is read; one past the 16 KiB limit (413) before
-  // it is read whole. With both parsers set here Nest skips its own (100 KiB; the urlencoded one is never
-  // reached). What passes is checked for depth, prototype keys and a repeated Idempotency-Key.
-  app.use(requireJsonBody);
-  express.useBodyParser('json', { limit: MAX_BODY_BYTES });
-  express.useBodyParser('urlencoded', { limit: MAX_BODY_BYTES, extended: false });
-  app.use(checkRequest);
   // /ws reads its own messages (src/live): the adapter's parser is told to leave them alone.
   app.useWebSocketAdapter(new WsAdapter(app, { messageParser: () => undefined }));
   serveOpenApi(app);

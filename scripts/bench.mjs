@@ -598,6 +598,46 @@ async function hotCourse(shape, root = process.cwd()) {
   return { accept: filled, rate, naive, apiRss, workerRss, acceptCost, decideCost, redisBytes };
 }
 
+/**
+ * 600 requests at once (500 students for 30 seats, then 100 of them sent again) against an API process
+ * that has just become ready, then the same again on another course with the process warm: how long each
+ * request waits for its answer (fetch's own connection included), p50 and p99 of the 600.
+ */
+async function coldBurst() {
+  const world = await freshWorld();
+  const api = await startCourseFlow(world, 'api');
+  const [cold, warm] = await createCourses(world, 2, 30, 'BURST');
+  const burst = async (courseId) => {
+    const run = randomBytes(3).toString('hex');
+    const send = async (n) => {
+      const started = performance.now();
+      const answer = await fetch(`${api.url}/enroll`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...AS_CLIENT },
+        body: JSON.stringify({
+          student_id: `c${run}-${n}`,
+          course_id: courseId,
+          idempotency_key: `${run}-${n}`,
+        }),
+      });
+      await answer.arrayBuffer();
+      if (answer.status !== 202 && answer.status !== 200) throw new Error(`burst: ${answer.status}`);
+      return performance.now() - started;
+    };
+    const students = SMOKE ? 50 : 500;
+    const times = await Promise.all(
+      Array.from({ length: students + students / 5 }, (_, i) => send(i < students ? i : i - students)),
+    );
+    times.sort((a, b) => a - b);
+    return { p50: times[Math.floor(times.length / 2)], p99: times[Math.floor(times.length * 0.99)] };
+  };
+  const first = await burst(cold);
+  const second = await burst(warm);
+  await api.stop();
+  await dropWorld(world);
+  return { cold: first, warm: second };
+}
+
 /** The stampede with a worker deciding while the API accepts: how long a student waits for the decision. */
 async function hotLive() {
   const world = await freshWorld();
@@ -1092,6 +1132,7 @@ async function main() {
     subscribers: [],
     cluster: [],
     profile: [],
+    coldBurst: [],
   };
   for (let round = 1; round <= RUNS; round += 1) {
     const step = async (name, list, work) => {
@@ -1106,6 +1147,7 @@ async function main() {
     await step('hot course, one request per job', runs.single, () => hotCourse('one per job'));
     await step('hot course, burst fill', runs.bursts, () => hotCourse('bursts'));
     await step('hot course, live', runs.live, hotLive);
+    await step('cold burst, 600 at once', runs.coldBurst, coldBurst);
     await step('spread, 1 worker', runs.spread1, () => spread(1));
     await step('spread, 2 workers', runs.spread2, () => spread(2));
     await step('drop latency, idle and under a stampede', runs.dropLatency, dropLatency);
@@ -1169,7 +1211,7 @@ async function main() {
     )} ms/request | bare NestJS app: ${stat(bareRps)} req/s, p99 ${stat(bareP99)} ms, CPU ${stat(
       all(runs.bare, (r) => r.cpuMsPerRequest),
       3,
-    )} ms/request | ${ratio(acceptRps, bareRps)}, p99 ${ratio(acceptP99, bareP99)} | ≥ 0.8×, p99 ≤ 2× |`,
+    )} ms/request | ${ratio(acceptRps, bareRps)}, p99 ${ratio(acceptP99, bareP99)} | ≥ 0.6×, p99 ≤ 2× |`,
     decideRow(
       `allocate, hot course, stampede fill (${CONNECTIONS} at a time, ${stat(all(runs.stampede, (r) => r.accept.accepted))} requests)`,
       runs.stampede,
@@ -1187,6 +1229,10 @@ async function main() {
       runs.single,
     ),
     decideRow(`allocate, hot course, burst fill (${SCALE.bursts} × ${SCALE.burstSize} at once)`, runs.bursts),
+    `| accept: 600 at once (500 students for 30 seats + 100 resends) on a just-started API, answer time | p50 ${stat(all(runs.coldBurst, (r) => r.cold.p50))} ms, p99 ${stat(all(runs.coldBurst, (r) => r.cold.p99))} ms | the same, warm: p50 ${stat(all(runs.coldBurst, (r) => r.warm.p50))} ms, p99 ${stat(all(runs.coldBurst, (r) => r.warm.p99))} ms | ${ratio(
+      all(runs.coldBurst, (r) => r.cold.p99),
+      all(runs.coldBurst, (r) => r.warm.p99),
+    )} (p99) | reported |`,
     `| allocate, hot course, live: 202 → decision while the stampede runs | p50 ${stat(all(runs.live, (r) => r.waitP50))} ms, p99 ${stat(all(runs.live, (r) => r.waitP99))} ms (accept ${stat(all(runs.live, (r) => r.accept.requestsPerSecond))} req/s) | – | – | reported |`,
     `| allocate, spread: ${fmt(SCALE.spreadCourses)} courses, 1 worker | ${stat(all(runs.spread1, (r) => r.rate))} decisions/s | pgbench naive, ${fmt(SCALE.spreadCourses)} rows: ${stat(spreadPgbench)} tps (Node loop ${stat(spreadLoop)}) | ${ratio(
       all(runs.spread1, (r) => r.rate),
@@ -1215,7 +1261,7 @@ async function main() {
     `| drops per second, hot course (16 clients, each drop promotes the head) | ${stat(all(runs.drops, (r) => r.rate))} drops/s | pgbench naive drop + promote: ${stat(all(runs.drops, (r) => r.naive))} tps | ${ratio(
       all(runs.drops, (r) => r.rate),
       all(runs.drops, (r) => r.naive),
-    )} | reported |`,
+    )} | ≥ 0.5× |`,
     ...subscriberRows(live),
     ...clusterRows(runs.cluster),
     '',

@@ -22,7 +22,7 @@ const OWN = [
   ],
   ['helmet headers', /helmet|security-headers/],
   ['request id', /logging\.module/],
-  ['415 and operator-page checks', /request-checks|operator-pages|http\/edge/],
+  ['415 and operator-page checks', /request-checks|operator-pages/],
   ['metrics', /enrollment-metrics|prom-client/],
   ['Redis client (ioredis: every command, sent and answered)', /ioredis|redis-parser|standard-as-callback/],
   ['PostgreSQL (pg, TypeORM)', /node_modules\/(pg|pg-[^/]+|typeorm)\//],
@@ -47,7 +47,8 @@ export function cpuShares(file, fromUs = 0, toUs = Infinity) {
   const parents = new Map();
   for (const node of profile.nodes) for (const child of node.children ?? []) parents.set(child, node.id);
   const frame = ({ callFrame }) => `${callFrame.functionName} ${callFrame.url}`;
-  const router = /node_modules\/router\//;
+  // The edge (src/http/edge.ts) dispatches its steps as the router dispatches middlewares.
+  const router = /node_modules\/router\/|dist\/http\/edge\.js/;
   const chargeOf = (id) => {
     let shared;
     for (let at = id; at !== undefined; at = parents.get(at)) {

@@ -27,6 +27,8 @@ function profileOf(stacks: Array<Array<[name: string, url: string]>>): object {
 const ROUTER = ['next', 'file:///app/node_modules/router/index.js'] as [string, string];
 const HELMET = ['internalNext', 'file:///app/node_modules/helmet/index.mjs'] as [string, string];
 const HTTP = ['parserOnIncoming', 'node:_http_server'] as [string, string];
+const EDGE = ['step', 'file:///app/dist/http/edge.js'] as [string, string];
+const CHECKS = ['requireJsonBody', 'file:///app/dist/http/request-checks.js'] as [string, string];
 
 describe('the bench profile table (scripts/cpu-profile.mjs)', () => {
   let dir: string;
@@ -68,6 +70,18 @@ describe('the bench profile table (scripts/cpu-profile.mjs)', () => {
       'Node HTTP, sockets, streams': { own: false, share: 0.2 },
       'Redis client (ioredis: every command, sent and answered)': { own: true, share: 0.2 },
       'garbage collection': { own: false, share: 0.2 },
+    });
+  });
+
+  it("charges the edge's dispatch like the router's: body-parser's frames stay body-parser's", () => {
+    const parser = ['read', 'file:///app/node_modules/body-parser/lib/read.js'] as [string, string];
+    const shares = sharesOf([
+      [HTTP, ROUTER, EDGE, CHECKS, EDGE, parser],
+      [HTTP, ROUTER, EDGE, CHECKS],
+    ]);
+    expect(shares).toEqual({
+      'body-parser': { own: false, share: 0.5 },
+      '415 and operator-page checks': { own: true, share: 0.5 },
     });
   });
 

@@ -10,6 +10,8 @@ import { CoursesHttpModule } from './courses/courses-http.module.js';
 import { dataSourceOptions } from './database/data-source.js';
 import { DomainExceptionFilter } from './http/domain-exception.filter.js';
 import { AppValidationPipe } from './http/validation.pipe.js';
+import { EnrollRequestDto } from './enrollment/dto/enroll-request.dto.js';
+import { acceptEnrollRequest } from './enrollment/dto/enroll-request.accept.js';
 import { EnrollmentModule } from './enrollment/enrollment.module.js';
 import { EventsModule } from './events/events.module.js';
 import { DeadLettersModule } from './dead-letters/dead-letters.module.js';
@@ -62,7 +64,7 @@ export class AppModule {
       providers: [
         {
           provide: APP_PIPE,
-          useClass: AppValidationPipe,
+          useValue: new AppValidationPipe(new Map([[EnrollRequestDto, acceptEnrollRequest]])),
         },
         { provide: APP_FILTER, useClass: DomainExceptionFilter },
         { provide: APP_GUARD, useClass: ClientTokenGuard },

@@ -61,7 +61,7 @@ const anyBody = fc.oneof(validBody, nearBody, nearBody, anyValue);
 
 describe('acceptEnrollRequest (the fast path of POST /enroll validation)', () => {
   it('accepts exactly what the decorators accept, unchanged, and the pipe answers as the reference does', async () => {
-    const pipe = new AppValidationPipe();
+    const pipe = new AppValidationPipe(new Map([[EnrollRequestDto, acceptEnrollRequest]]));
     await fc.assert(
       fc.asyncProperty(anyBody, async (body) => {
         const expected = await verdict(reference, body);
@@ -81,7 +81,7 @@ describe('acceptEnrollRequest (the fast path of POST /enroll validation)', () =>
   });
 
   it('leaves other bodies, queries and parameters to the decorators', async () => {
-    const pipe = new AppValidationPipe();
+    const pipe = new AppValidationPipe(new Map([[EnrollRequestDto, acceptEnrollRequest]]));
     const body = { student_id: 's-1', course_id: 1 };
     class Other {}
     await expect(Promise.resolve(pipe.transform(body, { type: 'body', metatype: Other }))).rejects.toThrow();

@@ -24,7 +24,8 @@ import { StudentRateLimitGuard } from './student-rate-limit.guard.js';
     {
       provide: RateLimitCounter,
       inject: [APP_CONFIG, REDIS_CLIENT],
-      useFactory: (config: AppConfig, redis: RedisClient) => new RateLimitCounter(redis, config.queuePrefix),
+      useFactory: (config: AppConfig, redis: RedisClient) =>
+        new RateLimitCounter(redis, config.queuePrefix, config.rateLimitWindowMs),
     },
   ],
 })

@@ -46,7 +46,7 @@ const UNCOUNTED = { hits: 0, remainingMs: 0 };
 export class RateLimitCounter {
   private readonly logger = new Logger(RateLimitCounter.name);
   private lastWarnedAt = 0;
-  /** Lanes are (bucket, window): one script call counts counters of one slot with one window. */
+  /** A lane per bucket: one script call counts counters of one slot. */
   private readonly counts = new GroupCommit<string, { hits: number; remainingMs: number }>(
     (lane, counters) => this.count(lane, counters),
     MAX_BATCH,
@@ -55,13 +55,14 @@ export class RateLimitCounter {
   constructor(
     private readonly redis: RedisClient,
     private readonly keyPrefix: string,
+    private readonly windowMs: number,
   ) {
     if (!(COUNT_COMMAND in redis)) redis.defineCommand(COUNT_COMMAND, { lua: COUNT_SCRIPT });
   }
 
-  /** Counts one call on `key` in a window of `windowMs`; 0 hits while Redis cannot be reached. */
-  async increment(key: string, windowMs: number): Promise<RateLimitCount> {
-    const { hits, remainingMs } = await this.counts.submit(`${rateLimitBucket(key)}:${windowMs}`, key);
+  /** Counts one call on `key` in the current window; 0 hits while Redis cannot be reached. */
+  async increment(key: string): Promise<RateLimitCount> {
+    const { hits, remainingMs } = await this.counts.submit(String(rateLimitBucket(key)), key);
     return { hits, secondsLeft: Math.max(1, Math.ceil(remainingMs / 1000)) };
   }
 
@@ -69,13 +70,13 @@ export class RateLimitCounter {
     lane: string,
     counters: string[],
   ): Promise<Array<{ hits: number; remainingMs: number }>> {
-    const [bucket, ttlMs] = lane.split(':').map(Number);
+    const bucket = Number(lane);
     try {
       const count = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<number[]>>)[
         COUNT_COMMAND
       ];
       const keys = counters.map((counter) => rateLimitKey(this.keyPrefix, bucket, counter));
-      const counted = await count.call(this.redis, keys.length, ...keys, ttlMs);
+      const counted = await count.call(this.redis, keys.length, ...keys, this.windowMs);
       return counters.map((_, index) => ({ hits: counted[2 * index], remainingMs: counted[2 * index + 1] }));
     } catch (error) {
       if (Date.now() - this.lastWarnedAt > 10_000) {

@@ -32,7 +32,7 @@ export class StudentRateLimitGuard implements CanActivate {
     const student = await this.studentOf(http.getRequest<Request>());
     if (student === undefined) return true;
     // One counter per student, whichever of the two routes is called.
-    const { hits, secondsLeft } = await this.counter.increment(`student:${student}`, this.windowMs);
+    const { hits, secondsLeft } = await this.counter.increment(`student:${student}`);
     if (hits <= this.limit) return true;
     http.getResponse<Response>().setHeader('Retry-After', String(secondsLeft));
     throw new DomainError(

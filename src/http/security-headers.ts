@@ -2,7 +2,7 @@ import type { IncomingMessage, OutgoingHttpHeader } from 'node:http';
 import type { RequestHandler } from 'express';
 import helmet, { type HelmetOptions } from 'helmet';
 
-/** helmet's defaults, as every response carries them. */
+/** helmet's defaults but one (no upgrade-insecure-requests), as every response carries them. */
 export const SECURITY_HEADER_OPTIONS: Readonly<HelmetOptions> = {
   contentSecurityPolicy: {
     // Served over plain HTTP too (behind a proxy, or on a cluster's network): an upgrade to https

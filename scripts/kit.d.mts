@@ -42,6 +42,8 @@ export interface LiveEvent {
   reason: string | null;
   capacity: number | null;
   at: string;
+  /** The committing transaction (decimal digits): shared by the events of one commit; null before v3. */
+  txid: string | null;
 }
 
 /** An event with the time it arrived (Date.now()). */

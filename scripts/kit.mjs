@@ -190,6 +190,7 @@ export function comparableEvent(e) {
     e.reason,
     e.capacity,
     e.at,
+    e.txid,
   ].join(' ');
 }
 

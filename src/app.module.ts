@@ -22,6 +22,7 @@ import { MetricsModule } from './metrics/metrics.module.js';
 import { QueueBoardModule } from './queue-board/queue-board.module.js';
 import { QueueModule } from './queue/queue.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { StudentsModule } from './students/students.module.js';
 
 @Module({})
 export class AppModule {
@@ -56,6 +57,7 @@ export class AppModule {
               LiveModule,
               DeadLettersModule,
               EnrollmentModule,
+              StudentsModule,
               QueueBoardModule,
             ]
           : []),

@@ -14,9 +14,9 @@ const FLOORS = [
   ['database', 'redis'],
   ['http', 'auth'],
   ['decisions', 'queue'],
-  ['courses'],
+  ['courses', 'schedules'],
   ['events', 'dead-letters'],
-  ['enrollment', 'allocation', 'live', 'metrics', 'health', 'queue-board'],
+  ['enrollment', 'allocation', 'live', 'metrics', 'health', 'queue-board', 'students'],
   ['.'], // the composition root: main.ts, app.module.ts, app.setup.ts
 ];
 const floorOf = new Map(FLOORS.flatMap((modules, floor) => modules.map((module) => [module, floor])));

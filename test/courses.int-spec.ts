@@ -28,6 +28,13 @@ describe('courses API', () => {
       waitlist_length: 0,
       opens_at: null,
       closes_at: null,
+      seats_held: 0,
+      credits: 0,
+      meetings: [],
+      waitlist_mode: 'auto',
+      offer_ttl_s: 86400,
+      draw_window_s: 0,
+      prequeue_s: 0,
     });
     const fetched = await http(ctx.baseUrl, 'GET', `/courses/${created.body.id}`);
     expect(fetched.status).toBe(200);

@@ -32,6 +32,7 @@ describe('parseConfig', () => {
       runMigrations: true,
       idempotencyTtlSeconds: 2_592_000,
       courseCacheTtlMs: 5000,
+      schedule: { defaultMaxCredits: null, defaultMaxWaitlisted: null },
       jobLockMs: 15000,
       shutdownTimeoutMs: 25000,
       databaseStartTimeoutMs: 30000,
@@ -44,6 +45,22 @@ describe('parseConfig', () => {
         heartbeatMs: 30_000,
       },
     });
+  });
+
+  it('reads the default schedule limits, on their grids', () => {
+    expect(parseConfig({ DEFAULT_MAX_CREDITS: '18.5', DEFAULT_MAX_WAITLISTED: '3' }).schedule).toEqual({
+      defaultMaxCredits: 18.5,
+      defaultMaxWaitlisted: 3,
+    });
+    for (const [name, value] of [
+      ['DEFAULT_MAX_CREDITS', '18.25'],
+      ['DEFAULT_MAX_CREDITS', '201'],
+      ['DEFAULT_MAX_CREDITS', '-1'],
+      ['DEFAULT_MAX_WAITLISTED', '2.5'],
+      ['DEFAULT_MAX_WAITLISTED', '101'],
+    ]) {
+      expect(() => parseConfig({ [name]: value })).toThrow(name);
+    }
   });
 
   it('reads every variable', () => {

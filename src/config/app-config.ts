@@ -58,6 +58,11 @@ export interface AppConfig {
   runMigrations: boolean;
   idempotencyTtlSeconds: number;
   courseCacheTtlMs: number;
+  /**
+   * A student's limits when the operator set none for them (PUT /admin/students/:id/limits with null);
+   * null: no limit. Read at each decision, so a change applies from the next one (nobody loses a place).
+   */
+  schedule: { defaultMaxCredits: number | null; defaultMaxWaitlisted: number | null };
   /** How long a worker's job lock lives without renewal: bounds how soon a dead worker's job is re-queued. */
   jobLockMs: number;
   shutdownTimeoutMs: number;
@@ -125,6 +130,20 @@ export function parseConfig(env: Env): AppConfig {
     if (!['true', 'false', '1', '0'].includes(raw))
       problems.push(`${name} must be true or false (got "${raw}")`);
     return raw === 'true' || raw === '1';
+  };
+
+  /** An optional number on a grid (step), min..max; unset or empty: null (no limit). */
+  const optionalNumber = (name: string, min: number, max: number, step: number): number | null => {
+    const raw = read(name, '');
+    if (raw === '') return null;
+    const value = Number(raw);
+    if (!/^\d+(\.\d+)?$/.test(raw) || value < min || value > max || !Number.isInteger(value / step)) {
+      problems.push(
+        `${name} must be a number from ${min} to ${max} in steps of ${step}, or unset (got "${raw}")`,
+      );
+      return null;
+    }
+    return value;
   };
 
   const databaseUrl = read('DATABASE_URL', 'postgres://postgres:postgres@127.0.0.1:5432/courseflow');
@@ -217,6 +236,10 @@ export function parseConfig(env: Env): AppConfig {
     runMigrations: bool('RUN_MIGRATIONS', true),
     idempotencyTtlSeconds: int('IDEMPOTENCY_TTL_SECONDS', 30 * 24 * 3600, 60, 365 * 24 * 3600),
     courseCacheTtlMs: int('COURSE_CACHE_TTL_MS', 5000, 0, 3_600_000),
+    schedule: {
+      defaultMaxCredits: optionalNumber('DEFAULT_MAX_CREDITS', 0, 200, 0.5),
+      defaultMaxWaitlisted: optionalNumber('DEFAULT_MAX_WAITLISTED', 0, 100, 1),
+    },
     jobLockMs: int('JOB_LOCK_MS', 15000, 1000, 600_000),
     shutdownTimeoutMs: int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 600_000),
     databaseStartTimeoutMs: int('DATABASE_START_TIMEOUT_MS', 30000, 0, 600_000),

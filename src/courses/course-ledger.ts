@@ -1,27 +1,64 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DataSource, type EntityManager, In, QueryFailedError, type Repository } from 'typeorm';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { sqlStateOf } from '../database/database-errors.js';
 import { type DecidedRequest, DecisionsService } from '../decisions/decisions.service.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
+import type { Meeting } from '../schedules/meeting.js';
+import { ScheduleBook } from '../schedules/schedule-book.js';
+import {
+  blockOf,
+  dropCourse,
+  enroll,
+  leaveWaitlist,
+  type OverrideKind,
+  type ScheduledCourse,
+  settle,
+} from '../schedules/schedule.rules.js';
+import { type ScheduleDefaults, writeLoads } from '../schedules/schedule.statements.js';
 import { Course } from './course.entity.js';
 import { assertWindowOrder } from './course-window.js';
 import {
+  type CourseChangeWrite,
   countersOf,
   insertApiDecision,
   type LedgerDecision,
   type NewEvent,
   readBatchState,
   readRequestState,
+  readWaiting,
   type RequestState,
   removeFromWaitlist,
+  type WaitingEntry,
   writeChange,
   writeDecisions,
 } from './ledger.statements.js';
-import { changeCapacity, decideJob, freeSeat, withdrawalOf } from './seat.rules.js';
+import {
+  changeCapacity,
+  type CourseCounters,
+  decideJob,
+  freeSeat,
+  freeSeats,
+  withdrawalOf,
+} from './seat.rules.js';
 
 export type { LedgerDecision, NewEvent, RequestState } from './ledger.statements.js';
 
 const UNIQUE_VIOLATION = '23505';
+/** A deadlock PostgreSQL broke, or a serialization failure: the transaction is tried again from the start. */
+const RETRIED_SQLSTATES = new Set(['40P01', '40001']);
+const TRANSACTION_ATTEMPTS = 8;
+/** How often the set of courses a change involves may grow under our feet before we give up (a 503-like 500). */
+const INVOLVEMENT_ATTEMPTS = 20;
+
+/** The courses a change involves grew while it waited for their locks: start again with the larger set. */
+class InvolvementChanged extends Error {
+  constructor(readonly courseIds: number[]) {
+    super(`the change now involves courses ${courseIds.join(', ')}`);
+  }
+}
 
 /** A request as the ledger decides or withdraws it: what its claim or decision says of it. */
 export interface LedgerRequest {
@@ -39,6 +76,8 @@ export interface NewCourse {
   capacity: number;
   opensAt: Date | null;
   closesAt: Date | null;
+  credits: number;
+  meetings: Meeting[];
 }
 
 /** What PATCH /courses/:id may change; undefined leaves a field as it is, null clears a window side. */
@@ -47,25 +86,63 @@ export interface CourseChanges {
   capacity?: number;
   opensAt?: Date | null;
   closesAt?: Date | null;
+  credits?: number;
+  meetings?: Meeting[];
+}
+
+/** A student's own limits (null: the configured default). */
+export interface StudentLimits {
+  maxCredits: number | null;
+  maxWaitlisted: number | null;
+}
+
+/** An override as stored. */
+export interface OverrideRow {
+  id: string;
+  studentId: string;
+  courseId: number;
+  kinds: OverrideKind[];
+  expiresAt: Date | null;
+  createdAt: Date;
+}
+
+/** A course as the schedule rules see it. */
+const scheduledCourse = (course: Course): ScheduledCourse => ({
+  id: course.id,
+  credits: course.credits,
+  meetings: course.meetings,
+});
+
+/** One course's part of a change: its counters as planned, and what the write statement must do. */
+interface CoursePlan {
+  course: Course;
+  counters: CourseCounters;
+  write: CourseChangeWrite;
 }
 
 /**
  * The course ledger: the one owner of the course row and of every write to it — deciding a batch, a
- * withdrawal, a course edit, promotion, and the events they record. Each write follows one shape: take the
- * course rows' locks (in id order, so two transactions never wait on each other), read what the plan needs,
- * plan with the pure seat rules, then write the plan in one statement. Everything that changes seats or a
- * waitlist happens under that lock, which is what keeps seats_taken <= capacity and guarantee 6
- * (docs/guarantees.md) under races between the workers and the API.
+ * withdrawal, a course edit, promotion, a student's limits and overrides, and the events they record.
+ * Each write follows one shape: take the course rows' locks (in id order), then the students' load rows'
+ * locks (in student id order: the one global order, so two transactions never wait on each other in a
+ * circle; a deadlock PostgreSQL still finds is retried), read what the plan needs, plan with the pure
+ * seat and schedule rules, then write the plan, one statement per course. Everything that changes seats,
+ * a waitlist or a student's load happens under those locks, which is what keeps seats_taken <= capacity,
+ * guarantee 6 and guarantee 8 (docs/guarantees.md) under races between the workers and the API.
  */
 @Injectable()
 export class CourseLedger {
   private readonly logger = new Logger(CourseLedger.name);
+  private readonly defaults: ScheduleDefaults;
 
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
     @InjectRepository(Course) private readonly courses: Repository<Course>,
     @Inject(DecisionsService) private readonly decisions: DecisionsService,
-  ) {}
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.defaults = config.schedule;
+  }
 
   /**
    * Takes the write locks of the courses' rows inside a transaction, in id order, and returns the rows of
@@ -96,10 +173,11 @@ export class CourseLedger {
 
   /**
    * Decides a batch of requests, given in arbitration order, in one transaction: the courses' locks, one
-   * read of what the batch needs, the pure rules, then every decision, enrollment, waitlist entry and
-   * course counter in one statement. onLocked is called once the locks are held (the worker reads its next
-   * batch from then on). Requests decided already (a redelivery, a cancellation) are skipped; returns only
-   * the decisions made here.
+   * read of what the batch needs, the students' load rows locked and read, the pure rules, then every
+   * decision, enrollment, waitlist entry, course counter and load row in one statement. onLocked is called
+   * once the course locks are held (the worker reads its next batch from then on). Requests decided already
+   * (a redelivery, a cancellation) are skipped; returns only the decisions made here. A deadlock is for
+   * the caller to retry (the worker does, with backoff).
    */
   decide(
     requests: readonly LedgerRequest[],
@@ -113,10 +191,27 @@ export class CourseLedger {
       const state = await readBatchState(manager, requests);
       const pending = requests.filter((request) => !state.decided.has(request.idempotencyKey));
       if (pending.length === 0) return [];
-      const outcome = decideJob(
-        courses.map((course) => ({ id: course.id, ...countersOf(course), holds: state.holdsIn(course.id) })),
-        pending,
+      // Guarantee 8: the students' load rows, after the course rows. Their holdings (enrolled courses'
+      // meetings, overrides) matter only when a course has meetings or the student has a limit in force.
+      const book = new ScheduleBook(manager, this.defaults);
+      const anyMeetings = courses.some((course) => course.meetings.length > 0);
+      await book.lock(
+        pending.map((request) => request.studentId),
+        (schedule) => anyMeetings || schedule.creditLimit !== null || schedule.waitlistLimit !== null,
       );
+      const schedules = book.schedules();
+      const outcome = decideJob(
+        courses.map((course) => ({
+          id: course.id,
+          ...countersOf(course),
+          credits: course.credits,
+          meetings: course.meetings,
+          holds: state.holdsIn(course.id),
+        })),
+        pending,
+        schedules,
+      );
+      book.update(schedules);
       const decisions = outcome.decisions.map((decision, index) => ({
         ...decision,
         priority: pending[index].priority,
@@ -127,96 +222,361 @@ export class CourseLedger {
           `course ${rejected.courseId} does not exist; request ${rejected.idempotencyKey} rejected`,
         );
       }
-      await writeDecisions(manager, decisions, outcome.counters);
+      await writeDecisions(manager, decisions, outcome.counters, book.writes());
       return decisions;
     });
   }
 
   /**
    * Withdraws a request whatever its state: a queued one is cancelled (its one decision, held by the
-   * decisions table's primary key, so no worker decides it later), an enrolled one is dropped and the
-   * waitlist's head takes its seat, a waitlisted one leaves the list. Returns the request's final row, read
-   * inside the transaction.
+   * decisions table's primary key, so no worker decides it later), an enrolled one is dropped and its seat
+   * goes to the first waiting request that may take it, a waitlisted one leaves the list. A dropped seat
+   * may also lift the student's own blocks elsewhere: the courses they wait on are locked too (read, lock
+   * all in id order, re-check), and each with a free seat promotes them in the same transaction. Returns
+   * the request's final row, read inside the transaction.
    */
   withdraw(request: LedgerRequest): Promise<DecidedRequest> {
-    return this.dataSource.transaction(async (manager) => {
-      const [course] = await this.lock(manager, [request.courseId]);
-      const current = await this.decisions.find(request.idempotencyKey, manager);
-      const withdrawal = withdrawalOf(current?.status ?? 'queued');
-      if (withdrawal === 'refused') {
-        throw new DomainError(
-          DomainErrorCode.RequestNotWithdrawable,
-          `request ${request.idempotencyKey} was rejected; it holds no seat or waitlist place to drop`,
-        );
-      }
-      // The final row is what was read under the lock with this change applied: no read after the write.
-      if (withdrawal === 'unchanged') return current!;
-      if (withdrawal === 'cancel') {
-        // Only a queued request can name a course that is gone (courses are never deleted by the API).
-        const at = await this.decideQueued(manager, course, request, 'cancelled');
-        return {
-          ...request,
-          requestedAt: new Date(request.requestedAt),
-          status: 'cancelled',
-          reason: null,
-          waitlistPosition: null,
-          decidedAt: at,
-          promotedAt: null,
-          droppedAt: at,
-        };
-      }
-      let counters = countersOf(course!);
-      if (withdrawal === 'drop_seat') counters = freeSeat(counters);
-      if (withdrawal === 'leave_waitlist') {
-        const position = current!.waitlistPosition! + course!.waitlistOffset;
-        counters = await removeFromWaitlist(manager, course!.id, counters, position);
-      }
-      const dropped = { idempotencyKey: request.idempotencyKey, studentId: request.studentId };
-      const at = await writeChange(manager, course!.id, counters, {
-        events: [{ type: 'dropped', ...dropped, status: 'dropped' }],
-        decided: 0,
-        drop: request.idempotencyKey,
-      });
-      return { ...current!, status: 'dropped', waitlistPosition: null, droppedAt: at };
-    });
+    return this.inCourses(
+      [request.courseId],
+      (manager) => this.waitingCoursesIfEnrolled(manager, request),
+      async (manager, locked) => {
+        const course = locked.find((one) => one.id === request.courseId);
+        const current = await this.decisions.find(request.idempotencyKey, manager);
+        const withdrawal = withdrawalOf(current?.status ?? 'queued');
+        if (withdrawal === 'refused') {
+          throw new DomainError(
+            DomainErrorCode.RequestNotWithdrawable,
+            `request ${request.idempotencyKey} was rejected; it holds no seat or waitlist place to drop`,
+          );
+        }
+        // The final row is what was read under the lock with this change applied: no read after the write.
+        if (withdrawal === 'unchanged') return current!;
+        if (withdrawal === 'cancel') {
+          // Only a queued request can name a course that is gone (courses are never deleted by the API).
+          const at = await this.decideQueued(manager, course, request, 'cancelled');
+          return {
+            ...request,
+            requestedAt: new Date(request.requestedAt),
+            status: 'cancelled',
+            reason: null,
+            waitlistPosition: null,
+            decidedAt: at,
+            promotedAt: null,
+            droppedAt: at,
+            blockedReason: null,
+          };
+        }
+        const book = new ScheduleBook(manager, this.defaults);
+        await book.lock([request.studentId]);
+        let counters = countersOf(course!);
+        if (withdrawal === 'drop_seat') {
+          counters = freeSeat(counters);
+          book.set(dropCourse(book.get(request.studentId), course!.id));
+        } else {
+          const position = current!.waitlistPosition! + course!.waitlistOffset;
+          counters = await removeFromWaitlist(manager, course!.id, counters, position);
+          book.set(leaveWaitlist(book.get(request.studentId)));
+        }
+        const dropped = { idempotencyKey: request.idempotencyKey, studentId: request.studentId };
+        const plans: CoursePlan[] = [
+          {
+            course: course!,
+            counters,
+            write: {
+              events: [{ type: 'dropped', ...dropped, status: 'dropped' }],
+              decided: 0,
+              drop: request.idempotencyKey,
+            },
+          },
+        ];
+        // A freed seat goes to the first waiting request that may take it; a dropped course may lift the
+        // student's own blocks on the other courses locked (the ones they wait on).
+        if (withdrawal === 'drop_seat') {
+          for (const other of locked) if (other.id !== course!.id) plans.push(this.planOf(other));
+          for (const plan of plans) await this.fill(manager, plan, book);
+        }
+        const [at] = await this.writePlans(manager, plans, book);
+        return { ...current!, status: 'dropped', waitlistPosition: null, droppedAt: at, blockedReason: null };
+      },
+    );
   }
 
   /**
-   * Changes a course's title, capacity or window. Raising the capacity promotes waitlist heads, in order,
-   * in the same transaction; lowering it below the seats taken is refused and changes nothing.
+   * Changes a course's title, capacity, window, credits or meetings. Raising the capacity promotes the
+   * first waiting requests that may take the seats, in the same transaction; lowering it below the seats
+   * taken is refused and changes nothing. New credits or meetings apply to later decisions (nobody loses a
+   * place): the enrolled students' loads follow, and any block the change lifts (on this course or on a
+   * course they wait on) promotes in the same transaction.
    */
   changeCourse(courseId: number, changes: CourseChanges): Promise<Course> {
-    return this.dataSource.transaction(async (manager) => {
-      const [course] = await this.lock(manager, [courseId]);
-      if (!course)
-        throw new DomainError(DomainErrorCode.CourseNotFound, `course_id ${courseId} does not exist`);
-      const opensAt = changes.opensAt === undefined ? course.opensAt : changes.opensAt;
-      const closesAt = changes.closesAt === undefined ? course.closesAt : changes.closesAt;
-      assertWindowOrder(opensAt, closesAt);
-      let counters = countersOf(course);
-      const events: NewEvent[] = [];
-      if (changes.capacity !== undefined && changes.capacity !== course.capacity) {
-        const changed = changeCapacity(counters, changes.capacity);
-        if (!changed) {
+    const reshaped = changes.credits !== undefined || changes.meetings !== undefined;
+    return this.inCourses(
+      [courseId],
+      (manager) => (reshaped ? this.waitingCoursesOfEnrolled(manager, courseId) : Promise.resolve([])),
+      async (manager, locked) => {
+        const course = locked.find((one) => one.id === courseId);
+        if (!course)
+          throw new DomainError(DomainErrorCode.CourseNotFound, `course_id ${courseId} does not exist`);
+        const opensAt = changes.opensAt === undefined ? course.opensAt : changes.opensAt;
+        const closesAt = changes.closesAt === undefined ? course.closesAt : changes.closesAt;
+        assertWindowOrder(opensAt, closesAt);
+        let counters = countersOf(course);
+        const events: NewEvent[] = [];
+        if (changes.capacity !== undefined && changes.capacity !== course.capacity) {
+          const changed = changeCapacity(counters, changes.capacity);
+          if (!changed) {
+            throw new DomainError(
+              DomainErrorCode.CapacityBelowSeatsTaken,
+              `capacity ${changes.capacity} is below the ${course.seatsTaken} seats taken; nobody loses a seat`,
+            );
+          }
+          counters = changed;
+          events.push({ type: 'capacity_changed', capacity: changes.capacity });
+        }
+        // The enrolled students' load rows, read before the course row changes: their loads follow the
+        // course's new credits below (an excess is excused: nobody loses a place).
+        const book = new ScheduleBook(manager, this.defaults);
+        const enrolled: Array<{ student_id: string }> = reshaped
+          ? await manager.query('SELECT student_id FROM enrollments WHERE course_id = $1', [courseId])
+          : [];
+        await book.lock(enrolled.map((row) => row.student_id));
+        course.credits = changes.credits ?? course.credits;
+        course.meetings = changes.meetings ?? course.meetings;
+        await manager.query(
+          `UPDATE courses SET title = $2, opens_at = $3, closes_at = $4, credits = $5, meetings = $6::jsonb
+            WHERE id = $1`,
+          [
+            course.id,
+            changes.title ?? course.title,
+            opensAt,
+            closesAt,
+            course.credits,
+            JSON.stringify(course.meetings),
+          ],
+        );
+        const plans: CoursePlan[] = [{ course, counters, write: { events, decided: 0 } }];
+        for (const { student_id } of enrolled) {
+          book.set(settle(book.get(student_id), { course: scheduledCourse(course) }));
+        }
+        if (reshaped) for (const other of locked) if (other.id !== courseId) plans.push(this.planOf(other));
+        for (const plan of plans) await this.fill(manager, plan, book);
+        await this.writePlans(manager, plans, book);
+        // Read back under the lock: after the commit another change may already have followed this one.
+        const [written] = await this.lock(manager, [courseId]);
+        return written;
+      },
+    );
+  }
+
+  /**
+   * Sets a student's own limits (null: the configured default). A limit below what they hold now is
+   * refused and changes nothing. A raised credit limit may lift the student's blocks: the courses they
+   * wait on are locked first, and each with a free seat promotes them in the same transaction.
+   */
+  setLimits(studentId: string, limits: StudentLimits): Promise<void> {
+    return this.inCourses(
+      [],
+      (manager) => this.waitingCoursesOf(manager, studentId),
+      async (manager, locked) => {
+        const book = new ScheduleBook(manager, this.defaults);
+        await book.lock([studentId]);
+        const schedule = book.get(studentId);
+        const creditLimit = limits.maxCredits ?? this.defaults.defaultMaxCredits;
+        const waitlistLimit = limits.maxWaitlisted ?? this.defaults.defaultMaxWaitlisted;
+        if (creditLimit !== null && creditLimit < schedule.enrolledCredits) {
           throw new DomainError(
-            DomainErrorCode.CapacityBelowSeatsTaken,
-            `capacity ${changes.capacity} is below the ${course.seatsTaken} seats taken; nobody loses a seat`,
+            DomainErrorCode.LimitBelowLoad,
+            `max_credits ${creditLimit} is below the ${schedule.enrolledCredits} credits student ${studentId} is enrolled in; nothing changed`,
           );
         }
-        counters = changed;
-        events.push({ type: 'capacity_changed', capacity: changes.capacity });
-      }
-      await manager.query(`UPDATE courses SET title = $2, opens_at = $3, closes_at = $4 WHERE id = $1`, [
+        if (waitlistLimit !== null && waitlistLimit < schedule.waitlistedCount) {
+          throw new DomainError(
+            DomainErrorCode.LimitBelowLoad,
+            `max_waitlisted ${waitlistLimit} is below the ${schedule.waitlistedCount} waitlists student ${studentId} is on; nothing changed`,
+          );
+        }
+        await manager.query(
+          'UPDATE student_loads SET max_credits = $2, max_waitlisted = $3 WHERE student_id = $1',
+          [studentId, limits.maxCredits, limits.maxWaitlisted],
+        );
+        book.set(settle(schedule, { creditLimit, waitlistLimit }));
+        const plans = locked.map((course) => this.planOf(course));
+        for (const plan of plans) await this.fill(manager, plan, book);
+        await this.writePlans(manager, plans, book);
+      },
+    );
+  }
+
+  /**
+   * Records an operator's override for (student, course). It may lift the student's block on that course:
+   * with a free seat, their waiting request is promoted in the same transaction.
+   */
+  addOverride(override: Omit<OverrideRow, 'id' | 'createdAt'>): Promise<OverrideRow> {
+    return this.inCourses(
+      [override.courseId],
+      () => Promise.resolve([]),
+      async (manager, locked) => {
+        const course = locked.find((one) => one.id === override.courseId);
+        if (!course) {
+          throw new DomainError(
+            DomainErrorCode.CourseNotFound,
+            `course_id ${override.courseId} does not exist`,
+          );
+        }
+        const [row]: Array<{ id: string; created_at: Date }> = await manager.query(
+          `INSERT INTO schedule_overrides (student_id, course_id, kinds, expires_at)
+           VALUES ($1, $2, $3::varchar[], $4) RETURNING id, created_at`,
+          [override.studentId, override.courseId, override.kinds, override.expiresAt],
+        );
+        const book = new ScheduleBook(manager, this.defaults);
+        await book.lock([override.studentId]);
+        const plans = [this.planOf(course)];
+        await this.fill(manager, plans[0], book);
+        await this.writePlans(manager, plans, book);
+        return { ...override, id: String(row.id), createdAt: row.created_at };
+      },
+    );
+  }
+
+  /** Removes an override; it only ever narrows what a student may do, so no promotion follows. */
+  async removeOverride(id: string): Promise<void> {
+    const [, deleted]: [unknown, number] = await this.dataSource.query(
+      'DELETE FROM schedule_overrides WHERE id = $1',
+      [id],
+    );
+    if (deleted === 0) throw new DomainError(DomainErrorCode.OverrideNotFound, `no override with id ${id}`);
+  }
+
+  /**
+   * Promotes into a locked course (guarantee 6, skip-and-keep): while a seat is free, the waitlist is
+   * walked from the head, and each waiting request its student's schedule allows now is promoted; a
+   * blocked one keeps its place. Candidates are judged first on a read without locks (a block can only
+   * lift under this course's lock, which is held), then their load rows are locked and judged again.
+   */
+  private async fill(manager: EntityManager, plan: CoursePlan, book: ScheduleBook): Promise<void> {
+    const course = scheduledCourse(plan.course);
+    // No meetings and no credits: no schedule can block a promotion here.
+    const nobodyBlocked = course.meetings.length === 0 && course.credits === 0;
+    const promoted: WaitingEntry[] = [];
+    let after = plan.counters.waitlistOffset;
+    const free = Math.min(freeSeats(plan.counters), plan.counters.waitlistLength);
+    while (free > promoted.length) {
+      const wanted = free - promoted.length;
+      const chunk = await readWaiting(
+        manager,
         course.id,
-        changes.title ?? course.title,
-        opensAt,
-        closesAt,
-      ]);
-      await writeChange(manager, course.id, counters, { events, decided: 0 });
-      // Read back under the lock: after the commit another change may already have followed this one.
-      const [written] = await this.lock(manager, [courseId]);
-      return written;
-    });
+        after,
+        nobodyBlocked ? wanted : Math.max(wanted * 2, 16),
+      );
+      if (chunk.length === 0) break;
+      after = chunk[chunk.length - 1].position;
+      let candidates = chunk;
+      if (!nobodyBlocked) {
+        const peeked = await book.peek(chunk.map((entry) => entry.studentId));
+        candidates = chunk.filter((entry) => blockOf(peeked.get(entry.studentId)!, course) === null);
+      }
+      await book.lock(candidates.map((entry) => entry.studentId));
+      for (const entry of candidates) {
+        if (promoted.length === free) break;
+        const schedule = book.get(entry.studentId);
+        if (!nobodyBlocked && blockOf(schedule, course) !== null) continue;
+        book.set(enroll(schedule, course, true));
+        promoted.push(entry);
+      }
+    }
+    plan.write.promoted = promoted.map((entry) => entry.position);
+  }
+
+  /** Writes each course's plan (one statement each); the load rows go with the last. */
+  private async writePlans(manager: EntityManager, plans: CoursePlan[], book: ScheduleBook): Promise<Date[]> {
+    const times: Date[] = [];
+    for (const [index, plan] of plans.entries()) {
+      const last = index === plans.length - 1;
+      const idle = plan.write.events.length === 0 && !plan.write.drop && !plan.write.promoted?.length;
+      if (idle && !last) continue;
+      times.push(
+        await writeChange(manager, plan.course.id, plan.counters, {
+          ...plan.write,
+          loads: last ? book.writes() : [],
+        }),
+      );
+    }
+    if (plans.length === 0) await writeLoads(manager, book.writes());
+    return times;
+  }
+
+  private planOf(course: Course): CoursePlan {
+    return { course, counters: countersOf(course), write: { events: [], decided: 0 } };
+  }
+
+  /**
+   * Runs `work` in a transaction holding the locks of `courseIds` and of every course `involved` names
+   * (read before the locks, then again under them: if the set grew meanwhile, the transaction starts over
+   * with the larger set, so courses are always locked in one statement, in id order). Deadlocks and
+   * serialization failures are retried too.
+   */
+  private async inCourses<T>(
+    courseIds: readonly number[],
+    involved: (manager: EntityManager) => Promise<number[]>,
+    work: (manager: EntityManager, locked: Course[]) => Promise<T>,
+  ): Promise<T> {
+    const ids = new Set(courseIds);
+    for (const id of await involved(this.dataSource.manager)) ids.add(id);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.transaction(async (manager) => {
+          const locked = ids.size === 0 ? [] : await this.lock(manager, [...ids]);
+          const missing = (await involved(manager)).filter((id) => !ids.has(id));
+          if (missing.length > 0) throw new InvolvementChanged(missing);
+          return work(manager, locked);
+        });
+      } catch (error) {
+        if (!(error instanceof InvolvementChanged) || attempt >= INVOLVEMENT_ATTEMPTS) throw error;
+        for (const id of error.courseIds) ids.add(id);
+      }
+    }
+  }
+
+  /** A transaction, tried again after a deadlock or serialization failure (nothing of it was kept). */
+  private async transaction<T>(work: (manager: EntityManager) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.dataSource.transaction(work);
+      } catch (error) {
+        const state = sqlStateOf(error);
+        if (!state || !RETRIED_SQLSTATES.has(state) || attempt >= TRANSACTION_ATTEMPTS) throw error;
+        this.logger.warn(`transaction retried after ${state} (attempt ${attempt})`);
+        await sleep(5 + Math.random() * 20 * attempt);
+      }
+    }
+  }
+
+  /** The courses a student waits on, when the request is an enrollment (its drop may lift their blocks). */
+  private async waitingCoursesIfEnrolled(manager: EntityManager, request: LedgerRequest): Promise<number[]> {
+    const rows: Array<{ course_id: number }> = await manager.query(
+      `SELECT course_id FROM waitlist_entries
+        WHERE student_id = $1 AND EXISTS (SELECT 1 FROM enrollments WHERE idempotency_key = $2)`,
+      [request.studentId, request.idempotencyKey],
+    );
+    return rows.map((row) => row.course_id);
+  }
+
+  private async waitingCoursesOf(manager: EntityManager, studentId: string): Promise<number[]> {
+    const rows: Array<{ course_id: number }> = await manager.query(
+      'SELECT course_id FROM waitlist_entries WHERE student_id = $1',
+      [studentId],
+    );
+    return rows.map((row) => row.course_id);
+  }
+
+  /** The courses the students enrolled in a course wait on. */
+  private async waitingCoursesOfEnrolled(manager: EntityManager, courseId: number): Promise<number[]> {
+    const rows: Array<{ course_id: number }> = await manager.query(
+      `SELECT DISTINCT w.course_id FROM enrollments e JOIN waitlist_entries w ON w.student_id = e.student_id
+        WHERE e.course_id = $1`,
+      [courseId],
+    );
+    return rows.map((row) => row.course_id);
   }
 
   // What other owners' transactions do to a course they have locked through lock() (the dead-letter

@@ -1,9 +1,11 @@
 import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { type Meeting, numericColumn } from '../schedules/meeting.js';
 
 @Entity({ name: 'courses' })
 @Check('courses_capacity_range', '"capacity" >= 0 AND "capacity" <= 100000')
 @Check('courses_seats_within_capacity', '"seats_taken" >= 0 AND "seats_taken" <= "capacity"')
 @Check('courses_waitlist_non_negative', '"waitlist_length" >= 0')
+@Check('courses_credits_grid', '"credits" >= 0 AND "credits" <= 40 AND "credits" * 2 = trunc("credits" * 2)')
 @Check('courses_window_order', '"opens_at" IS NULL OR "closes_at" IS NULL OR "opens_at" < "closes_at"')
 // Codes are unique whatever their case: a unique index on lower("code"), made by the migration
 // CaseInsensitiveCourseCodes. TypeORM cannot describe an expression index; synchronize: false keeps schema
@@ -53,6 +55,14 @@ export class Course {
 
   @Column({ name: 'closes_at', type: 'timestamptz', nullable: true })
   closesAt!: Date | null;
+
+  /** What enrolling costs a student against their max_credits: 0..40 in steps of 0.5. */
+  @Column({ type: 'numeric', precision: 3, scale: 1, default: 0, transformer: numericColumn })
+  credits!: number;
+
+  /** Weekly meetings; two courses a student is enrolled in may not overlap (guarantee 8). */
+  @Column({ type: 'jsonb', default: () => "'[]'" })
+  meetings!: Meeting[];
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

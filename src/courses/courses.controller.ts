@@ -91,9 +91,11 @@ export class CoursesController {
     operationId: 'updateCourse',
     summary: 'Change a course (operators)',
     description:
-      'Any of title, capacity, opens_at, closes_at; an absent field stays as it is, a null window side ' +
-      'removes that limit. Raising capacity promotes waitlist heads, in order, in the same transaction; ' +
-      'lowering it below seats_taken is a 409 and changes nothing.',
+      'Any of title, capacity, opens_at, closes_at, credits, meetings; an absent field stays as it is, a ' +
+      'null window side removes that limit. Raising capacity promotes the first waiting requests that may ' +
+      'take the seats (skip-and-keep), in the same transaction; lowering it below seats_taken is a 409 and ' +
+      'changes nothing. New credits or meetings apply to later decisions: nobody loses a place, and a block ' +
+      'they lift promotes in the same transaction.',
   })
   @ApiCourseIdParam()
   @ApiOkResponse({
@@ -119,6 +121,8 @@ export class CoursesController {
       capacity: dto.capacity ?? undefined,
       opensAt: dto.opens_at === undefined ? undefined : dateOrNull(dto.opens_at),
       closesAt: dto.closes_at === undefined ? undefined : dateOrNull(dto.closes_at),
+      credits: dto.credits,
+      meetings: dto.meetings,
     });
     return CourseResponse.from(course);
   }

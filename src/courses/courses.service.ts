@@ -58,6 +58,8 @@ export class CoursesService {
       capacity: dto.capacity,
       opensAt: dateOrNull(dto.opens_at),
       closesAt: dateOrNull(dto.closes_at),
+      credits: dto.credits ?? 0,
+      meetings: dto.meetings ?? [],
     });
   }
 

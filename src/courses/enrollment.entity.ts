@@ -1,7 +1,8 @@
-import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn, Unique } from 'typeorm';
 
 /** A seat held by a student. seats_taken of the course always equals the number of these rows. */
 @Entity({ name: 'enrollments' })
+@Index('enrollments_student_id_idx', ['studentId'])
 @Unique('enrollments_course_student_key', ['courseId', 'studentId'])
 export class Enrollment {
   @PrimaryGeneratedColumn({ type: 'bigint' })

@@ -2,13 +2,14 @@ import { type CourseChangeType } from '../decisions/vocabulary.js';
 import type { EntityManager } from 'typeorm';
 import type { DecisionStatus } from '../decisions/decision.entity.js';
 import type { Course } from './course.entity.js';
+import { type LoadWrite, writeLoadsSql } from '../schedules/schedule.statements.js';
 import {
   type CounterChange,
   type CourseCounters,
   type Hold,
   type JobDecision,
   leaveWaitlist,
-  promote,
+  promoteEntries,
 } from './seat.rules.js';
 
 // The course ledger's SQL: every statement here runs inside a transaction that holds the course rows'
@@ -102,6 +103,7 @@ export async function writeDecisions(
   manager: EntityManager,
   decisions: readonly LedgerDecision[],
   changes: readonly CounterChange[],
+  loads: readonly LoadWrite[],
 ): Promise<void> {
   await manager.query(
     `WITH d AS MATERIALIZED (
@@ -119,6 +121,8 @@ export async function writeDecisions(
      ), new_waitlist_entries AS (
        INSERT INTO waitlist_entries (course_id, student_id, idempotency_key, position)
        SELECT "courseId", "studentId", "idempotencyKey", "waitlistPosition" FROM d WHERE status = 'waitlisted' ORDER BY ord
+     ), loads AS (
+       ${writeLoadsSql(3)}
      )
      UPDATE courses
         SET seats_taken = c."seatsTaken",
@@ -127,7 +131,11 @@ export async function writeDecisions(
             events_written = c."eventsWritten"
        FROM json_to_recordset($2::json) AS c("courseId" int, "seatsTaken" int, waitlisted int, decided int, "eventsWritten" int)
       WHERE courses.id = c."courseId"`,
-    [JSON.stringify(decisions.map((decision, ord) => ({ ...decision, ord }))), JSON.stringify(changes)],
+    [
+      JSON.stringify(decisions.map((decision, ord) => ({ ...decision, ord }))),
+      JSON.stringify(changes),
+      JSON.stringify(loads),
+    ],
   );
 }
 
@@ -201,22 +209,57 @@ export async function removeFromWaitlist(
   return departure.course;
 }
 
+/** A waiting request as promotion reads it, in waitlist order. */
+export interface WaitingEntry {
+  idempotencyKey: string;
+  studentId: string;
+  position: number;
+}
+
+/** Up to `limit` of a course's waiting requests after stored position `after`, in waitlist order. */
+export function readWaiting(
+  manager: EntityManager,
+  courseId: number,
+  after: number,
+  limit: number,
+): Promise<WaitingEntry[]> {
+  return manager.query(
+    `SELECT idempotency_key AS "idempotencyKey", student_id AS "studentId", position
+       FROM waitlist_entries WHERE course_id = $1 AND position > $2 ORDER BY position LIMIT $3`,
+    [courseId, after, limit],
+  );
+}
+
+/** A change to one locked course, as writeChange writes it. */
+export interface CourseChangeWrite {
+  events: readonly NewEvent[];
+  /** Requests decided by the change (a cancellation), for the course's counter. */
+  decided: number;
+  /** The request dropped (its seat freed, its status `dropped`), if any. */
+  drop?: string;
+  /** The waiting requests promoted, in waitlist order (stored positions); blocked ones between keep their place. */
+  promoted?: readonly number[];
+  /** Load rows to write in the same statement (locked by the transaction). */
+  loads?: readonly LoadWrite[];
+}
+
 /**
  * Writes a change in one statement, after the course's lock was taken and its state read: the dropped
- * request (its enrollment gone, if it had one, and its status), then guarantee 6 (docs/guarantees.md) — the
- * waitlist's heads take every free seat, in order: each leaves the waitlist, gets an enrollment, becomes
- * `enrolled` with promoted_at — then the change's events and the promotions' (numbered after the course's
- * last event), and the course's counters. One round trip under the lock instead of one per step, so drops
- * on a hot course queue behind each other for less time.
+ * request (its enrollment gone, if it had one, and its status), then the promotions the ledger planned
+ * (guarantee 6, skip-and-keep) — each promoted entry leaves the waitlist, gets an enrollment, becomes
+ * `enrolled` with promoted_at, and each blocked entry passed over moves back by the number of promoted
+ * entries behind it, so with the offset grown by the count every place stays dense — then the change's
+ * events and the promotions' (numbered after the course's last event), the load rows, and the course's
+ * counters. One round trip under the lock instead of one per step.
  */
 export async function writeChange(
   manager: EntityManager,
   courseId: number,
   counters: CourseCounters,
-  change: { events: readonly NewEvent[]; decided: number; drop?: string },
+  change: CourseChangeWrite,
 ): Promise<Date> {
-  const promotion = promote(counters);
-  const after = promotion.course;
+  const promoted = change.promoted ?? [];
+  const after = promoteEntries(counters, promoted.length);
   const firstPromotedSeq = counters.eventsWritten + change.events.length + 1;
   // TypeORM answers an UPDATE … RETURNING with [rows, affected count].
   const [[row]]: [Array<{ promoted: number; at: Date }>, number] = await manager.query(
@@ -226,8 +269,12 @@ export async function writeChange(
      ), freed AS (
        DELETE FROM enrollments WHERE idempotency_key = $9
      ), heads AS (
-       DELETE FROM waitlist_entries WHERE course_id = $1 AND position >= $10 AND position < $10 + $11
+       DELETE FROM waitlist_entries WHERE course_id = $1 AND position = ANY($10::int[])
        RETURNING idempotency_key, student_id, position
+     ), passed_over AS (
+       UPDATE waitlist_entries w
+          SET position = w.position + (SELECT count(*) FROM unnest($10::int[]) AS p WHERE p > w.position)
+        WHERE w.course_id = $1 AND w.position > $13 AND w.position < $11 AND w.position <> ALL($10::int[])
      ), enrolled AS (
        INSERT INTO enrollments (course_id, student_id, idempotency_key)
        SELECT $1, student_id, idempotency_key FROM heads ORDER BY position
@@ -240,12 +287,14 @@ export async function writeChange(
          FROM json_to_recordset($8::json) AS e(
            type varchar, "idempotencyKey" varchar, "studentId" varchar, status varchar, capacity int, ord int)
        UNION ALL
-       SELECT $1, $12 + position - $10, 'promoted', idempotency_key, student_id, 'enrolled', NULL
-         FROM heads
+       SELECT $1, $12 + p.ord - 1, 'promoted', h.idempotency_key, h.student_id, 'enrolled', NULL
+         FROM heads h JOIN unnest($10::int[]) WITH ORDINALITY AS p(position, ord) ON p.position = h.position
+     ), loads AS (
+       ${writeLoadsSql(14)}
      )
      UPDATE courses
         SET capacity = $2, seats_taken = $3, waitlist_offset = $4, waitlist_length = $5,
-            requests_decided = requests_decided + $6, events_written = $12 + $11 - 1
+            requests_decided = requests_decided + $6, events_written = $12 + cardinality($10::int[]) - 1
       WHERE id = $1
      RETURNING (SELECT count(*)::int FROM heads) AS promoted, now() AS at`,
     [
@@ -258,14 +307,16 @@ export async function writeChange(
       counters.eventsWritten,
       JSON.stringify(change.events.map((event, index) => ({ ...event, ord: index + 1 }))),
       change.drop ?? null,
-      promotion.firstPosition,
-      promotion.count,
+      promoted,
+      promoted.length === 0 ? 0 : promoted[promoted.length - 1],
       firstPromotedSeq,
+      counters.waitlistOffset,
+      JSON.stringify(change.loads ?? []),
     ],
   );
-  if (row.promoted !== promotion.count) {
-    // The counters and the rows disagree: roll back rather than write a wrong waitlist.
-    throw new Error(`course ${courseId}: expected ${promotion.count} waitlist heads, found ${row.promoted}`);
+  if (row.promoted !== promoted.length) {
+    // The plan and the rows disagree: roll back rather than write a wrong waitlist.
+    throw new Error(`course ${courseId}: expected ${promoted.length} waiting entries, found ${row.promoted}`);
   }
   return row.at;
 }

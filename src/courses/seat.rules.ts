@@ -1,4 +1,11 @@
 import type { DecisionStatus, RejectionReason } from '../decisions/decision.entity.js';
+import {
+  admission,
+  enroll,
+  joinWaitlist,
+  type ScheduledCourse,
+  type StudentSchedule,
+} from '../schedules/schedule.rules.js';
 
 /** What a student already holds in the course being decided. */
 export type Hold = 'enrolled' | 'waitlisted';
@@ -35,24 +42,40 @@ const REJECTION_FOR_HOLD: Record<Hold, RejectionReason> = {
 
 /**
  * Decides requests for one course, given in arbitration order: a student who already holds a place is
- * rejected; otherwise a free seat enrolls, and no free seat waitlists. Pure: the caller holds the row lock.
+ * rejected; then the student's schedule (guarantee 8: time conflicts, credits, waitlists) may refuse it;
+ * otherwise a free seat enrolls, and no free seat waitlists. `schedules` holds the locked schedule of
+ * every student without a hold here and is updated in place as requests are decided; a student missing
+ * from it has no limits and no conflicts to check (the caller knows none can apply). Pure otherwise: the
+ * caller holds the course row's lock and the load rows' locks.
  */
 export function decideBatch(
-  course: CourseState,
+  course: CourseState & Partial<ScheduledCourse>,
   holds: ReadonlyMap<string, Hold>,
   requests: readonly PendingRequest[],
+  schedules: Map<string, StudentSchedule> = new Map(),
 ): BatchOutcome {
   const held = new Map(holds);
+  const scheduled: ScheduledCourse = {
+    id: course.id ?? 0,
+    credits: course.credits ?? 0,
+    meetings: course.meetings ?? [],
+  };
   let seatsTaken = course.seatsTaken;
   const decisions = requests.map(({ idempotencyKey, studentId }): RequestDecision => {
     const hold = held.get(studentId);
     if (hold) return { idempotencyKey, studentId, status: 'rejected', reason: REJECTION_FOR_HOLD[hold] };
-    if (seatsTaken < course.capacity) {
+    const seatFree = seatsTaken < course.capacity;
+    const schedule = schedules.get(studentId);
+    const refused = schedule ? admission(schedule, scheduled, seatFree) : null;
+    if (refused) return { idempotencyKey, studentId, status: 'rejected', reason: refused };
+    if (seatFree) {
       seatsTaken += 1;
       held.set(studentId, 'enrolled');
+      if (schedule) schedules.set(studentId, enroll(schedule, scheduled, false));
       return { idempotencyKey, studentId, status: 'enrolled', reason: null };
     }
     held.set(studentId, 'waitlisted');
+    if (schedule) schedules.set(studentId, joinWaitlist(schedule, scheduled.id));
     return { idempotencyKey, studentId, status: 'waitlisted', reason: null };
   });
   return { decisions, seatsTaken };
@@ -70,7 +93,7 @@ export interface CourseCounters {
 }
 
 /** What the transaction read about one locked course before deciding. */
-export interface LockedCourse extends CourseCounters {
+export interface LockedCourse extends CourseCounters, Partial<Omit<ScheduledCourse, 'id'>> {
   id: number;
   /** What the job's students already hold in this course. */
   holds: ReadonlyMap<string, Hold>;
@@ -113,13 +136,17 @@ interface JobOutcome {
  * gone) is rejected as course_not_found, so it still gets its one decision without failing the other
  * requests of the job. Pure.
  */
-export function decideJob(courses: readonly LockedCourse[], requests: readonly JobRequest[]): JobOutcome {
+export function decideJob(
+  courses: readonly LockedCourse[],
+  requests: readonly JobRequest[],
+  schedules: Map<string, StudentSchedule> = new Map(),
+): JobOutcome {
   const decided = new Map<string, JobDecision>();
   const counters: CounterChange[] = [];
   for (const course of courses) {
     const forCourse = requests.filter((request) => request.courseId === course.id);
     if (forCourse.length === 0) continue;
-    const outcome = decideBatch(course, course.holds, forCourse);
+    const outcome = decideBatch(course, course.holds, forCourse, schedules);
     let waitlisted = 0;
     let seq = course.eventsWritten;
     for (const decision of outcome.decisions) {
@@ -221,6 +248,29 @@ export function freeSeat(course: CourseCounters): CourseCounters {
   return { ...course, seatsTaken: course.seatsTaken - 1 };
 }
 
+/** How many seats are free for the waitlist. */
+export function freeSeats(course: CourseCounters): number {
+  return Math.max(course.capacity - course.seatsTaken, 0);
+}
+
+/**
+ * The counters after `count` waiting requests were promoted (guarantee 6, skip-and-keep): each takes a
+ * seat and leaves the waitlist, and the offset grows by the count. The entries passed over (blocked) keep
+ * their places: the ledger moves each back by the number of promoted entries behind it, so their places,
+ * position minus the new offset, stay what they were less the promoted entries ahead of them.
+ */
+export function promoteEntries(course: CourseCounters, count: number): CourseCounters {
+  if (count > freeSeats(course) || count > course.waitlistLength) {
+    throw new Error(`cannot promote ${count} (${describeWaitlist(course)}, ${freeSeats(course)} free)`);
+  }
+  return {
+    ...course,
+    seatsTaken: course.seatsTaken + count,
+    waitlistOffset: course.waitlistOffset + count,
+    waitlistLength: course.waitlistLength - count,
+  };
+}
+
 export interface Promotion {
   course: CourseCounters;
   /** Heads promoted, in waitlist order: stored positions firstPosition .. firstPosition + count - 1. */
@@ -229,21 +279,12 @@ export interface Promotion {
 }
 
 /**
- * docs/guarantees.md §6: each free seat goes to the waitlist's head, in order, while the waitlist lasts. Called
- * in every transaction that frees a seat or raises capacity, so no seat is ever idle beside a waitlist.
+ * docs/guarantees.md §6 when nobody waiting is blocked: each free seat goes to the waitlist's head, in
+ * order, while the waitlist lasts.
  */
 export function promote(course: CourseCounters): Promotion {
-  const count = Math.min(Math.max(course.capacity - course.seatsTaken, 0), course.waitlistLength);
-  return {
-    course: {
-      ...course,
-      seatsTaken: course.seatsTaken + count,
-      waitlistOffset: course.waitlistOffset + count,
-      waitlistLength: course.waitlistLength - count,
-    },
-    count,
-    firstPosition: course.waitlistOffset + 1,
-  };
+  const count = Math.min(freeSeats(course), course.waitlistLength);
+  return { course: promoteEntries(course, count), count, firstPosition: course.waitlistOffset + 1 };
 }
 
 /** A new capacity, or null when it is below the seats taken (nobody loses a seat to a capacity change). */

@@ -1,4 +1,4 @@
-import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, Unique } from 'typeorm';
+import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn, Unique } from 'typeorm';
 
 /**
  * A place in a course's waitlist. Positions are dense: the course's entries hold exactly
@@ -7,6 +7,7 @@ import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, Unique } from
  * which is why the uniqueness is checked at the statement's end (deferrable).
  */
 @Entity({ name: 'waitlist_entries' })
+@Index('waitlist_entries_student_id_idx', ['studentId'])
 @Unique('waitlist_entries_course_student_key', ['courseId', 'studentId'])
 @Unique('waitlist_entries_course_position_key', ['courseId', 'position'], {
   deferrable: 'INITIALLY IMMEDIATE',

@@ -5,9 +5,20 @@ import { WaitlistEntry } from '../courses/waitlist-entry.entity.js';
 import { Course } from '../courses/course.entity.js';
 import { CourseChange } from '../events/course-change.entity.js';
 import { DeadLetter } from '../dead-letters/dead-letter.entity.js';
+import { StudentLoad } from '../schedules/student-load.entity.js';
+import { ScheduleOverride } from '../schedules/schedule-override.entity.js';
 import { migrations } from './migrations/index.js';
 
-export const entities = [Course, Decision, Enrollment, WaitlistEntry, CourseChange, DeadLetter];
+export const entities = [
+  Course,
+  Decision,
+  Enrollment,
+  WaitlistEntry,
+  CourseChange,
+  DeadLetter,
+  StudentLoad,
+  ScheduleOverride,
+];
 
 /** One definition of the connection for the app (TypeOrmModule) and the TypeORM CLI (ormconfig.ts). */
 export function dataSourceOptions(databaseUrl: string): DataSourceOptions {

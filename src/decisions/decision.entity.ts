@@ -4,13 +4,17 @@ import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm';
 export type DecisionStatus = 'enrolled' | 'waitlisted' | 'rejected' | 'cancelled' | 'dropped';
 /**
  * course_not_found: the course row is gone (courses are never deleted by the API; a safety net);
- * dead_letter: an operator rejected a request that could not be decided.
+ * dead_letter: an operator rejected a request that could not be decided;
+ * time_conflict, max_credits, max_waitlisted: the student's schedule refused it (guarantee 8).
  */
 export const REJECTION_REASONS = [
   'already_enrolled',
   'already_waitlisted',
   'course_not_found',
   'dead_letter',
+  'time_conflict',
+  'max_credits',
+  'max_waitlisted',
 ] as const;
 export type RejectionReason = (typeof REJECTION_REASONS)[number];
 
@@ -66,6 +70,10 @@ export class Decision {
   /** When a waitlisted request was enrolled later. */
   @Column({ name: 'promoted_at', type: 'timestamptz', nullable: true })
   promotedAt!: Date | null;
+
+  /** The transaction that made the decision (its event's txid); null for decisions made before v3. */
+  @Column({ type: 'bigint', nullable: true, default: () => 'txid_current()' })
+  txid!: string | null;
 
   /** When the request was dropped, or cancelled while queued. */
   @Column({ name: 'dropped_at', type: 'timestamptz', nullable: true })

@@ -14,6 +14,11 @@ export interface DecidedRequest {
   decidedAt: Date;
   promotedAt: Date | null;
   droppedAt: Date | null;
+  /**
+   * Why a waiting request cannot be promoted now (guarantee 8); worked out from the student's schedule
+   * by the schedules module when a view needs it, null otherwise.
+   */
+  blockedReason?: 'time_conflict' | 'max_credits' | null;
 }
 
 const COLUMNS = `d.idempotency_key, d.student_id, d.course_id, d.priority, d.status, d.reason,

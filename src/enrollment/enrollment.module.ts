@@ -11,10 +11,11 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
 import { RateLimitCounter } from './rate-limit.counter.js';
 import { StudentRateLimitGuard } from './student-rate-limit.guard.js';
+import { SchedulesModule } from '../schedules/schedules.module.js';
 
 /** POST /enroll and the student's requests: validate, claim the key, queue (the worker decides). */
 @Module({
-  imports: [CoursesModule, DecisionsModule, EventsModule],
+  imports: [CoursesModule, DecisionsModule, EventsModule, SchedulesModule],
   controllers: [EnrollmentController],
   providers: [
     EnrollmentService,

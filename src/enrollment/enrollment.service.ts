@@ -1,6 +1,6 @@
 import { IDEMPOTENCY_KEY_PATTERN } from '../decisions/vocabulary.js';
 import { Inject, Injectable } from '@nestjs/common';
-import { DecisionsService } from '../decisions/decisions.service.js';
+import { type DecidedRequest, DecisionsService } from '../decisions/decisions.service.js';
 import { CourseLedger } from '../courses/course-ledger.js';
 import { CoursesService } from '../courses/courses.service.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
@@ -16,6 +16,7 @@ import { IdempotencyStore } from './idempotency.store.js';
 import { queueUnavailable } from '../queue/queue-unavailable.js';
 import { EventsService } from '../events/events.service.js';
 import type { CourseEventResponse } from '../events/dto/course-event.response.js';
+import { ScheduleReader } from '../schedules/schedule.reader.js';
 
 interface Submission {
   /** True when this call queued the request (202); false for a replay of a known key (200). */
@@ -42,6 +43,7 @@ export class EnrollmentService {
     @Inject(DecisionsService) private readonly decisions: DecisionsService,
     @Inject(CourseLedger) private readonly ledger: CourseLedger,
     @Inject(EventsService) private readonly eventsService: EventsService,
+    @Inject(ScheduleReader) private readonly schedules: ScheduleReader,
   ) {}
 
   async submit(dto: EnrollRequestDto, headerKey: string | undefined): Promise<Submission> {
@@ -62,7 +64,7 @@ export class EnrollmentService {
 
   async status(key: string): Promise<EnrollmentRequestResponse> {
     const decided = await this.decisions.find(key);
-    if (decided) return decidedView(decided);
+    if (decided) return this.viewOf(decided);
     return queuedView(key, await this.queued(key));
   }
 
@@ -129,7 +131,7 @@ export class EnrollmentService {
       this.decisions.findByStudent(studentId),
       unavailableOnFailure(() => this.idempotency.findByStudent(studentId)),
     ]);
-    const views = decided.map(decidedView);
+    const views = (await this.schedules.withBlockedReasons(decided)).map(decidedView);
     const decidedKeys = new Set(decided.map((request) => request.idempotencyKey));
     for (const [key, accepted] of claimed) {
       if (!decidedKeys.has(key)) views.push(queuedView(key, accepted));
@@ -170,7 +172,13 @@ export class EnrollmentService {
     }
     // The claim and its job were stored together, so a claimed key is queued until it is decided.
     const decided = await this.decisions.find(key);
-    return { accepted: false, request: decided ? decidedView(decided) : queuedView(key, claimant) };
+    return { accepted: false, request: decided ? await this.viewOf(decided) : queuedView(key, claimant) };
+  }
+
+  /** A decided request as clients see it, with why it is blocked if it waits. */
+  private async viewOf(decided: DecidedRequest): Promise<EnrollmentRequestResponse> {
+    const [withReason] = await this.schedules.withBlockedReasons([decided]);
+    return decidedView(withReason);
   }
 }
 

@@ -22,6 +22,8 @@ export enum DomainErrorCode {
   RateLimited = 'rate_limited',
   UnsupportedMediaType = 'unsupported_media_type',
   BodyTooLarge = 'body_too_large',
+  LimitBelowLoad = 'limit_below_load',
+  OverrideNotFound = 'override_not_found',
 }
 
 export class DomainError extends Error {

@@ -37,6 +37,10 @@ export class CourseChange {
   @Column({ type: 'integer', nullable: true })
   capacity!: number | null;
 
+  /** The transaction that wrote it: shared by the events of one commit; null before v3. */
+  @Column({ type: 'bigint', nullable: true, default: () => 'txid_current()' })
+  txid!: string | null;
+
   @Column({ type: 'timestamptz', default: () => 'now()' })
   at!: Date;
 }

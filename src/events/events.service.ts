@@ -127,7 +127,7 @@ function selectorColumn(
 }
 
 const COLUMNS =
-  'course_id, seq, type, idempotency_key, student_id, status, waitlist_position, reason, capacity, at';
+  'course_id, seq, type, idempotency_key, student_id, status, waitlist_position, reason, capacity, at, txid';
 
 interface EventRow {
   course_id: number;
@@ -140,6 +140,8 @@ interface EventRow {
   reason: CourseEventResponse['reason'];
   capacity: number | null;
   at: Date;
+  /** bigint, as node-postgres reads it: a string. */
+  txid: string | null;
 }
 
 function recordOf(row: EventRow): RecordedEvent {
@@ -157,6 +159,7 @@ function recordOf(row: EventRow): RecordedEvent {
       reason: row.reason,
       capacity: row.capacity,
       at: row.at.toISOString(),
+      txid: row.txid,
     },
   };
 }

@@ -31,6 +31,8 @@ export const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
   [DomainErrorCode.RegistrationNotOpen]: HttpStatus.CONFLICT,
   [DomainErrorCode.RegistrationClosed]: HttpStatus.CONFLICT,
   [DomainErrorCode.DeadLetterNotFound]: HttpStatus.NOT_FOUND,
+  [DomainErrorCode.LimitBelowLoad]: HttpStatus.CONFLICT,
+  [DomainErrorCode.OverrideNotFound]: HttpStatus.NOT_FOUND,
   [DomainErrorCode.PathParameterInvalid]: HttpStatus.BAD_REQUEST,
   [DomainErrorCode.RequestInvalid]: HttpStatus.BAD_REQUEST,
   [DomainErrorCode.RateLimited]: HttpStatus.TOO_MANY_REQUESTS,

@@ -198,6 +198,7 @@ export function asyncApiDocument({ host, serverPort, live }: AsyncApiOptions): R
               reason: null,
               capacity: null,
               at: '2026-11-25T09:00:00.012Z',
+              txid: '48213',
             },
           },
         ),
@@ -243,6 +244,7 @@ function courseEventSchema() {
       'reason',
       'capacity',
       'at',
+      'txid',
     ],
     properties: {
       cursor,
@@ -255,6 +257,10 @@ function courseEventSchema() {
       reason: nullable('string', 'Set for rejected'),
       capacity: nullable('integer', 'The new capacity, for capacity_changed'),
       at: { type: 'string', format: 'date-time' },
+      txid: nullable(
+        'string',
+        'The committing transaction, decimal digits: events of one commit share it, no two commits do; null before v3',
+      ),
     },
   };
 }

@@ -18,6 +18,7 @@ function event(courseId: number, seq: number, studentId: string): RecordedEvent 
       waitlist_position: null,
       reason: null,
       capacity: null,
+      txid: null,
       at: new Date(0).toISOString(),
     },
   };

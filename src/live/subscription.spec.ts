@@ -19,6 +19,7 @@ function event(courseId: number, seq: number, studentId: string, atMs = seq): Li
       waitlist_position: null,
       reason: null,
       capacity: null,
+      txid: null,
       at: new Date(atMs).toISOString(),
     },
   };

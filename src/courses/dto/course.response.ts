@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import type { Course } from '../course.entity.js';
+import { MeetingDto } from './meeting.dto.js';
 
 export class CourseResponse {
   @ApiProperty({
@@ -28,9 +29,18 @@ export class CourseResponse {
     minimum: 0,
     maximum: 100_000,
     example: 18,
-    description: 'capacity minus seats_taken',
+    description: 'capacity minus seats_taken minus seats_held',
   })
   seats_available!: number;
+
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    maximum: 0,
+    example: 0,
+    description: 'Seats held for offers; always 0 until waitlist offers land (contract v3, Offers)',
+  })
+  seats_held!: number;
 
   @ApiProperty({ type: 'integer', minimum: 0, example: 0 })
   waitlist_length!: number;
@@ -53,6 +63,46 @@ export class CourseResponse {
   })
   closes_at!: string | null;
 
+  @ApiProperty({ type: 'number', minimum: 0, maximum: 40, multipleOf: 0.5, example: 4 })
+  credits!: number;
+
+  @ApiProperty({ type: [MeetingDto], maxItems: 10 })
+  meetings!: MeetingDto[];
+
+  @ApiProperty({
+    enum: ['auto'],
+    example: 'auto',
+    description: 'How a freed seat reaches the waitlist; only auto (promotion) until offers land',
+  })
+  waitlist_mode!: 'auto';
+
+  @ApiProperty({
+    type: 'integer',
+    minimum: 86400,
+    maximum: 86400,
+    example: 86400,
+    description: 'Not used until offers land',
+  })
+  offer_ttl_s!: number;
+
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    maximum: 0,
+    example: 0,
+    description: '0: no opening draw (draws are not built yet)',
+  })
+  draw_window_s!: number;
+
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    maximum: 0,
+    example: 0,
+    description: '0 until opening draws land',
+  })
+  prequeue_s!: number;
+
   static from(course: Course): CourseResponse {
     return {
       id: course.id,
@@ -64,6 +114,13 @@ export class CourseResponse {
       waitlist_length: course.waitlistLength,
       opens_at: course.opensAt?.toISOString() ?? null,
       closes_at: course.closesAt?.toISOString() ?? null,
+      seats_held: 0,
+      credits: course.credits,
+      meetings: course.meetings,
+      waitlist_mode: 'auto',
+      offer_ttl_s: 86400,
+      draw_window_s: 0,
+      prequeue_s: 0,
     };
   }
 }

@@ -1,7 +1,13 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
+import { Transform, Type } from 'class-transformer';
 import {
+  ArrayMaxSize,
+  IsArray,
   IsInt,
+  IsNumber,
+  ValidateBy,
+  ValidateIf,
+  ValidateNested,
   IsISO8601,
   IsNotEmpty,
   IsOptional,
@@ -11,6 +17,8 @@ import {
   MaxLength,
   Min,
 } from 'class-validator';
+import { MAX_MEETINGS } from '../../schedules/meeting.js';
+import { MeetingDto } from './meeting.dto.js';
 
 /** No C0 control character (NUL included) and no DEL: they break logs, labels and PostgreSQL text. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
@@ -71,4 +79,41 @@ export class CreateCourseDto {
   @IsOptional()
   @IsISO8601({ strict: true })
   closes_at?: string | null;
+
+  @ApiProperty({
+    type: 'number',
+    minimum: 0,
+    maximum: 40,
+    multipleOf: 0.5,
+    required: false,
+    example: 4,
+    description: "What enrolling costs against a student's max_credits, in steps of 0.5; default 0",
+  })
+  @ValidateIf((_, value) => value !== undefined)
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(40)
+  @ValidateBy({
+    name: 'isOnHalfGrid',
+    validator: {
+      validate: (value: unknown) => typeof value !== 'number' || Number.isInteger(value * 2),
+      defaultMessage: () => 'credits must be a multiple of 0.5',
+    },
+  })
+  credits?: number;
+
+  @ApiProperty({
+    type: [MeetingDto],
+    maxItems: MAX_MEETINGS,
+    required: false,
+    description:
+      'Weekly meetings; two courses a student is enrolled in may not overlap (same day, one starting ' +
+      'before the other ends). Default []',
+  })
+  @ValidateIf((_, value) => value !== undefined)
+  @IsArray()
+  @ArrayMaxSize(MAX_MEETINGS)
+  @ValidateNested({ each: true })
+  @Type(() => MeetingDto)
+  meetings?: MeetingDto[];
 }

@@ -5,6 +5,7 @@ import { WaitlistLifecycle1795646654332 } from './1795646654332-WaitlistLifecycl
 import { DeadLetters1795647844037 } from './1795647844037-DeadLetters.js';
 import { LiveEvents1795735000000 } from './1795735000000-LiveEvents.js';
 import { CaseInsensitiveCourseCodes1795736000000 } from './1795736000000-CaseInsensitiveCourseCodes.js';
+import { Schedules1795800000000 } from './1795800000000-Schedules.js';
 
 export const migrations = [
   CreateSchema1795583224743,
@@ -13,4 +14,5 @@ export const migrations = [
   DeadLetters1795647844037,
   LiveEvents1795735000000,
   CaseInsensitiveCourseCodes1795736000000,
+  Schedules1795800000000,
 ];

@@ -57,7 +57,8 @@ export class EnrollmentRequestResponse {
     example: null,
     enum: [...REJECTION_REASONS, null],
     description:
-      'Set only when rejected; dead_letter: an operator rejected a request that could not be decided',
+      'Set only when rejected; dead_letter: an operator rejected a request that could not be decided; ' +
+      "time_conflict, max_credits, max_waitlisted: the student's schedule refused it (guarantee 8)",
   })
   reason!: RejectionReason | null;
 
@@ -84,7 +85,47 @@ export class EnrollmentRequestResponse {
     description: 'When the request was dropped or cancelled',
   })
   dropped_at!: string | null;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: null,
+    description: 'The request this one swaps out (contract v3, Swap); null until swaps land',
+  })
+  swap_for!: string | null;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: null,
+    enum: ['time_conflict', 'max_credits', null],
+    description:
+      "Why a waitlisted request cannot be promoted now (the student's schedule, guarantee 8): it keeps " +
+      'its place and is promoted as soon as the block lifts while a seat is free; null otherwise',
+  })
+  blocked_reason!: 'time_conflict' | 'max_credits' | null;
+
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    example: null,
+    description: 'The deadline of a seat offer (contract v3, Offers); null until offers land',
+  })
+  offer_expires_at!: string | null;
+
+  @ApiProperty({
+    type: 'integer',
+    minimum: 1,
+    nullable: true,
+    example: null,
+    description: "The request's place in its course's opening draw (contract v3); null until draws land",
+  })
+  draw_rank!: number | null;
 }
+
+/** The v3 fields no request carries yet (swaps, offers and draws are later work). */
+const NOT_YET = { swap_for: null, offer_expires_at: null, draw_rank: null } as const;
 
 /** A request not decided yet, as its claim records it. */
 export function queuedView(key: string, request: Omit<AcceptedRequest, 'jobId'>): EnrollmentRequestResponse {
@@ -100,6 +141,8 @@ export function queuedView(key: string, request: Omit<AcceptedRequest, 'jobId'>)
     decided_at: null,
     promoted_at: null,
     dropped_at: null,
+    ...NOT_YET,
+    blocked_reason: null,
   };
 }
 
@@ -117,5 +160,7 @@ export function decidedView(decided: DecidedRequest): EnrollmentRequestResponse 
     decided_at: decided.decidedAt.toISOString(),
     promoted_at: decided.promotedAt?.toISOString() ?? null,
     dropped_at: decided.droppedAt?.toISOString() ?? null,
+    ...NOT_YET,
+    blocked_reason: decided.status === 'waitlisted' ? (decided.blockedReason ?? null) : null,
   };
 }

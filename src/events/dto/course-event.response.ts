@@ -79,6 +79,18 @@ export class CourseEventResponse {
 
   @ApiProperty({ type: String, format: 'date-time', example: '2026-11-25T09:00:00.012Z' })
   at!: string;
+
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    pattern: '^[0-9]{1,20}$',
+    example: '48213',
+    description:
+      'The transaction that committed it: events of one commit (a drop and the promotion it caused) share ' +
+      'it, no two commits do. Decimal digits in a string (it may pass 2^53); null for events recorded ' +
+      'before v3',
+  })
+  txid!: string | null;
 }
 
 export class RequestEventsResponse {

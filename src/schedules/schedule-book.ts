@@ -1,0 +1,122 @@
+import type { EntityManager } from 'typeorm';
+import type { StudentSchedule } from './schedule.rules.js';
+import {
+  type LoadWrite,
+  loadChanged,
+  loadWriteOf,
+  lockLoads,
+  readHoldings,
+  type ScheduleDefaults,
+  withHoldings,
+} from './schedule.statements.js';
+
+/**
+ * The schedules one ledger transaction works on: each student's load row locked once (after the course
+ * rows), their schedule as the rules change it in memory, and at the end the rows that changed, written
+ * in the transaction's last statement.
+ */
+export class ScheduleBook {
+  private readonly locked = new Map<string, { stored: StudentSchedule; schedule: StudentSchedule }>();
+
+  constructor(
+    private readonly manager: EntityManager,
+    private readonly defaults: ScheduleDefaults,
+  ) {}
+
+  /**
+   * Locks the load rows of the students not locked yet and reads their holdings (enrolled courses,
+   * overrides); `needsHoldings` may spare that read for students whose holdings cannot matter (no course
+   * with meetings, no limit in force).
+   */
+  async lock(
+    studentIds: Iterable<string>,
+    needsHoldings: (schedule: StudentSchedule) => boolean = () => true,
+  ): Promise<void> {
+    const missing = [...new Set(studentIds)].filter((id) => !this.locked.has(id)).sort();
+    if (missing.length === 0) return;
+    const loads = await lockLoads(this.manager, missing, this.defaults);
+    const reading = [...loads.values()].filter((load) => needsHoldings(load.schedule));
+    const holdings = await readHoldings(
+      this.manager,
+      reading.map((load) => load.schedule.studentId),
+    );
+    for (const [studentId, load] of loads) {
+      this.locked.set(studentId, { stored: load.stored, schedule: withHoldings(load.schedule, holdings) });
+    }
+  }
+
+  /**
+   * Schedules read without locking, for students the transaction does not hold: good enough to pass over
+   * a blocked waiting request (a block lifts only in a transaction that holds the course's lock, which
+   * the caller holds), never to promote one.
+   */
+  async peek(studentIds: readonly string[]): Promise<Map<string, StudentSchedule>> {
+    const peeked = new Map<string, StudentSchedule>();
+    const unlocked = [...new Set(studentIds)].filter((id) => !this.locked.has(id));
+    for (const id of studentIds) if (this.locked.has(id)) peeked.set(id, this.get(id));
+    if (unlocked.length === 0) return peeked;
+    const rows: Array<{ student_id: string; max_credits: string | null; enrolled_credits: string }> =
+      await this.manager.query(
+        `SELECT student_id, max_credits, enrolled_credits FROM student_loads WHERE student_id = ANY($1::varchar[])`,
+        [unlocked],
+      );
+    const holdings = await readHoldings(this.manager, unlocked);
+    const byId = new Map(rows.map((row) => [row.student_id, row]));
+    for (const id of unlocked) {
+      const row = byId.get(id);
+      const own = row?.max_credits ?? null;
+      peeked.set(
+        id,
+        withHoldings(
+          {
+            studentId: id,
+            creditLimit: own === null ? this.defaults.defaultMaxCredits : Number(own),
+            waitlistLimit: null,
+            enrolledCredits: Number(row?.enrolled_credits ?? 0),
+            waitlistedCount: 0,
+            excusedCredits: 0,
+            excusedWaitlists: 0,
+            enrolled: [],
+            overrides: new Map(),
+          },
+          holdings,
+        ),
+      );
+    }
+    return peeked;
+  }
+
+  has(studentId: string): boolean {
+    return this.locked.has(studentId);
+  }
+
+  /** A locked student's schedule as it stands in this transaction. */
+  get(studentId: string): StudentSchedule {
+    const entry = this.locked.get(studentId);
+    if (!entry) throw new Error(`student ${studentId}'s load row is not locked in this transaction`);
+    return entry.schedule;
+  }
+
+  set(schedule: StudentSchedule): void {
+    const entry = this.locked.get(schedule.studentId);
+    if (!entry) throw new Error(`student ${schedule.studentId}'s load row is not locked in this transaction`);
+    entry.schedule = schedule;
+  }
+
+  /** Every locked schedule, as a map the pure rules may update. */
+  schedules(): Map<string, StudentSchedule> {
+    return new Map([...this.locked].map(([id, entry]) => [id, entry.schedule]));
+  }
+
+  /** Takes back a map the rules updated. */
+  update(schedules: ReadonlyMap<string, StudentSchedule>): void {
+    for (const schedule of schedules.values()) this.set(schedule);
+  }
+
+  /** The load rows that changed, to write. */
+  writes(): LoadWrite[] {
+    return [...this.locked.values()]
+      .filter((entry) => loadChanged(entry.stored, entry.schedule))
+      .map((entry) => loadWriteOf(entry.schedule));
+  }
+}

@@ -1,0 +1,110 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import type { DecidedRequest } from '../decisions/decisions.service.js';
+import type { Meeting } from './meeting.js';
+import { blockOf, type OverrideKind, type StudentSchedule } from './schedule.rules.js';
+import { readHoldings, withHoldings } from './schedule.statements.js';
+
+/** A student's schedule as GET /students/:id/schedule shows it, before the requests are filled in. */
+export interface ScheduleSummary {
+  studentId: string;
+  /** The limits in force: the student's own, or the configured default; null: none. */
+  maxCredits: number | null;
+  maxWaitlisted: number | null;
+  enrolledCredits: number;
+  waitlistedCount: number;
+  overrides: Array<{
+    id: string;
+    studentId: string;
+    courseId: number;
+    kinds: OverrideKind[];
+    expiresAt: Date | null;
+    createdAt: Date;
+  }>;
+}
+
+/**
+ * The read side of schedules: a student's load and limits, their unexpired overrides, and why a waiting
+ * request is blocked now. Reads without locks (what a portal polls), from the same rows the ledger
+ * writes under its locks.
+ */
+@Injectable()
+export class ScheduleReader {
+  constructor(
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async summary(studentId: string): Promise<ScheduleSummary> {
+    const schedule = (await this.schedules([studentId])).get(studentId)!;
+    const overrides: Array<Record<string, unknown>> = await this.dataSource.query(
+      `SELECT id, student_id, course_id, kinds, expires_at, created_at FROM schedule_overrides
+        WHERE student_id = $1 AND (expires_at IS NULL OR expires_at > now()) ORDER BY id`,
+      [studentId],
+    );
+    return {
+      studentId,
+      maxCredits: schedule.creditLimit,
+      maxWaitlisted: schedule.waitlistLimit,
+      enrolledCredits: schedule.enrolledCredits,
+      waitlistedCount: schedule.waitlistedCount,
+      overrides: overrides.map((row) => ({
+        id: String(row.id),
+        studentId: row.student_id as string,
+        courseId: row.course_id as number,
+        kinds: row.kinds as OverrideKind[],
+        expiresAt: (row.expires_at as Date | null) ?? null,
+        createdAt: row.created_at as Date,
+      })),
+    };
+  }
+
+  /** Sets blockedReason on the waitlisted requests among these (null where nothing blocks them). */
+  async withBlockedReasons(requests: DecidedRequest[]): Promise<DecidedRequest[]> {
+    const waiting = requests.filter((request) => request.status === 'waitlisted');
+    if (waiting.length === 0) return requests;
+    const schedules = await this.schedules([...new Set(waiting.map((request) => request.studentId))]);
+    const courses: Array<{ id: number; credits: string; meetings: Meeting[] }> = await this.dataSource.query(
+      'SELECT id, credits, meetings FROM courses WHERE id = ANY($1::int[])',
+      [[...new Set(waiting.map((request) => request.courseId))]],
+    );
+    const byId = new Map(
+      courses.map((course) => [course.id, { ...course, credits: Number(course.credits) }]),
+    );
+    return requests.map((request) => {
+      const course = byId.get(request.courseId);
+      if (request.status !== 'waitlisted' || !course) return request;
+      return { ...request, blockedReason: blockOf(schedules.get(request.studentId)!, course) };
+    });
+  }
+
+  /** Students' schedules with their holdings and the limits in force (defaults for those without a row). */
+  private async schedules(studentIds: string[]): Promise<Map<string, StudentSchedule>> {
+    const rows: Array<Record<string, string | number | null>> = await this.dataSource.query(
+      `SELECT student_id, max_credits, max_waitlisted, enrolled_credits, waitlisted_count
+         FROM student_loads WHERE student_id = ANY($1::varchar[])`,
+      [studentIds],
+    );
+    const holdings = await readHoldings(this.dataSource.manager, studentIds);
+    const byId = new Map(rows.map((row) => [row.student_id as string, row]));
+    const { defaultMaxCredits, defaultMaxWaitlisted } = this.config.schedule;
+    return new Map(
+      studentIds.map((studentId) => {
+        const row = byId.get(studentId);
+        const schedule: StudentSchedule = {
+          studentId,
+          creditLimit: row?.max_credits != null ? Number(row.max_credits) : defaultMaxCredits,
+          waitlistLimit: row?.max_waitlisted != null ? Number(row.max_waitlisted) : defaultMaxWaitlisted,
+          enrolledCredits: Number(row?.enrolled_credits ?? 0),
+          waitlistedCount: Number(row?.waitlisted_count ?? 0),
+          excusedCredits: 0,
+          excusedWaitlists: 0,
+          enrolled: [],
+          overrides: new Map(),
+        };
+        return [studentId, withHoldings(schedule, holdings)];
+      }),
+    );
+  }
+}

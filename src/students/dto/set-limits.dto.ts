@@ -1,0 +1,46 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { IsInt, IsNumber, Max, Min, ValidateBy, ValidateIf } from 'class-validator';
+
+/**
+ * PUT /admin/students/:student_id/limits: the student's own limits, replacing what was there. null (or
+ * absent) means the configured default (DEFAULT_MAX_CREDITS, DEFAULT_MAX_WAITLISTED; unset: no limit).
+ */
+export class SetLimitsDto {
+  @ApiProperty({
+    type: 'number',
+    nullable: true,
+    required: false,
+    minimum: 0,
+    maximum: 200,
+    multipleOf: 0.5,
+    example: 18,
+    description: 'Most credits the student may be enrolled in; null or absent: DEFAULT_MAX_CREDITS',
+  })
+  @ValidateIf((_, value) => value !== undefined && value !== null)
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(200)
+  @ValidateBy({
+    name: 'isOnHalfGrid',
+    validator: {
+      validate: (value: unknown) => typeof value !== 'number' || Number.isInteger(value * 2),
+      defaultMessage: () => 'max_credits must be a multiple of 0.5',
+    },
+  })
+  max_credits?: number | null;
+
+  @ApiProperty({
+    type: 'integer',
+    nullable: true,
+    required: false,
+    minimum: 0,
+    maximum: 100,
+    example: 3,
+    description: 'Most waitlists the student may wait on; null or absent: DEFAULT_MAX_WAITLISTED',
+  })
+  @ValidateIf((_, value) => value !== undefined && value !== null)
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  max_waitlisted?: number | null;
+}

@@ -44,6 +44,10 @@ const STUDENTS = 1850; // one key each
 const DUPLICATES = 150; // the same key and payload again, later in the stream
 const SECOND_KEYS = 50; // a new key for a student who already has one in the course
 const PRIORITIES = [0, 10, 50];
+// Guarantee 8 under faults: every student may hold 4 credits (DEFAULT_MAX_CREDITS), the course and its
+// companion (another partition's course) cost 4 each, and this many students ask for both at once.
+const CREDITS = 4;
+const COMPANION_STUDENTS = 300;
 const CONCURRENCY = 64;
 const FAULT_AFTER = 0.4; // of the requests answered
 const QUEUE_PREFIX = 'courseflow';
@@ -408,6 +412,7 @@ function spawnService(world, role, migrate) {
       RUN_MIGRATIONS: String(migrate),
       LOG_LEVEL: 'info',
       SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+      DEFAULT_MAX_CREDITS: String(CREDITS),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -727,7 +732,7 @@ function prng(seed) {
  * earlier request and 50 second keys of students who already sent one (same priority, so a decided first
  * key makes the second one a rejection).
  */
-function stampedeRequests(courseId, tag, random) {
+function stampedeRequests(courseId, companionId, tag, random) {
   const firsts = Array.from({ length: STUDENTS }, (_, i) => ({
     student_id: `${tag}-s${i}`,
     course_id: courseId,
@@ -748,6 +753,14 @@ function stampedeRequests(courseId, tag, random) {
   for (const i of students.slice(DUPLICATES, DUPLICATES + SECOND_KEYS)) {
     const request = { ...firsts[i], idempotency_key: `${firsts[i].idempotency_key}-again` };
     placed.push({ request, kind: 'second key', place: later(i) });
+  }
+  for (const i of students.slice(0, COMPANION_STUDENTS)) {
+    const request = {
+      ...firsts[i],
+      course_id: companionId,
+      idempotency_key: `${firsts[i].idempotency_key}-b`,
+    };
+    placed.push({ request, kind: 'companion', place: random() * STUDENTS });
   }
   return placed.sort((a, b) => a.place - b.place);
 }
@@ -805,13 +818,13 @@ async function stampede(url, sends, answers, onAnswered) {
   return { gaveUp, unsent: sends.length - next };
 }
 
-async function createCourse(world, code) {
+async function createCourse(world, code, meetings) {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const response = await fetch(`${world.services.api.url}/courses`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
-      body: JSON.stringify({ code, title: 'Chaos', capacity: CAPACITY }),
+      body: JSON.stringify({ code, title: 'Chaos', capacity: CAPACITY, credits: CREDITS, meetings }),
       signal: AbortSignal.timeout(ATTEMPT_MS),
     }).catch(() => null);
     const body = await response?.json().catch(() => null);
@@ -863,13 +876,13 @@ function summarize(answers) {
 }
 
 /** Polls PostgreSQL until every key the service acknowledged has a decision, or it is plain none will come. */
-async function waitForDecisions(world, courseId, keys) {
+async function waitForDecisions(world, courseIds, keys) {
   const deadline = Date.now() + DECISIONS_MS;
   let decided = 0;
   let progressAt = Date.now();
   for (;;) {
-    const rows = await query(world, 'SELECT idempotency_key FROM decisions WHERE course_id = $1', [
-      courseId,
+    const rows = await query(world, 'SELECT idempotency_key FROM decisions WHERE course_id = ANY($1)', [
+      courseIds,
     ]).catch(() => null);
     if (rows) {
       const count = rows.filter((row) => keys.has(row.idempotency_key)).length;
@@ -930,20 +943,22 @@ function describeViolation({ a, b, queuedUs, takenAfter }) {
   );
 }
 
-async function check(world, courseId, told, healedAt) {
+async function check(world, courseId, companionId, tag, told, healedAt) {
   // Microseconds since the epoch as exact integers: a JS Date would round two transactions together.
-  const decisions = await query(
+  const allDecisions = await query(
     world,
-    `SELECT d.idempotency_key AS key, d.priority, d.status,
+    `SELECT d.idempotency_key AS key, d.priority, d.status, d.course_id,
             (extract(epoch FROM d.requested_at) * 1e6)::bigint::text AS requested_us,
             (extract(epoch FROM d.decided_at) * 1e6)::bigint::text AS decided_us,
             e.idempotency_key IS NOT NULL AS has_seat, w.position
        FROM decisions d
        LEFT JOIN enrollments e ON e.idempotency_key = d.idempotency_key
        LEFT JOIN waitlist_entries w ON w.idempotency_key = d.idempotency_key
-      WHERE d.course_id = $1`,
-    [courseId],
+      WHERE d.course_id = ANY($1)`,
+    [[courseId, companionId]],
   );
+  // Arbitration order is the course's own; the companion's decisions count for lost and doubled.
+  const decisions = allDecisions.filter((d) => d.course_id === courseId);
   const [counts] = await query(
     world,
     `SELECT c.capacity, c.seats_taken,
@@ -972,11 +987,11 @@ async function check(world, courseId, told, healedAt) {
           [courseId, healedAt],
         );
 
-  const decidedKeys = new Set(decisions.map((d) => d.key));
+  const decidedKeys = new Set(allDecisions.map((d) => d.key));
   const decidedAccepted = [...told.accepted].filter((key) => decidedKeys.has(key)).length;
   // A decision whose own row is missing (an enrolled decision with no seat...) is counted with the doubles:
   // either way a request's one outcome and the course's state disagree.
-  const decisionsWithoutRow = decisions.filter(
+  const decisionsWithoutRow = allDecisions.filter(
     (d) => (d.status === 'enrolled' && !d.has_seat) || (d.status === 'waitlisted' && d.position === null),
   ).length;
   const seatsWrong = counts.seats_taken !== counts.enrollments || counts.seats_taken > counts.capacity;
@@ -995,11 +1010,27 @@ async function check(world, courseId, told, healedAt) {
     decisions.map((d) => Number(d.decided_us)),
     told.queuedBy,
   );
+  // Guarantee 8 at rest: no student of the run holds more credits than the limit, and every load row is
+  // what the student holds.
+  const [schedules] = await query(
+    world,
+    `SELECT (SELECT count(*)::int FROM (SELECT e.student_id FROM enrollments e JOIN courses c ON c.id = e.course_id
+                                        WHERE e.student_id LIKE $1 GROUP BY 1 HAVING sum(c.credits) > $2) o) AS over_limit,
+            (SELECT count(*)::int FROM student_loads l
+               LEFT JOIN (SELECT e.student_id, sum(c.credits) AS credits FROM enrollments e
+                            JOIN courses c ON c.id = e.course_id GROUP BY 1) e ON e.student_id = l.student_id
+               LEFT JOIN (SELECT student_id, count(*) AS waiting FROM waitlist_entries GROUP BY 1) w
+                      ON w.student_id = l.student_id
+              WHERE l.student_id LIKE $1 AND (l.enrolled_credits <> COALESCE(e.credits, 0)
+                                              OR l.waitlisted_count <> COALESCE(w.waiting, 0))) AS loads_wrong,
+            (SELECT count(*)::int FROM decisions WHERE course_id = ANY($3) AND reason = 'max_credits') AS refused`,
+    [`${tag}-%`, CREDITS, [courseId, companionId]],
+  );
   // An outage is never a dead letter: every job waits at the head of its partition instead.
   const [deadLettered] = await query(
     world,
-    'SELECT count(*)::int AS n FROM dead_letters WHERE course_id = $1',
-    [courseId],
+    'SELECT count(*)::int AS n FROM dead_letters WHERE course_id = ANY($1)',
+    [[courseId, companionId]],
   );
   return {
     deadLettered: deadLettered.n,
@@ -1014,13 +1045,16 @@ async function check(world, courseId, told, healedAt) {
       counts.seats_without_decision +
       counts.places_without_decision,
     queuedWithoutJob: [...told.queuedReplies].filter((key) => !decidedKeys.has(key)).length,
+    scheduleViolations: schedules.over_limit + schedules.loads_wrong,
     orderViolations: violations.length,
     violationExamples: violations.slice(0, 3).map(describeViolation),
     recoverSeconds: first.at === null ? null : Math.max(0, first.at - healedAt) / 1000,
     detail:
       `seats ${counts.seats_taken}/${counts.capacity}, enrollment rows ${counts.enrollments}, ` +
       `students with two places ${counts.students_twice}, rows disagreeing with decisions ` +
-      `${decisionsWithoutRow + counts.seats_without_decision + counts.places_without_decision}`,
+      `${decisionsWithoutRow + counts.seats_without_decision + counts.places_without_decision}; ` +
+      `schedules: ${schedules.over_limit} over the credit limit, ${schedules.loads_wrong} load rows wrong, ` +
+      `${schedules.refused} refused max_credits`,
   };
 }
 
@@ -1032,9 +1066,14 @@ async function runScenario(world, fault, run) {
   const seed =
     (SEED * 1_000_003 + run * 7919 + createHash('sha256').update(fault.name).digest().readUInt32BE(0)) >>> 0;
   const tag = `c${run}-${randomBytes(3).toString('hex')}`;
-  const courseId = await createCourse(world, tag.toUpperCase());
+  const courseId = await createCourse(world, tag.toUpperCase(), [
+    { days: 'MWF', start: '09:00', end: '09:50' },
+  ]);
+  const companionId = await createCourse(world, `${tag.toUpperCase()}B`, [
+    { days: 'TR', start: '09:00', end: '09:50' },
+  ]);
   world.courseId = courseId;
-  const sends = stampedeRequests(courseId, tag, prng(seed));
+  const sends = stampedeRequests(courseId, companionId, tag, prng(seed));
   const answers = new Map();
   log(`${fault.name} #${run}: course ${courseId}, ${sends.length} requests (seed ${seed})`);
 
@@ -1061,7 +1100,7 @@ async function runScenario(world, fault, run) {
   const waitFor = new Set([...told.accepted, ...told.queuedReplies]);
   // A failed heal (a process that never became ready) is put right before waiting, or nothing decides.
   if (outcome.error) await ensureHealthy(world).catch((error) => notes.push(error.message));
-  const waited = await waitForDecisions(world, courseId, waitFor);
+  const waited = await waitForDecisions(world, [courseId, companionId], waitFor);
   if (waited !== 'all decided') notes.push(waited);
   if (told.acceptedTwice.size > 0) notes.push(`${told.acceptedTwice.size} keys answered 202 twice`);
   if (told.keptAfter503.size > 0) {
@@ -1069,7 +1108,7 @@ async function runScenario(world, fault, run) {
   }
 
   const result = {
-    ...(await check(world, courseId, told, outcome.healedAt)),
+    ...(await check(world, courseId, companionId, tag, told, outcome.healedAt)),
     storedUnconfirmed: told.storedUnconfirmed.size,
     exit: outcome.exit,
     notes,
@@ -1088,7 +1127,13 @@ async function runScenario(world, fault, run) {
       notes.map((note) => `\n    note: ${note}`).join(''),
   );
   const failed =
-    result.lost + result.doubled + result.queuedWithoutJob + result.orderViolations + result.deadLettered > 0;
+    result.lost +
+      result.doubled +
+      result.queuedWithoutJob +
+      result.orderViolations +
+      result.deadLettered +
+      result.scheduleViolations >
+    0;
   if (failed || notes.length > 0) printNotable(runStartedAt);
   return result;
 }
@@ -1136,10 +1181,11 @@ function report(faults, results, failedRuns) {
   const sum = (list, pick) => list.reduce((total, r) => total + pick(r), 0);
   const lines = [
     `Chaos${CLUSTER ? ` on a Redis Cluster (3 masters, 3 replicas, REDIS_WAIT_REPLICAS=${REDIS_WAIT})` : ''}: ${REPEAT} run(s) of each fault; each a fresh course with ${CAPACITY} seats and ${STUDENTS + DUPLICATES + SECOND_KEYS} POST /enroll ` +
-      `(${STUDENTS} keys, ${DUPLICATES} exact repeats, ${SECOND_KEYS} second keys), ${CONCURRENCY} at a time, the fault after ${FAULT_AFTER * 100}% were answered.`,
+      `(${STUDENTS} keys, ${DUPLICATES} exact repeats, ${SECOND_KEYS} second keys), plus ${COMPANION_STUDENTS} of its students asking for a ${CREDITS}-credit companion course on another partition with a ${CREDITS}-credit limit, ` +
+      `${CONCURRENCY} at a time, the fault after ${FAULT_AFTER * 100}% were answered.`,
     '',
-    '| fault | runs | accepted | decided | lost | doubled | queued w/o job | order violations | recover (s, max) | exit on SIGTERM | 503 "stored, unconfirmed" |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| fault | runs | accepted | decided | lost | doubled | queued w/o job | order violations | schedule violations | recover (s, max) | exit on SIGTERM | 503 "stored, unconfirmed" |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const fault of faults) {
     const list = results.get(fault.name);
@@ -1149,6 +1195,7 @@ function report(faults, results, failedRuns) {
       `| ${fault.name} | ${list.length}${incomplete ? ` (+${incomplete} incomplete)` : ''} | ${sum(list, (r) => r.accepted)} | ` +
         `${sum(list, (r) => r.decided)} | ${sum(list, (r) => r.lost)} | ${sum(list, (r) => r.doubled)} | ` +
         `${sum(list, (r) => r.queuedWithoutJob)} | ${sum(list, (r) => r.orderViolations)} | ` +
+        `${sum(list, (r) => r.scheduleViolations)} | ` +
         `${recovered.length ? Math.max(...recovered).toFixed(1) : '–'} | ${exitColumn(list)} | ` +
         `${sum(list, (r) => r.storedUnconfirmed)} |`,
     );
@@ -1160,11 +1207,13 @@ function report(faults, results, failedRuns) {
     orderViolations: sum(all, (r) => r.orderViolations),
     queuedWithoutJob: sum(all, (r) => r.queuedWithoutJob),
     deadLettered: sum(all, (r) => r.deadLettered),
+    scheduleViolations: sum(all, (r) => r.scheduleViolations),
   };
   lines.push(
     '',
     `TOTAL lost=${totals.lost} doubled=${totals.doubled} order_violations=${totals.orderViolations} ` +
-      `queued_without_job=${totals.queuedWithoutJob} dead_lettered=${totals.deadLettered}`,
+      `queued_without_job=${totals.queuedWithoutJob} dead_lettered=${totals.deadLettered} ` +
+      `schedule_violations=${totals.scheduleViolations}`,
   );
   console.log(lines.join('\n'));
   return Object.values(totals).every((n) => n === 0);

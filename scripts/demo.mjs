@@ -710,6 +710,101 @@ async function checkLive(url, adminToken, courseId, live, decisions) {
 
 // ------------------------------------------------------------ main
 
+// ------------------------------------------------------------ schedules: a limit, a conflict, a block lifted
+
+/** Sends one request and polls until it is decided; returns the request object. */
+async function enrollAndWait(url, body) {
+  await call(url, 'POST', '/enroll', { body });
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(50)) {
+    const request = await call(url, 'GET', `/enrollments/${encodeURIComponent(body.idempotency_key)}`);
+    if (request.status !== 'queued') return request;
+  }
+  throw new Error(`request ${body.idempotency_key} was not decided within 30 s`);
+}
+
+/**
+ * CONTRACT v3 "Schedules", guarantee 8: a student at a 4-credit limit is refused a clashing course, waits
+ * blocked on a full one while the seat goes to the next in line, and is promoted in the very transaction of
+ * the drop that lifts the block.
+ */
+async function schedules(url, adminToken) {
+  const admin = { authorization: `Bearer ${adminToken}` };
+  const tag = randomBytes(2).toString('hex');
+  const newCourse = async (code, capacity, meetings) =>
+    (
+      await call(url, 'POST', '/courses', {
+        body: { code: `${code}-${tag}`, title: code, capacity, credits: 4, meetings },
+        headers: admin,
+      })
+    ).id;
+  const data = await newCourse('DATA', 5, [{ days: 'MWF', start: '10:00', end: '10:50' }]);
+  const lab = await newCourse('LAB', 5, [{ days: 'W', start: '10:30', end: '12:00' }]);
+  const algo = await newCourse('ALGO', 1, [{ days: 'TR', start: '09:00', end: '10:15' }]);
+  const student = `s-sched-${tag}`;
+  const request = (who, courseId, suffix) => ({
+    student_id: who,
+    course_id: courseId,
+    idempotency_key: `sched-${tag}-${suffix}`,
+  });
+  const show = (r) =>
+    `${r.student_id} ${r.status}${r.reason ? ` (${r.reason})` : ''}` +
+    `${r.waitlist_position ? ` #${r.waitlist_position}` : ''}${r.blocked_reason ? `, blocked: ${r.blocked_reason}` : ''}`;
+  const get = (key) => call(url, 'GET', `/enrollments/${encodeURIComponent(key)}`);
+  const checks = [];
+  const check = (name, ok, detail) => checks.push({ name, ok, detail });
+
+  console.log(`\nSchedules: ${student} may hold 4 credits (PUT /admin/students/${student}/limits)`);
+  await call(url, 'PUT', `/admin/students/${student}/limits`, { body: { max_credits: 4 }, headers: admin });
+  const held = await enrollAndWait(url, request(student, data, 'data'));
+  const clash = await enrollAndWait(url, request(student, lab, 'lab'));
+  console.log(`  DATA (4 cr, MWF 10:00) → ${show(held)}; LAB (W 10:30) → ${show(clash)}`);
+  check('a clashing course is refused', clash.reason === 'time_conflict', show(clash));
+
+  const holder = await enrollAndWait(url, request(`s-holder-${tag}`, algo, 'holder'));
+  const waiting = await enrollAndWait(url, request(student, algo, 'algo'));
+  const behind = await enrollAndWait(url, request(`s-behind-${tag}`, algo, 'behind'));
+  console.log(`  ALGO (1 seat): ${show(holder)}; ${show(waiting)}; ${show(behind)}`);
+  check('joining a waitlist does not count credits', waiting.status === 'waitlisted', show(waiting));
+
+  await call(url, 'DELETE', `/enrollments/${encodeURIComponent(holder.idempotency_key)}`);
+  const [skipped, next] = await Promise.all([get(waiting.idempotency_key), get(behind.idempotency_key)]);
+  console.log(`  the ALGO seat frees: ${show(skipped)} keeps its place; ${show(next)} takes the seat`);
+  check(
+    'skip-and-keep: a blocked request keeps place 1, the next takes the seat',
+    skipped.waitlist_position === 1 && skipped.blocked_reason === 'max_credits' && next.status === 'enrolled',
+    `${show(skipped)}; ${show(next)}`,
+  );
+
+  await call(url, 'PATCH', `/courses/${algo}`, { body: { capacity: 2 }, headers: admin });
+  const idle = await call(url, 'GET', `/courses/${algo}`);
+  console.log(`  ALGO raised to 2 seats: ${idle.seats_available} free beside a waitlist that is all blocked`);
+
+  const dropped = await call(url, 'DELETE', `/enrollments/${encodeURIComponent(held.idempotency_key)}`);
+  const promoted = await get(waiting.idempotency_key);
+  const dataDrop = (await readEvents(url, admin, data)).events.find((e) => e.type === 'dropped');
+  const algoPromotion = (await readEvents(url, admin, algo)).events.find(
+    (e) => e.type === 'promoted' && e.idempotency_key === waiting.idempotency_key,
+  );
+  const schedule = await call(url, 'GET', `/students/${student}/schedule`);
+  console.log(
+    `  ${student} drops DATA (${dropped.status}) → ALGO: ${show(promoted)}; events dropped and promoted ` +
+      `share txid ${dataDrop?.txid} / ${algoPromotion?.txid}; schedule: ${schedule.enrolled_credits} of ` +
+      `${schedule.max_credits} credits`,
+  );
+  check(
+    'the drop that lifts the block promotes in the same transaction',
+    promoted.status === 'enrolled' && dataDrop?.txid != null && dataDrop.txid === algoPromotion?.txid,
+    `txid ${dataDrop?.txid} and ${algoPromotion?.txid}`,
+  );
+  check(
+    'guarantee 8: the student holds at most their limit',
+    schedule.enrolled_credits <= schedule.max_credits && schedule.enrolled.length === 1,
+    `${schedule.enrolled_credits} of ${schedule.max_credits} credits`,
+  );
+  printChecks('Schedule checks', checks);
+  return checks.every((c) => c.ok);
+}
+
 async function main() {
   const queuePrefix = `demo-${randomBytes(4).toString('hex')}`;
   let url = process.env.DEMO_URL;
@@ -744,7 +839,8 @@ async function main() {
     const stampedeOk = report({ answers, started, outcomes, checks });
     const lifecycleOk = await lifecycle(url, adminToken, courseId, acceptedKeys);
     const liveOk = await checkLive(url, adminToken, courseId, live, outcomes.size);
-    return stampedeOk && lifecycleOk && liveOk;
+    const schedulesOk = await schedules(url, adminToken);
+    return stampedeOk && lifecycleOk && liveOk && schedulesOk;
   } finally {
     await Promise.all(live?.all.map((client) => client.close()) ?? []);
     await cleanUp();

@@ -114,9 +114,9 @@ describe('deployment files', () => {
   });
 
   it('lists in .env.example exactly the variables the service reads', () => {
-    const read = [...configSource.matchAll(/(?:read|int|bool|oneOf|hostPorts)\('([A-Z_]+)'/g)].map(
-      (match) => match[1],
-    );
+    const read = [
+      ...configSource.matchAll(/(?:read|int|bool|oneOf|hostPorts|optionalNumber)\('([A-Z_]+)'/g),
+    ].map((match) => match[1]);
     expect([...new Set(exampleNames)].sort()).toEqual([...new Set(read)].sort());
   });
 

@@ -37,7 +37,17 @@ describe('POST /enroll and GET /enrollments/:key', () => {
       decided_at: null,
       promoted_at: null,
       dropped_at: null,
+      swap_for: null,
+      blocked_reason: null,
+      offer_expires_at: null,
+      draw_rank: null,
     });
+    expect(Object.keys(accepted.body).slice(-4)).toEqual([
+      'swap_for',
+      'blocked_reason',
+      'offer_expires_at',
+      'draw_rank',
+    ]);
     const outcome = await decided('key/one?');
     expect(outcome.status).toBe(200);
     expect(outcome.body).toMatchObject({

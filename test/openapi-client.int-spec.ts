@@ -56,8 +56,16 @@ async function main(): Promise<void> {
     body: { student_id: 's-generated', course_id: courseId, priority: 0 },
   });
   let status: 'queued' | 'enrolled' | 'waitlisted' | 'rejected' | 'cancelled' | 'dropped' = accepted.data.status;
-  const reason: 'already_enrolled' | 'already_waitlisted' | 'course_not_found' | 'dead_letter' | null =
-    accepted.data.reason;
+  const reason:
+    | 'already_enrolled'
+    | 'already_waitlisted'
+    | 'course_not_found'
+    | 'dead_letter'
+    | 'time_conflict'
+    | 'max_credits'
+    | 'max_waitlisted'
+    | null = accepted.data.reason;
+  const blocked: 'time_conflict' | 'max_credits' | null = accepted.data.blocked_reason;
   for (let tries = 0; status === 'queued' && tries < 400; tries += 1) {
     await new Promise((resolve) => setTimeout(resolve, 50));
     const found = await client.GET('/enrollments/{idempotency_key}', {
@@ -96,6 +104,23 @@ async function main(): Promise<void> {
     params: { path: { id: '999999' } },
     headers: admin,
   });
+  const limits = await client.PUT('/admin/students/{student_id}/limits', {
+    params: { path: { student_id: 's-generated' } },
+    headers: admin,
+    body: { max_credits: 12, max_waitlisted: null },
+  });
+  const override = await client.POST('/admin/overrides', {
+    headers: admin,
+    body: { student_id: 's-generated', course_id: courseId, kinds: ['time_conflict'], expires_at: null },
+  });
+  const overrideId: string = override.data?.id ?? 'none';
+  const schedule = await client.GET('/students/{student_id}/schedule', {
+    params: { path: { student_id: 's-generated' } },
+  });
+  const removed = await client.DELETE('/admin/overrides/{id}', {
+    params: { path: { id: overrideId } },
+    headers: admin,
+  });
   const metrics = await client.GET('/metrics', { parseAs: 'text' });
   const metricsJson = await client.GET('/metrics/json');
 
@@ -122,6 +147,11 @@ async function main(): Promise<void> {
       deadLetters: deadLetters.data?.length,
       retried: [retried.response.status, retried.error?.statusCode],
       rejected: [rejected.response.status, rejected.error?.error],
+      blocked,
+      limits: limits.data?.max_credits,
+      overrideKinds: override.data?.kinds,
+      scheduleOverrides: schedule.data?.overrides.length,
+      removed: removed.response.status,
       metrics: typeof metrics.data === 'string' && metrics.data.includes('enrollment_requests_total'),
       metricsJson: metricsJson.data?.some((metric) => metric.name === 'courseflow_queue_depth'),
     }),
@@ -212,6 +242,11 @@ describe('the OpenAPI document, through a generated client', () => {
       deadLetters: 0,
       retried: [404, 404],
       rejected: [404, 'Not Found'],
+      blocked: null,
+      limits: 12,
+      overrideKinds: ['time_conflict'],
+      scheduleOverrides: 1,
+      removed: 204,
       metrics: true,
       metricsJson: true,
     });

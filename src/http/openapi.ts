@@ -7,6 +7,7 @@ export const API_TAGS = {
   enrollment: 'Enrollment requests: ask for a seat, follow the request, withdraw it',
   events: 'The record of every decision, promotion, drop and capacity change',
   'dead-letters': 'Requests that could not be decided, waiting for an operator',
+  schedules: "Students' schedules: credit and waitlist limits, time conflicts, operators' overrides",
   health: 'Probes for orchestrators and load balancers; open to anyone',
   operations: 'Metrics for operators and dashboards',
 } as const;

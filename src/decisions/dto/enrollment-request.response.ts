@@ -124,8 +124,13 @@ export class EnrollmentRequestResponse {
   draw_rank!: number | null;
 }
 
-/** The v3 fields no request carries yet (swaps, offers and draws are later work). */
-const NOT_YET = { swap_for: null, offer_expires_at: null, draw_rank: null } as const;
+/** The v3 fields no request carries yet (swaps, offers and draws are later work), in the contract's order. */
+const withV3 = (blockedReason: EnrollmentRequestResponse['blocked_reason']) => ({
+  swap_for: null,
+  blocked_reason: blockedReason,
+  offer_expires_at: null,
+  draw_rank: null,
+});
 
 /** A request not decided yet, as its claim records it. */
 export function queuedView(key: string, request: Omit<AcceptedRequest, 'jobId'>): EnrollmentRequestResponse {
@@ -141,8 +146,7 @@ export function queuedView(key: string, request: Omit<AcceptedRequest, 'jobId'>)
     decided_at: null,
     promoted_at: null,
     dropped_at: null,
-    ...NOT_YET,
-    blocked_reason: null,
+    ...withV3(null),
   };
 }
 
@@ -160,7 +164,6 @@ export function decidedView(decided: DecidedRequest): EnrollmentRequestResponse 
     decided_at: decided.decidedAt.toISOString(),
     promoted_at: decided.promotedAt?.toISOString() ?? null,
     dropped_at: decided.droppedAt?.toISOString() ?? null,
-    ...NOT_YET,
-    blocked_reason: decided.status === 'waitlisted' ? (decided.blockedReason ?? null) : null,
+    ...withV3(decided.status === 'waitlisted' ? (decided.blockedReason ?? null) : null),
   };
 }

@@ -380,12 +380,12 @@ async function decisionsPerSecond(world, count, timeoutMs = 600_000) {
   });
 }
 
-async function createCourses(world, count, capacity, tag) {
+async function createCourses(world, count, capacity, tag, { credits = 0, meetings = [] } = {}) {
   return withClient(world.url, async (client) => {
     const { rows } = await client.query(
-      `INSERT INTO courses (code, title, capacity)
-       SELECT $3 || n, 'Benchmark ' || n, $2 FROM generate_series(1, $1) AS n RETURNING id`,
-      [count, capacity, tag],
+      `INSERT INTO courses (code, title, capacity, credits, meetings)
+       SELECT $3 || n, 'Benchmark ' || n, $2, $4, $5::jsonb FROM generate_series(1, $1) AS n RETURNING id`,
+      [count, capacity, tag, credits, JSON.stringify(meetings)],
     );
     return rows.map((row) => row.id);
   });
@@ -396,7 +396,7 @@ async function createCourses(world, count, capacity, tag) {
  * otherwise the first worker up would drain while the others still boot, and the figure would measure
  * process start-up. The partition queues are paused meanwhile (BullMQ hands out nothing from a paused queue).
  */
-async function startDrainingWorkers(world, count, root = process.cwd()) {
+async function startDrainingWorkers(world, count, root = process.cwd(), env = {}) {
   // The service's default ALLOCATION_PARTITIONS; the bench does not change it.
   const { partitionQueueNames } = await import('../dist/queue/allocation-queue.contract.js');
   const queues = partitionQueueNames(4).map(
@@ -406,7 +406,7 @@ async function startDrainingWorkers(world, count, root = process.cwd()) {
     await Promise.all(queues.map((queue) => queue.pause()));
     const workers = await Promise.all(
       Array.from({ length: count }, () =>
-        startCourseFlow(world, 'worker', { RUN_MIGRATIONS: 'false' }, root),
+        startCourseFlow(world, 'worker', { RUN_MIGRATIONS: 'false', ...env }, root),
       ),
     );
     await Promise.all(queues.map((queue) => queue.resume()));
@@ -560,7 +560,17 @@ async function profiled(start, courses) {
  * One hot course (10,000 seats): the queue is filled by the API alone with arrivals of the given shape, then
  * one worker process drains it. The stampede shape also gives the accept figures and the naive baselines.
  */
-async function hotCourse(shape, root = process.cwd()) {
+/**
+ * Guarantee 8 switched on for the hot course: 4 credits and a weekly meeting, and limits in force for every
+ * student, so each decision locks and reads the student's load and holdings (off: no credits, no meetings,
+ * no limits, and the load rows are still locked and written).
+ */
+const LIMITS_ON = {
+  course: { credits: 4, meetings: [{ days: 'MWF', start: '09:00', end: '09:50' }] },
+  env: { DEFAULT_MAX_CREDITS: '18', DEFAULT_MAX_WAITLISTED: '5' },
+};
+
+async function hotCourse(shape, root = process.cwd(), limits = false) {
   const world = await freshWorld();
   // One request per job is what requests arriving one at a time make; ALLOCATION_BATCH_MAX=1 makes it at
   // stampede speed (a single connection fills a queue at ~300 requests/s here).
@@ -570,7 +580,7 @@ async function hotCourse(shape, root = process.cwd()) {
     shape === 'one per job' ? { ALLOCATION_BATCH_MAX: '1' } : {},
     root,
   );
-  const [courseId] = await createCourses(world, 1, HOT_SEATS, 'HOT');
+  const [courseId] = await createCourses(world, 1, HOT_SEATS, 'HOT', limits ? LIMITS_ON.course : {});
   const memoryBefore = await redisUsedMemory();
   const meter = await cpuMeter();
   const acceptCpu = meter.start({ api });
@@ -584,7 +594,7 @@ async function hotCourse(shape, root = process.cwd()) {
   // Requests in flight when the load stopped are answered during the API's graceful stop: count after.
   const accepted = await acceptedCount(world);
 
-  const [worker] = await startDrainingWorkers(world, 1, root);
+  const [worker] = await startDrainingWorkers(world, 1, root, limits ? LIMITS_ON.env : {});
   const decideCpu = meter.start({ worker });
   const queuedMemory = (await redisUsedMemory()) - memoryBefore;
   const { rate } = await decisionsPerSecond(world, accepted);
@@ -1141,6 +1151,7 @@ async function main() {
   const runs = {
     bare: [],
     stampede: [],
+    limits: [],
     before: [],
     single: [],
     bursts: [],
@@ -1162,6 +1173,9 @@ async function main() {
     };
     await step('bare NestJS app', runs.bare, bareApp);
     await step('hot course, stampede fill', runs.stampede, () => hotCourse('stampede'));
+    await step('hot course, stampede fill, limits on', runs.limits, () =>
+      hotCourse('stampede', process.cwd(), true),
+    );
     if (BEFORE)
       await step(`hot course, stampede fill, ${BEFORE}`, runs.before, () => hotCourse('stampede', BEFORE));
     await step('hot course, one request per job', runs.single, () => hotCourse('one per job'));
@@ -1236,6 +1250,14 @@ async function main() {
       `allocate, hot course, stampede fill (${CONNECTIONS} at a time, ${stat(all(runs.stampede, (r) => r.accept.accepted))} requests)`,
       runs.stampede,
     ),
+    decideRow(
+      `allocate, hot course, stampede fill, limits on (4 credits, a meeting, DEFAULT_MAX_CREDITS=18, DEFAULT_MAX_WAITLISTED=5)`,
+      runs.limits,
+    ),
+    `| allocate, hot course, limits on vs off (same run) | ${stat(all(runs.limits, (r) => r.rate))} decisions/s | limits off: ${stat(all(runs.stampede, (r) => r.rate))} decisions/s | ${ratio(
+      all(runs.limits, (r) => r.rate),
+      all(runs.stampede, (r) => r.rate),
+    )} | reported |`,
     ...(BEFORE
       ? [
           `| allocate, hot course, stampede fill, before: ${path.basename(BEFORE)} (same run) | ${stat(all(runs.before, (r) => r.rate))} decisions/s | this build: ${stat(all(runs.stampede, (r) => r.rate))} decisions/s | ${ratio(

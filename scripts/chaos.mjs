@@ -818,13 +818,13 @@ async function stampede(url, sends, answers, onAnswered) {
   return { gaveUp, unsent: sends.length - next };
 }
 
-async function createCourse(world, code, meetings) {
+async function createCourse(world, code, meetings, capacity = CAPACITY) {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const response = await fetch(`${world.services.api.url}/courses`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
-      body: JSON.stringify({ code, title: 'Chaos', capacity: CAPACITY, credits: CREDITS, meetings }),
+      body: JSON.stringify({ code, title: 'Chaos', capacity, credits: CREDITS, meetings }),
       signal: AbortSignal.timeout(ATTEMPT_MS),
     }).catch(() => null);
     const body = await response?.json().catch(() => null);
@@ -1069,9 +1069,12 @@ async function runScenario(world, fault, run) {
   const courseId = await createCourse(world, tag.toUpperCase(), [
     { days: 'MWF', start: '09:00', end: '09:50' },
   ]);
-  const companionId = await createCourse(world, `${tag.toUpperCase()}B`, [
-    { days: 'TR', start: '09:00', end: '09:50' },
-  ]);
+  const companionId = await createCourse(
+    world,
+    `${tag.toUpperCase()}B`,
+    [{ days: 'TR', start: '09:00', end: '09:50' }],
+    COMPANION_STUDENTS,
+  );
   world.courseId = courseId;
   const sends = stampedeRequests(courseId, companionId, tag, prng(seed));
   const answers = new Map();

@@ -10,8 +10,8 @@ import type { Meeting } from '../schedules/meeting.js';
 import { ScheduleBook } from '../schedules/schedule-book.js';
 import {
   blockOf,
+  choosePromotions,
   dropCourse,
-  enroll,
   leaveWaitlist,
   type OverrideKind,
   type ScheduledCourse,
@@ -476,13 +476,9 @@ export class CourseLedger {
         candidates = chunk.filter((entry) => blockOf(peeked.get(entry.studentId)!, course) === null);
       }
       await book.lock(candidates.map((entry) => entry.studentId));
-      for (const entry of candidates) {
-        if (promoted.length === free) break;
-        const schedule = book.get(entry.studentId);
-        if (!nobodyBlocked && blockOf(schedule, course) !== null) continue;
-        book.set(enroll(schedule, course, true));
-        promoted.push(entry);
-      }
+      const schedules = book.schedules();
+      promoted.push(...choosePromotions(course, free - promoted.length, candidates, schedules));
+      book.update(schedules);
     }
     plan.write.promoted = promoted.map((entry) => entry.position);
   }

@@ -182,3 +182,27 @@ export function settle(
     excusedWaitlists: beyond(next.waitlistedCount, next.waitlistLimit),
   };
 }
+
+/**
+ * Skip-and-keep (guarantee 6 with guarantee 8): up to `seats` waiting requests, taken in waitlist order,
+ * each promoted if its student's schedule allows the course now; a blocked one is passed over and keeps its
+ * place. `schedules` holds every candidate's schedule and is updated in place as each is promoted, so a
+ * student's promotion here counts against their later candidacies. Returns the promoted entries, in order.
+ */
+export function choosePromotions<Entry extends { studentId: string }>(
+  course: ScheduledCourse,
+  seats: number,
+  waiting: readonly Entry[],
+  schedules: Map<string, StudentSchedule>,
+): Entry[] {
+  const promoted: Entry[] = [];
+  for (const entry of waiting) {
+    if (promoted.length >= seats) break;
+    const schedule = schedules.get(entry.studentId);
+    if (!schedule) throw new Error(`no schedule for student ${entry.studentId}`);
+    if (blockOf(schedule, course) !== null) continue;
+    schedules.set(entry.studentId, enroll(schedule, course, true));
+    promoted.push(entry);
+  }
+  return promoted;
+}

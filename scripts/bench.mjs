@@ -380,13 +380,20 @@ async function decisionsPerSecond(world, count, timeoutMs = 600_000) {
   });
 }
 
-async function createCourses(world, count, capacity, tag, { credits = 0, meetings = [] } = {}) {
+async function createCourses(world, count, capacity, tag, schedule) {
   return withClient(world.url, async (client) => {
-    const { rows } = await client.query(
-      `INSERT INTO courses (code, title, capacity, credits, meetings)
-       SELECT $3 || n, 'Benchmark ' || n, $2, $4, $5::jsonb FROM generate_series(1, $1) AS n RETURNING id`,
-      [count, capacity, tag, credits, JSON.stringify(meetings)],
-    );
+    // Without a schedule, columns every build has (BENCH_BEFORE may predate credits and meetings).
+    const { rows } = schedule
+      ? await client.query(
+          `INSERT INTO courses (code, title, capacity, credits, meetings)
+           SELECT $3 || n, 'Benchmark ' || n, $2, $4, $5::jsonb FROM generate_series(1, $1) AS n RETURNING id`,
+          [count, capacity, tag, schedule.credits, JSON.stringify(schedule.meetings)],
+        )
+      : await client.query(
+          `INSERT INTO courses (code, title, capacity)
+           SELECT $3 || n, 'Benchmark ' || n, $2 FROM generate_series(1, $1) AS n RETURNING id`,
+          [count, capacity, tag],
+        );
     return rows.map((row) => row.id);
   });
 }
@@ -580,7 +587,7 @@ async function hotCourse(shape, root = process.cwd(), limits = false) {
     shape === 'one per job' ? { ALLOCATION_BATCH_MAX: '1' } : {},
     root,
   );
-  const [courseId] = await createCourses(world, 1, HOT_SEATS, 'HOT', limits ? LIMITS_ON.course : {});
+  const [courseId] = await createCourses(world, 1, HOT_SEATS, 'HOT', limits ? LIMITS_ON.course : undefined);
   const memoryBefore = await redisUsedMemory();
   const meter = await cpuMeter();
   const acceptCpu = meter.start({ api });

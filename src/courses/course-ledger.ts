@@ -113,6 +113,9 @@ const scheduledCourse = (course: Course): ScheduledCourse => ({
   meetings: course.meetings,
 });
 
+/** No meetings and no credits: no schedule can block a promotion into this course. */
+const nobodyBlockedIn = (course: Course): boolean => course.meetings.length === 0 && course.credits === 0;
+
 /** One course's part of a change: its counters as planned, and what the write statement must do. */
 interface CoursePlan {
   course: Course;
@@ -191,13 +194,26 @@ export class CourseLedger {
       const state = await readBatchState(manager, requests);
       const pending = requests.filter((request) => !state.decided.has(request.idempotencyKey));
       if (pending.length === 0) return [];
-      // Guarantee 8: the students' load rows, after the course rows. Their holdings (enrolled courses'
-      // meetings, overrides) matter only when a course has meetings or the student has a limit in force.
-      const book = new ScheduleBook(manager, this.defaults);
+      // Guarantee 8: the students' load rows, after the course rows. A request for a course with no
+      // meetings and no credits that is sure of a seat neither reads nor changes its student's load, so
+      // its student is left unlocked (the hot path of an opening). Holdings (enrolled courses' meetings,
+      // overrides) matter only when a course has meetings or the student has a limit in force.
+      const loadFree = new Set(
+        courses
+          .filter((course) => {
+            const asking = pending.filter((request) => request.courseId === course.id).length;
+            return nobodyBlockedIn(course) && course.capacity - course.seatsTaken >= asking;
+          })
+          .map((course) => course.id),
+      );
       const anyMeetings = courses.some((course) => course.meetings.length > 0);
-      await book.lock(
-        pending.map((request) => request.studentId),
+      const book = new ScheduleBook(
+        manager,
+        this.defaults,
         (schedule) => anyMeetings || schedule.creditLimit !== null || schedule.waitlistLimit !== null,
+      );
+      await book.lock(
+        pending.filter((request) => !loadFree.has(request.courseId)).map((request) => request.studentId),
       );
       const schedules = book.schedules();
       const outcome = decideJob(
@@ -266,12 +282,19 @@ export class CourseLedger {
             blockedReason: null,
           };
         }
-        const book = new ScheduleBook(manager, this.defaults);
+        // Holdings matter only if a promotion here could be blocked: another course is involved (the
+        // student's waiting ones), or this one has meetings or credits. Otherwise the drop's hot path reads
+        // no one's enrolled courses.
+        const book = new ScheduleBook(
+          manager,
+          this.defaults,
+          () => withdrawal === 'drop_seat' && (locked.length > 1 || !nobodyBlockedIn(course!)),
+        );
         await book.lock([request.studentId]);
         let counters = countersOf(course!);
         if (withdrawal === 'drop_seat') {
           counters = freeSeat(counters);
-          book.set(dropCourse(book.get(request.studentId), course!.id));
+          book.set(dropCourse(book.get(request.studentId), scheduledCourse(course!)));
         } else {
           const position = current!.waitlistPosition! + course!.waitlistOffset;
           counters = await removeFromWaitlist(manager, course!.id, counters, position);
@@ -455,8 +478,7 @@ export class CourseLedger {
    */
   private async fill(manager: EntityManager, plan: CoursePlan, book: ScheduleBook): Promise<void> {
     const course = scheduledCourse(plan.course);
-    // No meetings and no credits: no schedule can block a promotion here.
-    const nobodyBlocked = course.meetings.length === 0 && course.credits === 0;
+    const nobodyBlocked = nobodyBlockedIn(plan.course);
     const promoted: WaitingEntry[] = [];
     let after = plan.counters.waitlistOffset;
     const free = Math.min(freeSeats(plan.counters), plan.counters.waitlistLength);

@@ -18,20 +18,21 @@ import {
 export class ScheduleBook {
   private readonly locked = new Map<string, { stored: StudentSchedule; schedule: StudentSchedule }>();
 
+  /**
+   * `needsHoldings` may spare the read of a student's holdings (enrolled courses, overrides) where they
+   * cannot matter to anything the transaction will do (no course with meetings or credits, no limit in
+   * force). It is the transaction's one answer: a schedule read without its holdings is never judged later
+   * by a rule that needs them.
+   */
   constructor(
     private readonly manager: EntityManager,
     private readonly defaults: ScheduleDefaults,
+    private readonly needsHoldings: (schedule: StudentSchedule) => boolean = () => true,
   ) {}
 
-  /**
-   * Locks the load rows of the students not locked yet and reads their holdings (enrolled courses,
-   * overrides); `needsHoldings` may spare that read for students whose holdings cannot matter (no course
-   * with meetings, no limit in force).
-   */
-  async lock(
-    studentIds: Iterable<string>,
-    needsHoldings: (schedule: StudentSchedule) => boolean = () => true,
-  ): Promise<void> {
+  /** Locks the load rows of the students not locked yet and reads their holdings (where needed). */
+  async lock(studentIds: Iterable<string>): Promise<void> {
+    const needsHoldings = this.needsHoldings;
     const missing = [...new Set(studentIds)].filter((id) => !this.locked.has(id)).sort();
     if (missing.length === 0) return;
     const loads = await lockLoads(this.manager, missing, this.defaults);

@@ -144,9 +144,14 @@ export function leaveWaitlist(schedule: StudentSchedule): StudentSchedule {
   };
 }
 
-/** The student gave up their seat in the course (a drop). */
-export function dropCourse(schedule: StudentSchedule, courseId: number): StudentSchedule {
-  const held = schedule.enrolled.find((course) => course.id === courseId);
+/**
+ * The student gave up their seat in the course (a drop). Given the course itself, its credits count even
+ * when the schedule was read without its holdings.
+ */
+export function dropCourse(schedule: StudentSchedule, dropped: number | ScheduledCourse): StudentSchedule {
+  const courseId = typeof dropped === 'number' ? dropped : dropped.id;
+  const held =
+    typeof dropped === 'number' ? schedule.enrolled.find((course) => course.id === courseId) : dropped;
   const enrolledCredits = schedule.enrolledCredits - (held?.credits ?? 0);
   return {
     ...schedule,

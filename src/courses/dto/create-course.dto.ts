@@ -5,6 +5,7 @@ import {
   IsArray,
   IsInt,
   IsNumber,
+  IsObject,
   ValidateBy,
   ValidateIf,
   ValidateNested,
@@ -113,6 +114,8 @@ export class CreateCourseDto {
   @ValidateIf((_, value) => value !== undefined)
   @IsArray()
   @ArrayMaxSize(MAX_MEETINGS)
+  // ValidateNested walks into an array element instead of refusing it: a meeting is an object.
+  @IsObject({ each: true, message: 'each of meetings must be an object { days, start, end }' })
   @ValidateNested({ each: true })
   @Type(() => MeetingDto)
   meetings?: MeetingDto[];

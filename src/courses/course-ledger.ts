@@ -211,6 +211,7 @@ export class CourseLedger {
         manager,
         this.defaults,
         (schedule) => anyMeetings || schedule.creditLimit !== null || schedule.waitlistLimit !== null,
+        false,
       );
       await book.lock(
         pending.filter((request) => !loadFree.has(request.courseId)).map((request) => request.studentId),

@@ -121,9 +121,7 @@ export async function writeDecisions(
      ), new_waitlist_entries AS (
        INSERT INTO waitlist_entries (course_id, student_id, idempotency_key, position)
        SELECT "courseId", "studentId", "idempotencyKey", "waitlistPosition" FROM d WHERE status = 'waitlisted' ORDER BY ord
-     ), loads AS (
-       ${writeLoadsSql(3)}
-     )
+     ), ${writeLoadsSql(3)}
      UPDATE courses
         SET seats_taken = c."seatsTaken",
             waitlist_length = courses.waitlist_length + c.waitlisted,
@@ -289,9 +287,7 @@ export async function writeChange(
        UNION ALL
        SELECT $1, $12 + p.ord - 1, 'promoted', h.idempotency_key, h.student_id, 'enrolled', NULL
          FROM heads h JOIN unnest($10::int[]) WITH ORDINALITY AS p(position, ord) ON p.position = h.position
-     ), loads AS (
-       ${writeLoadsSql(14)}
-     )
+     ), ${writeLoadsSql(14)}
      UPDATE courses
         SET capacity = $2, seats_taken = $3, waitlist_offset = $4, waitlist_length = $5,
             requests_decided = requests_decided + $6, events_written = $12 + cardinality($10::int[]) - 1

@@ -16,7 +16,10 @@ import {
  * in the transaction's last statement.
  */
 export class ScheduleBook {
-  private readonly locked = new Map<string, { stored: StudentSchedule; schedule: StudentSchedule }>();
+  private readonly locked = new Map<
+    string,
+    { stored: StudentSchedule; schedule: StudentSchedule; isNew: boolean }
+  >();
 
   /**
    * `needsHoldings` may spare the read of a student's holdings (enrolled courses, overrides) where they
@@ -28,6 +31,8 @@ export class ScheduleBook {
     private readonly manager: EntityManager,
     private readonly defaults: ScheduleDefaults,
     private readonly needsHoldings: (schedule: StudentSchedule) => boolean = () => true,
+    /** Create missing rows when locking (true), or insert them with the transaction's write. */
+    private readonly createRows = true,
   ) {}
 
   /** Locks the load rows of the students not locked yet and reads their holdings (where needed). */
@@ -35,14 +40,20 @@ export class ScheduleBook {
     const needsHoldings = this.needsHoldings;
     const missing = [...new Set(studentIds)].filter((id) => !this.locked.has(id)).sort();
     if (missing.length === 0) return;
-    const loads = await lockLoads(this.manager, missing, this.defaults);
-    const reading = [...loads.values()].filter((load) => needsHoldings(load.schedule));
+    const loads = await lockLoads(this.manager, missing, this.defaults, this.createRows);
+    // A student without a row has decided nothing that holdings could show: every path that leaves them
+    // holding a course with meetings or credits, or an override, creates their row.
+    const reading = [...loads.values()].filter((load) => !load.isNew && needsHoldings(load.schedule));
     const holdings = await readHoldings(
       this.manager,
       reading.map((load) => load.schedule.studentId),
     );
     for (const [studentId, load] of loads) {
-      this.locked.set(studentId, { stored: load.stored, schedule: withHoldings(load.schedule, holdings) });
+      this.locked.set(studentId, {
+        stored: load.stored,
+        schedule: withHoldings(load.schedule, holdings),
+        isNew: load.isNew,
+      });
     }
   }
 
@@ -117,7 +128,7 @@ export class ScheduleBook {
   /** The load rows that changed, to write. */
   writes(): LoadWrite[] {
     return [...this.locked.values()]
-      .filter((entry) => loadChanged(entry.stored, entry.schedule))
-      .map((entry) => loadWriteOf(entry.schedule));
+      .filter((entry) => entry.isNew || loadChanged(entry.stored, entry.schedule))
+      .map((entry) => ({ ...loadWriteOf(entry.schedule), isNew: entry.isNew }));
   }
 }

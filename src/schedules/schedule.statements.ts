@@ -32,30 +32,57 @@ export interface LockedLoad {
   /** As the row holds it now; the schedule's may differ when the default changed. */
   stored: StudentSchedule;
   schedule: StudentSchedule;
+  /** No row yet: the transaction's write inserts it (a concurrent insert of the same student fails it). */
+  isNew: boolean;
 }
 
 const numberOrNull = (value: string | null): number | null => (value === null ? null : Number(value));
 
 /**
- * Locks the load rows of these students, creating the missing ones, in student-id order, and returns
- * them. One statement: INSERT … ON CONFLICT DO UPDATE locks an existing row as it returns it. Each
- * schedule's limits are the ones in force now (the student's own, or the defaults); its courses and
+ * Locks the load rows of these students, in student-id order, and returns them. With `create`, the missing
+ * rows are created and locked in the same statement (INSERT … ON CONFLICT DO UPDATE locks an existing row
+ * as it returns it). Without it, existing rows are locked (SELECT … FOR UPDATE) and a missing one comes
+ * back as a new, empty load the transaction's write inserts: a student deciding for the first time costs
+ * one insert, not an insert and an update, and a concurrent first insert of the same student makes one of
+ * the two transactions fail on the primary key and start again (it then finds the row and locks it).
+ * Each schedule's limits are the ones in force now (the student's own, or the defaults); its courses and
  * overrides are filled by readHoldings.
  */
 export async function lockLoads(
   manager: EntityManager,
   studentIds: readonly string[],
   defaults: ScheduleDefaults,
+  create = true,
 ): Promise<Map<string, LockedLoad>> {
   const loads = new Map<string, LockedLoad>();
   if (studentIds.length === 0) return loads;
-  const rows: LoadRow[] = await manager.query(
-    `INSERT INTO student_loads (student_id)
-     SELECT DISTINCT s FROM unnest($1::varchar[]) AS s ORDER BY 1
-     ON CONFLICT (student_id) DO UPDATE SET student_id = excluded.student_id
-     RETURNING *`,
-    [studentIds],
-  );
+  const rows: LoadRow[] = create
+    ? await manager.query(
+        `INSERT INTO student_loads (student_id)
+         SELECT DISTINCT s FROM unnest($1::varchar[]) AS s ORDER BY 1
+         ON CONFLICT (student_id) DO UPDATE SET student_id = excluded.student_id
+         RETURNING *`,
+        [studentIds],
+      )
+    : await manager.query(
+        `SELECT * FROM student_loads WHERE student_id = ANY($1::varchar[]) ORDER BY student_id FOR UPDATE`,
+        [studentIds],
+      );
+  const found = new Set(rows.map((row) => row.student_id));
+  for (const studentId of studentIds) {
+    if (found.has(studentId)) continue;
+    rows.push({
+      student_id: studentId,
+      max_credits: null,
+      max_waitlisted: null,
+      credit_limit: null,
+      waitlist_limit: null,
+      enrolled_credits: '0',
+      waitlisted_count: 0,
+      excused_credits: '0',
+      excused_waitlists: 0,
+    });
+  }
   for (const row of rows) {
     const maxCredits = numberOrNull(row.max_credits);
     const maxWaitlisted = row.max_waitlisted;
@@ -76,7 +103,13 @@ export async function lockLoads(
       creditLimit === stored.creditLimit && waitlistLimit === stored.waitlistLimit
         ? stored
         : settle(stored, { creditLimit, waitlistLimit });
-    loads.set(row.student_id, { maxCredits, maxWaitlisted, stored, schedule });
+    loads.set(row.student_id, {
+      maxCredits,
+      maxWaitlisted,
+      stored,
+      schedule,
+      isNew: !found.has(row.student_id),
+    });
   }
   return loads;
 }
@@ -129,6 +162,8 @@ export function withHoldings(schedule: StudentSchedule, holdings: Holdings): Stu
 /** A load row as the ledger's write statements take it (JSON, by field name). */
 export interface LoadWrite {
   studentId: string;
+  /** Insert the row (it did not exist when the transaction locked the others). */
+  isNew?: boolean;
   creditLimit: number | null;
   waitlistLimit: number | null;
   enrolledCredits: number;
@@ -157,22 +192,31 @@ export function loadChanged(stored: StudentSchedule, schedule: StudentSchedule):
 }
 
 /**
- * The SQL (a data-modifying CTE body) that writes load rows given as JSON parameter `$n`; every row was
- * locked by lockLoads in the same transaction.
+ * Two data-modifying CTEs (`new_loads`, `loads`) that write the load rows given as JSON parameter `$n`:
+ * the new ones inserted, the others (locked by lockLoads in the same transaction) updated.
  */
 export function writeLoadsSql(parameter: number): string {
-  return `UPDATE student_loads
-        SET credit_limit = l."creditLimit", waitlist_limit = l."waitlistLimit",
-            enrolled_credits = l."enrolledCredits", waitlisted_count = l."waitlistedCount",
-            excused_credits = l."excusedCredits", excused_waitlists = l."excusedWaitlists"
-       FROM json_to_recordset($${parameter}::json) AS l(
-         "studentId" varchar, "creditLimit" numeric, "waitlistLimit" int, "enrolledCredits" numeric,
-         "waitlistedCount" int, "excusedCredits" numeric, "excusedWaitlists" int)
-      WHERE student_loads.student_id = l."studentId"`;
+  const rows = `json_to_recordset($${parameter}::json) AS l(
+         "studentId" varchar, "isNew" boolean, "creditLimit" numeric, "waitlistLimit" int,
+         "enrolledCredits" numeric, "waitlistedCount" int, "excusedCredits" numeric, "excusedWaitlists" int)`;
+  return `new_loads AS (
+       INSERT INTO student_loads (student_id, credit_limit, waitlist_limit, enrolled_credits, waitlisted_count,
+                                  excused_credits, excused_waitlists)
+       SELECT "studentId", "creditLimit", "waitlistLimit", "enrolledCredits", "waitlistedCount",
+              "excusedCredits", "excusedWaitlists"
+         FROM ${rows} WHERE "isNew" ORDER BY "studentId"
+     ), loads AS (
+       UPDATE student_loads
+          SET credit_limit = l."creditLimit", waitlist_limit = l."waitlistLimit",
+              enrolled_credits = l."enrolledCredits", waitlisted_count = l."waitlistedCount",
+              excused_credits = l."excusedCredits", excused_waitlists = l."excusedWaitlists"
+         FROM ${rows}
+        WHERE NOT "isNew" AND student_loads.student_id = l."studentId"
+     )`;
 }
 
 /** Writes load rows on their own, when no course changed with them (a student's new limits). */
 export async function writeLoads(manager: EntityManager, loads: readonly LoadWrite[]): Promise<void> {
   if (loads.length === 0) return;
-  await manager.query(writeLoadsSql(1), [JSON.stringify(loads)]);
+  await manager.query(`WITH ${writeLoadsSql(1)} SELECT 1`, [JSON.stringify(loads)]);
 }

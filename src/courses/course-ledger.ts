@@ -13,7 +13,7 @@ import {
   choosePromotions,
   dropCourse,
   leaveWaitlist,
-  type OverrideKind,
+  type OverrideRecord,
   type ScheduledCourse,
   settle,
 } from '../schedules/schedule.rules.js';
@@ -97,14 +97,7 @@ export interface StudentLimits {
 }
 
 /** An override as stored. */
-export interface OverrideRow {
-  id: string;
-  studentId: string;
-  courseId: number;
-  kinds: OverrideKind[];
-  expiresAt: Date | null;
-  createdAt: Date;
-}
+export type OverrideRow = OverrideRecord;
 
 /** A course as the schedule rules see it. */
 const scheduledCourse = (course: Course): ScheduledCourse => ({

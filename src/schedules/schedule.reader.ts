@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { DecidedRequest } from '../decisions/decisions.service.js';
 import type { Meeting } from './meeting.js';
-import { blockOf, type OverrideKind, type StudentSchedule } from './schedule.rules.js';
+import { blockOf, type OverrideKind, type OverrideRecord, type StudentSchedule } from './schedule.rules.js';
 import { readHoldings, withHoldings } from './schedule.statements.js';
 
 /** A student's schedule as GET /students/:id/schedule shows it, before the requests are filled in. */
@@ -14,14 +14,7 @@ export interface ScheduleSummary {
   maxWaitlisted: number | null;
   enrolledCredits: number;
   waitlistedCount: number;
-  overrides: Array<{
-    id: string;
-    studentId: string;
-    courseId: number;
-    kinds: OverrideKind[];
-    expiresAt: Date | null;
-    createdAt: Date;
-  }>;
+  overrides: OverrideRecord[];
 }
 
 /**

@@ -6,6 +6,16 @@ import type { Meeting } from './meeting.js';
 export type OverrideKind = 'time_conflict' | 'max_credits' | 'max_waitlisted';
 export const OVERRIDE_KINDS: readonly OverrideKind[] = ['time_conflict', 'max_credits', 'max_waitlisted'];
 
+/** An operator's override as stored: an exception to one student's rules for one course. */
+export interface OverrideRecord {
+  id: string;
+  studentId: string;
+  courseId: number;
+  kinds: OverrideKind[];
+  expiresAt: Date | null;
+  createdAt: Date;
+}
+
 /** Why a request is refused at its decision. */
 export type ScheduleRejection = OverrideKind;
 /** Why a waiting request cannot be promoted now (max_waitlisted never blocks a promotion). */

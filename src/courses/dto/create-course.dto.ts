@@ -6,7 +6,6 @@ import {
   IsInt,
   IsNumber,
   IsObject,
-  ValidateBy,
   ValidateIf,
   ValidateNested,
   IsISO8601,
@@ -19,7 +18,7 @@ import {
   Min,
 } from 'class-validator';
 import { MAX_MEETINGS } from '../../schedules/meeting.js';
-import { MeetingDto } from './meeting.dto.js';
+import { IsOnHalfGrid, MeetingDto } from './meeting.dto.js';
 
 /** No C0 control character (NUL included) and no DEL: they break logs, labels and PostgreSQL text. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
@@ -94,13 +93,7 @@ export class CreateCourseDto {
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
   @Max(40)
-  @ValidateBy({
-    name: 'isOnHalfGrid',
-    validator: {
-      validate: (value: unknown) => typeof value !== 'number' || Number.isInteger(value * 2),
-      defaultMessage: () => 'credits must be a multiple of 0.5',
-    },
-  })
+  @IsOnHalfGrid('credits')
   credits?: number;
 
   @ApiProperty({

@@ -1,6 +1,16 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsString, Matches, registerDecorator, type ValidationArguments } from 'class-validator';
+import { IsString, Matches, registerDecorator, type ValidationArguments, ValidateBy } from 'class-validator';
 import { MEETING_DAYS, MEETING_DAYS_PATTERN, MEETING_TIME_PATTERN } from '../../schedules/meeting.js';
+
+/** Credits and credit limits come in steps of 0.5 (the contract's grid). */
+export const IsOnHalfGrid = (field: string): PropertyDecorator =>
+  ValidateBy({
+    name: 'isOnHalfGrid',
+    validator: {
+      validate: (value: unknown) => typeof value !== 'number' || Number.isInteger(value * 2),
+      defaultMessage: () => `${field} must be a multiple of 0.5`,
+    },
+  });
 
 /** `end` must come after `start` (both HH:MM, so comparing the strings compares the times). */
 function IsAfterStart(): PropertyDecorator {

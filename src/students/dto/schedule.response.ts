@@ -1,7 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { EnrollmentRequestResponse } from '../../decisions/dto/enrollment-request.response.js';
 import { STUDENT_ID_PATTERN } from '../../decisions/vocabulary.js';
-import { OVERRIDE_KINDS, type OverrideKind } from '../../schedules/schedule.rules.js';
+import { OVERRIDE_KINDS, type OverrideKind, type OverrideRecord } from '../../schedules/schedule.rules.js';
 
 export class OverrideResponse {
   @ApiProperty({ example: '12', description: 'Send it back to DELETE /admin/overrides/{id}' })
@@ -28,14 +28,7 @@ export class OverrideResponse {
   @ApiProperty({ type: String, format: 'date-time', example: '2026-12-05T09:00:00.000Z' })
   created_at!: string;
 
-  static from(row: {
-    id: string;
-    studentId: string;
-    courseId: number;
-    kinds: OverrideKind[];
-    expiresAt: Date | null;
-    createdAt: Date;
-  }): OverrideResponse {
+  static from(row: OverrideRecord): OverrideResponse {
     return {
       id: row.id,
       student_id: row.studentId,

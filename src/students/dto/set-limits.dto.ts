@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsInt, IsNumber, Max, Min, ValidateBy, ValidateIf } from 'class-validator';
+import { IsInt, IsNumber, Max, Min, ValidateIf } from 'class-validator';
+import { IsOnHalfGrid } from '../../courses/dto/meeting.dto.js';
 
 /**
  * PUT /admin/students/:student_id/limits: the student's own limits, replacing what was there. null (or
@@ -20,13 +21,7 @@ export class SetLimitsDto {
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
   @Max(200)
-  @ValidateBy({
-    name: 'isOnHalfGrid',
-    validator: {
-      validate: (value: unknown) => typeof value !== 'number' || Number.isInteger(value * 2),
-      defaultMessage: () => 'max_credits must be a multiple of 0.5',
-    },
-  })
+  @IsOnHalfGrid('max_credits')
   max_credits?: number | null;
 
   @ApiProperty({

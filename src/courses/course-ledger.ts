@@ -283,6 +283,9 @@ export class CourseLedger {
           manager,
           this.defaults,
           () => withdrawal === 'drop_seat' && (locked.length > 1 || !nobodyBlockedIn(course!)),
+          // Lock without writing: a waiting student always has a row, and a dropping one without a row
+          // (who held only courses without meetings or credits) gets it with the drop's write.
+          false,
         );
         await book.lock([request.studentId]);
         let counters = countersOf(course!);

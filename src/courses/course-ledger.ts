@@ -287,12 +287,11 @@ export class CourseLedger {
           // (who held only courses without meetings or credits) gets it with the drop's write.
           false,
         );
-        await book.lock([request.studentId]);
         let counters = countersOf(course!);
         if (withdrawal === 'drop_seat') {
           counters = freeSeat(counters);
-          book.set(dropCourse(book.get(request.studentId), scheduledCourse(course!)));
         } else {
+          await book.lock([request.studentId]);
           const position = current!.waitlistPosition! + course!.waitlistOffset;
           counters = await removeFromWaitlist(manager, course!.id, counters, position);
           book.set(leaveWaitlist(book.get(request.studentId)));
@@ -312,8 +311,13 @@ export class CourseLedger {
         // A freed seat goes to the first waiting request that may take it; a dropped course may lift the
         // student's own blocks on the other courses locked (the ones they wait on).
         if (withdrawal === 'drop_seat') {
+          // The dropping student's row is locked with the freed seat's candidates (one statement; they
+          // wait on this course, so they are not the dropping student), then their load gives the seat up
+          // before any course they wait on is filled.
+          await this.fill(manager, plans[0], book, [request.studentId]);
+          book.set(dropCourse(book.get(request.studentId), scheduledCourse(course!)));
           for (const other of locked) if (other.id !== course!.id) plans.push(this.planOf(other));
-          for (const plan of plans) await this.fill(manager, plan, book);
+          for (const plan of plans.slice(1)) await this.fill(manager, plan, book);
         }
         const [at] = await this.writePlans(manager, plans, book);
         return { ...current!, status: 'dropped', waitlistPosition: null, droppedAt: at, blockedReason: null };
@@ -473,7 +477,12 @@ export class CourseLedger {
    * blocked one keeps its place. Candidates are judged first on a read without locks (a block can only
    * lift under this course's lock, which is held), then their load rows are locked and judged again.
    */
-  private async fill(manager: EntityManager, plan: CoursePlan, book: ScheduleBook): Promise<void> {
+  private async fill(
+    manager: EntityManager,
+    plan: CoursePlan,
+    book: ScheduleBook,
+    alsoLock: readonly string[] = [],
+  ): Promise<void> {
     const course = scheduledCourse(plan.course);
     const nobodyBlocked = nobodyBlockedIn(plan.course);
     const promoted: WaitingEntry[] = [];
@@ -494,11 +503,12 @@ export class CourseLedger {
         const peeked = await book.peek(chunk.map((entry) => entry.studentId));
         candidates = chunk.filter((entry) => blockOf(peeked.get(entry.studentId)!, course) === null);
       }
-      await book.lock(candidates.map((entry) => entry.studentId));
+      await book.lock([...candidates.map((entry) => entry.studentId), ...alsoLock]);
       const schedules = book.schedules();
       promoted.push(...choosePromotions(course, free - promoted.length, candidates, schedules));
       book.update(schedules);
     }
+    await book.lock(alsoLock);
     plan.write.promoted = promoted.map((entry) => entry.position);
   }
 

@@ -957,7 +957,7 @@ async function connectAll(url, selectorLists) {
 async function recordedEvents(world, courseId) {
   const { rows } = await withClient(world.url, (client) =>
     client.query(
-      `SELECT type, course_id, student_id, idempotency_key, status, waitlist_position, reason, capacity, at
+      `SELECT type, course_id, student_id, idempotency_key, status, waitlist_position, reason, capacity, at, txid::text AS txid
          FROM course_events WHERE course_id = $1 ORDER BY seq`,
       [courseId],
     ),

@@ -38,7 +38,7 @@ type OverrideKind = 'time_conflict' | 'max_credits' | 'max_waitlisted';
 
 const minutes = (time: string): number => Number(time.slice(0, 2)) * 60 + Number(time.slice(3));
 
-/** CONTRACT.md "Schedules": two meetings overlap when they share a day and one starts before the other ends. */
+/** docs/guarantees.md §23: two meetings overlap when they share a day and one starts before the other ends. */
 const meetingsOverlap = (a: readonly Meeting[], b: readonly Meeting[]): boolean =>
   a.some((x) =>
     b.some(

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { asAdmin, courseEvents, http, newRequest, useWorld, waitForDecision } from './support/test-app.js';
 import { connect } from './support/db-client.js';
 
-/** Students' schedules through HTTP, as CONTRACT.md v3 "Schedules" and guarantee 8 say. */
+/** Students' schedules through HTTP, as docs/guarantees.md §8 and §23 say. */
 describe('schedules', () => {
   const ctx = useWorld();
 

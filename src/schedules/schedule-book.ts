@@ -6,6 +6,7 @@ import {
   loadWriteOf,
   lockLoads,
   readHoldings,
+  readSchedules,
   type ScheduleDefaults,
   withHoldings,
 } from './schedule.statements.js';
@@ -67,33 +68,8 @@ export class ScheduleBook {
     const unlocked = [...new Set(studentIds)].filter((id) => !this.locked.has(id));
     for (const id of studentIds) if (this.locked.has(id)) peeked.set(id, this.get(id));
     if (unlocked.length === 0) return peeked;
-    const rows: Array<{ student_id: string; max_credits: string | null; enrolled_credits: string }> =
-      await this.manager.query(
-        `SELECT student_id, max_credits, enrolled_credits FROM student_loads WHERE student_id = ANY($1::varchar[])`,
-        [unlocked],
-      );
-    const holdings = await readHoldings(this.manager, unlocked);
-    const byId = new Map(rows.map((row) => [row.student_id, row]));
-    for (const id of unlocked) {
-      const row = byId.get(id);
-      const own = row?.max_credits ?? null;
-      peeked.set(
-        id,
-        withHoldings(
-          {
-            studentId: id,
-            creditLimit: own === null ? this.defaults.defaultMaxCredits : Number(own),
-            waitlistLimit: null,
-            enrolledCredits: Number(row?.enrolled_credits ?? 0),
-            waitlistedCount: 0,
-            excusedCredits: 0,
-            excusedWaitlists: 0,
-            enrolled: [],
-            overrides: new Map(),
-          },
-          holdings,
-        ),
-      );
+    for (const [id, schedule] of await readSchedules(this.manager, unlocked, this.defaults)) {
+      peeked.set(id, schedule);
     }
     return peeked;
   }

@@ -4,7 +4,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { DecidedRequest } from '../decisions/decisions.service.js';
 import type { Meeting } from './meeting.js';
 import { blockOf, type OverrideKind, type OverrideRecord, type StudentSchedule } from './schedule.rules.js';
-import { readHoldings, withHoldings } from './schedule.statements.js';
+import { readSchedules } from './schedule.statements.js';
 
 /** A student's schedule as GET /students/:id/schedule shows it, before the requests are filled in. */
 export interface ScheduleSummary {
@@ -73,31 +73,7 @@ export class ScheduleReader {
   }
 
   /** Students' schedules with their holdings and the limits in force (defaults for those without a row). */
-  private async schedules(studentIds: string[]): Promise<Map<string, StudentSchedule>> {
-    const rows: Array<Record<string, string | number | null>> = await this.dataSource.query(
-      `SELECT student_id, max_credits, max_waitlisted, enrolled_credits, waitlisted_count
-         FROM student_loads WHERE student_id = ANY($1::varchar[])`,
-      [studentIds],
-    );
-    const holdings = await readHoldings(this.dataSource.manager, studentIds);
-    const byId = new Map(rows.map((row) => [row.student_id as string, row]));
-    const { defaultMaxCredits, defaultMaxWaitlisted } = this.config.schedule;
-    return new Map(
-      studentIds.map((studentId) => {
-        const row = byId.get(studentId);
-        const schedule: StudentSchedule = {
-          studentId,
-          creditLimit: row?.max_credits != null ? Number(row.max_credits) : defaultMaxCredits,
-          waitlistLimit: row?.max_waitlisted != null ? Number(row.max_waitlisted) : defaultMaxWaitlisted,
-          enrolledCredits: Number(row?.enrolled_credits ?? 0),
-          waitlistedCount: Number(row?.waitlisted_count ?? 0),
-          excusedCredits: 0,
-          excusedWaitlists: 0,
-          enrolled: [],
-          overrides: new Map(),
-        };
-        return [studentId, withHoldings(schedule, holdings)];
-      }),
-    );
+  private schedules(studentIds: string[]): Promise<Map<string, StudentSchedule>> {
+    return readSchedules(this.dataSource.manager, studentIds, this.config.schedule);
   }
 }

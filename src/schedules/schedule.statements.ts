@@ -160,16 +160,52 @@ export function withHoldings(schedule: StudentSchedule, holdings: Holdings): Stu
 }
 
 /** A load row as the ledger's write statements take it (JSON, by field name). */
-export interface LoadWrite {
-  studentId: string;
+export type LoadWrite = Pick<
+  StudentSchedule,
+  | 'studentId'
+  | 'creditLimit'
+  | 'waitlistLimit'
+  | 'enrolledCredits'
+  | 'waitlistedCount'
+  | 'excusedCredits'
+  | 'excusedWaitlists'
+> & {
   /** Insert the row (it did not exist when the transaction locked the others). */
   isNew?: boolean;
-  creditLimit: number | null;
-  waitlistLimit: number | null;
-  enrolledCredits: number;
-  waitlistedCount: number;
-  excusedCredits: number;
-  excusedWaitlists: number;
+};
+
+/**
+ * Students' schedules read without locks, with their holdings and the limits in force (the defaults for
+ * a student without a row): what a reader shows, and what promotion uses to pass over a blocked request.
+ */
+export async function readSchedules(
+  manager: EntityManager,
+  studentIds: readonly string[],
+  defaults: ScheduleDefaults,
+): Promise<Map<string, StudentSchedule>> {
+  const rows: LoadRow[] = await manager.query(
+    'SELECT * FROM student_loads WHERE student_id = ANY($1::varchar[])',
+    [studentIds],
+  );
+  const holdings = await readHoldings(manager, studentIds);
+  const byId = new Map(rows.map((row) => [row.student_id, row]));
+  return new Map(
+    studentIds.map((studentId) => {
+      const row = byId.get(studentId);
+      const schedule: StudentSchedule = {
+        studentId,
+        creditLimit: numberOrNull(row?.max_credits ?? null) ?? defaults.defaultMaxCredits,
+        waitlistLimit: row?.max_waitlisted ?? defaults.defaultMaxWaitlisted,
+        enrolledCredits: Number(row?.enrolled_credits ?? 0),
+        waitlistedCount: row?.waitlisted_count ?? 0,
+        excusedCredits: Number(row?.excused_credits ?? 0),
+        excusedWaitlists: row?.excused_waitlists ?? 0,
+        enrolled: [],
+        overrides: new Map(),
+      };
+      return [studentId, withHoldings(schedule, holdings)];
+    }),
+  );
 }
 
 export function loadWriteOf(schedule: StudentSchedule): LoadWrite {

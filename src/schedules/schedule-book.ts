@@ -74,10 +74,6 @@ export class ScheduleBook {
     return peeked;
   }
 
-  has(studentId: string): boolean {
-    return this.locked.has(studentId);
-  }
-
   /** A locked student's schedule as it stands in this transaction. */
   get(studentId: string): StudentSchedule {
     const entry = this.locked.get(studentId);

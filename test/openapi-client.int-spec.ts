@@ -64,7 +64,10 @@ async function main(): Promise<void> {
     | 'time_conflict'
     | 'max_credits'
     | 'max_waitlisted'
+    | 'swap_target_gone'
+    | 'swapped'
     | null = accepted.data.reason;
+  const swapFor: string | null = accepted.data.swap_for;
   const blocked: 'time_conflict' | 'max_credits' | null = accepted.data.blocked_reason;
   for (let tries = 0; status === 'queued' && tries < 400; tries += 1) {
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -134,7 +137,7 @@ async function main(): Promise<void> {
       listed: listed.data?.some((course) => course.id === courseId),
       code: one.data?.code,
       missing: [missing.response.status, missingMessage],
-      accepted: [accepted.response.status, accepted.data.priority, reason],
+      accepted: [accepted.response.status, accepted.data.priority, reason, swapFor],
       replay: [replay.response.status, replay.response.headers.get('location')],
       decided: status,
       dropped: dropped.data?.status,
@@ -229,7 +232,7 @@ describe('the OpenAPI document, through a generated client', () => {
       listed: true,
       code: `GEN${process.pid}`,
       missing: [404, 'course_id 2147483647 does not exist'],
-      accepted: [202, 0, null],
+      accepted: [202, 0, null, null],
       replay: [200, '/enrollments/generated-1'],
       decided: 'enrolled',
       dropped: 'dropped',

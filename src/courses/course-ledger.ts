@@ -9,38 +9,37 @@ import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 import type { Meeting } from '../schedules/meeting.js';
 import { ScheduleBook } from '../schedules/schedule-book.js';
 import {
-  blockOf,
-  choosePromotions,
   dropCourse,
+  joinWaitlist,
   leaveWaitlist,
   type OverrideRecord,
-  type ScheduledCourse,
+  type StudentSchedule,
   settle,
+  type SwapTarget,
+  swapInto,
+  withoutSwapped,
 } from '../schedules/schedule.rules.js';
-import { type ScheduleDefaults, writeLoads } from '../schedules/schedule.statements.js';
+import type { ScheduleDefaults } from '../schedules/schedule.statements.js';
+import { ChangeSet, InvolvementChanged, nobodyBlockedIn, scheduledCourse } from './change-set.js';
 import { Course } from './course.entity.js';
 import { assertWindowOrder } from './course-window.js';
 import {
-  type CourseChangeWrite,
   countersOf,
   insertApiDecision,
   type LedgerDecision,
   type NewEvent,
   readBatchState,
   readRequestState,
-  readWaiting,
   type RequestState,
   removeFromWaitlist,
-  type WaitingEntry,
   writeChange,
   writeDecisions,
 } from './ledger.statements.js';
 import {
   changeCapacity,
-  type CourseCounters,
+  type CounterChange,
   decideJob,
-  freeSeat,
-  freeSeats,
+  type JobDecision,
   withdrawalOf,
 } from './seat.rules.js';
 
@@ -53,13 +52,6 @@ const TRANSACTION_ATTEMPTS = 8;
 /** How often the set of courses a change involves may grow under our feet before we give up (a 503-like 500). */
 const INVOLVEMENT_ATTEMPTS = 20;
 
-/** The courses a change involves grew while it waited for their locks: start again with the larger set. */
-class InvolvementChanged extends Error {
-  constructor(readonly courseIds: number[]) {
-    super(`the change now involves courses ${courseIds.join(', ')}`);
-  }
-}
-
 /** A request as the ledger decides or withdraws it: what its claim or decision says of it. */
 export interface LedgerRequest {
   idempotencyKey: string;
@@ -67,6 +59,8 @@ export interface LedgerRequest {
   courseId: number;
   priority: number;
   requestedAt: string;
+  /** A swap (contract v3): the request of the same student this one replaces if it gets its seat. */
+  swapFor?: string;
 }
 
 /** A new course's fields, validated. */
@@ -98,23 +92,6 @@ export interface StudentLimits {
 
 /** An override as stored. */
 export type OverrideRow = OverrideRecord;
-
-/** A course as the schedule rules see it. */
-const scheduledCourse = (course: Course): ScheduledCourse => ({
-  id: course.id,
-  credits: course.credits,
-  meetings: course.meetings,
-});
-
-/** No meetings and no credits: no schedule can block a promotion into this course. */
-const nobodyBlockedIn = (course: Course): boolean => course.meetings.length === 0 && course.credits === 0;
-
-/** One course's part of a change: its counters as planned, and what the write statement must do. */
-interface CoursePlan {
-  course: Course;
-  counters: CourseCounters;
-  write: CourseChangeWrite;
-}
 
 /**
  * The course ledger: the one owner of the course row and of every write to it — deciding a batch, a
@@ -168,17 +145,179 @@ export class CourseLedger {
   }
 
   /**
-   * Decides a batch of requests, given in arbitration order, in one transaction: the courses' locks, one
+   * Decides requests given in arbitration order: runs of plain requests in one transaction each (decidePlain),
+   * and each request with a swap alone, in its own transaction over its course and the named request's
+   * (decideSwap), in its place in the order. onLocked is called once, when the first transaction holds its
+   * course locks. Requests decided already (a redelivery, a cancellation) are skipped; returns only the
+   * decisions made here. What committed stays decided if a later transaction fails: the caller's retry
+   * skips it.
+   */
+  async decide(
+    requests: readonly LedgerRequest[],
+    onLocked: () => void = () => undefined,
+  ): Promise<LedgerDecision[]> {
+    if (!requests.some((request) => request.swapFor !== undefined))
+      return this.decidePlain(requests, onLocked);
+    let locked = false;
+    const once = () => {
+      if (!locked) onLocked();
+      locked = true;
+    };
+    const decisions: LedgerDecision[] = [];
+    let run: LedgerRequest[] = [];
+    for (const request of [...requests, null]) {
+      if (request && request.swapFor === undefined) {
+        run.push(request);
+        continue;
+      }
+      if (run.length > 0) decisions.push(...(await this.decidePlain(run, once)));
+      run = [];
+      if (request) decisions.push(...(await this.decideSwap(request, once)));
+    }
+    return decisions;
+  }
+
+  /**
+   * A request with a swap (contract v3), alone: its course, the named request's course and the courses its
+   * student waits on locked together (the seat a swap frees, and the meetings it gives up, may promote
+   * there). With the named request not held any more → rejected swap_target_gone; otherwise decided as
+   * any request, except that the named course's meetings and credits do not count against it when it is
+   * held as an enrollment. Enrolled: the named request is dropped (reason swapped) in this transaction and
+   * its seat or waiting place handed on (guarantee 6). Waitlisted: the named request stays as it is, and
+   * the swap happens when this one is promoted.
+   */
+  private decideSwap(request: LedgerRequest, onLocked: () => void): Promise<LedgerDecision[]> {
+    const swapFor = request.swapFor!;
+    return this.inCourses(
+      [request.courseId],
+      (manager) => this.swapCourses(manager, request.studentId, swapFor),
+      async (manager, locked) => {
+        onLocked();
+        const state = await readBatchState(manager, [request]);
+        if (state.decided.has(request.idempotencyKey)) return [];
+        const course = locked.find((one) => one.id === request.courseId);
+        const named = await this.decisions.find(swapFor, manager);
+        const held = named?.studentId === request.studentId && named.courseId !== request.courseId;
+        const target: SwapTarget | null =
+          held && (named.status === 'enrolled' || named.status === 'waitlisted')
+            ? {
+                course: scheduledCourse(locked.find((one) => one.id === named.courseId)!),
+                held: named.status,
+              }
+            : null;
+        const book = new ScheduleBook(manager, this.defaults);
+        await book.lock([request.studentId]);
+        const schedule = book.get(request.studentId);
+        const { decision, counters } = this.swapVerdict(
+          course,
+          request,
+          state.holdsIn(request.courseId),
+          schedule,
+          target,
+        );
+        const ledgerDecision = {
+          ...decision,
+          priority: request.priority,
+          requestedAt: request.requestedAt,
+          swapFor,
+        };
+        if (decision.status === 'enrolled')
+          book.set(swapInto(schedule, scheduledCourse(course!), target, false));
+        if (decision.status === 'waitlisted') book.set(joinWaitlist(schedule, request.courseId));
+        await writeDecisions(manager, [ledgerDecision], counters ? [counters] : [], []);
+        const change = new ChangeSet(manager, book, locked);
+        if (course && counters) {
+          const plan = change.plan(course.id);
+          plan.counters = {
+            ...plan.counters,
+            seatsTaken: counters.seatsTaken,
+            waitlistLength: plan.counters.waitlistLength + counters.waitlisted,
+            eventsWritten: counters.eventsWritten,
+          };
+        }
+        if (decision.status === 'enrolled' && target) {
+          if (target.held === 'enrolled') {
+            change.dropSeat(named!.courseId, swapFor, request.studentId, 'swapped');
+            // The seat given up may lift the student's own blocks on the courses they wait on.
+            if (!nobodyBlockedIn(locked.find((one) => one.id === named!.courseId)!)) {
+              change.mayFill(locked.map((one) => one.id));
+            }
+          } else {
+            const namedCourse = locked.find((one) => one.id === named!.courseId)!;
+            const position = named!.waitlistPosition! + namedCourse.waitlistOffset;
+            const after = await removeFromWaitlist(
+              manager,
+              namedCourse.id,
+              countersOf(namedCourse),
+              position,
+            );
+            change.droppedFromWaitlist(namedCourse.id, after, swapFor, request.studentId, 'swapped');
+          }
+        }
+        await change.fill();
+        await change.write();
+        return [ledgerDecision];
+      },
+    );
+  }
+
+  /** The decision of a request with a swap, and its course's counters after it (none for a course gone). */
+  private swapVerdict(
+    course: Course | undefined,
+    request: LedgerRequest,
+    holds: ReadonlyMap<string, 'enrolled' | 'waitlisted'>,
+    schedule: StudentSchedule,
+    target: SwapTarget | null,
+  ): { decision: JobDecision; counters: CounterChange | null } {
+    if (course && !holds.has(request.studentId) && !target) {
+      const seq = course.eventsWritten + 1;
+      return {
+        decision: {
+          idempotencyKey: request.idempotencyKey,
+          studentId: request.studentId,
+          courseId: course.id,
+          status: 'rejected',
+          reason: 'swap_target_gone',
+          waitlistPosition: null,
+          waitlistPlace: null,
+          seq,
+        },
+        counters: {
+          courseId: course.id,
+          seatsTaken: course.seatsTaken,
+          waitlisted: 0,
+          decided: 1,
+          eventsWritten: seq,
+        },
+      };
+    }
+    const outcome = decideJob(
+      course ? [{ ...countersOf(course), ...scheduledCourse(course), holds }] : [],
+      [request],
+      new Map([[request.studentId, withoutSwapped(schedule, target)]]),
+    );
+    return { decision: outcome.decisions[0], counters: outcome.counters[0] ?? null };
+  }
+
+  /** The courses a swap involves: the named request's, and the ones its student waits on. */
+  private async swapCourses(manager: EntityManager, studentId: string, swapFor: string): Promise<number[]> {
+    const rows: Array<{ course_id: number }> = await manager.query(
+      `SELECT course_id FROM decisions WHERE idempotency_key = $1 AND student_id = $2
+       UNION SELECT course_id FROM waitlist_entries WHERE student_id = $2`,
+      [swapFor, studentId],
+    );
+    return rows.map((row) => row.course_id);
+  }
+
+  /**
+   * Decides a batch of plain requests, given in arbitration order, in one transaction: the courses' locks, one
    * read of what the batch needs, the students' load rows locked and read, the pure rules, then every
    * decision, enrollment, waitlist entry, course counter and load row in one statement. onLocked is called
    * once the course locks are held (the worker reads its next batch from then on). Requests decided already
    * (a redelivery, a cancellation) are skipped; returns only the decisions made here. A deadlock is for
    * the caller to retry (the worker does, with backoff).
    */
-  decide(
-    requests: readonly LedgerRequest[],
-    onLocked: () => void = () => undefined,
-  ): Promise<LedgerDecision[]> {
+  private decidePlain(requests: readonly LedgerRequest[], onLocked: () => void): Promise<LedgerDecision[]> {
     return this.dataSource.transaction(async (manager) => {
       const courseIds = [...new Set(requests.map((request) => request.courseId))];
       if (courseIds.length === 0) return [];
@@ -266,6 +405,7 @@ export class CourseLedger {
           const at = await this.decideQueued(manager, course, request, 'cancelled');
           return {
             ...request,
+            swapFor: request.swapFor ?? null,
             requestedAt: new Date(request.requestedAt),
             status: 'cancelled',
             reason: null,
@@ -277,8 +417,8 @@ export class CourseLedger {
           };
         }
         // Holdings matter only if a promotion here could be blocked: another course is involved (the
-        // student's waiting ones), or this one has meetings or credits. Otherwise the drop's hot path reads
-        // no one's enrolled courses.
+        // student's waiting ones, or a swap's), or this one has meetings or credits. Otherwise the drop's
+        // hot path reads no one's enrolled courses.
         const book = new ScheduleBook(
           manager,
           this.defaults,
@@ -287,39 +427,25 @@ export class CourseLedger {
           // (who held only courses without meetings or credits) gets it with the drop's write.
           false,
         );
-        let counters = countersOf(course!);
+        const change = new ChangeSet(manager, book, locked);
         if (withdrawal === 'drop_seat') {
-          counters = freeSeat(counters);
+          // The freed seat goes to the first waiting request that may take it. The dropping student's row
+          // is locked with its candidates (one statement; they wait on this course, so they are not the
+          // dropping student), then their load gives the seat up before any course they wait on is filled:
+          // the dropped course may lift their own blocks there.
+          change.dropSeat(course!.id, request.idempotencyKey, request.studentId, null);
+          await change.fill([request.studentId]);
+          book.set(dropCourse(book.get(request.studentId), scheduledCourse(course!)));
+          change.mayFill(locked.filter((other) => other.id !== course!.id).map((other) => other.id));
+          await change.fill();
         } else {
           await book.lock([request.studentId]);
           const position = current!.waitlistPosition! + course!.waitlistOffset;
-          counters = await removeFromWaitlist(manager, course!.id, counters, position);
+          const counters = await removeFromWaitlist(manager, course!.id, countersOf(course!), position);
+          change.droppedFromWaitlist(course!.id, counters, request.idempotencyKey, request.studentId);
           book.set(leaveWaitlist(book.get(request.studentId)));
         }
-        const dropped = { idempotencyKey: request.idempotencyKey, studentId: request.studentId };
-        const plans: CoursePlan[] = [
-          {
-            course: course!,
-            counters,
-            write: {
-              events: [{ type: 'dropped', ...dropped, status: 'dropped' }],
-              decided: 0,
-              drop: request.idempotencyKey,
-            },
-          },
-        ];
-        // A freed seat goes to the first waiting request that may take it; a dropped course may lift the
-        // student's own blocks on the other courses locked (the ones they wait on).
-        if (withdrawal === 'drop_seat') {
-          // The dropping student's row is locked with the freed seat's candidates (one statement; they
-          // wait on this course, so they are not the dropping student), then their load gives the seat up
-          // before any course they wait on is filled.
-          await this.fill(manager, plans[0], book, [request.studentId]);
-          book.set(dropCourse(book.get(request.studentId), scheduledCourse(course!)));
-          for (const other of locked) if (other.id !== course!.id) plans.push(this.planOf(other));
-          for (const plan of plans.slice(1)) await this.fill(manager, plan, book);
-        }
-        const [at] = await this.writePlans(manager, plans, book);
+        const [at] = await change.write();
         return { ...current!, status: 'dropped', waitlistPosition: null, droppedAt: at, blockedReason: null };
       },
     );
@@ -344,22 +470,22 @@ export class CourseLedger {
         const opensAt = changes.opensAt === undefined ? course.opensAt : changes.opensAt;
         const closesAt = changes.closesAt === undefined ? course.closesAt : changes.closesAt;
         assertWindowOrder(opensAt, closesAt);
-        let counters = countersOf(course);
-        const events: NewEvent[] = [];
+        // The enrolled students' load rows, read before the course row changes: their loads follow the
+        // course's new credits below (an excess is excused: nobody loses a place).
+        const book = new ScheduleBook(manager, this.defaults);
+        const change = new ChangeSet(manager, book, locked);
+        const plan = change.plan(courseId);
         if (changes.capacity !== undefined && changes.capacity !== course.capacity) {
-          const changed = changeCapacity(counters, changes.capacity);
+          const changed = changeCapacity(plan.counters, changes.capacity);
           if (!changed) {
             throw new DomainError(
               DomainErrorCode.CapacityBelowSeatsTaken,
               `capacity ${changes.capacity} is below the ${course.seatsTaken} seats taken; nobody loses a seat`,
             );
           }
-          counters = changed;
-          events.push({ type: 'capacity_changed', capacity: changes.capacity });
+          plan.counters = changed;
+          plan.write.events.push({ type: 'capacity_changed', capacity: changes.capacity });
         }
-        // The enrolled students' load rows, read before the course row changes: their loads follow the
-        // course's new credits below (an excess is excused: nobody loses a place).
-        const book = new ScheduleBook(manager, this.defaults);
         const enrolled: Array<{ student_id: string }> = reshaped
           ? await manager.query('SELECT student_id FROM enrollments WHERE course_id = $1', [courseId])
           : [];
@@ -378,13 +504,12 @@ export class CourseLedger {
             JSON.stringify(course.meetings),
           ],
         );
-        const plans: CoursePlan[] = [{ course, counters, write: { events, decided: 0 } }];
         for (const { student_id } of enrolled) {
           book.set(settle(book.get(student_id), { course: scheduledCourse(course) }));
         }
-        if (reshaped) for (const other of locked) if (other.id !== courseId) plans.push(this.planOf(other));
-        for (const plan of plans) await this.fill(manager, plan, book);
-        await this.writePlans(manager, plans, book);
+        change.mayFill(reshaped ? locked.map((one) => one.id) : [courseId]);
+        await change.fill();
+        await change.write();
         // Read back under the lock: after the commit another change may already have followed this one.
         const [written] = await this.lock(manager, [courseId]);
         return written;
@@ -424,9 +549,10 @@ export class CourseLedger {
           [studentId, limits.maxCredits, limits.maxWaitlisted],
         );
         book.set(settle(schedule, { creditLimit, waitlistLimit }));
-        const plans = locked.map((course) => this.planOf(course));
-        for (const plan of plans) await this.fill(manager, plan, book);
-        await this.writePlans(manager, plans, book);
+        const change = new ChangeSet(manager, book, locked);
+        change.mayFill(locked.map((course) => course.id));
+        await change.fill();
+        await change.write();
       },
     );
   }
@@ -454,9 +580,10 @@ export class CourseLedger {
         );
         const book = new ScheduleBook(manager, this.defaults);
         await book.lock([override.studentId]);
-        const plans = [this.planOf(course)];
-        await this.fill(manager, plans[0], book);
-        await this.writePlans(manager, plans, book);
+        const change = new ChangeSet(manager, book, locked);
+        change.mayFill([course.id]);
+        await change.fill();
+        await change.write();
         return { ...override, id: String(row.id), createdAt: row.created_at };
       },
     );
@@ -469,69 +596,6 @@ export class CourseLedger {
       [id],
     );
     if (deleted === 0) throw new DomainError(DomainErrorCode.OverrideNotFound, `no override with id ${id}`);
-  }
-
-  /**
-   * Promotes into a locked course (guarantee 6, skip-and-keep): while a seat is free, the waitlist is
-   * walked from the head, and each waiting request its student's schedule allows now is promoted; a
-   * blocked one keeps its place. Candidates are judged first on a read without locks (a block can only
-   * lift under this course's lock, which is held), then their load rows are locked and judged again.
-   */
-  private async fill(
-    manager: EntityManager,
-    plan: CoursePlan,
-    book: ScheduleBook,
-    alsoLock: readonly string[] = [],
-  ): Promise<void> {
-    const course = scheduledCourse(plan.course);
-    const nobodyBlocked = nobodyBlockedIn(plan.course);
-    const promoted: WaitingEntry[] = [];
-    let after = plan.counters.waitlistOffset;
-    const free = Math.min(freeSeats(plan.counters), plan.counters.waitlistLength);
-    while (free > promoted.length) {
-      const wanted = free - promoted.length;
-      const chunk = await readWaiting(
-        manager,
-        course.id,
-        after,
-        nobodyBlocked ? wanted : Math.max(wanted * 2, 16),
-      );
-      if (chunk.length === 0) break;
-      after = chunk[chunk.length - 1].position;
-      let candidates = chunk;
-      if (!nobodyBlocked) {
-        const peeked = await book.peek(chunk.map((entry) => entry.studentId));
-        candidates = chunk.filter((entry) => blockOf(peeked.get(entry.studentId)!, course) === null);
-      }
-      await book.lock([...candidates.map((entry) => entry.studentId), ...alsoLock]);
-      const schedules = book.schedules();
-      promoted.push(...choosePromotions(course, free - promoted.length, candidates, schedules));
-      book.update(schedules);
-    }
-    await book.lock(alsoLock);
-    plan.write.promoted = promoted.map((entry) => entry.position);
-  }
-
-  /** Writes each course's plan (one statement each); the load rows go with the last. */
-  private async writePlans(manager: EntityManager, plans: CoursePlan[], book: ScheduleBook): Promise<Date[]> {
-    const times: Date[] = [];
-    for (const [index, plan] of plans.entries()) {
-      const last = index === plans.length - 1;
-      const idle = plan.write.events.length === 0 && !plan.write.drop && !plan.write.promoted?.length;
-      if (idle && !last) continue;
-      times.push(
-        await writeChange(manager, plan.course.id, plan.counters, {
-          ...plan.write,
-          loads: last ? book.writes() : [],
-        }),
-      );
-    }
-    if (plans.length === 0) await writeLoads(manager, book.writes());
-    return times;
-  }
-
-  private planOf(course: Course): CoursePlan {
-    return { course, counters: countersOf(course), write: { events: [], decided: 0 } };
   }
 
   /**

@@ -1,6 +1,6 @@
 import { type CourseChangeType } from '../decisions/vocabulary.js';
 import type { EntityManager } from 'typeorm';
-import type { DecisionStatus } from '../decisions/decision.entity.js';
+import type { DecisionStatus, DropReason } from '../decisions/decision.entity.js';
 import type { Course } from './course.entity.js';
 import { type LoadWrite, writeLoadsSql } from '../schedules/schedule.statements.js';
 import {
@@ -8,6 +8,7 @@ import {
   type CourseCounters,
   type Hold,
   type JobDecision,
+  departEntries,
   leaveWaitlist,
   promoteEntries,
 } from './seat.rules.js';
@@ -19,6 +20,8 @@ import {
 export interface LedgerDecision extends JobDecision {
   priority: number;
   requestedAt: string;
+  /** The request its swap names (contract v3), if it has one. */
+  swapFor?: string;
 }
 
 /** One row of course_changes, written in the transaction that made the change. */
@@ -28,6 +31,8 @@ export interface NewEvent {
   studentId?: string;
   status?: string;
   capacity?: number;
+  /** A drop's cause, where it has one (swapped). */
+  reason?: DropReason;
 }
 
 /** A request's decision and, while waitlisted, its stored position. */
@@ -109,12 +114,13 @@ export async function writeDecisions(
     `WITH d AS MATERIALIZED (
        SELECT * FROM json_to_recordset($1::json) AS d(
          "idempotencyKey" varchar, "studentId" varchar, "courseId" int, priority smallint, status varchar,
-         reason varchar, "requestedAt" timestamptz, "waitlistPosition" int, "waitlistPlace" int, seq int, ord int)
+         reason varchar, "requestedAt" timestamptz, "waitlistPosition" int, "waitlistPlace" int, seq int, ord int,
+         "swapFor" varchar)
      ), new_decisions AS (
        INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at, decided_at,
-                              decided_as, decision_seq, decided_place)
+                              decided_as, decision_seq, decided_place, swap_for)
        SELECT "idempotencyKey", "studentId", "courseId", priority, status, reason, "requestedAt", now(),
-              status, seq, "waitlistPlace" FROM d ORDER BY ord
+              status, seq, "waitlistPlace", "swapFor" FROM d ORDER BY ord
      ), new_enrollments AS (
        INSERT INTO enrollments (course_id, student_id, idempotency_key)
        SELECT "courseId", "studentId", "idempotencyKey" FROM d WHERE status = 'enrolled' ORDER BY ord
@@ -152,15 +158,16 @@ export async function insertApiDecision(
     courseId: number;
     priority: number;
     requestedAt: string;
+    swapFor?: string;
   },
   status: 'cancelled' | 'rejected',
 ): Promise<{ seq: number | null; at: Date }> {
   const seq = course ? course.eventsWritten + 1 : null;
   const [row]: Array<{ at: Date }> = await manager.query(
     `INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at,
-                            decided_at, dropped_at, decided_as, decision_seq)
+                            decided_at, dropped_at, decided_as, decision_seq, swap_for)
      VALUES ($1, $2, $3, $4, $6::varchar, $7, $5, now(), CASE WHEN $6::varchar = 'cancelled' THEN now() END,
-             $6::varchar, $8)
+             $6::varchar, $8, $9)
      RETURNING decided_at AS at`,
     [
       request.idempotencyKey,
@@ -171,6 +178,7 @@ export async function insertApiDecision(
       status,
       status === 'rejected' ? 'dead_letter' : null,
       seq,
+      request.swapFor ?? null,
     ],
   );
   return { seq, at: row.at };
@@ -212,9 +220,17 @@ export interface WaitingEntry {
   idempotencyKey: string;
   studentId: string;
   position: number;
+  /** Its swap (contract v3): the request it replaces, and that request's state, course and waiting place. */
+  swapFor: string | null;
+  targetStatus: DecisionStatus | null;
+  targetCourseId: number | null;
+  targetPosition: number | null;
 }
 
-/** Up to `limit` of a course's waiting requests after stored position `after`, in waitlist order. */
+/**
+ * Up to `limit` of a course's waiting requests after stored position `after`, in waitlist order, each with
+ * its swap's named request as it stands (accurate only when that request's course is locked too).
+ */
 export function readWaiting(
   manager: EntityManager,
   courseId: number,
@@ -222,8 +238,14 @@ export function readWaiting(
   limit: number,
 ): Promise<WaitingEntry[]> {
   return manager.query(
-    `SELECT idempotency_key AS "idempotencyKey", student_id AS "studentId", position
-       FROM waitlist_entries WHERE course_id = $1 AND position > $2 ORDER BY position LIMIT $3`,
+    `SELECT w.idempotency_key AS "idempotencyKey", w.student_id AS "studentId", w.position,
+            d.swap_for AS "swapFor", t.status AS "targetStatus", t.course_id AS "targetCourseId",
+            tw.position AS "targetPosition"
+       FROM waitlist_entries w
+       JOIN decisions d ON d.idempotency_key = w.idempotency_key
+       LEFT JOIN decisions t ON t.idempotency_key = d.swap_for
+       LEFT JOIN waitlist_entries tw ON tw.idempotency_key = d.swap_for
+      WHERE w.course_id = $1 AND w.position > $2 ORDER BY w.position LIMIT $3`,
     [courseId, after, limit],
   );
 }
@@ -233,22 +255,24 @@ export interface CourseChangeWrite {
   events: readonly NewEvent[];
   /** Requests decided by the change (a cancellation), for the course's counter. */
   decided: number;
-  /** The request dropped (its seat freed, its status `dropped`), if any. */
-  drop?: string;
+  /** The requests dropped (status `dropped`, an enrollment's seat freed), each with its cause if it has one. */
+  drops?: ReadonlyArray<{ idempotencyKey: string; reason: DropReason | null }>;
   /** The waiting requests promoted, in waitlist order (stored positions); blocked ones between keep their place. */
   promoted?: readonly number[];
+  /** Waiting places given up by a swap (stored positions): removed with the promotions, in one shift. */
+  departed?: readonly number[];
   /** Load rows to write in the same statement (locked by the transaction). */
   loads?: readonly LoadWrite[];
 }
 
 /**
  * Writes a change in one statement, after the course's lock was taken and its state read: the dropped
- * request (its enrollment gone, if it had one, and its status), then the promotions the ledger planned
- * (guarantee 6, skip-and-keep) — each promoted entry leaves the waitlist, gets an enrollment, becomes
- * `enrolled` with promoted_at, and each blocked entry passed over moves back by the number of promoted
- * entries behind it, so with the offset grown by the count every place stays dense — then the change's
- * events and the promotions' (numbered after the course's last event), the load rows, and the course's
- * counters. One round trip under the lock instead of one per step.
+ * requests (their enrollments gone, if they had one, and their status), then the promotions the ledger
+ * planned (guarantee 6, skip-and-keep) — each promoted entry leaves the waitlist, gets an enrollment,
+ * becomes `enrolled` with promoted_at — and the waiting places a swap gave up; each entry passed over
+ * moves back by the number of removed entries behind it, so with the offset grown by their count every
+ * place stays dense — then the change's events and the promotions' (numbered after the course's last
+ * event), the load rows, and the course's counters. One round trip under the lock instead of one per step.
  */
 export async function writeChange(
   manager: EntityManager,
@@ -257,22 +281,28 @@ export async function writeChange(
   change: CourseChangeWrite,
 ): Promise<Date> {
   const promoted = change.promoted ?? [];
-  const after = promoteEntries(counters, promoted.length);
+  const departed = change.departed ?? [];
+  const drops = change.drops ?? [];
+  const removed = [...promoted, ...departed];
+  const after = departEntries(promoteEntries(counters, promoted.length), departed.length);
   const firstPromotedSeq = counters.eventsWritten + change.events.length + 1;
   // TypeORM answers an UPDATE … RETURNING with [rows, affected count].
-  const [[row]]: [Array<{ promoted: number; at: Date }>, number] = await manager.query(
+  const [[row]]: [Array<{ promoted: number; departed: number; at: Date }>, number] = await manager.query(
     `WITH dropped AS (
-       UPDATE decisions SET status = 'dropped', dropped_at = now()
-        WHERE idempotency_key = $9 RETURNING idempotency_key
+       UPDATE decisions SET status = 'dropped', dropped_at = now(), reason = x.reason
+         FROM unnest($9::varchar[], $15::varchar[]) AS x(key, reason)
+        WHERE decisions.idempotency_key = x.key RETURNING decisions.idempotency_key
      ), freed AS (
-       DELETE FROM enrollments WHERE idempotency_key = $9
+       DELETE FROM enrollments WHERE idempotency_key = ANY($9::varchar[])
      ), heads AS (
        DELETE FROM waitlist_entries WHERE course_id = $1 AND position = ANY($10::int[])
        RETURNING idempotency_key, student_id, position
+     ), departed AS (
+       DELETE FROM waitlist_entries WHERE course_id = $1 AND position = ANY($16::int[]) RETURNING position
      ), passed_over AS (
        UPDATE waitlist_entries w
-          SET position = w.position + (SELECT count(*) FROM unnest($10::int[]) AS p WHERE p > w.position)
-        WHERE w.course_id = $1 AND w.position > $13 AND w.position < $11 AND w.position <> ALL($10::int[])
+          SET position = w.position + (SELECT count(*) FROM unnest($17::int[]) AS p WHERE p > w.position)
+        WHERE w.course_id = $1 AND w.position > $13 AND w.position < $11 AND w.position <> ALL($17::int[])
      ), enrolled AS (
        INSERT INTO enrollments (course_id, student_id, idempotency_key)
        SELECT $1, student_id, idempotency_key FROM heads ORDER BY position
@@ -280,19 +310,21 @@ export async function writeChange(
        UPDATE decisions SET status = 'enrolled', promoted_at = now()
          FROM heads WHERE decisions.idempotency_key = heads.idempotency_key
      ), new_events AS (
-       INSERT INTO course_changes (course_id, seq, type, idempotency_key, student_id, status, capacity)
-       SELECT $1, $7 + ord, type, "idempotencyKey", "studentId", status, capacity
+       INSERT INTO course_changes (course_id, seq, type, idempotency_key, student_id, status, capacity, reason)
+       SELECT $1, $7 + ord, type, "idempotencyKey", "studentId", status, capacity, reason
          FROM json_to_recordset($8::json) AS e(
-           type varchar, "idempotencyKey" varchar, "studentId" varchar, status varchar, capacity int, ord int)
+           type varchar, "idempotencyKey" varchar, "studentId" varchar, status varchar, capacity int,
+           reason varchar, ord int)
        UNION ALL
-       SELECT $1, $12 + p.ord - 1, 'promoted', h.idempotency_key, h.student_id, 'enrolled', NULL
+       SELECT $1, $12 + p.ord - 1, 'promoted', h.idempotency_key, h.student_id, 'enrolled', NULL, NULL
          FROM heads h JOIN unnest($10::int[]) WITH ORDINALITY AS p(position, ord) ON p.position = h.position
      ), ${writeLoadsSql(14)}
      UPDATE courses
         SET capacity = $2, seats_taken = $3, waitlist_offset = $4, waitlist_length = $5,
             requests_decided = requests_decided + $6, events_written = $12 + cardinality($10::int[]) - 1
       WHERE id = $1
-     RETURNING (SELECT count(*)::int FROM heads) AS promoted, now() AS at`,
+     RETURNING (SELECT count(*)::int FROM heads) AS promoted, (SELECT count(*)::int FROM departed) AS departed,
+               now() AS at`,
     [
       courseId,
       after.capacity,
@@ -302,17 +334,23 @@ export async function writeChange(
       change.decided,
       counters.eventsWritten,
       JSON.stringify(change.events.map((event, index) => ({ ...event, ord: index + 1 }))),
-      change.drop ?? null,
+      drops.map((drop) => drop.idempotencyKey),
       promoted,
-      promoted.length === 0 ? 0 : promoted[promoted.length - 1],
+      removed.length === 0 ? 0 : Math.max(...removed),
       firstPromotedSeq,
       counters.waitlistOffset,
       JSON.stringify(change.loads ?? []),
+      drops.map((drop) => drop.reason),
+      departed,
+      removed,
     ],
   );
-  if (row.promoted !== promoted.length) {
+  if (row.promoted !== promoted.length || row.departed !== departed.length) {
     // The plan and the rows disagree: roll back rather than write a wrong waitlist.
-    throw new Error(`course ${courseId}: expected ${promoted.length} waiting entries, found ${row.promoted}`);
+    throw new Error(
+      `course ${courseId}: expected ${promoted.length} promoted and ${departed.length} departing waiting ` +
+        `entries, found ${row.promoted} and ${row.departed}`,
+    );
   }
   return row.at;
 }

@@ -4,6 +4,7 @@ import type { DecisionStatus, RejectionReason } from '../decisions/decision.enti
 import {
   changeCapacity,
   decideJob,
+  departEntries,
   freeSeat,
   type CourseCounters,
   type Hold,
@@ -418,6 +419,17 @@ describe('promote', () => {
   it('promotes nobody when the course is full, leaving the counters as they are', () => {
     const full = counters(2, 2, 3, 1);
     expect(promote(full)).toMatchObject({ course: full, count: 0 });
+  });
+});
+
+describe('departEntries', () => {
+  it('removes waiting places a swap gave up: the offset grows, the length shrinks, seats stay', () => {
+    expect(departEntries(counters(5, 5, 3, 7), 2)).toEqual(counters(5, 5, 1, 9));
+    expect(departEntries(counters(5, 5, 3, 7), 0)).toEqual(counters(5, 5, 3, 7));
+  });
+
+  it('refuses to remove more places than wait', () => {
+    expect(() => departEntries(counters(5, 5, 1, 7), 2)).toThrow(/cannot remove 2/);
   });
 });
 

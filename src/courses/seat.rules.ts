@@ -271,6 +271,22 @@ export function promoteEntries(course: CourseCounters, count: number): CourseCou
   };
 }
 
+/**
+ * The counters after `count` waiting requests left the waitlist together with a promotion's (a swap gave
+ * their places up): the offset grows by the count and the entries passed over move back, as for
+ * promoted entries (the ledger shifts both in one statement).
+ */
+export function departEntries(course: CourseCounters, count: number): CourseCounters {
+  if (count > course.waitlistLength) {
+    throw new Error(`cannot remove ${count} waiting entries (${describeWaitlist(course)})`);
+  }
+  return {
+    ...course,
+    waitlistOffset: course.waitlistOffset + count,
+    waitlistLength: course.waitlistLength - count,
+  };
+}
+
 export interface Promotion {
   course: CourseCounters;
   /** Heads promoted, in waitlist order: stored positions firstPosition .. firstPosition + count - 1. */

@@ -7,6 +7,7 @@ import { CourseChange } from '../events/course-change.entity.js';
 import { DeadLetter } from '../dead-letters/dead-letter.entity.js';
 import { StudentLoad } from '../schedules/student-load.entity.js';
 import { ScheduleOverride } from '../schedules/schedule-override.entity.js';
+import { SwapClaim } from '../decisions/swap-claim.entity.js';
 import { migrations } from './migrations/index.js';
 
 export const entities = [
@@ -18,6 +19,7 @@ export const entities = [
   DeadLetter,
   StudentLoad,
   ScheduleOverride,
+  SwapClaim,
 ];
 
 /** One definition of the connection for the app (TypeOrmModule) and the TypeORM CLI (ormconfig.ts). */

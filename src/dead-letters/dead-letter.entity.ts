@@ -26,6 +26,10 @@ export class DeadLetter {
   @Column({ name: 'requested_at', type: 'timestamptz' })
   requestedAt!: Date;
 
+  /** The request's swap (contract v3), kept so a retried dead letter is still decided as a swap. */
+  @Column({ name: 'swap_for', type: 'varchar', length: 128, nullable: true })
+  swapFor!: string | null;
+
   /** The last error, as the database or the code reported it. */
   @Column({ type: 'text' })
   error!: string;

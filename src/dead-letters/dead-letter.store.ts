@@ -62,8 +62,9 @@ export class DeadLetterStore {
         : 'DO UPDATE SET error = EXCLUDED.error, attempts = dead_letters.attempts + EXCLUDED.attempts, failed_at = now()';
     const write = async (manager: EntityManager): Promise<boolean> => {
       const written: unknown[] = await manager.query(
-        `INSERT INTO dead_letters (idempotency_key, student_id, course_id, priority, requested_at, error, attempts)
-         SELECT $1::varchar, $2::varchar, $3::int, $4::smallint, $5::timestamptz, $6::text, $7::int
+        `INSERT INTO dead_letters (idempotency_key, student_id, course_id, priority, requested_at, error, attempts,
+                                   swap_for)
+         SELECT $1::varchar, $2::varchar, $3::int, $4::smallint, $5::timestamptz, $6::text, $7::int, $8::varchar
           WHERE NOT EXISTS (SELECT 1 FROM decisions WHERE idempotency_key = $1::varchar)
          ON CONFLICT (idempotency_key) ${onConflict}
          RETURNING id`,
@@ -75,6 +76,7 @@ export class DeadLetterStore {
           request.requestedAt,
           error,
           attempts,
+          request.swapFor ?? null,
         ],
       );
       return written.length > 0;
@@ -165,6 +167,7 @@ function letterRequest(letter: DeadLetter): LedgerRequest {
     courseId: letter.courseId,
     priority: letter.priority,
     requestedAt: letter.requestedAt.toISOString(),
+    ...(letter.swapFor ? { swapFor: letter.swapFor } : {}),
   };
 }
 
@@ -176,6 +179,7 @@ function deadLetterOf(row: Record<string, unknown>): DeadLetter {
     courseId: row.course_id as number,
     priority: row.priority as number,
     requestedAt: row.requested_at as Date,
+    swapFor: (row.swap_for as string | null) ?? null,
     error: row.error as string,
     attempts: row.attempts as number,
     failedAt: row.failed_at as Date,

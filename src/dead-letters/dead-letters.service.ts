@@ -46,6 +46,7 @@ export class DeadLettersService {
         studentId: letter.studentId,
         courseId: letter.courseId,
         requestedAt: letter.requestedAt.toISOString(),
+        ...(letter.swapFor ? { swapFor: letter.swapFor } : {}),
       },
     ]);
     // The request's claim names the job that first carried it; this job owns it all the same.

@@ -5,7 +5,8 @@ export type DecisionStatus = 'enrolled' | 'waitlisted' | 'rejected' | 'cancelled
 /**
  * course_not_found: the course row is gone (courses are never deleted by the API; a safety net);
  * dead_letter: an operator rejected a request that could not be decided;
- * time_conflict, max_credits, max_waitlisted: the student's schedule refused it (guarantee 8).
+ * time_conflict, max_credits, max_waitlisted: the student's schedule refused it (guarantee 8);
+ * swap_target_gone: the request its swap_for names was no longer held at its decision.
  */
 export const REJECTION_REASONS = [
   'already_enrolled',
@@ -15,8 +16,12 @@ export const REJECTION_REASONS = [
   'time_conflict',
   'max_credits',
   'max_waitlisted',
+  'swap_target_gone',
 ] as const;
 export type RejectionReason = (typeof REJECTION_REASONS)[number];
+/** Why a request was dropped, where the drop has a cause other than its student's DELETE (v3). */
+export const DROP_REASONS = ['swapped'] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
 
 /**
  * The one decision an accepted request ends in, and its state since. The primary key on the idempotency key
@@ -43,8 +48,13 @@ export class Decision {
   @Column({ type: 'varchar', length: 16 })
   status!: DecisionStatus;
 
+  /** Why it was rejected, or why it was dropped where the drop had a cause (swapped). */
   @Column({ type: 'varchar', length: 32, nullable: true })
-  reason!: RejectionReason | null;
+  reason!: RejectionReason | DropReason | null;
+
+  /** The request of the same student this one replaces if it gets its seat (contract v3, Swap). */
+  @Column({ name: 'swap_for', type: 'varchar', length: 128, nullable: true })
+  swapFor!: string | null;
 
   @Column({ name: 'requested_at', type: 'timestamptz' })
   requestedAt!: Date;

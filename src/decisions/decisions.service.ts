@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import type { DecisionStatus, RejectionReason } from './decision.entity.js';
+import type { DecisionStatus, DropReason, RejectionReason } from './decision.entity.js';
 
 export interface DecidedRequest {
   idempotencyKey: string;
@@ -8,12 +8,14 @@ export interface DecidedRequest {
   courseId: number;
   priority: number;
   status: DecisionStatus;
-  reason: RejectionReason | null;
+  reason: RejectionReason | DropReason | null;
   waitlistPosition: number | null;
   requestedAt: Date;
   decidedAt: Date;
   promotedAt: Date | null;
   droppedAt: Date | null;
+  /** The request this one replaces if it gets its seat (contract v3, Swap); null if none. */
+  swapFor: string | null;
   /**
    * Why a waiting request cannot be promoted now (guarantee 8); worked out from the student's schedule
    * by the schedules module when a view needs it, null otherwise.
@@ -22,7 +24,7 @@ export interface DecidedRequest {
 }
 
 const COLUMNS = `d.idempotency_key, d.student_id, d.course_id, d.priority, d.status, d.reason,
-                 d.requested_at, d.decided_at, d.promoted_at, d.dropped_at`;
+                 d.requested_at, d.decided_at, d.promoted_at, d.dropped_at, d.swap_for`;
 
 /** The read side of allocation: what became of a request. */
 @Injectable()
@@ -79,12 +81,13 @@ function decidedRequestOf(row: Record<string, unknown>): DecidedRequest {
     courseId: row.course_id as number,
     priority: row.priority as number,
     status: row.status as DecisionStatus,
-    reason: row.reason as RejectionReason | null,
+    reason: row.reason as RejectionReason | DropReason | null,
     waitlistPosition:
       row.status === 'waitlisted' ? ((row.waitlist_position as number | undefined) ?? null) : null,
     requestedAt: row.requested_at as Date,
     decidedAt: row.decided_at as Date,
     promotedAt: (row.promoted_at as Date | null) ?? null,
     droppedAt: (row.dropped_at as Date | null) ?? null,
+    swapFor: (row.swap_for as string | null) ?? null,
   };
 }

@@ -6,6 +6,7 @@ import { EnrollmentController } from './enrollment.controller.js';
 import { DecisionsModule } from '../decisions/decisions.module.js';
 import { EnrollmentQueue } from './enrollment.queue.js';
 import { EnrollmentService } from './enrollment.service.js';
+import { SwapClaims } from './swap-claims.js';
 import { IdempotencyStore } from './idempotency.store.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
@@ -21,6 +22,7 @@ import { SchedulesModule } from '../schedules/schedules.module.js';
     EnrollmentService,
     EnrollmentQueue,
     IdempotencyStore,
+    SwapClaims,
     StudentRateLimitGuard,
     {
       provide: RateLimitCounter,

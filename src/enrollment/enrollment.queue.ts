@@ -77,6 +77,7 @@ export class EnrollmentQueue {
           courseId: decision.courseId,
           priority: decision.priority,
           requestedAt: decision.requestedAt.toISOString(),
+          ...(decision.swapFor ? { swapFor: decision.swapFor } : {}),
         };
       }
       return elsewhere[index];

@@ -17,6 +17,7 @@ import { queueUnavailable } from '../queue/queue-unavailable.js';
 import { EventsService } from '../events/events.service.js';
 import type { CourseEventResponse } from '../events/dto/course-event.response.js';
 import { ScheduleReader } from '../schedules/schedule.reader.js';
+import { SwapClaims } from './swap-claims.js';
 
 interface Submission {
   /** True when this call queued the request (202); false for a replay of a known key (200). */
@@ -44,6 +45,7 @@ export class EnrollmentService {
     @Inject(CourseLedger) private readonly ledger: CourseLedger,
     @Inject(EventsService) private readonly eventsService: EventsService,
     @Inject(ScheduleReader) private readonly schedules: ScheduleReader,
+    @Inject(SwapClaims) private readonly swapClaims: SwapClaims,
   ) {}
 
   async submit(dto: EnrollRequestDto, headerKey: string | undefined): Promise<Submission> {
@@ -55,11 +57,43 @@ export class EnrollmentService {
       courseId: dto.course_id,
       priority: dto.priority ?? 0,
       requestedAt: acceptedAt.toISOString(),
+      ...(dto.swap_for === undefined ? {} : { swapFor: dto.swap_for }),
     };
+    if (request.swapFor !== undefined) return this.submitSwap(key, request);
 
     const claimant = await unavailableOnFailure(() => this.queue.accept(key, request));
     if (claimant) return this.replay(key, request, claimant);
     return { accepted: true, request: queuedView(key, request) };
+  }
+
+  /**
+   * A request with a swap (contract v3): a replay is answered as any; a new one must name a request of the
+   * same student for another course (422 otherwise, one message that tells nothing else), which no other
+   * pending swap names (409). The named request is claimed in PostgreSQL before the swap is queued; the
+   * claim is given back if the key turns out to be held by another request after all.
+   */
+  private async submitSwap(key: string, request: AcceptedRequest): Promise<Submission> {
+    const swapFor = request.swapFor!;
+    if (swapFor === key) {
+      throw new DomainError(
+        DomainErrorCode.SwapForInvalid,
+        'swap_for names the request itself; it must name another request of the same student',
+      );
+    }
+    const known = await this.identityOf(key);
+    if (known) return this.replay(key, request, known);
+    const named = await this.identityOf(swapFor);
+    if (!named || named.studentId !== request.studentId || named.courseId === request.courseId) {
+      throw new DomainError(
+        DomainErrorCode.SwapForUnknown,
+        'swap_for must name a request of the same student for another course',
+      );
+    }
+    await unavailableOnFailure(() => this.swapClaims.claim(swapFor, key));
+    const claimant = await unavailableOnFailure(() => this.queue.accept(key, request));
+    if (!claimant) return { accepted: true, request: queuedView(key, request) };
+    if (claimant.swapFor !== swapFor) await this.swapClaims.release(swapFor, key).catch(() => undefined);
+    return this.replay(key, request, claimant);
   }
 
   async status(key: string): Promise<EnrollmentRequestResponse> {
@@ -89,6 +123,7 @@ export class EnrollmentService {
           courseId: decided.courseId,
           priority: decided.priority,
           requestedAt: decided.requestedAt.toISOString(),
+          ...(decided.swapFor ? { swapFor: decided.swapFor } : {}),
         }
       : await unavailableOnFailure(() => this.idempotency.find(key));
     if (!identity) return null;
@@ -114,6 +149,7 @@ export class EnrollmentService {
       courseId: request.courseId,
       priority: request.priority,
       requestedAt: request.requestedAt,
+      ...(request.swapFor ? { swapFor: request.swapFor } : {}),
     });
     return decidedView(withdrawn);
   }
@@ -160,9 +196,10 @@ export class EnrollmentService {
         ['student_id', 'studentId'],
         ['course_id', 'courseId'],
         ['priority', 'priority'],
+        ['swap_for', 'swapFor'],
       ] as const
     )
-      .filter(([, field]) => claimant[field] !== request[field])
+      .filter(([, field]) => (claimant[field] ?? null) !== (request[field] ?? null))
       .map(([name]) => name);
     if (differing.length > 0) {
       throw new DomainError(

@@ -24,6 +24,9 @@ export enum DomainErrorCode {
   BodyTooLarge = 'body_too_large',
   LimitBelowLoad = 'limit_below_load',
   OverrideNotFound = 'override_not_found',
+  SwapForInvalid = 'swap_for_invalid',
+  SwapForUnknown = 'swap_for_unknown',
+  SwapTargetTaken = 'swap_target_taken',
 }
 
 export class DomainError extends Error {

@@ -33,6 +33,10 @@ export class CourseChange {
   @Column({ type: 'varchar', length: 16, nullable: true })
   status!: string | null;
 
+  /** A drop's cause, where it has one (v3: swapped). */
+  @Column({ type: 'varchar', length: 32, nullable: true })
+  reason!: string | null;
+
   /** The new capacity, for capacity_changed. */
   @Column({ type: 'integer', nullable: true })
   capacity!: number | null;

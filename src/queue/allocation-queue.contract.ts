@@ -27,6 +27,8 @@ export interface QueuedRequest {
   studentId: string;
   courseId: number;
   requestedAt: string;
+  /** A swap (contract v3): the request of the same student this one replaces if it gets its seat. */
+  swapFor?: string;
 }
 
 /**
@@ -80,6 +82,8 @@ export interface AcceptedRequest {
   courseId: number;
   priority: number;
   requestedAt: string;
+  /** A swap (contract v3): the request of the same student this one replaces if it gets its seat. */
+  swapFor?: string;
   /** The queue job that carries the request; written in the same transaction as that job. */
   jobId?: string;
 }

@@ -88,6 +88,7 @@ export class ClaimAndQueue {
         studentId: request.studentId,
         courseId: request.courseId,
         requestedAt: request.requestedAt,
+        ...(request.swapFor === undefined ? {} : { swapFor: request.swapFor }),
       })),
     );
     const transaction = await this.transaction(queue.backend.client);

@@ -1,12 +1,15 @@
 import fc from 'fast-check';
 import type { Meeting } from './meeting.js';
 import {
+  blockOf,
   choosePromotions,
   dropCourse,
   type OverrideKind,
   type ScheduledCourse,
   settle,
   type StudentSchedule,
+  swapInto,
+  withoutSwapped,
 } from './schedule.rules.js';
 
 // Skip-and-keep promotion and the lifting of a block, held to a reference model written from the contract's
@@ -120,5 +123,52 @@ describe('skip-and-keep promotion', () => {
     expect(choosePromotions(COURSE, 1, entries, schedules)).toEqual([{ studentId: 'next' }]);
     schedules.set('head', dropCourse(schedules.get('head')!, CLASH.id));
     expect(choosePromotions(COURSE, 1, entries.slice(0, 1), schedules)).toEqual([{ studentId: 'head' }]);
+  });
+});
+
+describe('swaps in promotion (contract v3, Swap)', () => {
+  const student = (holds: ScheduledCourse[], limit: number | null = null): StudentSchedule =>
+    scheduleOf({ id: 's', holds, limit, overrides: [] });
+
+  it("does not count a swap's enrolled course against the course it asks for", () => {
+    const clashing = student([CLASH]);
+    expect(blockOf(clashing, COURSE)).toBe('time_conflict');
+    expect(blockOf(withoutSwapped(clashing, { course: CLASH, held: 'enrolled' }), COURSE)).toBeNull();
+    // A waiting place holds no meetings: the clash with an enrolled course stays.
+    expect(blockOf(withoutSwapped(clashing, { course: CLASH, held: 'waitlisted' }), COURSE)).toBe(
+      'time_conflict',
+    );
+    const full = student([FREE], 6);
+    expect(blockOf(full, COURSE)).toBe('max_credits');
+    expect(blockOf(withoutSwapped(full, { course: FREE, held: 'enrolled' }), COURSE)).toBeNull();
+  });
+
+  it('leaves the student holding the new course alone, never both and never neither', () => {
+    const before = student([CLASH], 4);
+    const seated = swapInto(before, COURSE, { course: CLASH, held: 'enrolled' }, true);
+    expect(seated.enrolled.map((held) => held.id)).toEqual([COURSE.id]);
+    expect([seated.enrolledCredits, seated.waitlistedCount]).toEqual([4, 0]);
+    const waiting = { ...student([], 4), waitlistedCount: 2 };
+    const fromWaiting = swapInto(waiting, COURSE, { course: FREE, held: 'waitlisted' }, true);
+    expect([fromWaiting.enrolledCredits, fromWaiting.waitlistedCount]).toEqual([4, 0]);
+  });
+
+  it('promotes a swap its schedule blocks only through what it gives up, and passes over the rest', () => {
+    const entries = [
+      { studentId: 'a', swap: CLASH },
+      { studentId: 'b', swap: null },
+      { studentId: 'c', swap: null },
+    ];
+    const schedules = new Map([
+      ['a', { ...student([CLASH]), studentId: 'a' }],
+      ['b', { ...student([CLASH]), studentId: 'b' }],
+      ['c', { ...student([]), studentId: 'c' }],
+    ]);
+    const promoted = choosePromotions(COURSE, 2, entries, schedules, (entry) =>
+      entry.swap ? { course: entry.swap, held: 'enrolled' } : null,
+    );
+    expect(promoted.map((entry) => entry.studentId)).toEqual(['a', 'c']);
+    expect(schedules.get('a')!.enrolled.map((held) => held.id)).toEqual([COURSE.id]);
+    expect(schedules.get('b')!.enrolled.map((held) => held.id)).toEqual([CLASH.id]);
   });
 });

@@ -3,7 +3,13 @@ import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { DecidedRequest } from '../decisions/decisions.service.js';
 import type { Meeting } from './meeting.js';
-import { blockOf, type OverrideKind, type OverrideRecord, type StudentSchedule } from './schedule.rules.js';
+import {
+  blockOf,
+  dropCourse,
+  type OverrideKind,
+  type OverrideRecord,
+  type StudentSchedule,
+} from './schedule.rules.js';
 import { readSchedules } from './schedule.statements.js';
 
 /** A student's schedule as GET /students/:id/schedule shows it, before the requests are filled in. */
@@ -53,11 +59,24 @@ export class ScheduleReader {
     };
   }
 
-  /** Sets blockedReason on the waitlisted requests among these (null where nothing blocks them). */
+  /**
+   * Sets blockedReason on the waitlisted requests among these (null where nothing blocks them). A swap's
+   * request is judged without the course it would give up, when that one is held as an enrollment.
+   */
   async withBlockedReasons(requests: DecidedRequest[]): Promise<DecidedRequest[]> {
     const waiting = requests.filter((request) => request.status === 'waitlisted');
     if (waiting.length === 0) return requests;
     const schedules = await this.schedules([...new Set(waiting.map((request) => request.studentId))]);
+    const swapped = waiting.flatMap((request) => (request.swapFor ? [request.swapFor] : []));
+    const enrolledTargets: Array<{ idempotency_key: string; course_id: number }> =
+      swapped.length === 0
+        ? []
+        : await this.dataSource.query(
+            `SELECT idempotency_key, course_id FROM decisions
+              WHERE idempotency_key = ANY($1::varchar[]) AND status = 'enrolled'`,
+            [swapped],
+          );
+    const givenUp = new Map(enrolledTargets.map((row) => [row.idempotency_key, row.course_id]));
     const courses: Array<{ id: number; credits: string; meetings: Meeting[] }> = await this.dataSource.query(
       'SELECT id, credits, meetings FROM courses WHERE id = ANY($1::int[])',
       [[...new Set(waiting.map((request) => request.courseId))]],
@@ -68,7 +87,10 @@ export class ScheduleReader {
     return requests.map((request) => {
       const course = byId.get(request.courseId);
       if (request.status !== 'waitlisted' || !course) return request;
-      return { ...request, blockedReason: blockOf(schedules.get(request.studentId)!, course) };
+      const schedule = schedules.get(request.studentId)!;
+      const target = request.swapFor ? givenUp.get(request.swapFor) : undefined;
+      const judged = target === undefined ? schedule : dropCourse(schedule, target);
+      return { ...request, blockedReason: blockOf(judged, course) };
     });
   }
 

@@ -198,25 +198,57 @@ export function settle(
   };
 }
 
+/** What a waiting request's swap gives up if it is promoted: the named request's course, and how it is held. */
+export interface SwapTarget {
+  course: ScheduledCourse;
+  held: 'enrolled' | 'waitlisted';
+}
+
+/**
+ * A schedule as a swap judges it (contract v3, Swap): the course the swap gives up does not count against
+ * the course it asks for, when it is held as an enrollment (a waiting place holds no credits or meetings).
+ */
+export function withoutSwapped(schedule: StudentSchedule, target: SwapTarget | null): StudentSchedule {
+  return target?.held === 'enrolled' ? dropCourse(schedule, target.course) : schedule;
+}
+
+/**
+ * The schedule after a swap's request took its seat: enrolled in `course` (from its waitlist, or at its
+ * decision), the named request's seat or waiting place given up. Judged on withoutSwapped, so guarantee 8
+ * holds after the swap.
+ */
+export function swapInto(
+  schedule: StudentSchedule,
+  course: ScheduledCourse,
+  target: SwapTarget | null,
+  fromWaitlist: boolean,
+): StudentSchedule {
+  const enrolled = enroll(withoutSwapped(schedule, target), course, fromWaitlist);
+  return target?.held === 'waitlisted' ? leaveWaitlist(enrolled) : enrolled;
+}
+
 /**
  * Skip-and-keep (guarantee 6 with guarantee 8): up to `seats` waiting requests, taken in waitlist order,
- * each promoted if its student's schedule allows the course now; a blocked one is passed over and keeps its
- * place. `schedules` holds every candidate's schedule and is updated in place as each is promoted, so a
- * student's promotion here counts against their later candidacies. Returns the promoted entries, in order.
+ * each promoted if its student's schedule allows the course now (less what its swap gives up, if it has
+ * one: `swapOf`); a blocked one is passed over and keeps its place. `schedules` holds every candidate's
+ * schedule and is updated in place as each is promoted, so a student's promotion here counts against
+ * their later candidacies. Returns the promoted entries, in order.
  */
 export function choosePromotions<Entry extends { studentId: string }>(
   course: ScheduledCourse,
   seats: number,
   waiting: readonly Entry[],
   schedules: Map<string, StudentSchedule>,
+  swapOf: (entry: Entry) => SwapTarget | null = () => null,
 ): Entry[] {
   const promoted: Entry[] = [];
   for (const entry of waiting) {
     if (promoted.length >= seats) break;
     const schedule = schedules.get(entry.studentId);
     if (!schedule) throw new Error(`no schedule for student ${entry.studentId}`);
-    if (blockOf(schedule, course) !== null) continue;
-    schedules.set(entry.studentId, enroll(schedule, course, true));
+    const target = swapOf(entry);
+    if (blockOf(withoutSwapped(schedule, target), course) !== null) continue;
+    schedules.set(entry.studentId, swapInto(schedule, course, target, true));
     promoted.push(entry);
   }
   return promoted;

@@ -214,6 +214,7 @@ export interface EnrollBody {
   course_id: number;
   priority?: number;
   idempotency_key: string;
+  swap_for?: string;
 }
 
 let requestCounter = 0;

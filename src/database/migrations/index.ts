@@ -6,6 +6,7 @@ import { DeadLetters1795647844037 } from './1795647844037-DeadLetters.js';
 import { LiveEvents1795735000000 } from './1795735000000-LiveEvents.js';
 import { CaseInsensitiveCourseCodes1795736000000 } from './1795736000000-CaseInsensitiveCourseCodes.js';
 import { Schedules1795800000000 } from './1795800000000-Schedules.js';
+import { Swaps1795900000000 } from './1795900000000-Swaps.js';
 
 export const migrations = [
   CreateSchema1795583224743,
@@ -15,4 +16,5 @@ export const migrations = [
   LiveEvents1795735000000,
   CaseInsensitiveCourseCodes1795736000000,
   Schedules1795800000000,
+  Swaps1795900000000,
 ];

@@ -7,7 +7,12 @@ import {
 import type { DecidedRequest } from '../decisions.service.js';
 import type { AcceptedRequest } from '../../queue/allocation-queue.contract.js';
 import { ApiProperty } from '@nestjs/swagger';
-import { REJECTION_REASONS, type RejectionReason } from '../decision.entity.js';
+import {
+  DROP_REASONS,
+  type DropReason,
+  REJECTION_REASONS,
+  type RejectionReason,
+} from '../decision.entity.js';
 
 /**
  * A request as clients see it: queued until a worker decides it, then its one decision, then only
@@ -55,12 +60,14 @@ export class EnrollmentRequestResponse {
     type: String,
     nullable: true,
     example: null,
-    enum: [...REJECTION_REASONS, null],
+    enum: [...REJECTION_REASONS, ...DROP_REASONS, null],
     description:
-      'Set only when rejected; dead_letter: an operator rejected a request that could not be decided; ' +
-      "time_conflict, max_credits, max_waitlisted: the student's schedule refused it (guarantee 8)",
+      'Set when rejected, or when dropped for a cause; dead_letter: an operator rejected a request that ' +
+      "could not be decided; time_conflict, max_credits, max_waitlisted: the student's schedule refused it " +
+      '(guarantee 8); swap_target_gone: the request swap_for names was no longer held at the decision; ' +
+      'swapped: dropped because the request that named it in swap_for got its seat',
   })
-  reason!: RejectionReason | null;
+  reason!: RejectionReason | DropReason | null;
 
   @ApiProperty({ type: String, format: 'date-time', example: '2026-11-25T09:00:00.000Z' })
   requested_at!: string;
@@ -90,7 +97,12 @@ export class EnrollmentRequestResponse {
     type: String,
     nullable: true,
     example: null,
-    description: 'The request this one swaps out (contract v3, Swap); null until swaps land',
+    pattern: IDEMPOTENCY_KEY_PATTERN.source,
+    minLength: 1,
+    maxLength: 128,
+    description:
+      'The request of the same student, for another course, that this one replaces: it is dropped ' +
+      '(reason swapped) in the transaction that enrolls this one, and only then; null if none',
   })
   swap_for!: string | null;
 
@@ -124,9 +136,9 @@ export class EnrollmentRequestResponse {
   draw_rank!: number | null;
 }
 
-/** The v3 fields no request carries yet (swaps, offers and draws are later work), in the contract's order. */
-const withV3 = (blockedReason: EnrollmentRequestResponse['blocked_reason']) => ({
-  swap_for: null,
+/** The v3 fields, in the contract's order (offers and draws are later work). */
+const withV3 = (swapFor: string | null, blockedReason: EnrollmentRequestResponse['blocked_reason']) => ({
+  swap_for: swapFor,
   blocked_reason: blockedReason,
   offer_expires_at: null,
   draw_rank: null,
@@ -146,7 +158,7 @@ export function queuedView(key: string, request: Omit<AcceptedRequest, 'jobId'>)
     decided_at: null,
     promoted_at: null,
     dropped_at: null,
-    ...withV3(null),
+    ...withV3(request.swapFor ?? null, null),
   };
 }
 
@@ -164,6 +176,6 @@ export function decidedView(decided: DecidedRequest): EnrollmentRequestResponse 
     decided_at: decided.decidedAt.toISOString(),
     promoted_at: decided.promotedAt?.toISOString() ?? null,
     dropped_at: decided.droppedAt?.toISOString() ?? null,
-    ...withV3(decided.status === 'waitlisted' ? (decided.blockedReason ?? null) : null),
+    ...withV3(decided.swapFor, decided.status === 'waitlisted' ? (decided.blockedReason ?? null) : null),
   };
 }

@@ -46,4 +46,20 @@ export class EnrollRequestDto {
   @IsString()
   @Matches(IDEMPOTENCY_KEY_PATTERN, { message: 'idempotency_key must be 1..128 printable ASCII characters' })
   idempotency_key?: string;
+
+  // No example: Swagger UI would prefill it, and "Try it out" would send a swap.
+  @ApiPropertyOptional({
+    pattern: IDEMPOTENCY_KEY_PATTERN.source,
+    minLength: 1,
+    maxLength: 128,
+    description:
+      'A swap: the idempotency key of a request of the same student for another course, enrolled or ' +
+      'waiting. "Enroll me in this course; drop that one only if I get this": it is dropped (reason ' +
+      'swapped) in the transaction that enrolls this request. Its own key → 400; unknown, another ' +
+      "student's or the same course → 422; already named by a pending swap → 409",
+  })
+  @IsOptional()
+  @IsString()
+  @Matches(IDEMPOTENCY_KEY_PATTERN, { message: 'swap_for must be 1..128 printable ASCII characters' })
+  swap_for?: string;
 }

@@ -1,6 +1,11 @@
 import { REQUEST_STATUSES, type CourseEventType, type RequestStatus } from '../../decisions/vocabulary.js';
 import { ApiProperty } from '@nestjs/swagger';
-import { REJECTION_REASONS, type RejectionReason } from '../../decisions/decision.entity.js';
+import {
+  DROP_REASONS,
+  type DropReason,
+  REJECTION_REASONS,
+  type RejectionReason,
+} from '../../decisions/decision.entity.js';
 
 export const EVENT_TYPES: CourseEventType[] = [
   'enrolled',
@@ -61,11 +66,11 @@ export class CourseEventResponse {
   @ApiProperty({
     type: String,
     nullable: true,
-    enum: [...REJECTION_REASONS, null],
+    enum: [...REJECTION_REASONS, ...DROP_REASONS, null],
     example: null,
     description: 'Set for rejected',
   })
-  reason!: RejectionReason | null;
+  reason!: RejectionReason | DropReason | null;
 
   @ApiProperty({
     type: 'integer',

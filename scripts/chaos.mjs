@@ -48,6 +48,11 @@ const PRIORITIES = [0, 10, 50];
 // companion (another partition's course) cost 4 each, and this many students ask for both at once.
 const CREDITS = 4;
 const COMPANION_STUDENTS = 300;
+// Swaps under faults: this many companion students then ask to swap their companion seat for a seat in a
+// third course (the companion's meetings, its credits: never both), which opens with SWAP_SEATS seats and
+// grows to SWAP_STUDENTS while the fault is on, so waiting swaps are carried out by promotions.
+const SWAP_STUDENTS = 100;
+const SWAP_SEATS = 40;
 const CONCURRENCY = 64;
 const FAULT_AFTER = 0.4; // of the requests answered
 const QUEUE_PREFIX = 'courseflow';
@@ -732,7 +737,7 @@ function prng(seed) {
  * earlier request and 50 second keys of students who already sent one (same priority, so a decided first
  * key makes the second one a rejection).
  */
-function stampedeRequests(courseId, companionId, tag, random) {
+function stampedeRequests(courseId, companionId, swapCourseId, tag, random) {
   const firsts = Array.from({ length: STUDENTS }, (_, i) => ({
     student_id: `${tag}-s${i}`,
     course_id: courseId,
@@ -754,13 +759,22 @@ function stampedeRequests(courseId, companionId, tag, random) {
     const request = { ...firsts[i], idempotency_key: `${firsts[i].idempotency_key}-again` };
     placed.push({ request, kind: 'second key', place: later(i) });
   }
-  for (const i of students.slice(0, COMPANION_STUDENTS)) {
+  for (const [n, i] of students.slice(0, COMPANION_STUDENTS).entries()) {
     const request = {
       ...firsts[i],
       course_id: companionId,
       idempotency_key: `${firsts[i].idempotency_key}-b`,
     };
-    placed.push({ request, kind: 'companion', place: random() * STUDENTS });
+    const place = random() * STUDENTS;
+    placed.push({ request, kind: 'companion', place });
+    if (n >= SWAP_STUDENTS) continue;
+    const swap = {
+      ...request,
+      course_id: swapCourseId,
+      idempotency_key: `${firsts[i].idempotency_key}-s`,
+      swap_for: request.idempotency_key,
+    };
+    placed.push({ request: swap, kind: 'swap', place: place + (STUDENTS - place) * random() });
   }
   return placed.sort((a, b) => a.place - b.place);
 }
@@ -810,12 +824,41 @@ async function stampede(url, sends, answers, onAnswered) {
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < sends.length && Date.now() < deadline) {
         const { request } = sends[next++];
+        // A swap names a request the service must know: it goes once that one was answered 2xx.
+        if (request.swap_for && !(await answeredOk(answers, request.swap_for, deadline))) {
+          gaveUp += 1;
+          continue;
+        }
         if (await sendUntilAnswered(url, request, answers, deadline)) onAnswered(++answered);
         else gaveUp += 1;
       }
     }),
   );
   return { gaveUp, unsent: sends.length - next };
+}
+
+async function answeredOk(answers, key, deadline) {
+  while (Date.now() < deadline) {
+    if ((answers.get(key) ?? []).some(({ status }) => status === 200 || status === 202)) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+/** An operator's PATCH, sent again until it is answered 200 or the deadline passes. */
+async function patchCourse(world, courseId, fields) {
+  const deadline = Date.now() + STAMPEDE_MS;
+  for (;;) {
+    const response = await fetch(`${world.services.api.url}/courses/${courseId}`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify(fields),
+      signal: AbortSignal.timeout(ATTEMPT_MS),
+    }).catch(() => null);
+    if (response?.status === 200) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(500);
+  }
 }
 
 async function createCourse(world, code, meetings, capacity = CAPACITY) {
@@ -943,7 +986,7 @@ function describeViolation({ a, b, queuedUs, takenAfter }) {
   );
 }
 
-async function check(world, courseId, companionId, tag, told, healedAt) {
+async function check(world, courseId, companionId, swapCourseId, tag, told, healedAt) {
   // Microseconds since the epoch as exact integers: a JS Date would round two transactions together.
   const allDecisions = await query(
     world,
@@ -955,7 +998,7 @@ async function check(world, courseId, companionId, tag, told, healedAt) {
        LEFT JOIN enrollments e ON e.idempotency_key = d.idempotency_key
        LEFT JOIN waitlist_entries w ON w.idempotency_key = d.idempotency_key
       WHERE d.course_id = ANY($1)`,
-    [[courseId, companionId]],
+    [[courseId, companionId, swapCourseId]],
   );
   // Arbitration order is the course's own; the companion's decisions count for lost and doubled.
   const decisions = allDecisions.filter((d) => d.course_id === courseId);
@@ -1024,13 +1067,31 @@ async function check(world, courseId, companionId, tag, told, healedAt) {
               WHERE l.student_id LIKE $1 AND (l.enrolled_credits <> COALESCE(e.credits, 0)
                                               OR l.waitlisted_count <> COALESCE(w.waiting, 0))) AS loads_wrong,
             (SELECT count(*)::int FROM decisions WHERE course_id = ANY($3) AND reason = 'max_credits') AS refused`,
-    [`${tag}-%`, CREDITS, [courseId, companionId]],
+    [`${tag}-%`, CREDITS, [courseId, companionId, swapCourseId]],
+  );
+  // Swaps: never both, never neither. A swap seated (its decision or its promotion) and its named request
+  // dropped with reason swapped go together, in one commit (one txid), or neither happens.
+  const [swaps] = await query(
+    world,
+    `SELECT count(*) FILTER (WHERE a.status = 'enrolled')::int AS swapped,
+            count(*) FILTER (WHERE a.status = 'waitlisted')::int AS waiting,
+            count(*) FILTER (WHERE a.reason = 'swap_target_gone')::int AS gone,
+            count(*) FILTER (WHERE (a.status = 'enrolled') <> (b.status = 'dropped' AND b.reason = 'swapped')
+                               OR (a.status = 'enrolled' AND NOT EXISTS (
+                                     SELECT 1 FROM course_events ea JOIN course_events eb ON eb.txid = ea.txid
+                                      WHERE ea.course_id = a.course_id AND ea.idempotency_key = a.idempotency_key
+                                        AND ea.type IN ('enrolled', 'promoted')
+                                        AND eb.course_id = b.course_id AND eb.idempotency_key = b.idempotency_key
+                                        AND eb.type = 'dropped')))::int AS broken
+       FROM decisions a JOIN decisions b ON b.idempotency_key = a.swap_for
+      WHERE a.course_id = $1`,
+    [swapCourseId],
   );
   // An outage is never a dead letter: every job waits at the head of its partition instead.
   const [deadLettered] = await query(
     world,
     'SELECT count(*)::int AS n FROM dead_letters WHERE course_id = ANY($1)',
-    [[courseId, companionId]],
+    [[courseId, companionId, swapCourseId]],
   );
   return {
     deadLettered: deadLettered.n,
@@ -1046,6 +1107,8 @@ async function check(world, courseId, companionId, tag, told, healedAt) {
       counts.places_without_decision,
     queuedWithoutJob: [...told.queuedReplies].filter((key) => !decidedKeys.has(key)).length,
     scheduleViolations: schedules.over_limit + schedules.loads_wrong,
+    swapViolations: swaps.broken,
+    swapped: swaps.swapped,
     orderViolations: violations.length,
     violationExamples: violations.slice(0, 3).map(describeViolation),
     recoverSeconds: first.at === null ? null : Math.max(0, first.at - healedAt) / 1000,
@@ -1054,7 +1117,8 @@ async function check(world, courseId, companionId, tag, told, healedAt) {
       `students with two places ${counts.students_twice}, rows disagreeing with decisions ` +
       `${decisionsWithoutRow + counts.seats_without_decision + counts.places_without_decision}; ` +
       `schedules: ${schedules.over_limit} over the credit limit, ${schedules.loads_wrong} load rows wrong, ` +
-      `${schedules.refused} refused max_credits`,
+      `${schedules.refused} refused max_credits; swaps: ${swaps.swapped} carried out, ${swaps.waiting} waiting, ` +
+      `${swaps.gone} swap_target_gone, ${swaps.broken} broken`,
   };
 }
 
@@ -1076,16 +1140,25 @@ async function runScenario(world, fault, run) {
     COMPANION_STUDENTS,
   );
   world.courseId = courseId;
-  const sends = stampedeRequests(courseId, companionId, tag, prng(seed));
+  const swapCourseId = await createCourse(
+    world,
+    `${tag.toUpperCase()}S`,
+    [{ days: 'TR', start: '09:00', end: '09:50' }],
+    SWAP_SEATS,
+  );
+  const sends = stampedeRequests(courseId, companionId, swapCourseId, tag, prng(seed));
   const answers = new Map();
   log(`${fault.name} #${run}: course ${courseId}, ${sends.length} requests (seed ${seed})`);
 
   let injected;
+  let raised;
   const inject = () => {
     injected ??= fault.inject(world).then(
       (result) => result,
       (error) => ({ error }),
     );
+    // The swap course grows while the fault is on: its waiting swaps are carried out by promotions.
+    raised ??= patchCourse(world, swapCourseId, { capacity: SWAP_STUDENTS });
   };
   const stampedeStartedAt = Date.now();
   const sent = await stampede(world.services.api.url, sends, answers, (answered) => {
@@ -1095,6 +1168,7 @@ async function runScenario(world, fault, run) {
   inject(); // a stampede that never got that far still gets its fault
   const outcome = await injected;
   const notes = [];
+  if (!(await raised)) notes.push('the swap course could not be raised');
   if (outcome.error) notes.push(`fault injection failed: ${outcome.error.message}`);
   if (sent.gaveUp + sent.unsent > 0)
     notes.push(`${sent.gaveUp} requests never answered, ${sent.unsent} never sent`);
@@ -1103,7 +1177,7 @@ async function runScenario(world, fault, run) {
   const waitFor = new Set([...told.accepted, ...told.queuedReplies]);
   // A failed heal (a process that never became ready) is put right before waiting, or nothing decides.
   if (outcome.error) await ensureHealthy(world).catch((error) => notes.push(error.message));
-  const waited = await waitForDecisions(world, [courseId, companionId], waitFor);
+  const waited = await waitForDecisions(world, [courseId, companionId, swapCourseId], waitFor);
   if (waited !== 'all decided') notes.push(waited);
   if (told.acceptedTwice.size > 0) notes.push(`${told.acceptedTwice.size} keys answered 202 twice`);
   if (told.keptAfter503.size > 0) {
@@ -1111,7 +1185,7 @@ async function runScenario(world, fault, run) {
   }
 
   const result = {
-    ...(await check(world, courseId, companionId, tag, told, outcome.healedAt)),
+    ...(await check(world, courseId, companionId, swapCourseId, tag, told, outcome.healedAt)),
     storedUnconfirmed: told.storedUnconfirmed.size,
     exit: outcome.exit,
     notes,
@@ -1135,7 +1209,8 @@ async function runScenario(world, fault, run) {
       result.queuedWithoutJob +
       result.orderViolations +
       result.deadLettered +
-      result.scheduleViolations >
+      result.scheduleViolations +
+      result.swapViolations >
     0;
   if (failed || notes.length > 0) printNotable(runStartedAt);
   return result;
@@ -1185,10 +1260,11 @@ function report(faults, results, failedRuns) {
   const lines = [
     `Chaos${CLUSTER ? ` on a Redis Cluster (3 masters, 3 replicas, REDIS_WAIT_REPLICAS=${REDIS_WAIT})` : ''}: ${REPEAT} run(s) of each fault; each a fresh course with ${CAPACITY} seats and ${STUDENTS + DUPLICATES + SECOND_KEYS} POST /enroll ` +
       `(${STUDENTS} keys, ${DUPLICATES} exact repeats, ${SECOND_KEYS} second keys), plus ${COMPANION_STUDENTS} of its students asking for a ${CREDITS}-credit companion course on another partition with a ${CREDITS}-credit limit, ` +
+      `${SWAP_STUDENTS} of whom then swap the companion for a third course (${SWAP_SEATS} seats, raised to ${SWAP_STUDENTS} during the fault), ` +
       `${CONCURRENCY} at a time, the fault after ${FAULT_AFTER * 100}% were answered.`,
     '',
-    '| fault | runs | accepted | decided | lost | doubled | queued w/o job | order violations | schedule violations | recover (s, max) | exit on SIGTERM | 503 "stored, unconfirmed" |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| fault | runs | accepted | decided | lost | doubled | queued w/o job | order violations | schedule violations | swaps (carried out / broken) | recover (s, max) | exit on SIGTERM | 503 "stored, unconfirmed" |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const fault of faults) {
     const list = results.get(fault.name);
@@ -1199,6 +1275,7 @@ function report(faults, results, failedRuns) {
         `${sum(list, (r) => r.decided)} | ${sum(list, (r) => r.lost)} | ${sum(list, (r) => r.doubled)} | ` +
         `${sum(list, (r) => r.queuedWithoutJob)} | ${sum(list, (r) => r.orderViolations)} | ` +
         `${sum(list, (r) => r.scheduleViolations)} | ` +
+        `${sum(list, (r) => r.swapped)} / ${sum(list, (r) => r.swapViolations)} | ` +
         `${recovered.length ? Math.max(...recovered).toFixed(1) : '–'} | ${exitColumn(list)} | ` +
         `${sum(list, (r) => r.storedUnconfirmed)} |`,
     );
@@ -1211,12 +1288,13 @@ function report(faults, results, failedRuns) {
     queuedWithoutJob: sum(all, (r) => r.queuedWithoutJob),
     deadLettered: sum(all, (r) => r.deadLettered),
     scheduleViolations: sum(all, (r) => r.scheduleViolations),
+    swapViolations: sum(all, (r) => r.swapViolations),
   };
   lines.push(
     '',
     `TOTAL lost=${totals.lost} doubled=${totals.doubled} order_violations=${totals.orderViolations} ` +
       `queued_without_job=${totals.queuedWithoutJob} dead_lettered=${totals.deadLettered} ` +
-      `schedule_violations=${totals.scheduleViolations}`,
+      `schedule_violations=${totals.scheduleViolations} swap_violations=${totals.swapViolations}`,
   );
   console.log(lines.join('\n'));
   return Object.values(totals).every((n) => n === 0);

@@ -805,6 +805,108 @@ async function schedules(url, adminToken) {
   return checks.every((c) => c.ok);
 }
 
+// ------------------------------------------------------------ swaps: never both, never neither
+
+/**
+ * CONTRACT v3 "Swap": a student holding a section swaps into another at once (one commit: the new seat, the
+ * old one dropped as swapped, the old one's waitlist head promoted); another waits to swap into a full
+ * section, keeps what they hold meanwhile, and swaps in the transaction of the drop that frees the seat.
+ * A second swap naming the same request is refused (409).
+ */
+async function swaps(url, adminToken) {
+  const admin = { authorization: `Bearer ${adminToken}` };
+  const tag = randomBytes(2).toString('hex');
+  const newCourse = async (code, capacity, meetings) =>
+    (
+      await call(url, 'POST', '/courses', {
+        body: { code: `${code}-${tag}`, title: code, capacity, credits: 4, meetings },
+        headers: admin,
+      })
+    ).id;
+  const morning = [{ days: 'MWF', start: '09:00', end: '09:50' }];
+  const sectionA = await newCourse('CALC-A', 1, morning);
+  const sectionB = await newCourse('CALC-B', 1, morning);
+  const sectionC = await newCourse('CALC-C', 1, morning);
+  const request = (who, courseId, suffix, swapFor) => ({
+    student_id: who,
+    course_id: courseId,
+    idempotency_key: `swap-${tag}-${suffix}`,
+    ...(swapFor ? { swap_for: swapFor } : {}),
+  });
+  const show = (r) =>
+    `${r.student_id} ${r.status}${r.reason ? ` (${r.reason})` : ''}${r.waitlist_position ? ` #${r.waitlist_position}` : ''}`;
+  const get = (key) => call(url, 'GET', `/enrollments/${encodeURIComponent(key)}`);
+  const txidOf = async (courseId, key, types) =>
+    (await readEvents(url, admin, courseId)).events.find(
+      (e) => e.idempotency_key === key && types.includes(e.type),
+    )?.txid;
+  const checks = [];
+  const check = (name, ok, detail) => checks.push({ name, ok, detail });
+
+  console.log('\nSwaps: three sections of one course, MWF 09:00, one seat each, 4 credits');
+  const ana = `s-ana-${tag}`;
+  const ben = `s-ben-${tag}`;
+  const anaA = await enrollAndWait(url, request(ana, sectionA, 'ana-a'));
+  const benA = await enrollAndWait(url, request(ben, sectionA, 'ben-a'));
+  console.log(`  CALC-A: ${show(anaA)}; ${show(benA)}`);
+  const anaB = await enrollAndWait(url, request(ana, sectionB, 'ana-b', anaA.idempotency_key));
+  const [anaAfter, benAfter] = await Promise.all([get(anaA.idempotency_key), get(benA.idempotency_key)]);
+  const txids = [
+    await txidOf(sectionB, anaB.idempotency_key, ['enrolled']),
+    await txidOf(sectionA, anaA.idempotency_key, ['dropped']),
+    await txidOf(sectionA, benA.idempotency_key, ['promoted']),
+  ];
+  console.log(
+    `  ${ana} swaps CALC-A for CALC-B (a seat is free): CALC-B ${show(anaB)}; CALC-A ${show(anaAfter)}, ` +
+      `${show(benAfter)}; one commit: txid ${[...new Set(txids)].join(', ')}`,
+  );
+  check(
+    'an immediate swap: the new seat, the old one dropped (swapped) and its head promoted in one commit',
+    anaB.status === 'enrolled' &&
+      anaAfter.reason === 'swapped' &&
+      benAfter.status === 'enrolled' &&
+      txids[0] != null &&
+      new Set(txids).size === 1,
+    `txids ${txids.join(', ')}`,
+  );
+
+  const cara = `s-cara-${tag}`;
+  const caraC = await enrollAndWait(url, request(cara, sectionC, 'cara-c'));
+  const anaWaits = await enrollAndWait(url, request(ana, sectionC, 'ana-c', anaB.idempotency_key));
+  const second = await post(url, '/enroll', request(ana, sectionA, 'ana-a2', anaB.idempotency_key));
+  console.log(
+    `  ${ana} asks to swap CALC-B for the full CALC-C: ${show(anaWaits)}, still holding CALC-B; ` +
+      `a second swap naming CALC-B → ${second.status}: ${second.body.message}`,
+  );
+  check(
+    'a waiting swap keeps what it gives up; a second swap naming it is refused',
+    anaWaits.status === 'waitlisted' &&
+      (await get(anaB.idempotency_key)).status === 'enrolled' &&
+      second.status === 409,
+    `${show(anaWaits)}; second swap ${second.status}`,
+  );
+  await call(url, 'DELETE', `/enrollments/${encodeURIComponent(caraC.idempotency_key)}`);
+  const [anaC, anaBAfter] = await Promise.all([get(anaWaits.idempotency_key), get(anaB.idempotency_key)]);
+  const promotedTx = await txidOf(sectionC, anaWaits.idempotency_key, ['promoted']);
+  const droppedTx = await txidOf(sectionB, anaB.idempotency_key, ['dropped']);
+  const schedule = await call(url, 'GET', `/students/${ana}/schedule`);
+  console.log(
+    `  ${cara} drops CALC-C → CALC-C ${show(anaC)}; CALC-B ${show(anaBAfter)}; txid ${promotedTx} / ${droppedTx}; ` +
+      `${ana} holds ${schedule.enrolled.map((r) => (r.course_id === sectionC ? 'CALC-C' : r.course_id)).join(', ')}`,
+  );
+  check(
+    'a waiting swap happens in the transaction of the promotion: never both, never neither',
+    anaC.status === 'enrolled' &&
+      anaBAfter.reason === 'swapped' &&
+      promotedTx != null &&
+      promotedTx === droppedTx &&
+      schedule.enrolled.length === 1,
+    `txid ${promotedTx} / ${droppedTx}; ${schedule.enrolled.length} enrolled`,
+  );
+  printChecks('Swap checks', checks);
+  return checks.every((c) => c.ok);
+}
+
 async function main() {
   const queuePrefix = `demo-${randomBytes(4).toString('hex')}`;
   let url = process.env.DEMO_URL;
@@ -840,7 +942,8 @@ async function main() {
     const lifecycleOk = await lifecycle(url, adminToken, courseId, acceptedKeys);
     const liveOk = await checkLive(url, adminToken, courseId, live, outcomes.size);
     const schedulesOk = await schedules(url, adminToken);
-    return stampedeOk && lifecycleOk && liveOk && schedulesOk;
+    const swapsOk = await swaps(url, adminToken);
+    return stampedeOk && lifecycleOk && liveOk && schedulesOk && swapsOk;
   } finally {
     await Promise.all(live?.all.map((client) => client.close()) ?? []);
     await cleanUp();

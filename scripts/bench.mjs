@@ -794,19 +794,61 @@ async function clusterAccept() {
 
 // ---------------------------------------------------------------- the lifecycle: drops
 
-const DROP_SEATS = 200;
 const DROPS = SMOKE ? 20 : 100;
+// Drops and swaps, idle and busy, each take enrolled requests of their own.
+const DROP_SEATS = 4 * DROPS;
 
 /** Keys of the course's enrolled requests (oldest first) once all `count` accepted requests are decided. */
 async function enrolledKeys(world, courseId, count) {
+  return (await enrolledRequests(world, courseId, count)).map((row) => row.key);
+}
+
+/** The course's enrolled requests (key and student, oldest first) once `count` requests are decided. */
+async function enrolledRequests(world, courseId, count) {
   await decisionsPerSecond(world, count);
   return withClient(world.url, async (client) => {
     const { rows } = await client.query(
-      'SELECT idempotency_key FROM enrollments WHERE course_id = $1 ORDER BY id',
+      'SELECT idempotency_key AS key, student_id AS student FROM enrollments WHERE course_id = $1 ORDER BY id',
       [courseId],
     );
-    return rows.map((row) => row.idempotency_key);
+    return rows;
   });
+}
+
+/**
+ * Swaps out of the hot course one after another: each POST /enroll with swap_for names an enrolled request
+ * of the hot course and asks for a seat in `courseId`; timed until GET shows it enrolled (the worker's
+ * transaction also dropped the named request and promoted the hot course's head). Anything else fails.
+ */
+async function swapEach(url, courseId, held) {
+  const times = [];
+  for (const { key, student } of held) {
+    const swapKey = `swap-${key}`;
+    const started = performance.now();
+    const answer = await fetch(`${url}/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...AS_CLIENT },
+      body: JSON.stringify({
+        student_id: student,
+        course_id: courseId,
+        idempotency_key: swapKey,
+        swap_for: key,
+      }),
+    });
+    if (answer.status !== 202) throw new Error(`swap ${swapKey}: ${answer.status} ${await answer.text()}`);
+    for (;;) {
+      const polled = await fetch(`${url}/enrollments/${encodeURIComponent(swapKey)}`, { headers: AS_CLIENT });
+      const body = await polled.json();
+      if (body.status === 'queued') {
+        await sleep(1);
+        continue;
+      }
+      times.push(performance.now() - started);
+      if (body.status !== 'enrolled') throw new Error(`swap ${swapKey} ended ${JSON.stringify(body)}`);
+      break;
+    }
+  }
+  return times;
 }
 
 /** DELETEs the keys one after another; each answer's time in ms. Anything but 200 dropped fails the bench. */
@@ -838,12 +880,24 @@ async function dropLatency() {
   const api = await startCourseFlow(world, 'api');
   const worker = await startCourseFlow(world, 'worker', { RUN_MIGRATIONS: 'false' });
   const [courseId] = await createCourses(world, 1, DROP_SEATS, 'DROP');
+  const [swapCourseId] = await createCourses(world, 1, 2 * DROPS, 'SWAPTO');
   const { accepted } = await load(api.url, { courseIds: [courseId], amount: DROP_SEATS * 4 });
-  const keys = await enrolledKeys(world, courseId, accepted);
-  const idle = await dropEach(api.url, keys.slice(0, DROPS));
+  const held = await enrolledRequests(world, courseId, accepted);
+  const keys = held.map((row) => row.key);
+  // Drops and swaps alternate, so both meet the same load.
+  const alternate = async (first) => {
+    const drops = [];
+    const swaps = [];
+    for (let i = first; i < first + DROPS; i += 1) {
+      drops.push(...(await dropEach(api.url, [keys[i]])));
+      swaps.push(...(await swapEach(api.url, swapCourseId, [held[i + 2 * DROPS]])));
+    }
+    return { drops, swaps };
+  };
+  const { drops: idle, swaps: idleSwaps } = await alternate(0);
   const stampede = load(api.url, { courseIds: [courseId], duration: SCALE.stampedeSeconds });
   await sleep(500);
-  const busy = await dropEach(api.url, keys.slice(DROPS, 2 * DROPS));
+  const { drops: busy, swaps: busySwaps } = await alternate(DROPS);
   await stampede;
   await api.stop();
   await worker.stop();
@@ -853,6 +907,10 @@ async function dropLatency() {
     idleP99: percentile(idle, 0.99),
     busyP50: percentile(busy, 0.5),
     busyP99: percentile(busy, 0.99),
+    swapIdleP50: percentile(idleSwaps, 0.5),
+    swapIdleP99: percentile(idleSwaps, 0.99),
+    swapBusyP50: percentile(busySwaps, 0.5),
+    swapBusyP99: percentile(busySwaps, 0.99),
   };
 }
 
@@ -1307,6 +1365,25 @@ async function main() {
       all(runs.dropLatency, (r) => r.busyP99),
       all(runs.dropLatency, (r) => r.idleP99),
     )} (p99) | reported |`,
+    `| swap out of the hot course under a stampede (POST /enroll with swap_for → seen enrolled by polling GET; the same transaction drops the named seat and promotes the hot course's head; one at a time, alternating with the drops above, ${DROPS} swaps) | p50 ${stat(
+      all(runs.dropLatency, (r) => r.swapBusyP50),
+      1,
+    )} ms, p99 ${stat(
+      all(runs.dropLatency, (r) => r.swapBusyP99),
+      1,
+    )} ms | idle: p50 ${stat(
+      all(runs.dropLatency, (r) => r.swapIdleP50),
+      1,
+    )} ms, p99 ${stat(
+      all(runs.dropLatency, (r) => r.swapIdleP99),
+      1,
+    )} ms; a plain drop under the stampede: p99 ${stat(
+      all(runs.dropLatency, (r) => r.busyP99),
+      1,
+    )} ms | ${ratio(
+      all(runs.dropLatency, (r) => r.swapBusyP99),
+      all(runs.dropLatency, (r) => r.busyP99),
+    )} of a drop (p99) | reported |`,
     `| drops per second, hot course (16 clients, each drop promotes the head) | ${stat(all(runs.drops, (r) => r.rate))} drops/s | pgbench naive drop + promote: ${stat(all(runs.drops, (r) => r.naive))} tps | ${ratio(
       all(runs.drops, (r) => r.rate),
       all(runs.drops, (r) => r.naive),

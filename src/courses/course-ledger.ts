@@ -198,6 +198,10 @@ export class CourseLedger {
         const course = locked.find((one) => one.id === request.courseId);
         const named = await this.decisions.find(swapFor, manager);
         const held = named?.studentId === request.studentId && named.courseId !== request.courseId;
+        // Decided after the involved courses were read: its course must be locked too.
+        if (held && !locked.some((one) => one.id === named.courseId)) {
+          throw new InvolvementChanged([named.courseId]);
+        }
         const target: SwapTarget | null =
           held && (named.status === 'enrolled' || named.status === 'waitlisted')
             ? {

@@ -79,7 +79,9 @@ export class EnrollmentController {
       'Accepted requests are queued (202) and decided by priority, then in the order accepted: poll the ' +
       'Location, or follow the request on /ws. The idempotency key (in the body or the Idempotency-Key ' +
       'header) identifies the request: sending it again with the same payload answers 200 with the request ' +
-      'as it stands, never a second seat; with another student, course or priority it is a 422.',
+      'as it stands, never a second seat; with another student, course, priority or swap_for it is a 422. ' +
+      'With swap_for, the request replaces another request of the same student if, and only if, it gets ' +
+      'its seat: the other one is dropped (reason swapped) in the same transaction.',
   })
   @ApiHeader({
     name: 'Idempotency-Key',
@@ -99,20 +101,22 @@ export class EnrollmentController {
   })
   @ApiErrorResponse(
     400,
-    'A field is invalid or unknown, no key was sent, or the keys in body and header differ',
+    'A field is invalid or unknown, no key was sent, the keys in body and header differ, or swap_for names the request itself',
     'priority must not be greater than 100',
     ['priority must not be greater than 100'],
   )
   @ApiErrorResponse(404, 'Unknown course', 'course_id 7 does not exist')
   @ApiErrorResponse(
     409,
-    "Outside the course's registration window; the message says when it opens or when it closed",
+    "Outside the course's registration window (the message says when it opens or when it closed), or " +
+      'swap_for names a request another pending swap already names',
     'registration for course_id 7 opens at 2026-12-01T09:00:00.000Z',
   )
   @ApiBodyRefused()
   @ApiErrorResponse(
     422,
-    'The idempotency key belongs to a request with another student, course or priority',
+    'The idempotency key belongs to a request with another student, course, priority or swap_for; or ' +
+      "swap_for is unknown, another student's, or for the same course",
     'idempotency_key was used for another request (priority differ)',
   )
   @ApiRateLimited()

@@ -254,7 +254,10 @@ function courseEventSchema() {
       idempotency_key: nullable('string', 'Null for capacity_changed'),
       status: nullable('string', "The request's status right after the event (promoted carries enrolled)"),
       waitlist_position: nullable('integer', "The request's waitlist place right after the event"),
-      reason: nullable('string', 'Set for rejected'),
+      reason: nullable(
+        'string',
+        'Set for rejected (its reason), and for a drop with a cause (swapped: the request that named it in swap_for got its seat)',
+      ),
       capacity: nullable('integer', 'The new capacity, for capacity_changed'),
       at: { type: 'string', format: 'date-time' },
       txid: nullable(

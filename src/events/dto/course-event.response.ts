@@ -68,7 +68,9 @@ export class CourseEventResponse {
     nullable: true,
     enum: [...REJECTION_REASONS, ...DROP_REASONS, null],
     example: null,
-    description: 'Set for rejected',
+    description:
+      'Set for rejected (its reason), and for a drop with a cause (swapped: the request that named it ' +
+      'in swap_for got its seat, in this same transaction)',
   })
   reason!: RejectionReason | DropReason | null;
 

@@ -817,32 +817,42 @@ async function sendUntilAnswered(url, request, answers, deadline) {
 
 async function stampede(url, sends, answers, onAnswered) {
   const deadline = Date.now() + STAMPEDE_MS;
+  // A swap is sent by its student once they see the request it names decided, as a portal would.
+  const swapOf = new Map(sends.filter((s) => s.request.swap_for).map((s) => [s.request.swap_for, s.request]));
+  const stream = sends.filter((s) => !s.request.swap_for);
+  const swaps = [];
   let next = 0;
   let answered = 0;
   let gaveUp = 0;
+  const send = async (request) => {
+    if (await sendUntilAnswered(url, request, answers, deadline)) onAnswered(++answered);
+    else gaveUp += 1;
+  };
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
-      while (next < sends.length && Date.now() < deadline) {
-        const { request } = sends[next++];
-        // A swap names a request the service must know: it goes once that one was answered 2xx.
-        if (request.swap_for && !(await answeredOk(answers, request.swap_for, deadline))) {
-          gaveUp += 1;
-          continue;
-        }
-        if (await sendUntilAnswered(url, request, answers, deadline)) onAnswered(++answered);
-        else gaveUp += 1;
+      while (next < stream.length && Date.now() < deadline) {
+        const { request } = stream[next++];
+        await send(request);
+        const swap = swapOf.get(request.idempotency_key);
+        if (swap) swaps.push(decidedBy(url, request.idempotency_key, deadline).then(() => send(swap)));
       }
     }),
   );
-  return { gaveUp, unsent: sends.length - next };
+  await Promise.all(swaps);
+  return { gaveUp, unsent: stream.length - next };
 }
 
-async function answeredOk(answers, key, deadline) {
+/** Polls the request until it is decided (or the deadline passes; PostgreSQL may be down meanwhile). */
+async function decidedBy(url, key, deadline) {
   while (Date.now() < deadline) {
-    if ((answers.get(key) ?? []).some(({ status }) => status === 200 || status === 202)) return true;
-    await sleep(50);
+    const response = await fetch(`${url}/enrollments/${encodeURIComponent(key)}`, {
+      headers: { authorization: `Bearer ${CLIENT_TOKEN}` },
+      signal: AbortSignal.timeout(ATTEMPT_MS),
+    }).catch(() => null);
+    const body = await response?.json().catch(() => null);
+    if (body?.status && body.status !== 'queued') return;
+    await sleep(250);
   }
-  return false;
 }
 
 /** An operator's PATCH, sent again until it is answered 200 or the deadline passes. */

@@ -722,6 +722,15 @@ async function enrollAndWait(url, body) {
   throw new Error(`request ${body.idempotency_key} was not decided within 30 s`);
 }
 
+/** Creates 4-credit courses named `<code>-<tag>`; resolves with each one's id. */
+const fourCreditCourses = (url, admin, tag) => async (code, capacity, meetings) =>
+  (
+    await call(url, 'POST', '/courses', {
+      body: { code: `${code}-${tag}`, title: code, capacity, credits: 4, meetings },
+      headers: admin,
+    })
+  ).id;
+
 /**
  * CONTRACT v3 "Schedules", guarantee 8: a student at a 4-credit limit is refused a clashing course, waits
  * blocked on a full one while the seat goes to the next in line, and is promoted in the very transaction of
@@ -730,13 +739,7 @@ async function enrollAndWait(url, body) {
 async function schedules(url, adminToken) {
   const admin = { authorization: `Bearer ${adminToken}` };
   const tag = randomBytes(2).toString('hex');
-  const newCourse = async (code, capacity, meetings) =>
-    (
-      await call(url, 'POST', '/courses', {
-        body: { code: `${code}-${tag}`, title: code, capacity, credits: 4, meetings },
-        headers: admin,
-      })
-    ).id;
+  const newCourse = fourCreditCourses(url, admin, tag);
   const data = await newCourse('DATA', 5, [{ days: 'MWF', start: '10:00', end: '10:50' }]);
   const lab = await newCourse('LAB', 5, [{ days: 'W', start: '10:30', end: '12:00' }]);
   const algo = await newCourse('ALGO', 1, [{ days: 'TR', start: '09:00', end: '10:15' }]);
@@ -816,13 +819,7 @@ async function schedules(url, adminToken) {
 async function swaps(url, adminToken) {
   const admin = { authorization: `Bearer ${adminToken}` };
   const tag = randomBytes(2).toString('hex');
-  const newCourse = async (code, capacity, meetings) =>
-    (
-      await call(url, 'POST', '/courses', {
-        body: { code: `${code}-${tag}`, title: code, capacity, credits: 4, meetings },
-        headers: admin,
-      })
-    ).id;
+  const newCourse = fourCreditCourses(url, admin, tag);
   const morning = [{ days: 'MWF', start: '09:00', end: '09:50' }];
   const sectionA = await newCourse('CALC-A', 1, morning);
   const sectionB = await newCourse('CALC-B', 1, morning);

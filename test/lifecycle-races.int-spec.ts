@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type ChildService, startChildService } from './support/child-service.js';
+import { WorkerPool } from './support/child-service.js';
 import { connect, courseTruth } from './support/db-client.js';
 import { foldCourse, foldRequest, lifecycleViolation, type RecordedEvent } from './support/lifecycle.js';
 import {
@@ -44,28 +44,12 @@ interface AtRest {
 describe('lifecycle races', () => {
   const seed = Number(process.env.RACE_SEED ?? Date.now() % 1_000_000_007);
   const random = randomSource(seed);
-  let workers: ChildService[] = [];
   // Before useWorld(): the worker processes stop before the world goes.
-  afterAll(async () => {
-    for (const worker of workers) worker.process.kill('SIGKILL');
-    await Promise.all(workers.map((worker) => worker.exited));
-  });
+  const pool = new WorkerPool(() => ({ ...ctx.world.env, ROLE: 'worker', WORKER_CONCURRENCY: '4' }));
+  afterAll(() => pool.killAll());
   const ctx = useWorld({ appEnv: { ROLE: 'api' } });
 
-  /** Starts or stops (SIGTERM, graceful) worker processes until `count` run. */
-  async function runWorkers(count: number): Promise<void> {
-    while (workers.length > count) {
-      const worker = workers.pop()!;
-      worker.process.kill('SIGTERM');
-      expect(await worker.exited).toEqual({ code: 0, signal: null });
-    }
-    const started = await Promise.all(
-      Array.from({ length: count - workers.length }, () =>
-        startChildService({ ...ctx.world.env, ROLE: 'worker', WORKER_CONCURRENCY: '4' }),
-      ),
-    );
-    workers = [...workers, ...started];
-  }
+  const runWorkers = (count: number) => pool.scaleTo(count);
 
   const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     http(ctx.baseUrl, method, path, body, headers);

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { LiveEvent } from '../scripts/kit.mjs';
 import { partitionOf } from '../src/queue/allocation-queue.contract.js';
-import { type ChildService, startChildService } from './support/child-service.js';
+import { WorkerPool } from './support/child-service.js';
 import { connect } from './support/db-client.js';
 import { foldCourse, lifecycleViolation } from './support/lifecycle.js';
 import {
@@ -59,12 +59,9 @@ describe('schedule races', () => {
   const seed = Number(process.env.RACE_SEED ?? Date.now() % 1_000_000_007);
   const random = randomSource(seed);
   const tag = `sr${randomBytes(3).toString('hex')}`;
-  let workers: ChildService[] = [];
   // Before useWorld(): the worker processes stop before the world goes.
-  afterAll(async () => {
-    for (const worker of workers) worker.process.kill('SIGKILL');
-    await Promise.all(workers.map((worker) => worker.exited));
-  });
+  const pool = new WorkerPool(() => ({ ...ctx.world.env, ROLE: 'worker', WORKER_CONCURRENCY: '4' }));
+  afterAll(() => pool.killAll());
   // Six partitions: five courses of one student can sit on five different ones. The default credit limit
   // is the limit of a student no operator gave one (every other student here has limits of their own).
   const ctx = useWorld({
@@ -72,20 +69,7 @@ describe('schedule races', () => {
     appEnv: { ROLE: 'api' },
   });
 
-  /** Starts or stops (SIGTERM, graceful) worker processes until `count` run. */
-  async function runWorkers(count: number): Promise<void> {
-    while (workers.length > count) {
-      const worker = workers.pop()!;
-      worker.process.kill('SIGTERM');
-      expect(await worker.exited).toEqual({ code: 0, signal: null });
-    }
-    const started = await Promise.all(
-      Array.from({ length: count - workers.length }, () =>
-        startChildService({ ...ctx.world.env, ROLE: 'worker', WORKER_CONCURRENCY: '4' }),
-      ),
-    );
-    workers = [...workers, ...started];
-  }
+  const runWorkers = (count: number) => pool.scaleTo(count);
 
   const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     http(ctx.baseUrl, method, path, body, headers);

@@ -1,30 +1,18 @@
-import { randomBytes } from 'node:crypto';
-import { asAdmin, courseEvents, http, newRequest, useWorld, waitForDecision } from './support/test-app.js';
+import {
+  apiCalls,
+  asAdmin,
+  courseEvents,
+  newRequest,
+  useWorld,
+  waitForDecision,
+} from './support/test-app.js';
 import { connect } from './support/db-client.js';
 
 /** Students' schedules through HTTP, as docs/guarantees.md §8 and §23 say. */
 describe('schedules', () => {
   const ctx = useWorld();
 
-  const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-    http(ctx.baseUrl, method, path, body, headers);
-  const request = async (key: string) => (await call('GET', `/enrollments/${encodeURIComponent(key)}`)).body;
-  const schedule = async (student: string) => (await call('GET', `/students/${student}/schedule`)).body;
-  const course = async (id: number) => (await call('GET', `/courses/${id}`)).body;
-  let counter = 0;
-  const student = () => `sch-${process.pid}-${(counter += 1)}-${randomBytes(2).toString('hex')}`;
-
-  async function newCourse(capacity: number, credits = 0, meetings: unknown[] = []): Promise<number> {
-    const code = `S${(counter += 1)}-${randomBytes(3).toString('hex')}`;
-    const created = await call(
-      'POST',
-      '/courses',
-      { code, title: code, capacity, credits, meetings },
-      asAdmin,
-    );
-    expect(created.status).toBe(201);
-    return created.body.id as number;
-  }
+  const { call, request, schedule, course, drop, student, newCourse } = apiCalls(ctx, 'sch');
 
   /** Sends one request and waits for its decision; returns its key and decided body. */
   async function enroll(studentId: string, courseId: number) {
@@ -35,7 +23,6 @@ describe('schedules', () => {
   }
   const setLimits = (studentId: string, limits: Record<string, unknown>) =>
     call('PUT', `/admin/students/${studentId}/limits`, limits, asAdmin);
-  const drop = (key: string) => call('DELETE', `/enrollments/${encodeURIComponent(key)}`);
 
   it('stores credits and meetings, and refuses malformed ones naming the field', async () => {
     const meetings = [{ days: 'MWF', start: '09:00', end: '09:50' }];

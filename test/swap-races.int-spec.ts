@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { LiveEvent } from '../scripts/kit.mjs';
 import { partitionOf } from '../src/queue/allocation-queue.contract.js';
-import { type ChildService, startChildService } from './support/child-service.js';
+import { WorkerPool } from './support/child-service.js';
 import { connect } from './support/db-client.js';
 import { asAdmin, courseEvents, eventually, http, useWorld } from './support/test-app.js';
 import { inParallel, randomSource, shuffled } from './support/race-kit.js';
@@ -26,21 +26,11 @@ describe('swap races', () => {
   const seed = Number(process.env.RACE_SEED ?? Date.now() % 1_000_000_007);
   const random = randomSource(seed);
   const tag = `wr${randomBytes(3).toString('hex')}`;
-  let workers: ChildService[] = [];
-  afterAll(async () => {
-    for (const worker of workers) worker.process.kill('SIGKILL');
-    await Promise.all(workers.map((worker) => worker.exited));
-  });
+  const pool = new WorkerPool(() => ({ ...ctx.world.env, ROLE: 'worker', WORKER_CONCURRENCY: '4' }));
+  afterAll(() => pool.killAll());
   const ctx = useWorld({ env: { ALLOCATION_PARTITIONS: '4' }, appEnv: { ROLE: 'api' } });
 
-  async function runWorkers(count: number): Promise<void> {
-    const started = await Promise.all(
-      Array.from({ length: count - workers.length }, () =>
-        startChildService({ ...ctx.world.env, ROLE: 'worker', WORKER_CONCURRENCY: '4' }),
-      ),
-    );
-    workers = [...workers, ...started];
-  }
+  const runWorkers = (count: number) => pool.scaleTo(count);
 
   const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
     http(ctx.baseUrl, method, path, body, headers);
@@ -192,9 +182,7 @@ describe('swap races', () => {
     const killer = killAWorker
       ? (async () => {
           await new Promise((resolve) => setTimeout(resolve, 150 + random() * 200));
-          const victim = workers.shift()!;
-          victim.process.kill('SIGKILL');
-          await victim.exited;
+          await pool.killOne();
           await runWorkers(2);
         })()
       : Promise.resolve();

@@ -1,30 +1,17 @@
-import { randomBytes } from 'node:crypto';
-import { asAdmin, courseEvents, http, newRequest, useWorld, waitForDecision } from './support/test-app.js';
+import {
+  apiCalls,
+  asAdmin,
+  courseEvents,
+  newRequest,
+  useWorld,
+  waitForDecision,
+} from './support/test-app.js';
 
 /** Swaps through HTTP, as docs/guarantees.md (Swap) says: never both courses, never neither. */
 describe('swaps', () => {
   const ctx = useWorld();
 
-  const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
-    http(ctx.baseUrl, method, path, body, headers);
-  const request = async (key: string) => (await call('GET', `/enrollments/${encodeURIComponent(key)}`)).body;
-  const schedule = async (student: string) => (await call('GET', `/students/${student}/schedule`)).body;
-  const course = async (id: number) => (await call('GET', `/courses/${id}`)).body;
-  const drop = (key: string) => call('DELETE', `/enrollments/${encodeURIComponent(key)}`);
-  let counter = 0;
-  const student = () => `swp-${process.pid}-${(counter += 1)}-${randomBytes(2).toString('hex')}`;
-
-  async function newCourse(capacity: number, credits = 0, meetings: unknown[] = []): Promise<number> {
-    const code = `W${(counter += 1)}-${randomBytes(3).toString('hex')}`;
-    const created = await call(
-      'POST',
-      '/courses',
-      { code, title: code, capacity, credits, meetings },
-      asAdmin,
-    );
-    expect(created.status).toBe(201);
-    return created.body.id as number;
-  }
+  const { call, request, schedule, course, drop, student, newCourse } = apiCalls(ctx, 'swp');
 
   /** Sends one request (a swap if swapFor is given) and waits for its decision. */
   async function enroll(studentId: string, courseId: number, swapFor?: string) {

@@ -59,3 +59,40 @@ export async function startChildService(
   );
   return { process: child, baseUrl, lines, stderr, exited };
 }
+
+/**
+ * A race test's worker processes (the built service, ROLE=worker): started, or stopped gracefully (SIGTERM),
+ * until a count run; one killed (SIGKILL) as a crash would; all killed when the test ends.
+ */
+export class WorkerPool {
+  private workers: ChildService[] = [];
+
+  constructor(private readonly env: () => Record<string, string | undefined>) {}
+
+  async scaleTo(count: number): Promise<void> {
+    while (this.workers.length > count) {
+      const worker = this.workers.pop()!;
+      worker.process.kill('SIGTERM');
+      const exit = await worker.exited;
+      if (exit.code !== 0) throw new Error(`a worker stopped by SIGTERM exited ${JSON.stringify(exit)}`);
+    }
+    const started = await Promise.all(
+      Array.from({ length: count - this.workers.length }, () => startChildService(this.env())),
+    );
+    this.workers = [...this.workers, ...started];
+  }
+
+  /** Kills the oldest worker (SIGKILL) and waits until it is gone. */
+  async killOne(): Promise<void> {
+    const victim = this.workers.shift();
+    if (!victim) return;
+    victim.process.kill('SIGKILL');
+    await victim.exited;
+  }
+
+  async killAll(): Promise<void> {
+    for (const worker of this.workers) worker.process.kill('SIGKILL');
+    await Promise.all(this.workers.map((worker) => worker.exited));
+    this.workers = [];
+  }
+}

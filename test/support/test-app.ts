@@ -300,3 +300,33 @@ export function partitionQueueOf(app: TestApp, courseId: number): Queue<Allocati
     },
   );
 }
+
+/**
+ * The calls a schedule or swap test makes through HTTP, on the world's API (reads answer with the body),
+ * and fresh students and courses whose names start with `prefix`.
+ */
+export function apiCalls(ctx: WorldContext, prefix: string) {
+  const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+    http(ctx.baseUrl, method, path, body, headers);
+  let counter = 0;
+  return {
+    call,
+    request: async (key: string) => (await call('GET', `/enrollments/${encodeURIComponent(key)}`)).body,
+    schedule: async (student: string) => (await call('GET', `/students/${student}/schedule`)).body,
+    course: async (id: number) => (await call('GET', `/courses/${id}`)).body,
+    drop: (key: string) => call('DELETE', `/enrollments/${encodeURIComponent(key)}`),
+    student: () => `${prefix}-${process.pid}-${(counter += 1)}-${randomBytes(2).toString('hex')}`,
+    /** A course with these seats, credits and meetings; resolves with its id. */
+    async newCourse(capacity: number, credits = 0, meetings: unknown[] = []): Promise<number> {
+      const code = `${prefix.toUpperCase()}${(counter += 1)}-${randomBytes(3).toString('hex')}`;
+      const created = await call(
+        'POST',
+        '/courses',
+        { code, title: code, capacity, credits, meetings },
+        asAdmin,
+      );
+      if (created.status !== 201) throw new Error(`POST /courses answered ${created.status}`);
+      return created.body.id as number;
+    },
+  };
+}

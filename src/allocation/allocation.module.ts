@@ -7,6 +7,7 @@ import { BatchDrain } from './batch-drain.js';
 import { BatchReport } from './batch-report.js';
 import { FailedJobSweep } from './failed-job-sweep.js';
 import { FailureIsolation } from './failure-isolation.js';
+import { OfferExpiry } from './offer-expiry.js';
 import { PartitionWorkers } from './partition-workers.js';
 
 /** The worker: partition workers take jobs, the batch drain decides them through the course ledger. */
@@ -20,6 +21,7 @@ import { PartitionWorkers } from './partition-workers.js';
     FailureIsolation,
     FailedJobSweep,
     BatchReport,
+    OfferExpiry,
   ],
 })
 export class AllocationModule {}

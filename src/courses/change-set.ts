@@ -18,7 +18,7 @@ import {
   type WaitingEntry,
   writeChange,
 } from './ledger.statements.js';
-import { type CourseCounters, freeSeat, freeSeats } from './seat.rules.js';
+import { acceptOffer, type CourseCounters, freeSeat, freeSeats, releaseOffer } from './seat.rules.js';
 
 /** The courses a change involves grew while it waited for their locks: start again with the larger set. */
 export class InvolvementChanged extends Error {
@@ -44,6 +44,8 @@ interface PlannedWrite extends CourseChangeWrite {
   drops: Array<{ idempotencyKey: string; reason: DropReason | null }>;
   promoted: number[];
   departed: number[];
+  offered: number[];
+  accepted: string[];
 }
 
 /** One course's part of a change: its counters before the write (freed seats applied), and its write. */
@@ -54,17 +56,19 @@ export interface CoursePlan {
 }
 
 /** What this transaction has planned for a request, over what the rows still say. */
-type Planned = { state: 'promoted'; courseId: number; position: number } | { state: 'dropped' };
+type Planned = { state: 'promoted' | 'offered'; courseId: number; position: number } | { state: 'dropped' };
 
 /** A swap's named request as a promotion finds it: held in a course, or gone (null). */
 interface HeldTarget {
   idempotencyKey: string;
   studentId: string;
   courseId: number;
-  held: 'enrolled' | 'waitlisted';
+  held: 'enrolled' | 'waitlisted' | 'offered';
   /** Its waiting place (stored position), or, if this transaction promoted it, the place it was promoted from. */
   position: number | null;
+  /** Promoted, or offered a seat, by this transaction (not written yet). */
   promotedHere: boolean;
+  offeredHere?: boolean;
 }
 
 /**
@@ -89,7 +93,16 @@ export class ChangeSet {
       this.plans.set(course.id, {
         course,
         counters: countersOf(course),
-        write: { events: [], decided: 0, drops: [], promoted: [], departed: [] },
+        write: {
+          events: [],
+          decided: 0,
+          drops: [],
+          promoted: [],
+          departed: [],
+          offered: [],
+          accepted: [],
+          offerTtlSeconds: course.offerTtlS,
+        },
       });
     }
   }
@@ -122,6 +135,46 @@ export class ChangeSet {
     this.recordDrop(plan, idempotencyKey, studentId, reason);
   }
 
+  /** An offered request let go (declined, or its deadline passed): its held seat is free again. */
+  releaseOffer(
+    courseId: number,
+    idempotencyKey: string,
+    studentId: string,
+    reason: 'declined' | 'offer_expired',
+  ): void {
+    const plan = this.plan(courseId);
+    plan.counters = releaseOffer(plan.counters);
+    this.planned.set(idempotencyKey, { state: 'dropped' });
+    plan.write.drops.push({ idempotencyKey, reason });
+    plan.write.events.push({
+      type: reason === 'offer_expired' ? 'offer_expired' : 'dropped',
+      idempotencyKey,
+      studentId,
+      status: 'dropped',
+      reason,
+    });
+    this.toFill.add(courseId);
+  }
+
+  /** An offered request enrolled (an accept, or the switch to auto): its held seat becomes taken. */
+  acceptOffer(courseId: number, idempotencyKey: string, studentId: string): void {
+    const plan = this.plan(courseId);
+    plan.counters = acceptOffer(plan.counters);
+    plan.write.accepted.push(idempotencyKey);
+    plan.write.events.push({ type: 'promoted', idempotencyKey, studentId, status: 'enrolled' });
+  }
+
+  /** The request a swap names given up, as it stands (enrolled, waiting or offered), in its own course. */
+  giveUp(named: {
+    idempotencyKey: string;
+    studentId: string;
+    courseId: number;
+    status: 'enrolled' | 'waitlisted' | 'offered';
+    position: number | null;
+  }): Promise<void> {
+    return this.swapOut({ ...named, held: named.status, promotedHere: false });
+  }
+
   /** Marks courses whose free seats may now go to their waitlists (a capacity raise, a lifted block). */
   mayFill(courseIds: Iterable<number>): void {
     for (const id of courseIds) this.toFill.add(id);
@@ -152,6 +205,7 @@ export class ChangeSet {
         write.events.length === 0 &&
         write.drops.length === 0 &&
         write.promoted.length === 0 &&
+        write.offered.length === 0 &&
         write.decided === 0;
       if (idle && !last) continue;
       times.push(
@@ -174,10 +228,11 @@ export class ChangeSet {
   private async fillCourse(plan: CoursePlan, alsoLock: readonly string[]): Promise<void> {
     const course = scheduledCourse(plan.course);
     const nobodyBlocked = nobodyBlockedIn(plan.course);
+    const offering = plan.course.waitlistMode === 'offer';
     let after = plan.counters.waitlistOffset;
     for (;;) {
-      const removed = new Set([...plan.write.promoted, ...plan.write.departed]);
-      const seats = freeSeats(plan.counters) - plan.write.promoted.length;
+      const removed = new Set([...plan.write.promoted, ...plan.write.departed, ...plan.write.offered]);
+      const seats = freeSeats(plan.counters) - plan.write.promoted.length - plan.write.offered.length;
       const waiting = plan.counters.waitlistLength - removed.size;
       const wanted = Math.min(seats, waiting);
       if (wanted <= 0) return;
@@ -197,9 +252,10 @@ export class ChangeSet {
       if (missing.length > 0) throw new InvolvementChanged([...new Set(missing)]);
       const swapOf = (entry: WaitingEntry): SwapTarget | null => {
         const target = targets.get(entry.idempotencyKey);
-        return target
-          ? { course: scheduledCourse(this.plan(target.courseId).course), held: target.held }
-          : null;
+        if (!target) return null;
+        // An offered request holds no seat: as a schedule sees it, it still waits.
+        const held = target.held === 'enrolled' ? 'enrolled' : 'waitlisted';
+        return { course: scheduledCourse(this.plan(target.courseId).course), held };
       };
       let candidates = entries;
       if (!nobodyBlocked) {
@@ -211,6 +267,18 @@ export class ChangeSet {
       await this.book.lock([...candidates.map((entry) => entry.studentId), ...alsoLock]);
       const schedules = this.book.schedules();
       const promoted = choosePromotions(course, wanted, candidates, schedules, swapOf);
+      if (offering) {
+        // Offer mode: the seat is held for them; their schedules change (and their swaps happen) on accept.
+        for (const entry of promoted) {
+          plan.write.offered.push(entry.position);
+          this.planned.set(entry.idempotencyKey, {
+            state: 'offered',
+            courseId: course.id,
+            position: entry.position,
+          });
+        }
+        continue;
+      }
       this.book.update(schedules);
       for (const entry of promoted) {
         plan.write.promoted.push(entry.position);
@@ -231,6 +299,16 @@ export class ChangeSet {
     const planned = this.planned.get(entry.swapFor);
     const base = { idempotencyKey: entry.swapFor, studentId: entry.studentId };
     if (planned?.state === 'dropped') return null;
+    if (planned?.state === 'offered') {
+      return {
+        ...base,
+        courseId: planned.courseId,
+        held: 'offered',
+        position: planned.position,
+        promotedHere: false,
+        offeredHere: true,
+      };
+    }
     if (planned?.state === 'promoted') {
       return {
         ...base,
@@ -240,7 +318,13 @@ export class ChangeSet {
         promotedHere: true,
       };
     }
-    if (entry.targetStatus !== 'enrolled' && entry.targetStatus !== 'waitlisted') return null;
+    if (
+      entry.targetStatus !== 'enrolled' &&
+      entry.targetStatus !== 'waitlisted' &&
+      entry.targetStatus !== 'offered'
+    ) {
+      return null;
+    }
     return {
       ...base,
       courseId: entry.targetCourseId!,
@@ -258,9 +342,16 @@ export class ChangeSet {
   private async swapOut(target: HeldTarget): Promise<void> {
     const plan = this.plan(target.courseId);
     this.planned.set(target.idempotencyKey, { state: 'dropped' });
-    if (target.promotedHere) {
+    if (target.offeredHere) {
+      plan.write.offered = plan.write.offered.filter((position) => position !== target.position);
+      plan.write.departed.push(target.position!);
+      this.toFill.add(target.courseId);
+    } else if (target.promotedHere) {
       plan.write.promoted = plan.write.promoted.filter((position) => position !== target.position);
       plan.write.departed.push(target.position!);
+      this.toFill.add(target.courseId);
+    } else if (target.held === 'offered') {
+      plan.counters = releaseOffer(plan.counters);
       this.toFill.add(target.courseId);
     } else if (target.held === 'enrolled') {
       plan.counters = freeSeat(plan.counters);

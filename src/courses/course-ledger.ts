@@ -9,6 +9,7 @@ import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 import type { Meeting } from '../schedules/meeting.js';
 import { ScheduleBook } from '../schedules/schedule-book.js';
 import {
+  blockOf,
   dropCourse,
   joinWaitlist,
   leaveWaitlist,
@@ -21,7 +22,7 @@ import {
 } from '../schedules/schedule.rules.js';
 import type { ScheduleDefaults } from '../schedules/schedule.statements.js';
 import { ChangeSet, InvolvementChanged, nobodyBlockedIn, scheduledCourse } from './change-set.js';
-import { Course } from './course.entity.js';
+import { Course, type WaitlistMode } from './course.entity.js';
 import { assertWindowOrder } from './course-window.js';
 import {
   countersOf,
@@ -39,6 +40,7 @@ import {
   changeCapacity,
   type CounterChange,
   decideJob,
+  freeSeats,
   type JobDecision,
   withdrawalOf,
 } from './seat.rules.js';
@@ -72,6 +74,8 @@ export interface NewCourse {
   closesAt: Date | null;
   credits: number;
   meetings: Meeting[];
+  waitlistMode: WaitlistMode;
+  offerTtlS: number;
 }
 
 /** What PATCH /courses/:id may change; undefined leaves a field as it is, null clears a window side. */
@@ -82,6 +86,8 @@ export interface CourseChanges {
   closesAt?: Date | null;
   credits?: number;
   meetings?: Meeting[];
+  waitlistMode?: WaitlistMode;
+  offerTtlS?: number;
 }
 
 /** A student's own limits (null: the configured default). */
@@ -202,13 +208,17 @@ export class CourseLedger {
         if (held && !locked.some((one) => one.id === named.courseId)) {
           throw new InvolvementChanged([named.courseId]);
         }
-        const target: SwapTarget | null =
-          held && (named.status === 'enrolled' || named.status === 'waitlisted')
-            ? {
-                course: scheduledCourse(locked.find((one) => one.id === named.courseId)!),
-                held: named.status,
-              }
+        const namedStatus =
+          held && ['enrolled', 'waitlisted', 'offered'].includes(named.status)
+            ? (named.status as 'enrolled' | 'waitlisted' | 'offered')
             : null;
+        // An offered request holds no seat: as a schedule sees it, it still waits.
+        const target: SwapTarget | null = namedStatus
+          ? {
+              course: scheduledCourse(locked.find((one) => one.id === named!.courseId)!),
+              held: namedStatus === 'enrolled' ? 'enrolled' : 'waitlisted',
+            }
+          : null;
         const book = new ScheduleBook(manager, this.defaults);
         await book.lock([request.studentId]);
         const schedule = book.get(request.studentId);
@@ -239,24 +249,18 @@ export class CourseLedger {
             eventsWritten: counters.eventsWritten,
           };
         }
-        if (decision.status === 'enrolled' && target) {
-          if (target.held === 'enrolled') {
-            change.dropSeat(named!.courseId, swapFor, request.studentId, 'swapped');
-            // The seat given up may lift the student's own blocks on the courses they wait on.
-            if (!nobodyBlockedIn(locked.find((one) => one.id === named!.courseId)!)) {
-              change.mayFill(locked.map((one) => one.id));
-            }
-          } else {
-            const namedCourse = locked.find((one) => one.id === named!.courseId)!;
-            const position = named!.waitlistPosition! + namedCourse.waitlistOffset;
-            const after = await removeFromWaitlist(
-              manager,
-              namedCourse.id,
-              countersOf(namedCourse),
-              position,
-            );
-            change.droppedFromWaitlist(namedCourse.id, after, swapFor, request.studentId, 'swapped');
-          }
+        if (decision.status === 'enrolled' && namedStatus) {
+          const namedCourse = locked.find((one) => one.id === named!.courseId)!;
+          // Its seat, held seat or waiting place is handed on; a seat given up may lift the student's own
+          // blocks on the courses they wait on (all locked).
+          await change.giveUp({
+            idempotencyKey: swapFor,
+            studentId: request.studentId,
+            courseId: namedCourse.id,
+            status: namedStatus,
+            position:
+              namedStatus === 'waitlisted' ? named!.waitlistPosition! + namedCourse.waitlistOffset : null,
+          });
         }
         await change.fill();
         await change.write();
@@ -338,7 +342,7 @@ export class CourseLedger {
         courses
           .filter((course) => {
             const asking = pending.filter((request) => request.courseId === course.id).length;
-            return nobodyBlockedIn(course) && course.capacity - course.seatsTaken >= asking;
+            return nobodyBlockedIn(course) && freeSeats(countersOf(course)) >= asking;
           })
           .map((course) => course.id),
       );
@@ -410,6 +414,7 @@ export class CourseLedger {
           return {
             ...request,
             swapFor: request.swapFor ?? null,
+            offerExpiresAt: null,
             requestedAt: new Date(request.requestedAt),
             status: 'cancelled',
             reason: null,
@@ -426,7 +431,9 @@ export class CourseLedger {
         const book = new ScheduleBook(
           manager,
           this.defaults,
-          () => withdrawal === 'drop_seat' && (locked.length > 1 || !nobodyBlockedIn(course!)),
+          () =>
+            (withdrawal === 'drop_seat' || withdrawal === 'decline') &&
+            (locked.length > 1 || !nobodyBlockedIn(course!)),
           // Lock without writing: a waiting student always has a row, and a dropping one without a row
           // (who held only courses without meetings or credits) gets it with the drop's write.
           false,
@@ -442,6 +449,12 @@ export class CourseLedger {
           book.set(dropCourse(book.get(request.studentId), scheduledCourse(course!)));
           change.mayFill(locked.filter((other) => other.id !== course!.id).map((other) => other.id));
           await change.fill();
+        } else if (withdrawal === 'decline') {
+          // An offer declined: the held seat is offered to the next in the same transaction.
+          await book.lock([request.studentId]);
+          change.releaseOffer(course!.id, request.idempotencyKey, request.studentId, 'declined');
+          book.set(leaveWaitlist(book.get(request.studentId)));
+          await change.fill();
         } else {
           await book.lock([request.studentId]);
           const position = current!.waitlistPosition! + course!.waitlistOffset;
@@ -450,9 +463,156 @@ export class CourseLedger {
           book.set(leaveWaitlist(book.get(request.studentId)));
         }
         const [at] = await change.write();
-        return { ...current!, status: 'dropped', waitlistPosition: null, droppedAt: at, blockedReason: null };
+        return {
+          ...current!,
+          status: 'dropped',
+          reason: withdrawal === 'decline' ? 'declined' : current!.reason,
+          waitlistPosition: null,
+          droppedAt: at,
+          offerExpiresAt: null,
+          blockedReason: null,
+        };
       },
     );
+  }
+
+  /**
+   * Accepts an offer (contract v3, Offers): under the course's lock (and the swap's, and the courses its
+   * student waits on), an `offered` request before its deadline becomes `enrolled`, its held seat taken,
+   * and its swap, if it has one, carried out. The deadline decides: past it the accept is refused even if
+   * the expiry has not run yet. A repeat (already enrolled) answers the same state. Refused, nothing
+   * changes: not offered (409 naming its status), expired, or blocked by the student's schedule now (the
+   * offer stands until its deadline).
+   */
+  acceptOffer(request: LedgerRequest): Promise<DecidedRequest> {
+    return this.inCourses(
+      [request.courseId],
+      (manager) =>
+        // Enrolling lifts no block elsewhere; a swap's seat given up may (its student's waiting courses).
+        request.swapFor ? this.swapCourses(manager, request.studentId, request.swapFor) : Promise.resolve([]),
+      async (manager, locked) => {
+        const current = await this.decisions.find(request.idempotencyKey, manager);
+        if (current?.status === 'enrolled') return current;
+        if (current?.status !== 'offered') {
+          throw new DomainError(
+            DomainErrorCode.OfferNotOpen,
+            `request ${request.idempotencyKey} is ${current?.status ?? 'queued'}, not offered; there is no offer to accept`,
+          );
+        }
+        const [{ expired }]: Array<{ expired: boolean }> = await manager.query(
+          'SELECT offer_expires_at <= clock_timestamp() AS expired FROM decisions WHERE idempotency_key = $1',
+          [request.idempotencyKey],
+        );
+        if (expired) {
+          throw new DomainError(
+            DomainErrorCode.OfferExpired,
+            `the offer to request ${request.idempotencyKey} expired at ${current.offerExpiresAt!.toISOString()}`,
+          );
+        }
+        const course = locked.find((one) => one.id === request.courseId)!;
+        const book = new ScheduleBook(manager, this.defaults);
+        const change = new ChangeSet(manager, book, locked);
+        const blocked = await this.seatOffer(manager, change, book, locked, course, current);
+        if (blocked) {
+          throw new DomainError(
+            DomainErrorCode.OfferBlocked,
+            `accepting would break student ${request.studentId}'s schedule now (${blocked}); the offer stands until ${current.offerExpiresAt!.toISOString()}`,
+          );
+        }
+        await change.fill();
+        const [at] = await change.write();
+        return { ...current, status: 'enrolled', promotedAt: at, offerExpiresAt: null };
+      },
+    );
+  }
+
+  /**
+   * Enrolls an offered request in `change` (its held seat taken, its swap carried out), unless its student's
+   * schedule blocks it now: then nothing changes and the block is returned.
+   */
+  private async seatOffer(
+    manager: EntityManager,
+    change: ChangeSet,
+    book: ScheduleBook,
+    locked: readonly Course[],
+    course: Course,
+    offer: DecidedRequest,
+  ): Promise<'time_conflict' | 'max_credits' | null> {
+    const named = offer.swapFor ? await this.decisions.find(offer.swapFor, manager) : null;
+    const namedStatus =
+      named && ['enrolled', 'waitlisted', 'offered'].includes(named.status)
+        ? (named.status as 'enrolled' | 'waitlisted' | 'offered')
+        : null;
+    if (namedStatus && !locked.some((one) => one.id === named!.courseId)) {
+      throw new InvolvementChanged([named!.courseId]);
+    }
+    const target: SwapTarget | null = namedStatus
+      ? {
+          course: scheduledCourse(locked.find((one) => one.id === named!.courseId)!),
+          held: namedStatus === 'enrolled' ? 'enrolled' : 'waitlisted',
+        }
+      : null;
+    await book.lock([offer.studentId]);
+    const schedule = book.get(offer.studentId);
+    const blocked = blockOf(withoutSwapped(schedule, target), scheduledCourse(course));
+    if (blocked) return blocked;
+    change.acceptOffer(course.id, offer.idempotencyKey, offer.studentId);
+    book.set(swapInto(schedule, scheduledCourse(course), target, true));
+    if (namedStatus) {
+      const namedCourse = locked.find((one) => one.id === named!.courseId)!;
+      await change.giveUp({
+        idempotencyKey: named!.idempotencyKey,
+        studentId: offer.studentId,
+        courseId: namedCourse.id,
+        status: namedStatus,
+        position: namedStatus === 'waitlisted' ? named!.waitlistPosition! + namedCourse.waitlistOffset : null,
+      });
+    }
+    return null;
+  }
+
+  /**
+   * Ends a course's offers whose deadline has passed (contract v3, Offers): each `dropped`, reason
+   * `offer_expired`, and its seat offered to the next in the same transaction. Idempotent under the course
+   * lock, so any number of processes may sweep at once. Resolves with how late each expiry ran (seconds).
+   */
+  expireOffers(courseId: number): Promise<number[]> {
+    return this.inCourses(
+      [courseId],
+      // An expiry changes no one's credits or meetings, so it lifts no block elsewhere.
+      () => Promise.resolve([]),
+      async (manager, locked) => {
+        if (!locked.some((one) => one.id === courseId)) return [];
+        const due: Array<{ idempotency_key: string; student_id: string; late: number }> = await manager.query(
+          `SELECT idempotency_key, student_id,
+                  extract(epoch FROM clock_timestamp() - offer_expires_at)::float8 AS late
+             FROM decisions WHERE course_id = $1 AND status = 'offered' AND offer_expires_at <= clock_timestamp()
+            ORDER BY offer_expires_at, idempotency_key`,
+          [courseId],
+        );
+        if (due.length === 0) return [];
+        const book = new ScheduleBook(manager, this.defaults);
+        await book.lock(due.map((offer) => offer.student_id));
+        const change = new ChangeSet(manager, book, locked);
+        for (const offer of due) {
+          change.releaseOffer(courseId, offer.idempotency_key, offer.student_id, 'offer_expired');
+          book.set(leaveWaitlist(book.get(offer.student_id)));
+        }
+        await change.fill();
+        await change.write();
+        return due.map((offer) => offer.late);
+      },
+    );
+  }
+
+  /** The courses whose offers are past their deadline, oldest first: the expiry sweep's work. */
+  async coursesWithExpiredOffers(limit: number): Promise<number[]> {
+    const rows: Array<{ course_id: number }> = await this.dataSource.query(
+      `SELECT course_id FROM decisions WHERE status = 'offered' AND offer_expires_at <= now()
+        GROUP BY course_id ORDER BY min(offer_expires_at) LIMIT $1`,
+      [limit],
+    );
+    return rows.map((row) => row.course_id);
   }
 
   /**
@@ -464,9 +624,13 @@ export class CourseLedger {
    */
   changeCourse(courseId: number, changes: CourseChanges): Promise<Course> {
     const reshaped = changes.credits !== undefined || changes.meetings !== undefined;
+    const toAuto = changes.waitlistMode === 'auto';
     return this.inCourses(
       [courseId],
-      (manager) => (reshaped ? this.waitingCoursesOfEnrolled(manager, courseId) : Promise.resolve([])),
+      async (manager) => [
+        ...(reshaped ? await this.waitingCoursesOfEnrolled(manager, courseId) : []),
+        ...(toAuto ? await this.liveOfferCourses(manager, courseId) : []),
+      ],
       async (manager, locked) => {
         const course = locked.find((one) => one.id === courseId);
         if (!course)
@@ -484,7 +648,8 @@ export class CourseLedger {
           if (!changed) {
             throw new DomainError(
               DomainErrorCode.CapacityBelowSeatsTaken,
-              `capacity ${changes.capacity} is below the ${course.seatsTaken} seats taken; nobody loses a seat`,
+              `capacity ${changes.capacity} is below the ${course.seatsTaken} seats taken and ` +
+                `${course.seatsHeld} held for offers; nobody loses a seat`,
             );
           }
           plan.counters = changed;
@@ -494,10 +659,15 @@ export class CourseLedger {
           ? await manager.query('SELECT student_id FROM enrollments WHERE course_id = $1', [courseId])
           : [];
         await book.lock(enrolled.map((row) => row.student_id));
+        const wasOffering = course.waitlistMode === 'offer';
         course.credits = changes.credits ?? course.credits;
         course.meetings = changes.meetings ?? course.meetings;
+        course.waitlistMode = changes.waitlistMode ?? course.waitlistMode;
+        course.offerTtlS = changes.offerTtlS ?? course.offerTtlS;
+        plan.write.offerTtlSeconds = course.offerTtlS;
         await manager.query(
-          `UPDATE courses SET title = $2, opens_at = $3, closes_at = $4, credits = $5, meetings = $6::jsonb
+          `UPDATE courses SET title = $2, opens_at = $3, closes_at = $4, credits = $5, meetings = $6::jsonb,
+                              waitlist_mode = $7, offer_ttl_s = $8
             WHERE id = $1`,
           [
             course.id,
@@ -506,10 +676,18 @@ export class CourseLedger {
             closesAt,
             course.credits,
             JSON.stringify(course.meetings),
+            course.waitlistMode,
+            course.offerTtlS,
           ],
         );
         for (const { student_id } of enrolled) {
           book.set(settle(book.get(student_id), { course: scheduledCourse(course) }));
+        }
+        // Back to auto: the live offers are enrolled now, those their students' schedules allow; an offer
+        // a schedule blocks stands until its deadline.
+        if (wasOffering && course.waitlistMode === 'auto') {
+          const offers = await this.decisions.offeredIn(courseId, manager);
+          for (const offer of offers) await this.seatOffer(manager, change, book, locked, course, offer);
         }
         change.mayFill(reshaped ? locked.map((one) => one.id) : [courseId]);
         await change.fill();
@@ -658,6 +836,21 @@ export class CourseLedger {
     const rows: Array<{ course_id: number }> = await manager.query(
       'SELECT course_id FROM waitlist_entries WHERE student_id = $1',
       [studentId],
+    );
+    return rows.map((row) => row.course_id);
+  }
+
+  /**
+   * What enrolling a course's live offers involves: the courses their swaps name, and the courses their
+   * students wait on (a swap's seat given up may lift a block there).
+   */
+  private async liveOfferCourses(manager: EntityManager, courseId: number): Promise<number[]> {
+    const rows: Array<{ course_id: number }> = await manager.query(
+      `SELECT t.course_id FROM decisions o JOIN decisions t ON t.idempotency_key = o.swap_for
+        WHERE o.course_id = $1 AND o.status = 'offered'
+       UNION SELECT w.course_id FROM decisions o JOIN waitlist_entries w ON w.student_id = o.student_id
+        WHERE o.course_id = $1 AND o.status = 'offered' AND o.swap_for IS NOT NULL`,
+      [courseId],
     );
     return rows.map((row) => row.course_id);
   }

@@ -1,9 +1,17 @@
 import { Check, Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 import { type Meeting, numericColumn } from '../schedules/meeting.js';
 
+export type WaitlistMode = 'auto' | 'offer';
+export const WAITLIST_MODES: readonly WaitlistMode[] = ['auto', 'offer'];
+
 @Entity({ name: 'courses' })
 @Check('courses_capacity_range', '"capacity" >= 0 AND "capacity" <= 100000')
-@Check('courses_seats_within_capacity', '"seats_taken" >= 0 AND "seats_taken" <= "capacity"')
+@Check(
+  'courses_seats_within_capacity',
+  '"seats_taken" >= 0 AND "seats_held" >= 0 AND "seats_taken" + "seats_held" <= "capacity"',
+)
+@Check('courses_waitlist_mode_known', `"waitlist_mode" IN ('auto', 'offer')`)
+@Check('courses_offer_ttl_range', '"offer_ttl_s" >= 60 AND "offer_ttl_s" <= 604800')
 @Check('courses_waitlist_non_negative', '"waitlist_length" >= 0')
 @Check('courses_credits_grid', '"credits" >= 0 AND "credits" <= 40 AND "credits" * 2 = trunc("credits" * 2)')
 @Check('courses_window_order', '"opens_at" IS NULL OR "closes_at" IS NULL OR "opens_at" < "closes_at"')
@@ -28,8 +36,20 @@ export class Course {
   @Column({ name: 'seats_taken', type: 'integer', default: 0 })
   seatsTaken!: number;
 
+  /** Seats held for offered requests (offer mode): neither free nor taken until accepted or let go. */
+  @Column({ name: 'seats_held', type: 'integer', default: 0 })
+  seatsHeld!: number;
+
   @Column({ name: 'waitlist_length', type: 'integer', default: 0 })
   waitlistLength!: number;
+
+  /** auto: a freed seat enrolls the first waiting request that may take it; offer: it is offered to it. */
+  @Column({ name: 'waitlist_mode', type: 'varchar', length: 8, default: 'auto' })
+  waitlistMode!: WaitlistMode;
+
+  /** How long an offer stands, in seconds. */
+  @Column({ name: 'offer_ttl_s', type: 'integer', default: 86400 })
+  offerTtlS!: number;
 
   /** Requests decided for this course so far; queue depth is accepted (Redis) minus this. */
   @Column({ name: 'requests_decided', type: 'integer', default: 0 })

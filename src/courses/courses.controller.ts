@@ -123,6 +123,8 @@ export class CoursesController {
       closesAt: dto.closes_at === undefined ? undefined : dateOrNull(dto.closes_at),
       credits: dto.credits,
       meetings: dto.meetings,
+      waitlistMode: dto.waitlist_mode,
+      offerTtlS: dto.offer_ttl_s,
     });
     return CourseResponse.from(course);
   }

@@ -60,6 +60,8 @@ export class CoursesService {
       closesAt: dateOrNull(dto.closes_at),
       credits: dto.credits ?? 0,
       meetings: dto.meetings ?? [],
+      waitlistMode: dto.waitlist_mode ?? 'auto',
+      offerTtlS: dto.offer_ttl_s ?? 86400,
     });
   }
 

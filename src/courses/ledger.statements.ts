@@ -10,6 +10,7 @@ import {
   type JobDecision,
   departEntries,
   leaveWaitlist,
+  offerSeats,
   promoteEntries,
 } from './seat.rules.js';
 
@@ -45,6 +46,7 @@ export function countersOf(course: Course): CourseCounters {
   return {
     capacity: course.capacity,
     seatsTaken: course.seatsTaken,
+    seatsHeld: course.seatsHeld,
     waitlistOffset: course.waitlistOffset,
     waitlistLength: course.waitlistLength,
     eventsWritten: course.eventsWritten,
@@ -261,6 +263,11 @@ export interface CourseChangeWrite {
   promoted?: readonly number[];
   /** Waiting places given up by a swap (stored positions): removed with the promotions, in one shift. */
   departed?: readonly number[];
+  /** Waiting requests offered a held seat (offer mode; stored positions), with how long the offer stands. */
+  offered?: readonly number[];
+  offerTtlSeconds?: number;
+  /** Offered requests enrolled (an accept, or the switch to auto): their held seats become taken. */
+  accepted?: readonly string[];
   /** Load rows to write in the same statement (locked by the transaction). */
   loads?: readonly LoadWrite[];
 }
@@ -282,14 +289,23 @@ export async function writeChange(
 ): Promise<Date> {
   const promoted = change.promoted ?? [];
   const departed = change.departed ?? [];
+  const offered = change.offered ?? [];
+  const accepted = change.accepted ?? [];
   const drops = change.drops ?? [];
-  const removed = [...promoted, ...departed];
-  const after = departEntries(promoteEntries(counters, promoted.length), departed.length);
+  const removed = [...promoted, ...departed, ...offered];
+  const after = offerSeats(
+    departEntries(promoteEntries(counters, promoted.length), departed.length),
+    offered.length,
+  );
   const firstPromotedSeq = counters.eventsWritten + change.events.length + 1;
+  const firstOfferedSeq = firstPromotedSeq + promoted.length;
   // TypeORM answers an UPDATE … RETURNING with [rows, affected count].
-  const [[row]]: [Array<{ promoted: number; departed: number; at: Date }>, number] = await manager.query(
+  const [[row]]: [
+    Array<{ promoted: number; departed: number; offered: number; accepted: number; at: Date }>,
+    number,
+  ] = await manager.query(
     `WITH dropped AS (
-       UPDATE decisions SET status = 'dropped', dropped_at = now(), reason = x.reason
+       UPDATE decisions SET status = 'dropped', dropped_at = now(), reason = x.reason, offer_expires_at = NULL
          FROM unnest($9::varchar[], $15::varchar[]) AS x(key, reason)
         WHERE decisions.idempotency_key = x.key RETURNING decisions.idempotency_key
      ), freed AS (
@@ -299,6 +315,19 @@ export async function writeChange(
        RETURNING idempotency_key, student_id, position
      ), departed AS (
        DELETE FROM waitlist_entries WHERE course_id = $1 AND position = ANY($16::int[]) RETURNING position
+     ), offers AS (
+       DELETE FROM waitlist_entries WHERE course_id = $1 AND position = ANY($18::int[])
+       RETURNING idempotency_key, student_id, position
+     ), offered AS (
+       UPDATE decisions SET status = 'offered', offer_expires_at = now() + make_interval(secs => $19)
+         FROM offers WHERE decisions.idempotency_key = offers.idempotency_key
+     ), accepted AS (
+       UPDATE decisions SET status = 'enrolled', promoted_at = now(), offer_expires_at = NULL
+        WHERE idempotency_key = ANY($20::varchar[]) AND status = 'offered'
+       RETURNING idempotency_key, student_id
+     ), accepted_seats AS (
+       INSERT INTO enrollments (course_id, student_id, idempotency_key)
+       SELECT $1, student_id, idempotency_key FROM accepted
      ), passed_over AS (
        UPDATE waitlist_entries w
           SET position = w.position + (SELECT count(*) FROM unnest($17::int[]) AS p WHERE p > w.position)
@@ -318,12 +347,17 @@ export async function writeChange(
        UNION ALL
        SELECT $1, $12 + p.ord - 1, 'promoted', h.idempotency_key, h.student_id, 'enrolled', NULL, NULL
          FROM heads h JOIN unnest($10::int[]) WITH ORDINALITY AS p(position, ord) ON p.position = h.position
+       UNION ALL
+       SELECT $1, $21 + p.ord - 1, 'offered', o.idempotency_key, o.student_id, 'offered', NULL, NULL
+         FROM offers o JOIN unnest($18::int[]) WITH ORDINALITY AS p(position, ord) ON p.position = o.position
      ), ${writeLoadsSql(14)}
      UPDATE courses
         SET capacity = $2, seats_taken = $3, waitlist_offset = $4, waitlist_length = $5,
-            requests_decided = requests_decided + $6, events_written = $12 + cardinality($10::int[]) - 1
+            requests_decided = requests_decided + $6, seats_held = $22,
+            events_written = $21 + cardinality($18::int[]) - 1
       WHERE id = $1
      RETURNING (SELECT count(*)::int FROM heads) AS promoted, (SELECT count(*)::int FROM departed) AS departed,
+               (SELECT count(*)::int FROM offers) AS offered, (SELECT count(*)::int FROM accepted) AS accepted,
                now() AS at`,
     [
       courseId,
@@ -343,13 +377,24 @@ export async function writeChange(
       drops.map((drop) => drop.reason),
       departed,
       removed,
+      offered,
+      change.offerTtlSeconds ?? 0,
+      accepted,
+      firstOfferedSeq,
+      after.seatsHeld,
     ],
   );
-  if (row.promoted !== promoted.length || row.departed !== departed.length) {
+  if (
+    row.promoted !== promoted.length ||
+    row.departed !== departed.length ||
+    row.offered !== offered.length ||
+    row.accepted !== accepted.length
+  ) {
     // The plan and the rows disagree: roll back rather than write a wrong waitlist.
     throw new Error(
-      `course ${courseId}: expected ${promoted.length} promoted and ${departed.length} departing waiting ` +
-        `entries, found ${row.promoted} and ${row.departed}`,
+      `course ${courseId}: expected ${promoted.length} promoted, ${departed.length} departing and ` +
+        `${offered.length} offered waiting entries and ${accepted.length} accepted offers, found ` +
+        `${row.promoted}, ${row.departed}, ${row.offered} and ${row.accepted}`,
     );
   }
   return row.at;

@@ -24,6 +24,7 @@ type Status = WithdrawnFrom;
 const counters = (capacity: number, seatsTaken = 0, waiting = 0, offset = 0): CourseCounters => ({
   capacity,
   seatsTaken,
+  seatsHeld: 0,
   waitlistOffset: offset,
   waitlistLength: waiting,
   eventsWritten: 0,

@@ -154,6 +154,7 @@ describe('decideJob', () => {
     id,
     capacity,
     seatsTaken,
+    seatsHeld: 0,
     waitlistOffset: offset,
     waitlistLength: waiting,
     eventsWritten: events,
@@ -307,6 +308,7 @@ describe('decideBatch and decideJob with schedules (guarantee 8)', () => {
   const locked = (id: number, capacity: number, credits: number, meetings: Meeting[] = []): LockedCourse => ({
     id,
     capacity,
+    seatsHeld: 0,
     seatsTaken: 0,
     waitlistOffset: 0,
     waitlistLength: 0,
@@ -552,6 +554,7 @@ describe('decideBatch and decideJob with schedules (guarantee 8)', () => {
           const counters: CourseCounters = {
             capacity,
             seatsTaken: Math.min(capacity, 2),
+            seatsHeld: 0,
             waitlistOffset: offset,
             waitlistLength: waiting.length,
             eventsWritten: 0,

@@ -13,6 +13,8 @@ export type Hold = 'enrolled' | 'waitlisted';
 interface CourseState {
   capacity: number;
   seatsTaken: number;
+  /** Seats held for offers (offer mode): no new request takes one. */
+  seatsHeld?: number;
 }
 
 export interface PendingRequest {
@@ -64,7 +66,7 @@ export function decideBatch(
   const decisions = requests.map(({ idempotencyKey, studentId }): RequestDecision => {
     const hold = held.get(studentId);
     if (hold) return { idempotencyKey, studentId, status: 'rejected', reason: REJECTION_FOR_HOLD[hold] };
-    const seatFree = seatsTaken < course.capacity;
+    const seatFree = seatsTaken + (course.seatsHeld ?? 0) < course.capacity;
     const schedule = schedules.get(studentId);
     const refused = schedule ? admission(schedule, scheduled, seatFree) : null;
     if (refused) return { idempotencyKey, studentId, status: 'rejected', reason: refused };
@@ -85,6 +87,8 @@ export function decideBatch(
 export interface CourseCounters {
   capacity: number;
   seatsTaken: number;
+  /** Seats held for offered requests: neither free nor taken. */
+  seatsHeld: number;
   /** How many requests have left the head of the waitlist; an entry's place is its position minus this. */
   waitlistOffset: number;
   waitlistLength: number;
@@ -194,13 +198,14 @@ export type WithdrawnFrom = 'queued' | DecisionStatus;
  * its seat, a waitlisted one leaves the list; a request already withdrawn stays as it is, and a rejected
  * one holds nothing to withdraw.
  */
-export type Withdrawal = 'cancel' | 'drop_seat' | 'leave_waitlist' | 'unchanged' | 'refused';
+export type Withdrawal = 'cancel' | 'drop_seat' | 'leave_waitlist' | 'decline' | 'unchanged' | 'refused';
 
 export function withdrawalOf(state: WithdrawnFrom): Withdrawal {
   const withdrawals: Record<WithdrawnFrom, Withdrawal> = {
     queued: 'cancel',
     enrolled: 'drop_seat',
     waitlisted: 'leave_waitlist',
+    offered: 'decline',
     dropped: 'unchanged',
     cancelled: 'unchanged',
     rejected: 'refused',
@@ -248,9 +253,32 @@ export function freeSeat(course: CourseCounters): CourseCounters {
   return { ...course, seatsTaken: course.seatsTaken - 1 };
 }
 
-/** How many seats are free for the waitlist. */
+/** How many seats are free for the waitlist: neither taken nor held for an offer. */
 export function freeSeats(course: CourseCounters): number {
-  return Math.max(course.capacity - course.seatsTaken, 0);
+  return Math.max(course.capacity - course.seatsTaken - course.seatsHeld, 0);
+}
+
+/**
+ * The counters after `count` waiting requests were offered the free seats (offer mode): each leaves the
+ * waitlist (its place given up) and holds a seat until it is accepted, declined or expires.
+ */
+export function offerSeats(course: CourseCounters, count: number): CourseCounters {
+  if (count > freeSeats(course) || count > course.waitlistLength) {
+    throw new Error(`cannot offer ${count} seats (${describeWaitlist(course)}, ${freeSeats(course)} free)`);
+  }
+  return { ...departEntries(course, count), seatsHeld: course.seatsHeld + count };
+}
+
+/** An offer accepted: its held seat becomes taken. */
+export function acceptOffer(course: CourseCounters): CourseCounters {
+  if (course.seatsHeld < 1) throw new Error('no seat is held');
+  return { ...course, seatsHeld: course.seatsHeld - 1, seatsTaken: course.seatsTaken + 1 };
+}
+
+/** An offer declined or expired: its held seat is free again. */
+export function releaseOffer(course: CourseCounters): CourseCounters {
+  if (course.seatsHeld < 1) throw new Error('no seat is held');
+  return { ...course, seatsHeld: course.seatsHeld - 1 };
 }
 
 /**
@@ -303,9 +331,9 @@ export function promote(course: CourseCounters): Promotion {
   return { course: promoteEntries(course, count), count, firstPosition: course.waitlistOffset + 1 };
 }
 
-/** A new capacity, or null when it is below the seats taken (nobody loses a seat to a capacity change). */
+/** A new capacity, or null when it is below the seats taken and held (nobody loses a seat to a capacity change). */
 export function changeCapacity(course: CourseCounters, capacity: number): CourseCounters | null {
-  if (capacity < course.seatsTaken) return null;
+  if (capacity < course.seatsTaken + course.seatsHeld) return null;
   return { ...course, capacity };
 }
 

@@ -1,7 +1,7 @@
 import { Check, Column, Entity, Index, PrimaryColumn } from 'typeorm';
 
 /** A request's state once decided: its decision, then only promotion (waitlisted → enrolled) or a drop. */
-export type DecisionStatus = 'enrolled' | 'waitlisted' | 'rejected' | 'cancelled' | 'dropped';
+export type DecisionStatus = 'enrolled' | 'waitlisted' | 'offered' | 'rejected' | 'cancelled' | 'dropped';
 /**
  * course_not_found: the course row is gone (courses are never deleted by the API; a safety net);
  * dead_letter: an operator rejected a request that could not be decided;
@@ -20,7 +20,7 @@ export const REJECTION_REASONS = [
 ] as const;
 export type RejectionReason = (typeof REJECTION_REASONS)[number];
 /** Why a request was dropped, where the drop has a cause other than its student's DELETE (v3). */
-export const DROP_REASONS = ['swapped'] as const;
+export const DROP_REASONS = ['swapped', 'declined', 'offer_expired'] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 /**
@@ -31,7 +31,11 @@ export type DropReason = (typeof DROP_REASONS)[number];
 @Entity({ name: 'decisions' })
 @Index('decisions_course_decision_seq_key', ['courseId', 'decisionSeq'], { unique: true })
 @Index('decisions_student_id_idx', ['studentId'])
-@Check('decisions_status_known', `"status" IN ('enrolled', 'waitlisted', 'rejected', 'cancelled', 'dropped')`)
+@Check(
+  'decisions_status_known',
+  `"status" IN ('enrolled', 'waitlisted', 'offered', 'rejected', 'cancelled', 'dropped')`,
+)
+@Index('decisions_live_offers_idx', ['offerExpiresAt'], { where: `"status" = 'offered'` })
 export class Decision {
   @PrimaryColumn({ name: 'idempotency_key', type: 'varchar', length: 128 })
   idempotencyKey!: string;
@@ -84,6 +88,10 @@ export class Decision {
   /** The transaction that made the decision (its event's txid); null for decisions made before v3. */
   @Column({ type: 'bigint', nullable: true, default: () => 'txid_current()' })
   txid!: string | null;
+
+  /** While offered: the deadline to accept the seat held for it (offer mode). */
+  @Column({ name: 'offer_expires_at', type: 'timestamptz', nullable: true })
+  offerExpiresAt!: Date | null;
 
   /** When the request was dropped, or cancelled while queued. */
   @Column({ name: 'dropped_at', type: 'timestamptz', nullable: true })

@@ -16,6 +16,8 @@ export interface DecidedRequest {
   droppedAt: Date | null;
   /** The request this one replaces if it gets its seat (contract v3, Swap); null if none. */
   swapFor: string | null;
+  /** While offered: the deadline to accept the held seat (contract v3, Offers). */
+  offerExpiresAt: Date | null;
   /**
    * Why a waiting request cannot be promoted now (guarantee 8); worked out from the student's schedule
    * by the schedules module when a view needs it, null otherwise.
@@ -24,7 +26,8 @@ export interface DecidedRequest {
 }
 
 const COLUMNS = `d.idempotency_key, d.student_id, d.course_id, d.priority, d.status, d.reason,
-                 d.requested_at, d.decided_at, d.promoted_at, d.dropped_at, d.swap_for`;
+                 d.requested_at, d.decided_at, d.promoted_at, d.dropped_at, d.swap_for,
+                 d.offer_expires_at`;
 
 /** The read side of allocation: what became of a request. */
 @Injectable()
@@ -48,6 +51,15 @@ export class DecisionsService {
   async find(idempotencyKey: string, manager?: EntityManager): Promise<DecidedRequest | null> {
     const rows = await this.withPlaces('d.idempotency_key = $1', [idempotencyKey], manager);
     return rows[0] ?? null;
+  }
+
+  /** A course's live offers, earliest deadline first. */
+  offeredIn(courseId: number, manager?: EntityManager): Promise<DecidedRequest[]> {
+    return this.withPlaces(
+      `d.course_id = $1 AND d.status = 'offered' ORDER BY d.offer_expires_at, d.idempotency_key`,
+      [courseId],
+      manager,
+    );
   }
 
   /** A student's decided requests, newest first (by acceptance time). */
@@ -89,5 +101,6 @@ function decidedRequestOf(row: Record<string, unknown>): DecidedRequest {
     promotedAt: (row.promoted_at as Date | null) ?? null,
     droppedAt: (row.dropped_at as Date | null) ?? null,
     swapFor: (row.swap_for as string | null) ?? null,
+    offerExpiresAt: (row.offer_expires_at as Date | null) ?? null,
   };
 }

@@ -9,6 +9,7 @@ export const REQUEST_STATUSES = [
   'queued',
   'enrolled',
   'waitlisted',
+  'offered',
   'rejected',
   'cancelled',
   'dropped',
@@ -17,7 +18,13 @@ export type RequestStatus = (typeof REQUEST_STATUSES)[number];
 
 /** What happens to a request after its decision, and to a course: the record's rows besides the decisions. */
 export type CourseChangeType =
-  'promoted' | 'dropped' | 'capacity_changed' | 'dead_lettered' | 'dead_letter_retried';
+  | 'promoted'
+  | 'offered'
+  | 'offer_expired'
+  | 'dropped'
+  | 'capacity_changed'
+  | 'dead_lettered'
+  | 'dead_letter_retried';
 
 /** Every type of event a course's record holds: each request's decision, then its later changes. */
 export type CourseEventType = 'enrolled' | 'waitlisted' | 'rejected' | 'cancelled' | CourseChangeType;

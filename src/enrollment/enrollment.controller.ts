@@ -157,7 +157,8 @@ export class EnrollmentController {
     summary: 'Withdraw a request, whatever its state; answers with its final state',
     description:
       'enrolled → dropped (the waitlist head is promoted in the same transaction); waitlisted → dropped ' +
-      '(everyone behind moves up); queued → cancelled (its one decision); dropped or cancelled: unchanged.',
+      '(everyone behind moves up); offered → dropped, reason declined (the seat is offered to the next); ' +
+      'queued → cancelled (its one decision); dropped or cancelled: unchanged.',
   })
   @ApiIdempotencyKeyParam()
   @ApiOkResponse({ type: EnrollmentRequestResponse, description: 'The final state: dropped or cancelled' })
@@ -172,6 +173,30 @@ export class EnrollmentController {
     @Param('idempotency_key', IdempotencyKeyParamPipe) key: string,
   ): Promise<EnrollmentRequestResponse> {
     return this.enrollmentService.withdraw(key);
+  }
+
+  @Post('enrollments/:idempotency_key/accept')
+  @HttpCode(200)
+  @UseGuards(StudentRateLimitGuard)
+  @ApiOperation({
+    operationId: 'acceptOffer',
+    summary: 'Accept the seat offered to a request (offer mode)',
+    description:
+      'offered → enrolled before offer_expires_at, in one transaction (its swap, if it has one, carried ' +
+      'out). The deadline decides: after it, 409 even if the expiry has not run yet. A repeat answers the ' +
+      'same state; DELETE declines.',
+  })
+  @ApiIdempotencyKeyParam()
+  @ApiOkResponse({ type: EnrollmentRequestResponse, description: 'Enrolled' })
+  @ApiEnrollmentNotFound()
+  @ApiErrorResponse(
+    409,
+    "Not offered (the message names its status), the offer expired, or the student's schedule blocks it now (the offer stands until its deadline)",
+    'the offer to request portal-7f3a9c1e expired at 2026-12-06T09:00:00.000Z',
+  )
+  @ApiRateLimited()
+  accept(@Param('idempotency_key', IdempotencyKeyParamPipe) key: string): Promise<EnrollmentRequestResponse> {
+    return this.enrollmentService.accept(key);
   }
 
   @Get('enrollments/:idempotency_key/events')

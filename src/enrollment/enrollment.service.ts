@@ -154,6 +154,21 @@ export class EnrollmentService {
     return decidedView(withdrawn);
   }
 
+  /** POST /enrollments/:key/accept: an offered request enrolled, in the ledger under the course lock. */
+  async accept(key: string): Promise<EnrollmentRequestResponse> {
+    const request = await this.identityOf(key);
+    if (!request) throw notFound(key);
+    const accepted = await this.ledger.acceptOffer({
+      idempotencyKey: key,
+      studentId: request.studentId,
+      courseId: request.courseId,
+      priority: request.priority,
+      requestedAt: request.requestedAt,
+      ...(request.swapFor ? { swapFor: request.swapFor } : {}),
+    });
+    return decidedView(accepted);
+  }
+
   /** A request's events, in order; none yet while it is queued. */
   async events(key: string): Promise<CourseEventResponse[]> {
     const events = await this.eventsService.forRequest(key);

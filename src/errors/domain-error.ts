@@ -27,6 +27,9 @@ export enum DomainErrorCode {
   SwapForInvalid = 'swap_for_invalid',
   SwapForUnknown = 'swap_for_unknown',
   SwapTargetTaken = 'swap_target_taken',
+  OfferNotOpen = 'offer_not_open',
+  OfferExpired = 'offer_expired',
+  OfferBlocked = 'offer_blocked',
 }
 
 export class DomainError extends Error {

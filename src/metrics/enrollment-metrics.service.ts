@@ -5,6 +5,7 @@ import type { Counter, Histogram } from 'prom-client';
 export const REQUESTS_TOTAL = 'enrollment_requests_total';
 export const LATENCY_SECONDS = 'enrollment_latency_seconds';
 export const BATCH_SIZE = 'allocation_batch_size';
+export const OFFER_EXPIRY_LAG = 'courseflow_offer_expiry_lag_seconds';
 
 /** What happened to a request, as counted by the process that saw it. */
 export type RequestCountStatus =
@@ -27,7 +28,13 @@ export class EnrollmentMetrics {
     @InjectMetric(REQUESTS_TOTAL) private readonly requests: Counter<'status'>,
     @InjectMetric(LATENCY_SECONDS) private readonly latency: Histogram<string>,
     @InjectMetric(BATCH_SIZE) private readonly batchSize: Histogram<string>,
+    @InjectMetric(OFFER_EXPIRY_LAG) private readonly offerExpiryLag: Histogram<string>,
   ) {}
+
+  /** An offer expired this long after its deadline (the sweep's lag). */
+  offerExpired(lateSeconds: number): void {
+    this.offerExpiryLag.observe(Math.max(lateSeconds, 0));
+  }
 
   count(status: RequestCountStatus, by = 1): void {
     this.requests.inc({ status }, by);

@@ -11,6 +11,7 @@ import {
   BATCH_SIZE,
   EnrollmentMetrics,
   LATENCY_SECONDS,
+  OFFER_EXPIRY_LAG,
   REQUESTS_TOTAL,
 } from './enrollment-metrics.service.js';
 import { MetricsController, MetricsJsonController } from './metrics.controller.js';
@@ -58,6 +59,11 @@ const courseGauge = (name: string, help: string) =>
       name: BATCH_SIZE,
       help: 'Requests decided per allocation transaction (the active job and the jobs waiting behind it)',
       buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+    }),
+    makeHistogramProvider({
+      name: OFFER_EXPIRY_LAG,
+      help: 'Seconds from an offer deadline to its expiry by the sweep (offer mode; the contract allows 5)',
+      buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30, 60],
     }),
     courseGauge(QUEUE_DEPTH, 'Requests accepted for the course and not decided yet'),
     courseGauge(SEATS_TAKEN, 'Seats taken in the course'),

@@ -166,7 +166,7 @@ export class StudentsController {
       this.decisions.findByStudent(studentId),
     ]);
     const held = requests
-      .filter((request) => request.status === 'enrolled' || request.status === 'waitlisted')
+      .filter((request) => ['enrolled', 'waitlisted', 'offered'].includes(request.status))
       .sort((a, b) => a.requestedAt.getTime() - b.requestedAt.getTime());
     const views = (await this.reader.withBlockedReasons(held)).map(decidedView);
     return {
@@ -176,7 +176,7 @@ export class StudentsController {
       enrolled_credits: summary.enrolledCredits,
       waitlisted_count: summary.waitlistedCount,
       enrolled: views.filter((view) => view.status === 'enrolled'),
-      waiting: views.filter((view) => view.status === 'waitlisted'),
+      waiting: views.filter((view) => view.status === 'waitlisted' || view.status === 'offered'),
       overrides: summary.overrides.map((override) => OverrideResponse.from(override)),
     };
   }

@@ -36,9 +36,10 @@ export class CourseResponse {
   @ApiProperty({
     type: 'integer',
     minimum: 0,
-    maximum: 0,
+    maximum: 100000,
     example: 0,
-    description: 'Seats held for offers; always 0 until waitlist offers land (contract v3, Offers)',
+    description:
+      'Seats held for offered requests (offer mode): neither free nor taken until accepted, declined or expired',
   })
   seats_held!: number;
 
@@ -70,18 +71,20 @@ export class CourseResponse {
   meetings!: MeetingDto[];
 
   @ApiProperty({
-    enum: ['auto'],
+    enum: ['auto', 'offer'],
     example: 'auto',
-    description: 'How a freed seat reaches the waitlist; only auto (promotion) until offers land',
+    description:
+      'How a freed seat reaches the waitlist: auto enrolls the first waiting request that may take it; ' +
+      'offer holds it for that request until it accepts, declines or its offer expires',
   })
-  waitlist_mode!: 'auto';
+  waitlist_mode!: 'auto' | 'offer';
 
   @ApiProperty({
     type: 'integer',
-    minimum: 86400,
-    maximum: 86400,
+    minimum: 60,
+    maximum: 604800,
     example: 86400,
-    description: 'Not used until offers land',
+    description: 'How long an offer stands, in seconds',
   })
   offer_ttl_s!: number;
 
@@ -110,15 +113,15 @@ export class CourseResponse {
       title: course.title,
       capacity: course.capacity,
       seats_taken: course.seatsTaken,
-      seats_available: course.capacity - course.seatsTaken,
+      seats_available: course.capacity - course.seatsTaken - course.seatsHeld,
       waitlist_length: course.waitlistLength,
       opens_at: course.opensAt?.toISOString() ?? null,
       closes_at: course.closesAt?.toISOString() ?? null,
-      seats_held: 0,
+      seats_held: course.seatsHeld,
       credits: course.credits,
       meetings: course.meetings,
-      waitlist_mode: 'auto',
-      offer_ttl_s: 86400,
+      waitlist_mode: course.waitlistMode,
+      offer_ttl_s: course.offerTtlS,
       draw_window_s: 0,
       prequeue_s: 0,
     };

@@ -3,6 +3,7 @@ import { Transform, Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   IsArray,
+  IsIn,
   IsInt,
   IsNumber,
   IsObject,
@@ -19,6 +20,7 @@ import {
 } from 'class-validator';
 import { MAX_MEETINGS } from '../../schedules/meeting.js';
 import { IsOnHalfGrid, MeetingDto } from './meeting.dto.js';
+import { WAITLIST_MODES, type WaitlistMode } from '../course.entity.js';
 
 /** No C0 control character (NUL included) and no DEL: they break logs, labels and PostgreSQL text. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
@@ -112,4 +114,31 @@ export class CreateCourseDto {
   @ValidateNested({ each: true })
   @Type(() => MeetingDto)
   meetings?: MeetingDto[];
+
+  @ApiProperty({
+    enum: WAITLIST_MODES,
+    required: false,
+    example: 'auto',
+    description:
+      'auto: a freed seat enrolls the first waiting request that may take it; offer: it is held for that ' +
+      'request, which has offer_ttl_s to accept it (POST /enrollments/:key/accept). Default auto; switching ' +
+      'to auto enrolls the live offers whose students may take them now',
+  })
+  @ValidateIf((_, value) => value !== undefined)
+  @IsIn(WAITLIST_MODES)
+  waitlist_mode?: WaitlistMode;
+
+  @ApiProperty({
+    type: 'integer',
+    minimum: 60,
+    maximum: 604800,
+    required: false,
+    example: 86400,
+    description: 'How long an offer stands, in seconds (offer mode); default 86400. Applies to later offers',
+  })
+  @ValidateIf((_, value) => value !== undefined)
+  @IsInt()
+  @Min(60)
+  @Max(604800)
+  offer_ttl_s?: number;
 }

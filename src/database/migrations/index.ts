@@ -7,6 +7,7 @@ import { LiveEvents1795735000000 } from './1795735000000-LiveEvents.js';
 import { CaseInsensitiveCourseCodes1795736000000 } from './1795736000000-CaseInsensitiveCourseCodes.js';
 import { Schedules1795800000000 } from './1795800000000-Schedules.js';
 import { Swaps1795900000000 } from './1795900000000-Swaps.js';
+import { Offers1796000000000 } from './1796000000000-Offers.js';
 
 export const migrations = [
   CreateSchema1795583224743,
@@ -17,4 +18,5 @@ export const migrations = [
   CaseInsensitiveCourseCodes1795736000000,
   Schedules1795800000000,
   Swaps1795900000000,
+  Offers1796000000000,
 ];

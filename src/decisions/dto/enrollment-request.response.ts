@@ -42,7 +42,9 @@ export class EnrollmentRequestResponse {
     example: 'queued',
     description:
       'queued until decided; then enrolled, waitlisted, rejected, or cancelled (withdrawn while queued); ' +
-      'waitlisted may become enrolled (promoted); enrolled or waitlisted may become dropped',
+      'waitlisted may become enrolled (promoted) or, in an offer-mode course, offered (a seat held until ' +
+      'offer_expires_at), then enrolled (accepted) or dropped (declined, offer_expired); enrolled or ' +
+      'waitlisted may become dropped',
   })
   status!: RequestStatus;
 
@@ -122,7 +124,8 @@ export class EnrollmentRequestResponse {
     format: 'date-time',
     nullable: true,
     example: null,
-    description: 'The deadline of a seat offer (contract v3, Offers); null until offers land',
+    description:
+      'While offered: the deadline to accept the seat held for it (POST /enrollments/:key/accept); null otherwise',
   })
   offer_expires_at!: string | null;
 
@@ -136,11 +139,15 @@ export class EnrollmentRequestResponse {
   draw_rank!: number | null;
 }
 
-/** The v3 fields, in the contract's order (offers and draws are later work). */
-const withV3 = (swapFor: string | null, blockedReason: EnrollmentRequestResponse['blocked_reason']) => ({
+/** The v3 fields, in the contract's order (draws are later work). */
+const withV3 = (
+  swapFor: string | null,
+  blockedReason: EnrollmentRequestResponse['blocked_reason'],
+  offerExpiresAt: Date | null = null,
+) => ({
   swap_for: swapFor,
   blocked_reason: blockedReason,
-  offer_expires_at: null,
+  offer_expires_at: offerExpiresAt?.toISOString() ?? null,
   draw_rank: null,
 });
 
@@ -176,6 +183,10 @@ export function decidedView(decided: DecidedRequest): EnrollmentRequestResponse 
     decided_at: decided.decidedAt.toISOString(),
     promoted_at: decided.promotedAt?.toISOString() ?? null,
     dropped_at: decided.droppedAt?.toISOString() ?? null,
-    ...withV3(decided.swapFor, decided.status === 'waitlisted' ? (decided.blockedReason ?? null) : null),
+    ...withV3(
+      decided.swapFor,
+      decided.status === 'waitlisted' ? (decided.blockedReason ?? null) : null,
+      decided.status === 'offered' ? decided.offerExpiresAt : null,
+    ),
   };
 }

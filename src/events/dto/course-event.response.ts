@@ -12,6 +12,8 @@ export const EVENT_TYPES: CourseEventType[] = [
   'waitlisted',
   'rejected',
   'promoted',
+  'offered',
+  'offer_expired',
   'dropped',
   'cancelled',
   'capacity_changed',

@@ -3,9 +3,14 @@ import fc from 'fast-check';
 import type { DecisionStatus, RejectionReason } from '../decisions/decision.entity.js';
 import {
   changeCapacity,
+  acceptOffer,
+  decideBatch,
   decideJob,
   departEntries,
   freeSeat,
+  freeSeats,
+  offerSeats,
+  releaseOffer,
   type CourseCounters,
   type Hold,
   leaveWaitlist,
@@ -431,6 +436,39 @@ describe('departEntries', () => {
 
   it('refuses to remove more places than wait', () => {
     expect(() => departEntries(counters(5, 5, 1, 7), 2)).toThrow(/cannot remove 2/);
+  });
+});
+
+describe('offers: held seats', () => {
+  const held = (capacity: number, taken: number, heldSeats: number, waiting = 0): CourseCounters => ({
+    ...counters(capacity, taken, waiting, 3),
+    seatsHeld: heldSeats,
+  });
+
+  it('a held seat is neither free nor taken, and no new request takes it', () => {
+    expect(freeSeats(held(3, 1, 1))).toBe(1);
+    expect(freeSeats(held(2, 1, 1))).toBe(0);
+    const outcome = decideBatch({ capacity: 2, seatsTaken: 1, seatsHeld: 1 }, new Map(), [
+      { idempotencyKey: 'k', studentId: 's' },
+    ]);
+    expect(outcome.decisions[0].status).toBe('waitlisted');
+  });
+
+  it('offering takes waiting requests off the list and holds their seats', () => {
+    expect(offerSeats(held(3, 1, 0, 4), 2)).toEqual({ ...held(3, 1, 2, 2), waitlistOffset: 5 });
+    expect(() => offerSeats(held(3, 2, 0, 4), 2)).toThrow(/cannot offer 2/);
+  });
+
+  it('an accept takes the held seat; a decline or an expiry frees it', () => {
+    expect(acceptOffer(held(2, 1, 1))).toEqual(held(2, 2, 0));
+    expect(releaseOffer(held(2, 1, 1))).toEqual(held(2, 1, 0));
+    expect(() => acceptOffer(held(2, 1, 0))).toThrow(/no seat is held/);
+    expect(() => releaseOffer(held(2, 1, 0))).toThrow(/no seat is held/);
+  });
+
+  it('refuses a capacity below the seats taken and held', () => {
+    expect(changeCapacity(held(3, 1, 1), 1)).toBeNull();
+    expect(changeCapacity(held(3, 1, 1), 2)).toEqual(held(2, 1, 1));
   });
 });
 

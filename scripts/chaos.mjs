@@ -53,6 +53,11 @@ const COMPANION_STUDENTS = 300;
 // grows to SWAP_STUDENTS while the fault is on, so waiting swaps are carried out by promotions.
 const SWAP_STUDENTS = 100;
 const SWAP_SEATS = 40;
+// Offers under faults: an offer-mode course whose holders drop just before the fault, and whose offers'
+// deadlines are moved to fall inside it (an offer stands 60 s at least; the run cannot wait that long).
+const OFFER_SEATS = 10;
+const OFFER_WAITING = 20;
+const OFFER_DEADLINE_MS = 1500;
 const CONCURRENCY = 64;
 const FAULT_AFTER = 0.4; // of the requests answered
 const QUEUE_PREFIX = 'courseflow';
@@ -887,6 +892,90 @@ async function createCourse(world, code, meetings, capacity = CAPACITY) {
   }
 }
 
+/** The offer course: OFFER_SEATS holders and OFFER_WAITING waiting, decided before the stampede. */
+async function offerCourse(world, tag) {
+  const courseId = await createCourse(world, `${tag.toUpperCase()}O`, [], OFFER_SEATS);
+  await patchCourse(world, courseId, { waitlist_mode: 'offer', credits: 0 });
+  const requests = Array.from({ length: OFFER_SEATS + OFFER_WAITING }, (_, i) => ({
+    student_id: `${tag}-o${i}`,
+    course_id: courseId,
+    idempotency_key: `${tag}-o${i}`,
+  }));
+  const answers = new Map();
+  const deadline = Date.now() + STAMPEDE_MS;
+  for (const request of requests) await sendUntilAnswered(world.services.api.url, request, answers, deadline);
+  await waitForDecisions(world, [courseId], new Set(requests.map((r) => r.idempotency_key)));
+  return { courseId, holders: requests.slice(0, OFFER_SEATS).map((r) => r.idempotency_key) };
+}
+
+/** The holders drop (each seat offered to a waiting student), and the offers' deadlines move into the fault. */
+async function openOffers(world, offers) {
+  for (const key of offers.holders) {
+    await fetch(`${world.services.api.url}/enrollments/${encodeURIComponent(key)}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${CLIENT_TOKEN}` },
+      signal: AbortSignal.timeout(ATTEMPT_MS),
+    }).catch(() => null);
+  }
+  const moved = await query(
+    world,
+    `UPDATE decisions SET offer_expires_at = clock_timestamp() + make_interval(secs => $2::float8 / 1000)
+      WHERE course_id = $1 AND status = 'offered' RETURNING idempotency_key`,
+    [offers.courseId, OFFER_DEADLINE_MS],
+  ).catch(() => []);
+  offers.opened = moved.map((row) => row.idempotency_key);
+}
+
+/** Waits until no offer of the course is past its deadline (the sweep caught up after the heal). */
+async function offersSettled(world, courseId) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const [row] = await query(
+      world,
+      `SELECT count(*)::int AS n FROM decisions WHERE course_id = $1 AND status = 'offered'
+          AND offer_expires_at <= now()`,
+      [courseId],
+    ).catch(() => [{ n: -1 }]);
+    if (row.n === 0) return true;
+    await sleep(500);
+  }
+  return false;
+}
+
+/**
+ * Offers at rest: the seats held and taken within capacity and matching the rows; each offer opened before
+ * the fault ended exactly once (offer_expired, its deadline having passed), and its seat offered on, so
+ * every seat is taken or held while anyone waits.
+ */
+async function checkOffers(world, offers) {
+  const [course] = await query(
+    world,
+    `SELECT c.capacity, c.seats_taken, c.seats_held, c.waitlist_length,
+            (SELECT count(*)::int FROM enrollments WHERE course_id = c.id) AS enrolled,
+            (SELECT count(*)::int FROM decisions WHERE course_id = c.id AND status = 'offered') AS offered
+       FROM courses c WHERE c.id = $1`,
+    [offers.courseId],
+  );
+  const ends = await query(
+    world,
+    `SELECT idempotency_key, count(*) FILTER (WHERE type IN ('offer_expired', 'promoted'))::int AS ends
+       FROM course_events WHERE course_id = $1 AND idempotency_key = ANY($2) GROUP BY 1`,
+    [offers.courseId, offers.opened ?? []],
+  );
+  let violations = 0;
+  if (course.seats_taken + course.seats_held > course.capacity) violations += 1;
+  if (course.seats_taken !== course.enrolled || course.seats_held !== course.offered) violations += 1;
+  if (course.waitlist_length > 0 && course.seats_taken + course.seats_held < course.capacity) violations += 1;
+  violations += (offers.opened ?? []).length - ends.filter((row) => row.ends === 1).length;
+  return {
+    offerViolations: violations,
+    offersEnded: ends.filter((row) => row.ends === 1).length,
+    offersDetail:
+      `offers: ${(offers.opened ?? []).length} opened before the fault, ${ends.filter((row) => row.ends === 1).length} ended once, ` +
+      `${course.seats_held} held and ${course.seats_taken} taken of ${course.capacity}, ${course.waitlist_length} waiting`,
+  };
+}
+
 // ---------------------------------------------------------------- waiting and checking
 
 /** What the clients were told, per key. */
@@ -1072,7 +1161,10 @@ async function check(world, courseId, companionId, swapCourseId, tag, told, heal
             (SELECT count(*)::int FROM student_loads l
                LEFT JOIN (SELECT e.student_id, sum(c.credits) AS credits FROM enrollments e
                             JOIN courses c ON c.id = e.course_id GROUP BY 1) e ON e.student_id = l.student_id
-               LEFT JOIN (SELECT student_id, count(*) AS waiting FROM waitlist_entries GROUP BY 1) w
+               LEFT JOIN (SELECT student_id, count(*) AS waiting
+                            FROM (SELECT student_id FROM waitlist_entries
+                                  UNION ALL SELECT student_id FROM decisions WHERE status = 'offered') x
+                           GROUP BY 1) w
                       ON w.student_id = l.student_id
               WHERE l.student_id LIKE $1 AND (l.enrolled_credits <> COALESCE(e.credits, 0)
                                               OR l.waitlisted_count <> COALESCE(w.waiting, 0))) AS loads_wrong,
@@ -1156,6 +1248,7 @@ async function runScenario(world, fault, run) {
     [{ days: 'TR', start: '09:00', end: '09:50' }],
     SWAP_SEATS,
   );
+  const offers = await offerCourse(world, tag);
   const sends = stampedeRequests(courseId, companionId, swapCourseId, tag, prng(seed));
   const answers = new Map();
   log(`${fault.name} #${run}: course ${courseId}, ${sends.length} requests (seed ${seed})`);
@@ -1163,10 +1256,12 @@ async function runScenario(world, fault, run) {
   let injected;
   let raised;
   const inject = () => {
-    injected ??= fault.inject(world).then(
-      (result) => result,
-      (error) => ({ error }),
-    );
+    injected ??= openOffers(world, offers)
+      .then(() => fault.inject(world))
+      .then(
+        (result) => result,
+        (error) => ({ error }),
+      );
     // The swap course grows while the fault is on: its waiting swaps are carried out by promotions.
     raised ??= patchCourse(world, swapCourseId, { capacity: SWAP_STUDENTS });
   };
@@ -1194,8 +1289,11 @@ async function runScenario(world, fault, run) {
     notes.push(`${told.keptAfter503.size} keys answered 503, then 200 with no 202: a 503 kept the request`);
   }
 
+  if (!(await offersSettled(world, offers.courseId)))
+    notes.push('offers past their deadline were not expired');
   const result = {
     ...(await check(world, courseId, companionId, swapCourseId, tag, told, outcome.healedAt)),
+    ...(await checkOffers(world, offers)),
     storedUnconfirmed: told.storedUnconfirmed.size,
     exit: outcome.exit,
     notes,
@@ -1210,7 +1308,7 @@ async function runScenario(world, fault, run) {
       `dead letters ${result.deadLettered}, 503 stored-unconfirmed ${result.storedUnconfirmed}, ` +
       `recover ${result.recoverSeconds?.toFixed(1) ?? '–'} s${outcome.exit ? `, ${formatExit(outcome.exit)}` : ''}; ` +
       `answers ${statuses} in ${stampedeSeconds.toFixed(1)} s (${Math.round(sends.length / stampedeSeconds)} req/s); ` +
-      `${result.detail}; ${((Date.now() - runStartedAt) / 1000).toFixed(0)} s` +
+      `${result.detail}; ${result.offersDetail}; ${((Date.now() - runStartedAt) / 1000).toFixed(0)} s` +
       notes.map((note) => `\n    note: ${note}`).join(''),
   );
   const failed =
@@ -1220,7 +1318,8 @@ async function runScenario(world, fault, run) {
       result.orderViolations +
       result.deadLettered +
       result.scheduleViolations +
-      result.swapViolations >
+      result.swapViolations +
+      result.offerViolations >
     0;
   if (failed || notes.length > 0) printNotable(runStartedAt);
   return result;
@@ -1271,10 +1370,11 @@ function report(faults, results, failedRuns) {
     `Chaos${CLUSTER ? ` on a Redis Cluster (3 masters, 3 replicas, REDIS_WAIT_REPLICAS=${REDIS_WAIT})` : ''}: ${REPEAT} run(s) of each fault; each a fresh course with ${CAPACITY} seats and ${STUDENTS + DUPLICATES + SECOND_KEYS} POST /enroll ` +
       `(${STUDENTS} keys, ${DUPLICATES} exact repeats, ${SECOND_KEYS} second keys), plus ${COMPANION_STUDENTS} of its students asking for a ${CREDITS}-credit companion course on another partition with a ${CREDITS}-credit limit, ` +
       `${SWAP_STUDENTS} of whom then swap the companion for a third course (${SWAP_SEATS} seats, raised to ${SWAP_STUDENTS} during the fault), ` +
+      `and an offer-mode course (${OFFER_SEATS} seats, ${OFFER_WAITING} waiting) whose holders drop just before the fault, their offers' deadlines ${OFFER_DEADLINE_MS / 1000} s later, ` +
       `${CONCURRENCY} at a time, the fault after ${FAULT_AFTER * 100}% were answered.`,
     '',
-    '| fault | runs | accepted | decided | lost | doubled | queued w/o job | order violations | schedule violations | swaps (carried out / broken) | recover (s, max) | exit on SIGTERM | 503 "stored, unconfirmed" |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| fault | runs | accepted | decided | lost | doubled | queued w/o job | order violations | schedule violations | swaps (carried out / broken) | offers (ended once / violations) | recover (s, max) | exit on SIGTERM | 503 "stored, unconfirmed" |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const fault of faults) {
     const list = results.get(fault.name);
@@ -1286,6 +1386,7 @@ function report(faults, results, failedRuns) {
         `${sum(list, (r) => r.queuedWithoutJob)} | ${sum(list, (r) => r.orderViolations)} | ` +
         `${sum(list, (r) => r.scheduleViolations)} | ` +
         `${sum(list, (r) => r.swapped)} / ${sum(list, (r) => r.swapViolations)} | ` +
+        `${sum(list, (r) => r.offersEnded)} / ${sum(list, (r) => r.offerViolations)} | ` +
         `${recovered.length ? Math.max(...recovered).toFixed(1) : '–'} | ${exitColumn(list)} | ` +
         `${sum(list, (r) => r.storedUnconfirmed)} |`,
     );
@@ -1299,12 +1400,14 @@ function report(faults, results, failedRuns) {
     deadLettered: sum(all, (r) => r.deadLettered),
     scheduleViolations: sum(all, (r) => r.scheduleViolations),
     swapViolations: sum(all, (r) => r.swapViolations),
+    offerViolations: sum(all, (r) => r.offerViolations),
   };
   lines.push(
     '',
     `TOTAL lost=${totals.lost} doubled=${totals.doubled} order_violations=${totals.orderViolations} ` +
       `queued_without_job=${totals.queuedWithoutJob} dead_lettered=${totals.deadLettered} ` +
-      `schedule_violations=${totals.scheduleViolations} swap_violations=${totals.swapViolations}`,
+      `schedule_violations=${totals.scheduleViolations} swap_violations=${totals.swapViolations} ` +
+      `offer_violations=${totals.offerViolations}`,
   );
   console.log(lines.join('\n'));
   return Object.values(totals).every((n) => n === 0);

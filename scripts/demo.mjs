@@ -904,6 +904,84 @@ async function swaps(url, adminToken) {
   return checks.every((c) => c.ok);
 }
 
+// ------------------------------------------------------------ offers: a held seat, a decline, an accept
+
+/**
+ * CONTRACT v3 "Offers": a course in offer mode holds a freed seat for the first waiting student instead of
+ * enrolling them; a newcomer is kept out of the held seat; a decline hands it to the next in the same
+ * transaction; an accept enrolls.
+ */
+async function offers(url, adminToken) {
+  const admin = { authorization: `Bearer ${adminToken}` };
+  const tag = randomBytes(2).toString('hex');
+  const id = (
+    await call(url, 'POST', '/courses', {
+      body: { code: `SEM-${tag}`, title: 'Seminar', capacity: 1, waitlist_mode: 'offer', offer_ttl_s: 86400 },
+      headers: admin,
+    })
+  ).id;
+  const request = (who) => ({
+    student_id: `${who}-${tag}`,
+    course_id: id,
+    idempotency_key: `offer-${tag}-${who}`,
+  });
+  const show = (r) =>
+    `${r.student_id} ${r.status}${r.reason ? ` (${r.reason})` : ''}${r.waitlist_position ? ` #${r.waitlist_position}` : ''}` +
+    `${r.offer_expires_at ? ` until ${r.offer_expires_at}` : ''}`;
+  const get = (key) => call(url, 'GET', `/enrollments/${encodeURIComponent(key)}`);
+  const checks = [];
+  const check = (name, ok, detail) => checks.push({ name, ok, detail });
+
+  console.log('\nOffers: SEM (1 seat, waitlist_mode offer, offers stand 24 h)');
+  const holder = await enrollAndWait(url, request('s-holder'));
+  const dana = await enrollAndWait(url, request('s-dana'));
+  const eli = await enrollAndWait(url, request('s-eli'));
+  console.log(`  ${show(holder)}; ${show(dana)}; ${show(eli)}`);
+  await call(url, 'DELETE', `/enrollments/${encodeURIComponent(holder.idempotency_key)}`);
+  const offered = await get(dana.idempotency_key);
+  const seminar = await call(url, 'GET', `/courses/${id}`);
+  const newcomer = await enrollAndWait(url, request('s-newcomer'));
+  console.log(
+    `  the holder drops → ${show(offered)}; seats held ${seminar.seats_held}, available ${seminar.seats_available}; ` +
+      `a newcomer → ${show(newcomer)}`,
+  );
+  check(
+    'a freed seat is held for the first waiting student, and a newcomer cannot take it',
+    offered.status === 'offered' && seminar.seats_held === 1 && newcomer.status === 'waitlisted',
+    `${show(offered)}; newcomer ${newcomer.status}`,
+  );
+  const declined = await call(url, 'DELETE', `/enrollments/${encodeURIComponent(dana.idempotency_key)}`);
+  const eliOffered = await get(eli.idempotency_key);
+  const events = (await readEvents(url, admin, id)).events;
+  const declineTx = events.find(
+    (e) => e.idempotency_key === dana.idempotency_key && e.type === 'dropped',
+  )?.txid;
+  const offerTx = events.find((e) => e.idempotency_key === eli.idempotency_key && e.type === 'offered')?.txid;
+  console.log(
+    `  ${dana.student_id} declines (${declined.reason}) → ${show(eliOffered)}; txid ${declineTx} / ${offerTx}`,
+  );
+  check(
+    'a decline offers the seat to the next in the same transaction',
+    declined.reason === 'declined' &&
+      eliOffered.status === 'offered' &&
+      declineTx != null &&
+      declineTx === offerTx,
+    `txid ${declineTx} / ${offerTx}`,
+  );
+  const accepted = await call(url, 'POST', `/enrollments/${encodeURIComponent(eli.idempotency_key)}/accept`);
+  const after = await call(url, 'GET', `/courses/${id}`);
+  console.log(
+    `  ${eli.student_id} accepts → ${show(accepted)}; seats taken ${after.seats_taken}, held ${after.seats_held}`,
+  );
+  check(
+    'an accept enrolls, the held seat becomes taken',
+    accepted.status === 'enrolled' && after.seats_taken === 1 && after.seats_held === 0,
+    `${show(accepted)}; ${after.seats_taken} taken, ${after.seats_held} held`,
+  );
+  printChecks('Offer checks', checks);
+  return checks.every((c) => c.ok);
+}
+
 async function main() {
   const queuePrefix = `demo-${randomBytes(4).toString('hex')}`;
   let url = process.env.DEMO_URL;
@@ -940,7 +1018,8 @@ async function main() {
     const liveOk = await checkLive(url, adminToken, courseId, live, outcomes.size);
     const schedulesOk = await schedules(url, adminToken);
     const swapsOk = await swaps(url, adminToken);
-    return stampedeOk && lifecycleOk && liveOk && schedulesOk && swapsOk;
+    const offersOk = await offers(url, adminToken);
+    return stampedeOk && lifecycleOk && liveOk && schedulesOk && swapsOk && offersOk;
   } finally {
     await Promise.all(live?.all.map((client) => client.close()) ?? []);
     await cleanUp();

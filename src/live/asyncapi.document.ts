@@ -256,7 +256,7 @@ function courseEventSchema() {
       waitlist_position: nullable('integer', "The request's waitlist place right after the event"),
       reason: nullable(
         'string',
-        'Set for rejected (its reason), and for a drop with a cause (swapped: the request that named it in swap_for got its seat)',
+        'Set for rejected (its reason), and for a drop with a cause (swapped: the request that named it in swap_for got its seat; declined; offer_expired)',
       ),
       capacity: nullable('integer', 'The new capacity, for capacity_changed'),
       at: { type: 'string', format: 'date-time' },

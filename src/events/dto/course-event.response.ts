@@ -72,7 +72,7 @@ export class CourseEventResponse {
     example: null,
     description:
       'Set for rejected (its reason), and for a drop with a cause (swapped: the request that named it ' +
-      'in swap_for got its seat, in this same transaction)',
+      'in swap_for got its seat, in this same transaction; declined: an offer declined; offer_expired)',
   })
   reason!: RejectionReason | DropReason | null;
 

@@ -29,6 +29,8 @@ export interface LiveEvent {
     | 'waitlisted'
     | 'rejected'
     | 'promoted'
+    | 'offered'
+    | 'offer_expired'
     | 'dropped'
     | 'cancelled'
     | 'capacity_changed'

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { WorkerPool } from './support/child-service.js';
 import { connect } from './support/db-client.js';
 import {
   apiCalls,
@@ -12,6 +13,8 @@ import {
 
 /** Waitlist offers through HTTP, as docs/guarantees.md (Offers) says: a held seat, an offer that ends once. */
 describe('offers', () => {
+  const pool = new WorkerPool(() => ({ ...ctx.world.env, ROLE: 'worker', WORKER_CONCURRENCY: '4' }));
+  afterAll(() => pool.killAll());
   const ctx = useWorld();
   const { call, request, course, drop, student, newCourse } = apiCalls(ctx, 'off');
   let db: pg.Client;
@@ -178,6 +181,39 @@ describe('offers', () => {
     expect(await txidOf(current, swapperHeld.key, 'dropped')).toBe(await txidOf(id, swap.key, 'promoted'));
     expect(await request(held.key)).toMatchObject({ status: 'enrolled' });
   });
+
+  it('three processes sweeping the same due offers expire each once and hand each seat on once', async () => {
+    await pool.scaleTo(2); // with this process: three sweeps a second
+    const id = await offerCourse(20);
+    const holders = await Promise.all(Array.from({ length: 20 }, () => enroll(student(), id)));
+    const waiting = await Promise.all(Array.from({ length: 40 }, () => enroll(student(), id)));
+    await Promise.all(holders.map((holder) => drop(holder.key)));
+    const offered = waiting.filter((w) => w.status === 'waitlisted').slice(0, 20);
+    expect(await course(id)).toMatchObject({ seats_held: 20, seats_taken: 0, waitlist_length: 20 });
+    await db.query(
+      `UPDATE decisions SET offer_expires_at = clock_timestamp() WHERE course_id = $1 AND status = 'offered'`,
+      [id],
+    );
+    await eventually(async () => {
+      const { rows } = await db.query(
+        `SELECT count(*)::int AS n FROM course_changes WHERE course_id = $1 AND type = 'offer_expired'`,
+        [id],
+      );
+      return rows[0].n >= 20 ? true : undefined;
+    }, 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // one more sweep of every process
+    const events = await courseEvents(ctx.baseUrl, id);
+    const expiredKeys = events.filter((e) => e.type === 'offer_expired').map((e) => e.idempotency_key);
+    expect(expiredKeys).toHaveLength(20);
+    expect(new Set(expiredKeys).size).toBe(20);
+    const offeredAgain = events.filter(
+      (e) => e.type === 'offered' && !expiredKeys.includes(e.idempotency_key),
+    );
+    expect(offeredAgain).toHaveLength(20); // the next 20, once each
+    expect(await course(id)).toMatchObject({ seats_held: 20, seats_taken: 0, waitlist_length: 0 });
+    expect(offered.length).toBe(20);
+    await pool.scaleTo(0);
+  }, 120_000);
 
   it('20 accepts sent around the deadline each end in exactly one of enrolled or offer_expired', async () => {
     const outcomes: string[] = [];

@@ -55,7 +55,8 @@ async function main(): Promise<void> {
     params: { header: { 'Idempotency-Key': 'generated-1' } },
     body: { student_id: 's-generated', course_id: courseId, priority: 0 },
   });
-  let status: 'queued' | 'enrolled' | 'waitlisted' | 'rejected' | 'cancelled' | 'dropped' = accepted.data.status;
+  let status: 'queued' | 'enrolled' | 'waitlisted' | 'offered' | 'rejected' | 'cancelled' | 'dropped' =
+    accepted.data.status;
   const reason:
     | 'already_enrolled'
     | 'already_waitlisted'
@@ -66,7 +67,10 @@ async function main(): Promise<void> {
     | 'max_waitlisted'
     | 'swap_target_gone'
     | 'swapped'
+    | 'declined'
+    | 'offer_expired'
     | null = accepted.data.reason;
+  const offerExpiresAt: string | null = accepted.data.offer_expires_at;
   const swapFor: string | null = accepted.data.swap_for;
   const blocked: 'time_conflict' | 'max_credits' | null = accepted.data.blocked_reason;
   for (let tries = 0; status === 'queued' && tries < 400; tries += 1) {
@@ -76,6 +80,10 @@ async function main(): Promise<void> {
     });
     if (found.data) status = found.data.status;
   }
+  // Enrolled already: an accept answers the same state.
+  const acceptedAgain = await client.POST('/enrollments/{idempotency_key}/accept', {
+    params: { path: { idempotency_key: 'generated-1' } },
+  });
   const dropped = await client.DELETE('/enrollments/{idempotency_key}', {
     params: { path: { idempotency_key: 'generated-1' } },
   });
@@ -90,7 +98,7 @@ async function main(): Promise<void> {
   const changed = await client.PATCH('/courses/{id}', {
     params: { path: { id: courseId } },
     headers: admin,
-    body: { capacity: 2, closes_at: null },
+    body: { capacity: 2, closes_at: null, waitlist_mode: 'offer', offer_ttl_s: 3600 },
   });
   const page = await client.GET('/courses/{id}/events', {
     params: { path: { id: courseId }, query: { after: '0', limit: 10 } },
@@ -137,7 +145,8 @@ async function main(): Promise<void> {
       listed: listed.data?.some((course) => course.id === courseId),
       code: one.data?.code,
       missing: [missing.response.status, missingMessage],
-      accepted: [accepted.response.status, accepted.data.priority, reason, swapFor],
+      accepted: [accepted.response.status, accepted.data.priority, reason, swapFor, offerExpiresAt],
+      acceptedAgain: [acceptedAgain.response.status, acceptedAgain.data?.status],
       replay: [replay.response.status, replay.response.headers.get('location')],
       decided: status,
       dropped: dropped.data?.status,
@@ -232,7 +241,8 @@ describe('the OpenAPI document, through a generated client', () => {
       listed: true,
       code: `GEN${process.pid}`,
       missing: [404, 'course_id 2147483647 does not exist'],
-      accepted: [202, 0, null, null],
+      accepted: [202, 0, null, null, null],
+      acceptedAgain: [200, 'enrolled'],
       replay: [200, '/enrollments/generated-1'],
       decided: 'enrolled',
       dropped: 'dropped',

@@ -235,10 +235,19 @@ describe('probes, metrics and docs', () => {
       '503',
     ]);
     expect(responses('/courses/{id}/events', 'get')).toEqual(['200', '400', '401', '404', '503']);
+    expect(responses('/enrollments/{idempotency_key}/accept', 'post')).toEqual([
+      '200',
+      '401',
+      '404',
+      '409',
+      '429',
+      '503',
+    ]);
     expect(doc.body.components.schemas.RequestStatus.enum).toEqual([
       'queued',
       'enrolled',
       'waitlisted',
+      'offered',
       'rejected',
       'cancelled',
       'dropped',

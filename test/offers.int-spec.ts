@@ -72,6 +72,11 @@ describe('offers', () => {
     expect(await txidOf(id, first.key, 'offered')).toBe(await txidOf(id, holder.key, 'dropped'));
     const newcomer = await enroll(student(), id);
     expect(newcomer).toMatchObject({ status: 'waitlisted', waitlist_position: 2 });
+    // An offered seat is the student's one place in the course (guarantee 2).
+    expect(await enroll(first.student_id, id)).toMatchObject({
+      status: 'rejected',
+      reason: 'already_waitlisted',
+    });
 
     const accepted = await accept(first.key);
     expect([accepted.status, accepted.body.status, accepted.body.offer_expires_at]).toEqual([

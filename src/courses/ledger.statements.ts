@@ -69,7 +69,8 @@ export async function readRequestState(
 
 /**
  * Which of a batch's requests are decided already (a redelivery, or cancelled while queued) and what its
- * students hold in its courses, in one read. Where each waitlist ends comes with the course row.
+ * students hold in its courses, in one read (an offered seat counts as a waiting place: one place per
+ * student per course). Where each waitlist ends comes with the course row.
  */
 export async function readBatchState(
   manager: EntityManager,
@@ -82,7 +83,11 @@ export async function readBatchState(
                       WHERE (course_id, student_id) IN (SELECT * FROM unnest($2::int[], $3::varchar[]))
                      UNION ALL
                      SELECT course_id, student_id, 'waitlisted' FROM waitlist_entries
-                      WHERE (course_id, student_id) IN (SELECT * FROM unnest($2::int[], $3::varchar[]))) h) AS held`,
+                      WHERE (course_id, student_id) IN (SELECT * FROM unnest($2::int[], $3::varchar[]))
+                     UNION ALL
+                     SELECT course_id, student_id, 'waitlisted' FROM decisions
+                      WHERE status = 'offered'
+                        AND (course_id, student_id) IN (SELECT * FROM unnest($2::int[], $3::varchar[]))) h) AS held`,
     [
       requests.map((request) => request.idempotencyKey),
       requests.map((request) => request.courseId),

@@ -1,7 +1,7 @@
 import { IDEMPOTENCY_KEY_PATTERN } from '../decisions/vocabulary.js';
 import { Inject, Injectable } from '@nestjs/common';
 import { type DecidedRequest, DecisionsService } from '../decisions/decisions.service.js';
-import { CourseLedger } from '../courses/course-ledger.js';
+import { CourseLedger, type LedgerRequest } from '../courses/course-ledger.js';
 import { CoursesService } from '../courses/courses.service.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 import { type EnrollRequestDto } from './dto/enroll-request.dto.js';
@@ -141,32 +141,26 @@ export class EnrollmentService {
    * course to lock; the final row comes from inside the ledger's transaction.
    */
   async withdraw(key: string): Promise<EnrollmentRequestResponse> {
-    const request = await this.identityOf(key);
-    if (!request) throw notFound(key);
-    const withdrawn = await this.ledger.withdraw({
-      idempotencyKey: key,
-      studentId: request.studentId,
-      courseId: request.courseId,
-      priority: request.priority,
-      requestedAt: request.requestedAt,
-      ...(request.swapFor ? { swapFor: request.swapFor } : {}),
-    });
-    return decidedView(withdrawn);
+    return decidedView(await this.ledger.withdraw(await this.ledgerRequestOf(key)));
   }
 
   /** POST /enrollments/:key/accept: an offered request enrolled, in the ledger under the course lock. */
   async accept(key: string): Promise<EnrollmentRequestResponse> {
+    return decidedView(await this.ledger.acceptOffer(await this.ledgerRequestOf(key)));
+  }
+
+  /** The request with this key as the ledger takes it (404 if there is none). */
+  private async ledgerRequestOf(key: string): Promise<LedgerRequest> {
     const request = await this.identityOf(key);
     if (!request) throw notFound(key);
-    const accepted = await this.ledger.acceptOffer({
+    return {
       idempotencyKey: key,
       studentId: request.studentId,
       courseId: request.courseId,
       priority: request.priority,
       requestedAt: request.requestedAt,
       ...(request.swapFor ? { swapFor: request.swapFor } : {}),
-    });
-    return decidedView(accepted);
+    };
   }
 
   /** A request's events, in order; none yet while it is queued. */

@@ -926,17 +926,21 @@ async function openOffers(world, offers) {
   offers.opened = moved.map((row) => row.idempotency_key);
 }
 
-/** Waits until no offer of the course is past its deadline (the sweep caught up after the heal). */
-async function offersSettled(world, courseId) {
+/**
+ * Waits until every offer opened before the fault has ended (nobody accepts them, so each must expire once
+ * its deadline passed and the sweep ran), and no other offer of the course is past its deadline.
+ */
+async function offersSettled(world, offers) {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     const [row] = await query(
       world,
-      `SELECT count(*)::int AS n FROM decisions WHERE course_id = $1 AND status = 'offered'
-          AND offer_expires_at <= now()`,
-      [courseId],
-    ).catch(() => [{ n: -1 }]);
-    if (row.n === 0) return true;
+      `SELECT count(*) FILTER (WHERE idempotency_key = ANY($2))::int AS opened_live,
+              count(*) FILTER (WHERE offer_expires_at <= now())::int AS overdue
+         FROM decisions WHERE course_id = $1 AND status = 'offered'`,
+      [offers.courseId, offers.opened ?? []],
+    ).catch(() => [{ opened_live: -1, overdue: -1 }]);
+    if (row.opened_live === 0 && row.overdue === 0) return true;
     await sleep(500);
   }
   return false;
@@ -1289,8 +1293,7 @@ async function runScenario(world, fault, run) {
     notes.push(`${told.keptAfter503.size} keys answered 503, then 200 with no 202: a 503 kept the request`);
   }
 
-  if (!(await offersSettled(world, offers.courseId)))
-    notes.push('offers past their deadline were not expired');
+  if (!(await offersSettled(world, offers))) notes.push('offers past their deadline were not expired');
   const result = {
     ...(await check(world, courseId, companionId, swapCourseId, tag, told, outcome.healedAt)),
     ...(await checkOffers(world, offers)),

@@ -115,10 +115,10 @@ export class ChangeSet {
   }
 
   /** An enrolled request dropped: its seat frees, and the course's waitlist is to be filled. */
-  dropSeat(courseId: number, idempotencyKey: string, studentId: string, reason: DropReason | null): void {
+  dropSeat(courseId: number, idempotencyKey: string, studentId: string): void {
     const plan = this.plan(courseId);
     plan.counters = freeSeat(plan.counters);
-    this.recordDrop(plan, idempotencyKey, studentId, reason);
+    this.recordDrop(plan, idempotencyKey, studentId, null);
     this.toFill.add(courseId);
   }
 
@@ -128,11 +128,10 @@ export class ChangeSet {
     counters: CourseCounters,
     idempotencyKey: string,
     studentId: string,
-    reason: DropReason | null = null,
   ): void {
     const plan = this.plan(courseId);
     plan.counters = counters;
-    this.recordDrop(plan, idempotencyKey, studentId, reason);
+    this.recordDrop(plan, idempotencyKey, studentId, null);
   }
 
   /** An offered request let go (declined, or its deadline passed): its held seat is free again. */
@@ -144,15 +143,13 @@ export class ChangeSet {
   ): void {
     const plan = this.plan(courseId);
     plan.counters = releaseOffer(plan.counters);
-    this.planned.set(idempotencyKey, { state: 'dropped' });
-    plan.write.drops.push({ idempotencyKey, reason });
-    plan.write.events.push({
-      type: reason === 'offer_expired' ? 'offer_expired' : 'dropped',
+    this.recordDrop(
+      plan,
       idempotencyKey,
       studentId,
-      status: 'dropped',
       reason,
-    });
+      reason === 'offer_expired' ? 'offer_expired' : 'dropped',
+    );
     this.toFill.add(courseId);
   }
 
@@ -341,7 +338,6 @@ export class ChangeSet {
    */
   private async swapOut(target: HeldTarget): Promise<void> {
     const plan = this.plan(target.courseId);
-    this.planned.set(target.idempotencyKey, { state: 'dropped' });
     if (target.offeredHere) {
       plan.write.offered = plan.write.offered.filter((position) => position !== target.position);
       plan.write.departed.push(target.position!);
@@ -374,15 +370,21 @@ export class ChangeSet {
     }
   }
 
+  /**
+   * A drop planned in this transaction: written with the plan, and from now on the request is gone for
+   * every later step (a swap naming it finds nothing to give up).
+   */
   private recordDrop(
     plan: CoursePlan,
     idempotencyKey: string,
     studentId: string,
     reason: DropReason | null,
+    type: 'dropped' | 'offer_expired' = 'dropped',
   ): void {
+    this.planned.set(idempotencyKey, { state: 'dropped' });
     plan.write.drops.push({ idempotencyKey, reason });
     plan.write.events.push({
-      type: 'dropped',
+      type,
       idempotencyKey,
       studentId,
       status: 'dropped',

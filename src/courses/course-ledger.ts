@@ -444,7 +444,7 @@ export class CourseLedger {
           // is locked with its candidates (one statement; they wait on this course, so they are not the
           // dropping student), then their load gives the seat up before any course they wait on is filled:
           // the dropped course may lift their own blocks there.
-          change.dropSeat(course!.id, request.idempotencyKey, request.studentId, null);
+          change.dropSeat(course!.id, request.idempotencyKey, request.studentId);
           await change.fill([request.studentId]);
           book.set(dropCourse(book.get(request.studentId), scheduledCourse(course!)));
           change.mayFill(locked.filter((other) => other.id !== course!.id).map((other) => other.id));

@@ -14,6 +14,11 @@ export const WAITLIST_MODES: readonly WaitlistMode[] = ['auto', 'offer'];
 @Check('courses_offer_ttl_range', '"offer_ttl_s" >= 60 AND "offer_ttl_s" <= 604800')
 @Check('courses_waitlist_non_negative', '"waitlist_length" >= 0')
 @Check('courses_credits_grid', '"credits" >= 0 AND "credits" <= 40 AND "credits" * 2 = trunc("credits" * 2)')
+@Check(
+  'courses_draw_settings',
+  '"draw_window_s" >= 0 AND "draw_window_s" <= 3600 AND "prequeue_s" >= 0 AND "prequeue_s" <= 86400 AND ("draw_window_s" = 0 OR "opens_at" IS NOT NULL) AND ("prequeue_s" = 0 OR "draw_window_s" > 0)',
+)
+@Index('courses_draw_pending_idx', ['id'], { where: '"draw_pending"' })
 @Check('courses_window_order', '"opens_at" IS NULL OR "closes_at" IS NULL OR "opens_at" < "closes_at"')
 // Codes are unique whatever their case: a unique index on lower("code"), made by the migration
 // CaseInsensitiveCourseCodes. TypeORM cannot describe an expression index; synchronize: false keeps schema
@@ -83,6 +88,23 @@ export class Course {
   /** Weekly meetings; two courses a student is enrolled in may not overlap (guarantee 8). */
   @Column({ type: 'jsonb', default: () => "'[]'" })
   meetings!: Meeting[];
+
+  /**
+   * The opening draw (contract v3, Fair opening): requests accepted from opens_at - prequeue_s until
+   * opens_at + draw_window_s are draw entries; 0 means no draw.
+   */
+  @Column({ name: 'draw_window_s', type: 'integer', default: 0 })
+  drawWindowS!: number;
+
+  @Column({ name: 'prequeue_s', type: 'integer', default: 0 })
+  prequeueS!: number;
+
+  /**
+   * True from the moment a draw is configured until its last entry is decided: a worker deciding a later
+   * request of the course past the draw period carries the draw out first (see OpeningDraw).
+   */
+  @Column({ name: 'draw_pending', type: 'boolean', default: false })
+  drawPending!: boolean;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

@@ -8,6 +8,8 @@ import { DeadLetter } from '../dead-letters/dead-letter.entity.js';
 import { StudentLoad } from '../schedules/student-load.entity.js';
 import { ScheduleOverride } from '../schedules/schedule-override.entity.js';
 import { SwapClaim } from '../decisions/swap-claim.entity.js';
+import { CourseDraw } from '../courses/course-draw.entity.js';
+import { StudentAppointment } from '../appointments/student-appointment.entity.js';
 import { migrations } from './migrations/index.js';
 
 export const entities = [
@@ -20,6 +22,8 @@ export const entities = [
   StudentLoad,
   ScheduleOverride,
   SwapClaim,
+  CourseDraw,
+  StudentAppointment,
 ];
 
 /** One definition of the connection for the app (TypeOrmModule) and the TypeORM CLI (ormconfig.ts). */

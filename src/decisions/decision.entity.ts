@@ -94,6 +94,10 @@ export class Decision {
   offerExpiresAt!: Date | null;
 
   /** When the request was dropped, or cancelled while queued. */
+  /** The request's 1-based place in its course's opening draw (contract v3); null if it was not drawn. */
+  @Column({ name: 'draw_rank', type: 'integer', nullable: true })
+  drawRank!: number | null;
+
   @Column({ name: 'dropped_at', type: 'timestamptz', nullable: true })
   droppedAt!: Date | null;
 }

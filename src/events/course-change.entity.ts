@@ -41,6 +41,14 @@ export class CourseChange {
   @Column({ type: 'integer', nullable: true })
   capacity!: number | null;
 
+  /** For drawn: how many entries the draw had. */
+  @Column({ type: 'integer', nullable: true })
+  entries!: number | null;
+
+  /** For drawn: the seed, revealed. */
+  @Column({ type: 'varchar', length: 64, nullable: true })
+  seed!: string | null;
+
   /** The transaction that wrote it: shared by the events of one commit; null before v3. */
   @Column({ type: 'bigint', nullable: true, default: () => 'txid_current()' })
   txid!: string | null;

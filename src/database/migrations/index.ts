@@ -8,6 +8,7 @@ import { CaseInsensitiveCourseCodes1795736000000 } from './1795736000000-CaseIns
 import { Schedules1795800000000 } from './1795800000000-Schedules.js';
 import { Swaps1795900000000 } from './1795900000000-Swaps.js';
 import { Offers1796000000000 } from './1796000000000-Offers.js';
+import { FairOpening1796100000000 } from './1796100000000-FairOpening.js';
 
 export const migrations = [
   CreateSchema1795583224743,
@@ -19,4 +20,5 @@ export const migrations = [
   Schedules1795800000000,
   Swaps1795900000000,
   Offers1796000000000,
+  FairOpening1796100000000,
 ];

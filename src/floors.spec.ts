@@ -14,7 +14,7 @@ const FLOORS = [
   ['database', 'redis'],
   ['http', 'auth'],
   ['decisions', 'queue'],
-  ['courses', 'schedules'],
+  ['courses', 'schedules', 'appointments'],
   ['events', 'dead-letters'],
   ['enrollment', 'allocation', 'live', 'metrics', 'health', 'queue-board', 'students'],
   ['.'], // the composition root: main.ts, app.module.ts, app.setup.ts

@@ -8,6 +8,7 @@ import { BatchReport } from './batch-report.js';
 import { FailedJobSweep } from './failed-job-sweep.js';
 import { FailureIsolation } from './failure-isolation.js';
 import { OfferExpiry } from './offer-expiry.js';
+import { OpeningDraw } from './opening-draw.js';
 import { PartitionWorkers } from './partition-workers.js';
 
 /** The worker: partition workers take jobs, the batch drain decides them through the course ledger. */
@@ -22,6 +23,7 @@ import { PartitionWorkers } from './partition-workers.js';
     FailedJobSweep,
     BatchReport,
     OfferExpiry,
+    OpeningDraw,
   ],
 })
 export class AllocationModule {}

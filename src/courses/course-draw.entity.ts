@@ -1,13 +1,7 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 
-/** One entry of a draw as it was drawn: what anyone needs to recompute its place. */
-export interface DrawnEntry {
-  idempotencyKey: string;
-  studentId: string;
-  priority: number;
-  requestedAt: string;
-  swapFor?: string;
-}
+export type { DrawnEntry } from '../queue/allocation-queue.contract.js';
+import type { DrawnEntry } from '../queue/allocation-queue.contract.js';
 
 /**
  * A course's opening draw (contract v3, Fair opening). The seed is chosen when the draw is configured, and

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
@@ -24,6 +25,8 @@ import type { ScheduleDefaults } from '../schedules/schedule.statements.js';
 import { ChangeSet, InvolvementChanged, nobodyBlockedIn, scheduledCourse } from './change-set.js';
 import { Course, type WaitlistMode } from './course.entity.js';
 import { assertWindowOrder } from './course-window.js';
+import { assertDrawSettings, drawChange, drawOrder, drawPeriodOf, seedDigest } from './opening-draw.rules.js';
+import type { DrawnEntry } from './course-draw.entity.js';
 import {
   countersOf,
   insertApiDecision,
@@ -63,6 +66,19 @@ export interface LedgerRequest {
   requestedAt: string;
   /** A swap (contract v3): the request of the same student this one replaces if it gets its seat. */
   swapFor?: string;
+  /** A draw entry's place in its course's opening draw (contract v3). */
+  drawRank?: number;
+}
+
+/**
+ * A request of a course whose opening draw is due but not carried out: the draw's entries go first
+ * (guarantee 4), so whoever decides the request carries the draw out (OpeningDraw) and tries again.
+ */
+export class DrawPending extends Error {
+  constructor(readonly courseIds: readonly number[]) {
+    super(`the opening draw of course ${courseIds.join(', ')} is due and not carried out yet`);
+    this.name = 'DrawPending';
+  }
 }
 
 /** A new course's fields, validated. */
@@ -76,6 +92,8 @@ export interface NewCourse {
   meetings: Meeting[];
   waitlistMode: WaitlistMode;
   offerTtlS: number;
+  drawWindowS: number;
+  prequeueS: number;
 }
 
 /** What PATCH /courses/:id may change; undefined leaves a field as it is, null clears a window side. */
@@ -88,6 +106,8 @@ export interface CourseChanges {
   meetings?: Meeting[];
   waitlistMode?: WaitlistMode;
   offerTtlS?: number;
+  drawWindowS?: number;
+  prequeueS?: number;
 }
 
 /** A student's own limits (null: the configured default). */
@@ -113,6 +133,8 @@ export type OverrideRow = OverrideRecord;
 export class CourseLedger {
   private readonly logger = new Logger(CourseLedger.name);
   private readonly defaults: ScheduleDefaults;
+  /** How long before its period a draw must be settled (the API processes' course cache). */
+  private readonly drawLeadMs: number;
 
   constructor(
     @Inject(DataSource) private readonly dataSource: DataSource,
@@ -121,6 +143,7 @@ export class CourseLedger {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.defaults = config.schedule;
+    this.drawLeadMs = config.courseCacheTtlMs;
   }
 
   /**
@@ -137,8 +160,15 @@ export class CourseLedger {
 
   async create(course: NewCourse): Promise<Course> {
     assertWindowOrder(course.opensAt, course.closesAt);
+    assertDrawSettings(course);
     try {
-      return await this.courses.save(this.courses.create(course));
+      return await this.dataSource.transaction(async (manager) => {
+        const created = await manager.save(
+          manager.create(Course, { ...course, drawPending: drawPeriodOf(course) !== null }),
+        );
+        if (created.drawPending) await this.reseedDraw(manager, created.id);
+        return created;
+      });
     } catch (error) {
       if (
         error instanceof QueryFailedError &&
@@ -148,6 +178,19 @@ export class CourseLedger {
       }
       throw error;
     }
+  }
+
+  /**
+   * A new seed for the course's draw (contract v3): 32 random bytes as hex, its SHA-256 published from now
+   * on; the seed itself is shown once the draw is made.
+   */
+  private async reseedDraw(manager: EntityManager, courseId: number): Promise<void> {
+    const seed = randomBytes(32).toString('hex');
+    await manager.query(
+      `INSERT INTO course_draws (course_id, seed, seed_sha256) VALUES ($1, $2, $3)
+       ON CONFLICT (course_id) DO UPDATE SET seed = $2, seed_sha256 = $3, drawn_at = NULL, entries = NULL`,
+      [courseId, seed, seedDigest(seed)],
+    );
   }
 
   /**
@@ -161,9 +204,10 @@ export class CourseLedger {
   async decide(
     requests: readonly LedgerRequest[],
     onLocked: () => void = () => undefined,
+    drawing?: number,
   ): Promise<LedgerDecision[]> {
     if (!requests.some((request) => request.swapFor !== undefined))
-      return this.decidePlain(requests, onLocked);
+      return this.decidePlain(requests, onLocked, drawing);
     let locked = false;
     const once = () => {
       if (!locked) onLocked();
@@ -176,9 +220,9 @@ export class CourseLedger {
         run.push(request);
         continue;
       }
-      if (run.length > 0) decisions.push(...(await this.decidePlain(run, once)));
+      if (run.length > 0) decisions.push(...(await this.decidePlain(run, once, drawing)));
       run = [];
-      if (request) decisions.push(...(await this.decideSwap(request, once)));
+      if (request) decisions.push(...(await this.decideSwap(request, once, drawing)));
     }
     return decisions;
   }
@@ -192,12 +236,21 @@ export class CourseLedger {
    * its seat or waiting place handed on (guarantee 6). Waitlisted: the named request stays as it is, and
    * the swap happens when this one is promoted.
    */
-  private decideSwap(request: LedgerRequest, onLocked: () => void): Promise<LedgerDecision[]> {
+  private decideSwap(
+    request: LedgerRequest,
+    onLocked: () => void,
+    drawing: number | undefined,
+  ): Promise<LedgerDecision[]> {
     const swapFor = request.swapFor!;
     return this.inCourses(
       [request.courseId],
       (manager) => this.swapCourses(manager, request.studentId, swapFor),
       async (manager, locked) => {
+        await this.assertNoDrawDue(
+          manager,
+          locked.filter((one) => one.id === request.courseId),
+          drawing,
+        );
         onLocked();
         const state = await readBatchState(manager, [request]);
         if (state.decided.has(request.idempotencyKey)) return [];
@@ -234,6 +287,7 @@ export class CourseLedger {
           priority: request.priority,
           requestedAt: request.requestedAt,
           swapFor,
+          ...(request.drawRank === undefined ? {} : { drawRank: request.drawRank }),
         };
         if (decision.status === 'enrolled')
           book.set(swapInto(schedule, scheduledCourse(course!), target, false));
@@ -325,11 +379,16 @@ export class CourseLedger {
    * (a redelivery, a cancellation) are skipped; returns only the decisions made here. A deadlock is for
    * the caller to retry (the worker does, with backoff).
    */
-  private decidePlain(requests: readonly LedgerRequest[], onLocked: () => void): Promise<LedgerDecision[]> {
+  private decidePlain(
+    requests: readonly LedgerRequest[],
+    onLocked: () => void,
+    drawing?: number,
+  ): Promise<LedgerDecision[]> {
     return this.dataSource.transaction(async (manager) => {
       const courseIds = [...new Set(requests.map((request) => request.courseId))];
       if (courseIds.length === 0) return [];
       const courses = await this.lock(manager, courseIds);
+      await this.assertNoDrawDue(manager, courses, drawing);
       onLocked();
       const state = await readBatchState(manager, requests);
       const pending = requests.filter((request) => !state.decided.has(request.idempotencyKey));
@@ -373,6 +432,7 @@ export class CourseLedger {
         ...decision,
         priority: pending[index].priority,
         requestedAt: pending[index].requestedAt,
+        ...(pending[index].drawRank === undefined ? {} : { drawRank: pending[index].drawRank }),
       }));
       for (const rejected of decisions.filter((decision) => decision.reason === 'course_not_found')) {
         this.logger.warn(
@@ -382,6 +442,109 @@ export class CourseLedger {
       await writeDecisions(manager, decisions, outcome.counters, book.writes());
       return decisions;
     });
+  }
+
+  /**
+   * Guarantee 4 with a draw: a locked course whose draw period has ended (by the database's clock) while
+   * its draw is not carried out yet decides nothing else first (DrawPending); `drawing` is the course whose
+   * draw this transaction carries out. Costs a round trip only while a course's draw is pending.
+   */
+  private async assertNoDrawDue(
+    manager: EntityManager,
+    courses: readonly Course[],
+    drawing: number | undefined,
+  ): Promise<void> {
+    const pending = courses.filter((course) => course.drawPending && course.id !== drawing);
+    if (pending.length === 0) return;
+    const [{ now }]: Array<{ now: Date }> = await manager.query('SELECT now() AS now');
+    const due = pending.filter((course) => (drawPeriodOf(course)?.endsAt ?? now) <= now);
+    if (due.length > 0) throw new DrawPending(due.map((course) => course.id));
+  }
+
+  /**
+   * Where a course's draw stands, by the database's clock: pending (configured and not carried out to its
+   * last entry), whether its period has ended, and its entries in draw order once drawn.
+   */
+  async drawState(courseId: number): Promise<{ pending: boolean; due: boolean; order: DrawnEntry[] | null }> {
+    const rows: Array<{ pending: boolean; due: boolean; entries: DrawnEntry[] | null }> =
+      await this.dataSource.query(
+        `SELECT c.draw_pending AS pending,
+                c.opens_at + make_interval(secs => c.draw_window_s) <= now() AS due, d.entries
+           FROM courses c LEFT JOIN course_draws d ON d.course_id = c.id WHERE c.id = $1`,
+        [courseId],
+      );
+    const row = rows[0];
+    return { pending: row?.pending ?? false, due: row?.due ?? false, order: row?.entries ?? null };
+  }
+
+  /**
+   * Makes the draw (contract v3, Fair opening) from its entries in acceptance order, once: under the course
+   * lock, the entries withdrawn meanwhile (cancelled) are left out, the rest put in draw order with the
+   * seed, stored, and the `drawn` event written with the seed revealed. A second caller finds the draw made
+   * and gets the stored order, so a crash or a race yields one order. Null when the course has no pending
+   * draw or its period has not ended.
+   */
+  recordDraw(courseId: number, accepted: readonly DrawnEntry[]): Promise<DrawnEntry[] | null> {
+    return this.transaction(async (manager) => {
+      const [course] = await this.lock(manager, [courseId]);
+      if (!course?.drawPending) return null;
+      const [draw]: Array<{ seed: string; entries: DrawnEntry[] | null; due: boolean }> = await manager.query(
+        `SELECT d.seed, d.entries, $2::timestamptz <= now() AS due FROM course_draws d WHERE d.course_id = $1`,
+        [courseId, drawPeriodOf(course)?.endsAt ?? null],
+      );
+      if (!draw) return null;
+      if (draw.entries) return draw.entries;
+      if (!draw.due) return null;
+      const cancelled = new Set(
+        (
+          (await manager.query(
+            'SELECT idempotency_key FROM decisions WHERE idempotency_key = ANY($1::varchar[])',
+            [accepted.map((entry) => entry.idempotencyKey)],
+          )) as Array<{ idempotency_key: string }>
+        ).map((row) => row.idempotency_key),
+      );
+      const order = drawOrder(
+        draw.seed,
+        courseId,
+        accepted.filter((entry) => !cancelled.has(entry.idempotencyKey)),
+      );
+      await manager.query(
+        'UPDATE course_draws SET drawn_at = now(), entries = $2::jsonb WHERE course_id = $1',
+        [courseId, JSON.stringify(order)],
+      );
+      await this.record(manager, course, [{ type: 'drawn', entries: order.length, seed: draw.seed }]);
+      return order;
+    });
+  }
+
+  /**
+   * Ends a draw once every entry is decided: from here the course's later requests are decided as usual.
+   * Refuses while an entry is still undecided (the caller decides it first).
+   */
+  finishDraw(courseId: number): Promise<void> {
+    return this.transaction(async (manager) => {
+      await this.lock(manager, [courseId]);
+      const [{ undecided }]: Array<{ undecided: number }> = await manager.query(
+        `SELECT count(*)::int AS undecided
+           FROM course_draws d CROSS JOIN LATERAL jsonb_array_elements(d.entries) e
+          WHERE d.course_id = $1
+            AND NOT EXISTS (SELECT 1 FROM decisions WHERE idempotency_key = e->>'idempotencyKey')`,
+        [courseId],
+      );
+      if (undecided > 0) throw new Error(`course ${courseId}: ${undecided} draw entries are not decided yet`);
+      await manager.query('UPDATE courses SET draw_pending = false WHERE id = $1', [courseId]);
+    });
+  }
+
+  /** Courses whose draw period has ended while their draw is not carried out (the draw sweep's). */
+  async coursesWithDueDraws(limit: number): Promise<number[]> {
+    const rows: Array<{ id: number }> = await this.dataSource.query(
+      `SELECT id FROM courses
+        WHERE draw_pending AND opens_at + make_interval(secs => draw_window_s) <= now()
+        ORDER BY opens_at + make_interval(secs => draw_window_s), id LIMIT $1`,
+      [limit],
+    );
+    return rows.map((row) => row.id);
   }
 
   /**
@@ -638,6 +801,17 @@ export class CourseLedger {
         const opensAt = changes.opensAt === undefined ? course.opensAt : changes.opensAt;
         const closesAt = changes.closesAt === undefined ? course.closesAt : changes.closesAt;
         assertWindowOrder(opensAt, closesAt);
+        const draw = {
+          opensAt,
+          drawWindowS: changes.drawWindowS ?? course.drawWindowS,
+          prequeueS: changes.prequeueS ?? course.prequeueS,
+        };
+        assertDrawSettings(draw);
+        if (drawChange(course, draw, new Date(), this.drawLeadMs) === 'reseed') {
+          if (drawPeriodOf(draw)) await this.reseedDraw(manager, courseId);
+          else await manager.query('DELETE FROM course_draws WHERE course_id = $1', [courseId]);
+          course.drawPending = drawPeriodOf(draw) !== null;
+        }
         // The enrolled students' load rows, read before the course row changes: their loads follow the
         // course's new credits below (an excess is excused: nobody loses a place).
         const book = new ScheduleBook(manager, this.defaults);
@@ -667,7 +841,8 @@ export class CourseLedger {
         plan.write.offerTtlSeconds = course.offerTtlS;
         await manager.query(
           `UPDATE courses SET title = $2, opens_at = $3, closes_at = $4, credits = $5, meetings = $6::jsonb,
-                              waitlist_mode = $7, offer_ttl_s = $8
+                              waitlist_mode = $7, offer_ttl_s = $8, draw_window_s = $9, prequeue_s = $10,
+                              draw_pending = $11
             WHERE id = $1`,
           [
             course.id,
@@ -678,6 +853,9 @@ export class CourseLedger {
             JSON.stringify(course.meetings),
             course.waitlistMode,
             course.offerTtlS,
+            draw.drawWindowS,
+            draw.prequeueS,
+            course.drawPending,
           ],
         );
         for (const { student_id } of enrolled) {

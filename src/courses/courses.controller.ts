@@ -6,6 +6,7 @@ import { ApiBodyRefused, ApiDependencyUnavailable, ApiErrorResponse } from '../h
 import { dateOrNull } from './course-window.js';
 import { CoursesService } from './courses.service.js';
 import { CourseResponse } from './dto/course.response.js';
+import { DrawResponse } from './dto/draw.response.js';
 import { CreateCourseDto } from './dto/create-course.dto.js';
 import { ChangeCourseDto } from './dto/change-course.dto.js';
 import { ForClients } from '../auth/client-token.guard.js';
@@ -42,6 +43,24 @@ export class CoursesController {
   @ApiCourseNotFound()
   async get(@Param('id', CourseIdPipe) id: number): Promise<CourseResponse> {
     return CourseResponse.from(await this.coursesService.get(id));
+  }
+
+  @Get(':id/draw')
+  @ForClients()
+  @ApiOperation({
+    operationId: 'getCourseDraw',
+    summary: "A course's opening draw",
+    description:
+      'Contract v3, Fair opening. seed_sha256 is published when the draw is configured; once drawn, the ' +
+      'seed, the entry count and the order (idempotency keys) are shown, so anyone can recompute the order ' +
+      '(npm run verify-draw -- <base-url> <course-id>). state is none for a course without a draw.',
+  })
+  @ApiCourseIdParam()
+  @ApiOkResponse({ type: DrawResponse, description: 'The draw as it stands' })
+  @ApiCourseIdInvalid()
+  @ApiCourseNotFound()
+  async draw(@Param('id', CourseIdPipe) id: number): Promise<DrawResponse> {
+    return this.coursesService.draw(id);
   }
 
   @Post()
@@ -125,6 +144,8 @@ export class CoursesController {
       meetings: dto.meetings,
       waitlistMode: dto.waitlist_mode,
       offerTtlS: dto.offer_ttl_s,
+      drawWindowS: dto.draw_window_s,
+      prequeueS: dto.prequeue_s,
     });
     return CourseResponse.from(course);
   }

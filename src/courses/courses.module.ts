@@ -3,6 +3,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DecisionsModule } from '../decisions/decisions.module.js';
 import { AdminTokenGuard } from '../auth/admin-token.guard.js';
 import { Course } from './course.entity.js';
+import { CourseDraw } from './course-draw.entity.js';
 import { CourseLedger } from './course-ledger.js';
 import { CoursesService } from './courses.service.js';
 
@@ -12,7 +13,7 @@ import { CoursesService } from './courses.service.js';
  * module with a second service.
  */
 @Module({
-  imports: [TypeOrmModule.forFeature([Course]), DecisionsModule],
+  imports: [TypeOrmModule.forFeature([Course, CourseDraw]), DecisionsModule],
   providers: [CourseLedger, CoursesService, AdminTokenGuard],
   exports: [CourseLedger, CoursesService, AdminTokenGuard],
 })

@@ -4,14 +4,22 @@ import type { Repository } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 import { Course } from './course.entity.js';
+import { CourseDraw } from './course-draw.entity.js';
+import { DrawResponse } from './dto/draw.response.js';
 import { type CourseChanges, CourseLedger } from './course-ledger.js';
 import { dateOrNull } from './course-window.js';
+import { type DrawPeriod, drawPeriodOf } from './opening-draw.rules.js';
 import type { CreateCourseDto } from './dto/create-course.dto.js';
 
 interface RegistrationWindow {
   opensAt: Date | null;
   closesAt: Date | null;
+  /** The opening draw's period, if the course has one: requests accepted in it are draw entries. */
+  draw: DrawPeriod | null;
 }
+
+/** How the accept path takes a request: a draw entry (contract v3, Fair opening) or a plain request. */
+export type Admission = 'plain' | 'draw_entry';
 
 interface CachedWindow extends RegistrationWindow {
   expires: number;
@@ -34,6 +42,7 @@ export class CoursesService {
 
   constructor(
     @InjectRepository(Course) private readonly courses: Repository<Course>,
+    @InjectRepository(CourseDraw) private readonly draws: Repository<CourseDraw>,
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(CourseLedger) private readonly ledger: CourseLedger,
   ) {
@@ -50,6 +59,12 @@ export class CoursesService {
     return course;
   }
 
+  /** A course's opening draw as anyone may read it (404 for an unknown course). */
+  async draw(id: number): Promise<DrawResponse> {
+    const [course, draw] = await Promise.all([this.get(id), this.draws.findOneBy({ courseId: id })]);
+    return DrawResponse.from(course, draw, new Date());
+  }
+
   /** Creates a course through the ledger, the one writer of course rows. */
   create(dto: CreateCourseDto): Promise<Course> {
     return this.ledger.create({
@@ -62,6 +77,8 @@ export class CoursesService {
       meetings: dto.meetings ?? [],
       waitlistMode: dto.waitlist_mode ?? 'auto',
       offerTtlS: dto.offer_ttl_s ?? 86400,
+      drawWindowS: dto.draw_window_s ?? 0,
+      prequeueS: dto.prequeue_s ?? 0,
     });
   }
 
@@ -77,16 +94,18 @@ export class CoursesService {
 
   /**
    * Throws CourseNotFound unless the course exists, and RegistrationNotOpen / RegistrationClosed when `at`
-   * lies outside its registration window; answers from memory when the course was seen recently. Concurrent
-   * misses for one course share one query, so a stampede on a course this process has not seen yet costs
-   * one database round trip, not one per request.
+   * lies outside its registration window (which opens prequeue_s early for a course with a draw); says
+   * whether the request is a draw entry. Answers from memory when the course was seen recently.
+   * Concurrent misses for one course share one query, so a stampede on a course this process has not seen
+   * yet costs one database round trip, not one per request.
    */
-  async assertOpen(id: number, at: Date): Promise<void> {
+  async assertOpen(id: number, at: Date): Promise<Admission> {
     const window = await this.windowOf(id);
-    if (window.opensAt && at < window.opensAt) {
+    const opensAt = window.draw?.startsAt ?? window.opensAt;
+    if (opensAt && at < opensAt) {
       throw new DomainError(
         DomainErrorCode.RegistrationNotOpen,
-        `registration for course_id ${id} opens at ${window.opensAt.toISOString()}`,
+        `registration for course_id ${id} opens at ${opensAt.toISOString()}`,
       );
     }
     if (window.closesAt && at >= window.closesAt) {
@@ -95,6 +114,7 @@ export class CoursesService {
         `registration for course_id ${id} closed at ${window.closesAt.toISOString()}`,
       );
     }
+    return window.draw && at < window.draw.endsAt ? 'draw_entry' : 'plain';
   }
 
   private async windowOf(id: number): Promise<RegistrationWindow> {
@@ -103,8 +123,14 @@ export class CoursesService {
     let lookup = this.lookups.get(id);
     if (!lookup) {
       lookup = this.courses
-        .findOne({ where: { id }, select: { id: true, opensAt: true, closesAt: true } })
-        .then((course) => course && { opensAt: course.opensAt, closesAt: course.closesAt })
+        .findOne({
+          where: { id },
+          select: { id: true, opensAt: true, closesAt: true, drawWindowS: true, prequeueS: true },
+        })
+        .then(
+          (course) =>
+            course && { opensAt: course.opensAt, closesAt: course.closesAt, draw: drawPeriodOf(course) },
+        )
         .finally(() => this.lookups.delete(id));
       this.lookups.set(id, lookup);
     }

@@ -23,6 +23,8 @@ export interface LedgerDecision extends JobDecision {
   requestedAt: string;
   /** The request its swap names (contract v3), if it has one. */
   swapFor?: string;
+  /** Its place in its course's opening draw (contract v3), if it was a draw entry. */
+  drawRank?: number;
 }
 
 /** One row of course_changes, written in the transaction that made the change. */
@@ -34,6 +36,9 @@ export interface NewEvent {
   capacity?: number;
   /** A drop's cause, where it has one (swapped). */
   reason?: DropReason;
+  /** For drawn: the entry count and the revealed seed. */
+  entries?: number;
+  seed?: string;
 }
 
 /** A request's decision and, while waitlisted, its stored position. */
@@ -122,12 +127,12 @@ export async function writeDecisions(
        SELECT * FROM json_to_recordset($1::json) AS d(
          "idempotencyKey" varchar, "studentId" varchar, "courseId" int, priority smallint, status varchar,
          reason varchar, "requestedAt" timestamptz, "waitlistPosition" int, "waitlistPlace" int, seq int, ord int,
-         "swapFor" varchar)
+         "swapFor" varchar, "drawRank" int)
      ), new_decisions AS (
        INSERT INTO decisions (idempotency_key, student_id, course_id, priority, status, reason, requested_at, decided_at,
-                              decided_as, decision_seq, decided_place, swap_for)
+                              decided_as, decision_seq, decided_place, swap_for, draw_rank)
        SELECT "idempotencyKey", "studentId", "courseId", priority, status, reason, "requestedAt", now(),
-              status, seq, "waitlistPlace", "swapFor" FROM d ORDER BY ord
+              status, seq, "waitlistPlace", "swapFor", "drawRank" FROM d ORDER BY ord
      ), new_enrollments AS (
        INSERT INTO enrollments (course_id, student_id, idempotency_key)
        SELECT "courseId", "studentId", "idempotencyKey" FROM d WHERE status = 'enrolled' ORDER BY ord
@@ -344,16 +349,17 @@ export async function writeChange(
        UPDATE decisions SET status = 'enrolled', promoted_at = now()
          FROM heads WHERE decisions.idempotency_key = heads.idempotency_key
      ), new_events AS (
-       INSERT INTO course_changes (course_id, seq, type, idempotency_key, student_id, status, capacity, reason)
-       SELECT $1, $7 + ord, type, "idempotencyKey", "studentId", status, capacity, reason
+       INSERT INTO course_changes (course_id, seq, type, idempotency_key, student_id, status, capacity, reason,
+                                   entries, seed)
+       SELECT $1, $7 + ord, type, "idempotencyKey", "studentId", status, capacity, reason, entries, seed
          FROM json_to_recordset($8::json) AS e(
            type varchar, "idempotencyKey" varchar, "studentId" varchar, status varchar, capacity int,
-           reason varchar, ord int)
+           reason varchar, ord int, entries int, seed varchar)
        UNION ALL
-       SELECT $1, $12 + p.ord - 1, 'promoted', h.idempotency_key, h.student_id, 'enrolled', NULL, NULL
+       SELECT $1, $12 + p.ord - 1, 'promoted', h.idempotency_key, h.student_id, 'enrolled', NULL, NULL, NULL, NULL
          FROM heads h JOIN unnest($10::int[]) WITH ORDINALITY AS p(position, ord) ON p.position = h.position
        UNION ALL
-       SELECT $1, $21 + p.ord - 1, 'offered', o.idempotency_key, o.student_id, 'offered', NULL, NULL
+       SELECT $1, $21 + p.ord - 1, 'offered', o.idempotency_key, o.student_id, 'offered', NULL, NULL, NULL, NULL
          FROM offers o JOIN unnest($18::int[]) WITH ORDINALITY AS p(position, ord) ON p.position = o.position
      ), ${writeLoadsSql(14)}
      UPDATE courses

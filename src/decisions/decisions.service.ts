@@ -18,6 +18,8 @@ export interface DecidedRequest {
   swapFor: string | null;
   /** While offered: the deadline to accept the held seat (contract v3, Offers). */
   offerExpiresAt: Date | null;
+  /** Its place in its course's opening draw (contract v3, Fair opening); null if it was not drawn. */
+  drawRank?: number | null;
   /**
    * Why a waiting request cannot be promoted now (guarantee 8); worked out from the student's schedule
    * by the schedules module when a view needs it, null otherwise.
@@ -27,7 +29,7 @@ export interface DecidedRequest {
 
 const COLUMNS = `d.idempotency_key, d.student_id, d.course_id, d.priority, d.status, d.reason,
                  d.requested_at, d.decided_at, d.promoted_at, d.dropped_at, d.swap_for,
-                 d.offer_expires_at`;
+                 d.offer_expires_at, d.draw_rank`;
 
 /** The read side of allocation: what became of a request. */
 @Injectable()
@@ -102,5 +104,6 @@ function decidedRequestOf(row: Record<string, unknown>): DecidedRequest {
     droppedAt: (row.dropped_at as Date | null) ?? null,
     swapFor: (row.swap_for as string | null) ?? null,
     offerExpiresAt: (row.offer_expires_at as Date | null) ?? null,
+    drawRank: (row.draw_rank as number | null) ?? null,
   };
 }

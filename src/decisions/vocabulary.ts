@@ -24,7 +24,8 @@ export type CourseChangeType =
   | 'dropped'
   | 'capacity_changed'
   | 'dead_lettered'
-  | 'dead_letter_retried';
+  | 'dead_letter_retried'
+  | 'drawn';
 
 /** Every type of event a course's record holds: each request's decision, then its later changes. */
 export type CourseEventType = 'enrolled' | 'waitlisted' | 'rejected' | 'cancelled' | CourseChangeType;

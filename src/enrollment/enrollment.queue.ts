@@ -4,7 +4,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DecisionsService } from '../decisions/decisions.service.js';
 import type { AcceptedRequest } from '../queue/allocation-queue.contract.js';
 import { AllocationQueues } from '../queue/allocation-queues.js';
-import { type Claim, ClaimAndQueue } from '../queue/claim-and-queue.js';
+import { type Claim, ClaimAndQueue, DrawClosed } from '../queue/claim-and-queue.js';
 import { GroupCommit } from './group-commit.js';
 import { IdempotencyStore } from './idempotency.store.js';
 
@@ -19,6 +19,8 @@ import { IdempotencyStore } from './idempotency.store.js';
 export class EnrollmentQueue {
   /** Lanes are (partition, priority): a course's requests of one priority always share one. */
   private readonly commits: GroupCommit<Claim, AcceptedRequest | null>;
+  /** Draw entries: lanes are courses (each course has its own entries). */
+  private readonly drawEntries: GroupCommit<Claim, AcceptedRequest | null>;
 
   constructor(
     @Inject(AllocationQueues) private readonly queues: AllocationQueues,
@@ -29,6 +31,10 @@ export class EnrollmentQueue {
     @Inject(APP_CONFIG) config: AppConfig,
   ) {
     this.commits = new GroupCommit((_lane, batch) => this.flush(batch), config.allocationBatchMax);
+    this.drawEntries = new GroupCommit(
+      (_lane, batch) => this.flush(batch, 'draw_entry'),
+      config.allocationBatchMax,
+    );
   }
 
   /**
@@ -42,17 +48,37 @@ export class EnrollmentQueue {
   }
 
   /**
+   * A draw entry (contract v3, Fair opening): claimed and entered in its course's draw, group-committed per
+   * course. If the draw has taken its entries meanwhile (an API whose clock runs behind the workers'), the
+   * request is queued as a plain one, after the draw.
+   */
+  async acceptDrawEntry(key: string, request: AcceptedRequest): Promise<AcceptedRequest | null> {
+    try {
+      return await this.drawEntries.submit(`${request.courseId}`, { key, request });
+    } catch (error) {
+      if (error instanceof DrawClosed) return this.accept(key, request);
+      throw error;
+    }
+  }
+
+  /**
    * One batch of one lane: answer the keys that are known already, then claim the others and store their job
    * in one Redis transaction, so there is never a claim without its job, and a failure writes nothing.
    */
-  private async flush(batch: Claim[]): Promise<Array<AcceptedRequest | null>> {
+  private async flush(
+    batch: Claim[],
+    admission: 'plain' | 'draw_entry' = 'plain',
+  ): Promise<Array<AcceptedRequest | null>> {
     // BullMQ waits for a connection that never came up instead of failing: answer 503 at once.
     if (this.redis.status !== 'ready') throw new Error(`redis is ${this.redis.status}`);
     const partition = this.queues.partitionOf(batch[0].request.courseId);
     const claimants = await this.knownClaimants(partition, batch);
     const fresh = batch.filter((_, index) => claimants[index] === null);
     if (fresh.length === 0) return claimants;
-    const claimed = await this.claimAndQueue.commit(partition, fresh);
+    const claimed =
+      admission === 'draw_entry'
+        ? await this.claimAndQueue.commitDrawEntries(partition, fresh)
+        : await this.claimAndQueue.commit(partition, fresh);
     let next = 0;
     return claimants.map((claimant) => claimant ?? claimed[next++]);
   }

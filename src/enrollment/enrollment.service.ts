@@ -2,7 +2,7 @@ import { IDEMPOTENCY_KEY_PATTERN } from '../decisions/vocabulary.js';
 import { Inject, Injectable } from '@nestjs/common';
 import { type DecidedRequest, DecisionsService } from '../decisions/decisions.service.js';
 import { CourseLedger, type LedgerRequest } from '../courses/course-ledger.js';
-import { CoursesService } from '../courses/courses.service.js';
+import { type Admission, CoursesService } from '../courses/courses.service.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 import { type EnrollRequestDto } from './dto/enroll-request.dto.js';
 import {
@@ -51,7 +51,7 @@ export class EnrollmentService {
   async submit(dto: EnrollRequestDto, headerKey: string | undefined): Promise<Submission> {
     const key = resolveIdempotencyKey(dto.idempotency_key, headerKey);
     const acceptedAt = new Date();
-    await this.courses.assertOpen(dto.course_id, acceptedAt);
+    const admission = await this.courses.assertOpen(dto.course_id, acceptedAt);
     const request: AcceptedRequest = {
       studentId: dto.student_id,
       courseId: dto.course_id,
@@ -59,9 +59,9 @@ export class EnrollmentService {
       requestedAt: acceptedAt.toISOString(),
       ...(dto.swap_for === undefined ? {} : { swapFor: dto.swap_for }),
     };
-    if (request.swapFor !== undefined) return this.submitSwap(key, request);
+    if (request.swapFor !== undefined) return this.submitSwap(key, request, admission);
 
-    const claimant = await unavailableOnFailure(() => this.queue.accept(key, request));
+    const claimant = await unavailableOnFailure(() => this.enqueue(key, request, admission));
     if (claimant) return this.replay(key, request, claimant);
     return { accepted: true, request: queuedView(key, request) };
   }
@@ -72,7 +72,7 @@ export class EnrollmentService {
    * pending swap names (409). The named request is claimed in PostgreSQL before the swap is queued; the
    * claim is given back if the key turns out to be held by another request after all.
    */
-  private async submitSwap(key: string, request: AcceptedRequest): Promise<Submission> {
+  private async submitSwap(key: string, request: AcceptedRequest, admission: Admission): Promise<Submission> {
     const swapFor = request.swapFor!;
     if (swapFor === key) {
       throw new DomainError(
@@ -90,10 +90,17 @@ export class EnrollmentService {
       );
     }
     await unavailableOnFailure(() => this.swapClaims.claim(swapFor, key));
-    const claimant = await unavailableOnFailure(() => this.queue.accept(key, request));
+    const claimant = await unavailableOnFailure(() => this.enqueue(key, request, admission));
     if (!claimant) return { accepted: true, request: queuedView(key, request) };
     if (claimant.swapFor !== swapFor) await this.swapClaims.release(swapFor, key).catch(() => undefined);
     return this.replay(key, request, claimant);
+  }
+
+  /** Queues a plain request, or enters a draw entry in its course's draw (contract v3, Fair opening). */
+  private enqueue(key: string, request: AcceptedRequest, admission: Admission) {
+    return admission === 'draw_entry'
+      ? this.queue.acceptDrawEntry(key, request)
+      : this.queue.accept(key, request);
   }
 
   async status(key: string): Promise<EnrollmentRequestResponse> {

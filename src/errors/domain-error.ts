@@ -30,6 +30,8 @@ export enum DomainErrorCode {
   OfferNotOpen = 'offer_not_open',
   OfferExpired = 'offer_expired',
   OfferBlocked = 'offer_blocked',
+  DrawSettingsInvalid = 'draw_settings_invalid',
+  DrawPeriodBegun = 'draw_period_begun',
 }
 
 export class DomainError extends Error {

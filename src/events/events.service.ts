@@ -127,7 +127,8 @@ function selectorColumn(
 }
 
 const COLUMNS =
-  'course_id, seq, type, idempotency_key, student_id, status, waitlist_position, reason, capacity, at, txid';
+  'course_id, seq, type, idempotency_key, student_id, status, waitlist_position, reason, capacity, at, txid, ' +
+  'entries, seed';
 
 interface EventRow {
   course_id: number;
@@ -142,6 +143,9 @@ interface EventRow {
   at: Date;
   /** bigint, as node-postgres reads it: a string. */
   txid: string | null;
+  /** For drawn only. */
+  entries: number | null;
+  seed: string | null;
 }
 
 function recordOf(row: EventRow): RecordedEvent {
@@ -160,6 +164,7 @@ function recordOf(row: EventRow): RecordedEvent {
       capacity: row.capacity,
       at: row.at.toISOString(),
       txid: row.txid,
+      ...(row.type === 'drawn' ? { entries: row.entries ?? 0, seed: row.seed ?? '' } : {}),
     },
   };
 }

@@ -39,6 +39,8 @@ export const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
   [DomainErrorCode.OfferNotOpen]: HttpStatus.CONFLICT,
   [DomainErrorCode.OfferExpired]: HttpStatus.CONFLICT,
   [DomainErrorCode.OfferBlocked]: HttpStatus.CONFLICT,
+  [DomainErrorCode.DrawSettingsInvalid]: HttpStatus.BAD_REQUEST,
+  [DomainErrorCode.DrawPeriodBegun]: HttpStatus.CONFLICT,
   [DomainErrorCode.PathParameterInvalid]: HttpStatus.BAD_REQUEST,
   [DomainErrorCode.RequestInvalid]: HttpStatus.BAD_REQUEST,
   [DomainErrorCode.RateLimited]: HttpStatus.TOO_MANY_REQUESTS,

@@ -87,3 +87,15 @@ export interface AcceptedRequest {
   /** The queue job that carries the request; written in the same transaction as that job. */
   jobId?: string;
 }
+
+/**
+ * A draw entry (contract v3, Fair opening) as the API records it in its course's entries and the draw
+ * stores it in draw order: what anyone needs to recompute its place.
+ */
+export interface DrawnEntry {
+  idempotencyKey: string;
+  studentId: string;
+  priority: number;
+  requestedAt: string;
+  swapFor?: string;
+}

@@ -3,8 +3,15 @@ import type { ChainableCommander } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 import { masterOf, REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
-import { acceptedCountsKey, claimKey, jobsWithDuplicatesKey, studentKeysKey } from '../redis/redis-keys.js';
-import { type AcceptedRequest, batchJobIdFor } from './allocation-queue.contract.js';
+import {
+  acceptedCountsKey,
+  claimKey,
+  drawClosedKey,
+  drawEntriesKey,
+  jobsWithDuplicatesKey,
+  studentKeysKey,
+} from '../redis/redis-keys.js';
+import { type AcceptedRequest, batchJobIdFor, type DrawnEntry } from './allocation-queue.contract.js';
 import { AllocationQueues } from './allocation-queues.js';
 
 /**
@@ -44,6 +51,52 @@ return claimants
 `;
 
 const CLAIM_COMMAND = 'claimRequests';
+
+/**
+ * Claims draw entries (contract v3, Fair opening) and appends each new one to its course's entries, in one
+ * script: a claimed key is always an entry, and nothing joins once the draw has taken its entries (the
+ * closed marker, set by DRAW_TAKE_SCRIPT): then it answers DRAWCLOSED and claims nothing. KEYS: closed
+ * marker, entries list, accepted-counts hash, then per request its claim and its student's set. ARGV: ttl,
+ * course, then per request its record, key and entry.
+ */
+const DRAW_CLAIM_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('DRAWCLOSED the draw has taken its entries') end
+local claimants = {}
+local claimed = 0
+for r = 1, (#KEYS - 3) / 2 do
+  local claim, studentKeys = KEYS[2 * r + 2], KEYS[2 * r + 3]
+  local previous = redis.call('GET', claim)
+  if previous then
+    claimants[r] = previous
+  else
+    redis.call('SET', claim, ARGV[3 * r], 'EX', ARGV[1])
+    redis.call('SADD', studentKeys, ARGV[3 * r + 1])
+    redis.call('EXPIRE', studentKeys, ARGV[1])
+    redis.call('RPUSH', KEYS[2], ARGV[3 * r + 2])
+    claimants[r] = ''
+    claimed = claimed + 1
+  end
+end
+if claimed > 0 then redis.call('HINCRBY', KEYS[3], ARGV[2], claimed) end
+return claimants
+`;
+
+/** Closes a course's draw to new entries and answers its entries in acceptance order. KEYS: marker, list. */
+const DRAW_TAKE_SCRIPT = `
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+return redis.call('LRANGE', KEYS[2], 0, -1)
+`;
+
+/** The claim of a draw entry names this instead of a job: no job carries it, the draw decides it. */
+export const drawJobIdFor = (courseId: number): string => `draw-${courseId}`;
+
+/** The draw has taken its entries: the request is queued as a plain one instead. */
+export class DrawClosed extends Error {
+  constructor() {
+    super('the draw has taken its entries');
+    this.name = 'DrawClosed';
+  }
+}
 
 /** A request on its way into a job: its idempotency key and what is recorded for it. */
 export interface Claim {
@@ -116,6 +169,69 @@ export class ClaimAndQueue {
     return (results[results.length - 1][1] as string[]).map((claimant) =>
       claimant === '' ? null : (JSON.parse(claimant) as AcceptedRequest),
     );
+  }
+
+  /**
+   * Claims a batch of draw entries of one course and enters them, in acceptance order. For each claim: null
+   * if claimed now, or the request that held the key already. Throws DrawClosed once the draw has taken
+   * its entries (nothing claimed then).
+   */
+  async commitDrawEntries(partition: number, batch: Claim[]): Promise<Array<AcceptedRequest | null>> {
+    const courseId = batch[0].request.courseId;
+    const jobId = drawJobIdFor(courseId);
+    const anyKey = claimKey(this.prefix, partition, batch[0].key);
+    let claimants: string[];
+    try {
+      claimants = (await this.redis.eval(
+        DRAW_CLAIM_SCRIPT,
+        2 * batch.length + 3,
+        drawClosedKey(this.prefix, partition, courseId),
+        drawEntriesKey(this.prefix, partition, courseId),
+        acceptedCountsKey(this.prefix, partition),
+        ...batch.flatMap(({ key, request }) => [
+          claimKey(this.prefix, partition, key),
+          studentKeysKey(this.prefix, partition, request.studentId),
+        ]),
+        this.ttlSeconds,
+        courseId,
+        ...batch.flatMap(({ key, request }) => [
+          JSON.stringify({ ...request, jobId }),
+          key,
+          JSON.stringify({
+            idempotencyKey: key,
+            studentId: request.studentId,
+            priority: request.priority,
+            requestedAt: request.requestedAt,
+            ...(request.swapFor === undefined ? {} : { swapFor: request.swapFor }),
+          }),
+        ]),
+      )) as string[];
+    } catch (error) {
+      if (/DRAWCLOSED/.test((error as Error).message ?? '')) throw new DrawClosed();
+      throw error;
+    }
+    await this.replicated(anyKey);
+    return claimants.map((claimant) => (claimant === '' ? null : (JSON.parse(claimant) as AcceptedRequest)));
+  }
+
+  /**
+   * Closes the course's draw to new entries and reads them, in acceptance order. Run again (a crash before
+   * the draw was stored), it reads the same entries: nothing can join once closed.
+   */
+  async takeDrawEntries(partition: number, courseId: number): Promise<DrawnEntry[]> {
+    const entries = (await this.redis.eval(
+      DRAW_TAKE_SCRIPT,
+      2,
+      drawClosedKey(this.prefix, partition, courseId),
+      drawEntriesKey(this.prefix, partition, courseId),
+      this.ttlSeconds,
+    )) as string[];
+    return entries.map((entry) => JSON.parse(entry) as DrawnEntry);
+  }
+
+  /** Once the draw is stored in PostgreSQL, its entries leave Redis (the closed marker stays, with its TTL). */
+  async forgetDrawEntries(partition: number, courseId: number): Promise<void> {
+    await this.redis.del(drawEntriesKey(this.prefix, partition, courseId));
   }
 
   /** A MULTI on the queue's client (the shared one) in which the claim script may run. */

@@ -39,3 +39,14 @@ export function rateLimitBucket(counter: string): number {
 /** A rate-limit counter (per student, across every API process), in its bucket's slot. */
 export const rateLimitKey = (queuePrefix: string, bucket: number, counter: string): string =>
   `${queuePrefix}:{rate${bucket}}:rate:${counter}`;
+
+/**
+ * A course's opening-draw entries (contract v3, Fair opening), in acceptance order, until the draw is made:
+ * in the partition of the course, beside the entries' claims, so one script claims a key and enters it.
+ */
+export const drawEntriesKey = (queuePrefix: string, partition: number, courseId: number): string =>
+  `${queuePrefix}:${partitionTag(partition)}:draw-entries:${courseId}`;
+
+/** Set when the draw takes its entries: from then on no entry joins (the API queues the request as plain). */
+export const drawClosedKey = (queuePrefix: string, partition: number, courseId: number): string =>
+  `${queuePrefix}:${partitionTag(partition)}:draw-closed:${courseId}`;

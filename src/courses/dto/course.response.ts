@@ -91,18 +91,18 @@ export class CourseResponse {
   @ApiProperty({
     type: 'integer',
     minimum: 0,
-    maximum: 0,
+    maximum: 3600,
     example: 0,
-    description: '0: no opening draw (draws are not built yet)',
+    description: 'The opening draw period after opens_at, in seconds; 0: no draw (GET /courses/:id/draw)',
   })
   draw_window_s!: number;
 
   @ApiProperty({
     type: 'integer',
     minimum: 0,
-    maximum: 0,
+    maximum: 86400,
     example: 0,
-    description: '0 until opening draws land',
+    description: 'How long before opens_at the draw takes entries, in seconds',
   })
   prequeue_s!: number;
 
@@ -122,8 +122,8 @@ export class CourseResponse {
       meetings: course.meetings,
       waitlist_mode: course.waitlistMode,
       offer_ttl_s: course.offerTtlS,
-      draw_window_s: 0,
-      prequeue_s: 0,
+      draw_window_s: course.drawWindowS,
+      prequeue_s: course.prequeueS,
     };
   }
 }

@@ -141,4 +141,38 @@ export class CreateCourseDto {
   @Min(60)
   @Max(604800)
   offer_ttl_s?: number;
+
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    maximum: 3600,
+    required: false,
+    example: 300,
+    description:
+      'Opening draw (contract v3, Fair opening): every request accepted from opens_at - prequeue_s until ' +
+      'opens_at + draw_window_s is a draw entry, decided after that moment in draw order (priority, then ' +
+      'HMAC-SHA256 of the seed over "<course_id>:<student_id>"). Needs opens_at. Default 0: no draw. ' +
+      'Changing it once the draw period has begun is a 409',
+  })
+  @ValidateIf((_, value) => value !== undefined)
+  @IsInt()
+  @Min(0)
+  @Max(3600)
+  draw_window_s?: number;
+
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    maximum: 86400,
+    required: false,
+    example: 600,
+    description:
+      'How long before opens_at a course with a draw starts taking draw entries; needs draw_window_s > 0. ' +
+      'Default 0',
+  })
+  @ValidateIf((_, value) => value !== undefined)
+  @IsInt()
+  @Min(0)
+  @Max(86400)
+  prequeue_s?: number;
 }

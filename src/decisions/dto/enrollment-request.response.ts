@@ -134,21 +134,24 @@ export class EnrollmentRequestResponse {
     minimum: 1,
     nullable: true,
     example: null,
-    description: "The request's place in its course's opening draw (contract v3); null until draws land",
+    description:
+      "The request's 1-based place in its course's opening draw (contract v3, Fair opening); null if it " +
+      'was not drawn (not a draw entry, or its draw is not made yet)',
   })
   draw_rank!: number | null;
 }
 
-/** The v3 fields, in the contract's order (draws are later work). */
+/** The v3 fields, in the contract's order. */
 const withV3 = (
   swapFor: string | null,
   blockedReason: EnrollmentRequestResponse['blocked_reason'],
   offerExpiresAt: Date | null = null,
+  drawRank: number | null = null,
 ) => ({
   swap_for: swapFor,
   blocked_reason: blockedReason,
   offer_expires_at: offerExpiresAt?.toISOString() ?? null,
-  draw_rank: null,
+  draw_rank: drawRank,
 });
 
 /** A request not decided yet, as its claim records it. */
@@ -187,6 +190,7 @@ export function decidedView(decided: DecidedRequest): EnrollmentRequestResponse 
       decided.swapFor,
       decided.status === 'waitlisted' ? (decided.blockedReason ?? null) : null,
       decided.status === 'offered' ? decided.offerExpiresAt : null,
+      decided.drawRank ?? null,
     ),
   };
 }

@@ -19,6 +19,7 @@ export const EVENT_TYPES: CourseEventType[] = [
   'capacity_changed',
   'dead_lettered',
   'dead_letter_retried',
+  'drawn',
 ];
 
 /** One change, as the record keeps it. */
@@ -88,6 +89,24 @@ export class CourseEventResponse {
 
   @ApiProperty({ type: String, format: 'date-time', example: '2026-11-25T09:00:00.012Z' })
   at!: string;
+
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    required: false,
+    example: 240,
+    description: 'Only on drawn: how many entries the opening draw had',
+  })
+  entries?: number;
+
+  @ApiProperty({
+    type: String,
+    required: false,
+    pattern: '^[0-9a-f]{64}$',
+    example: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+    description: 'Only on drawn: the seed, revealed (its SHA-256 was published by GET /courses/:id/draw)',
+  })
+  seed?: string;
 
   @ApiProperty({
     type: String,

@@ -273,7 +273,7 @@ function startCourseFlow(world, role, extra = {}, root = process.cwd(), nodeFlag
  * Drives POST /enroll with autocannon, every request a new student and key: `connections` requests in
  * flight at any moment, for `duration` seconds or `amount` requests.
  */
-async function load(url, { courseIds, duration, amount, connections = CONNECTIONS }) {
+async function load(url, { courseIds, duration, amount, connections = CONNECTIONS, overallRate }) {
   let sequence = 0;
   const run = randomBytes(3).toString('hex');
   const result = await autocannon({
@@ -281,6 +281,7 @@ async function load(url, { courseIds, duration, amount, connections = CONNECTION
     method: 'POST',
     connections,
     ...(duration ? { duration } : { amount }),
+    ...(overallRate ? { overallRate } : {}),
     headers: { 'content-type': 'application/json', ...AS_CLIENT },
     requests: [
       {
@@ -911,6 +912,105 @@ async function offerExpiry() {
   };
 }
 
+// ---------------------------------------------------------------- the fair opening
+
+const DRAW_ENTRIES = SMOKE ? 200 : 10_000;
+const DRAW_SEATS = SMOKE ? 20 : 1_000;
+/** The opening spike, with and without a prequeue: the same arrivals, at once or spread over PREQUEUE_S. */
+const OPENING_ARRIVALS = SMOKE ? 200 : 10_000;
+const OPENING_AT_ONCE = SMOKE ? 50 : 1_000;
+const PREQUEUE_S = SMOKE ? 2 : 20;
+
+/** A course with an opening draw, made through the API (the ledger draws its seed); resolves with its id. */
+async function drawCourse(api, fields) {
+  const answer = await fetch(`${api.url}/courses`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({ code: `DRAW${randomBytes(3).toString('hex')}`, title: 'Opening', ...fields }),
+  });
+  if (answer.status !== 201) throw new Error(`POST /courses: ${answer.status} ${await answer.text()}`);
+  return (await answer.json()).id;
+}
+
+/**
+ * A DRAW_ENTRIES-entry opening draw: the entries are accepted during a long prequeue (autocannon, unique
+ * students), then the period is brought to an end 2 s ahead (in the database: the API's settings check
+ * would refuse it once begun) and one worker process carries the draw out. Reported: the decide rate (as
+ * the hot course's: first to last decision) and when the last entry was seen decided after the period
+ * ended (polled every 20 ms).
+ */
+async function openingDraw() {
+  const world = await freshWorld();
+  const api = await startCourseFlow(world, 'api');
+  const courseId = await drawCourse(api, {
+    capacity: DRAW_SEATS,
+    opens_at: new Date(Date.now() + 3_600_000).toISOString(),
+    draw_window_s: 60,
+    prequeue_s: 7200,
+  });
+  const fill = await load(api.url, { courseIds: [courseId], amount: DRAW_ENTRIES });
+  await api.stop();
+  const worker = await startCourseFlow(world, 'worker', {
+    RUN_MIGRATIONS: 'false',
+    ...(process.env.BENCH_DRAW_BATCH ? { DECISION_BATCH_MAX: process.env.BENCH_DRAW_BATCH } : {}),
+  });
+  const endsAt = await withClient(world.url, async (client) => {
+    const { rows } = await client.query(
+      `UPDATE courses SET opens_at = now() + interval '2 s' - make_interval(secs => draw_window_s) WHERE id = $1
+       RETURNING (extract(epoch FROM opens_at + make_interval(secs => draw_window_s)) * 1000)::float8 AS ends`,
+      [courseId],
+    );
+    return rows[0].ends;
+  });
+  const lastDecidedAfterEndS = await withClient(world.url, async (client) => {
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      const { rows } = await client.query(
+        'SELECT count(*)::int AS n, (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now FROM decisions',
+      );
+      if (rows[0].n >= DRAW_ENTRIES) return (rows[0].now - endsAt) / 1000;
+      if (Date.now() > deadline) throw new Error(`only ${rows[0].n} of ${DRAW_ENTRIES} draw entries decided`);
+      await sleep(20);
+    }
+  });
+  const { rate } = await decisionsPerSecond(world, DRAW_ENTRIES);
+  const workerRss = worker.peakRssMiB();
+  await worker.stop();
+  await dropWorld(world);
+  return { entries: DRAW_ENTRIES, fill, rate, lastDecidedAfterEndS, workerRss };
+}
+
+/**
+ * The opening spike, OPENING_ARRIVALS students on one course with a draw: without a prequeue they all
+ * arrive when registration opens (OPENING_AT_ONCE requests in flight, as fast as the API answers); with a
+ * prequeue of PREQUEUE_S they arrive spread over it (the same count, at OPENING_ARRIVALS / PREQUEUE_S per
+ * second). Reported: the accept p99 and the API's peak RSS, each on a fresh API process.
+ */
+async function openingSpike(prequeue) {
+  const world = await freshWorld();
+  const api = await startCourseFlow(world, 'api');
+  const opensAt = Date.now() + (prequeue ? PREQUEUE_S * 1000 + 1000 : 1500);
+  const courseId = await drawCourse(api, {
+    capacity: DRAW_SEATS,
+    opens_at: new Date(opensAt).toISOString(),
+    draw_window_s: 3600,
+    prequeue_s: prequeue ? PREQUEUE_S + 1 : 0,
+  });
+  await sleep(Math.max(0, opensAt - (prequeue ? (PREQUEUE_S + 1) * 1000 : 0) - Date.now() + 50));
+  const accept = prequeue
+    ? await load(api.url, {
+        courseIds: [courseId],
+        amount: OPENING_ARRIVALS,
+        connections: CONNECTIONS,
+        overallRate: Math.ceil(OPENING_ARRIVALS / PREQUEUE_S),
+      })
+    : await load(api.url, { courseIds: [courseId], amount: OPENING_ARRIVALS, connections: OPENING_AT_ONCE });
+  const apiRss = api.peakRssMiB();
+  await api.stop();
+  await dropWorld(world);
+  return { p50: accept.p50, p99: accept.p99, apiRss, accepted: accept.accepted };
+}
+
 // ---------------------------------------------------------------- the lifecycle: drops
 
 const DROPS = SMOKE ? 20 : 100;
@@ -1345,6 +1445,9 @@ async function main() {
     dropLatency: [],
     drops: [],
     offers: [],
+    draw: [],
+    openingAtOnce: [],
+    openingPrequeue: [],
     subscribers: [],
     cluster: [],
     profile: [],
@@ -1372,6 +1475,9 @@ async function main() {
     await step('drop latency, idle and under a stampede', runs.dropLatency, dropLatency);
     await step('drops per second, hot course', runs.drops, dropThroughput);
     await step('offer expiry lag', runs.offers, offerExpiry);
+    await step('opening draw, 10,000 entries', runs.draw, openingDraw);
+    await step('opening spike, all at once', runs.openingAtOnce, () => openingSpike(false));
+    await step('opening spike, prequeue', runs.openingPrequeue, () => openingSpike(true));
     await step('websocket subscribers', runs.subscribers, liveSubscribers);
     await step('redis cluster accept', runs.cluster, clusterAccept);
     // One profile is enough to say where the CPU goes; its spread is not the point.
@@ -1518,6 +1624,22 @@ async function main() {
       all(runs.offers, (r) => r.lagP99),
       all(runs.offers, () => 5),
     )} of 5 s (p99) | p99 ≤ 5 s |`,
+    `| opening draw: ${fmt(DRAW_ENTRIES)} entries for ${fmt(DRAW_SEATS)} seats, one worker | ${stat(all(runs.draw, (r) => r.rate))} decisions/s | ${hotFloor} | ${ratio(
+      all(runs.draw, (r) => r.rate),
+      hotPgbench,
+    )} | ≥ 10× |`,
+    `| opening draw: last of ${fmt(DRAW_ENTRIES)} entries decided, after the period's end | ${stat(
+      all(runs.draw, (r) => r.lastDecidedAfterEndS),
+      2,
+    )} s | the sweep runs every 1 s | – | reported |`,
+    `| opening spike: ${fmt(OPENING_ARRIVALS)} arrivals, prequeue_s ${PREQUEUE_S} (spread over it) vs none (${fmt(OPENING_AT_ONCE)} in flight at the opening) | accept p99 ${stat(
+      all(runs.openingPrequeue, (r) => r.p99),
+    )} ms, API peak RSS ${stat(all(runs.openingPrequeue, (r) => r.apiRss))} MiB | no prequeue: p99 ${stat(
+      all(runs.openingAtOnce, (r) => r.p99),
+    )} ms, RSS ${stat(all(runs.openingAtOnce, (r) => r.apiRss))} MiB | ${ratio(
+      all(runs.openingPrequeue, (r) => r.p99),
+      all(runs.openingAtOnce, (r) => r.p99),
+    )} (p99) | reported |`,
     `| drops per second, hot course (16 clients, each drop promotes the head) | ${stat(all(runs.drops, (r) => r.rate))} drops/s | pgbench naive drop + promote: ${stat(all(runs.drops, (r) => r.naive))} tps | ${ratio(
       all(runs.drops, (r) => r.rate),
       all(runs.drops, (r) => r.naive),

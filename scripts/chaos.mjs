@@ -11,7 +11,7 @@
 // (CLUSTER FAILOVER), a master killed, a master killed after its replicas were cut off; CHAOS_REDIS_WAIT (1 there, 0 on
 // one server) is REDIS_WAIT_REPLICAS.
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -58,6 +58,13 @@ const SWAP_SEATS = 40;
 const OFFER_SEATS = 10;
 const OFFER_WAITING = 20;
 const OFFER_DEADLINE_MS = 1500;
+// The opening draw under faults: a course with a draw takes DRAW_STUDENTS entries (a few students with a
+// second key) before the stampede, and its period is brought to an end DRAW_END_MS after the fault begins, so
+// the draw is made and decided through it.
+const DRAW_SEATS = 20;
+const DRAW_STUDENTS = 60;
+const DRAW_SECOND_KEYS = 10;
+const DRAW_END_MS = 1000;
 const CONCURRENCY = 64;
 const FAULT_AFTER = 0.4; // of the requests answered
 const QUEUE_PREFIX = 'courseflow';
@@ -980,6 +987,121 @@ async function checkOffers(world, offers) {
   };
 }
 
+// ---------------------------------------------------------------- the opening draw
+
+/** The draw course: its entries sent (each until answered) while its period runs; resolves with their keys. */
+async function drawCourse(world, tag) {
+  const code = `${tag.toUpperCase()}D`;
+  const deadline = Date.now() + 30_000;
+  let courseId;
+  while (courseId === undefined) {
+    const response = await fetch(`${world.services.api.url}/courses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({
+        code,
+        title: 'Chaos opening',
+        capacity: DRAW_SEATS,
+        opens_at: new Date(Date.now() + 600_000).toISOString(),
+        draw_window_s: 600,
+        prequeue_s: 1200,
+      }),
+      signal: AbortSignal.timeout(ATTEMPT_MS),
+    }).catch(() => null);
+    const body = await response?.json().catch(() => null);
+    if (response?.status === 201) courseId = body.id;
+    else if (Date.now() > deadline)
+      throw new Error(`POST /courses answered ${response?.status ?? 'nothing'}`);
+    else await sleep(500);
+  }
+  const requests = Array.from({ length: DRAW_STUDENTS + DRAW_SECOND_KEYS }, (_, i) => ({
+    student_id: `${tag}-d${i % DRAW_STUDENTS}`,
+    course_id: courseId,
+    priority: i % 5 === 0 ? 10 : 0,
+    idempotency_key: `${tag}-d${i}`,
+  }));
+  const answers = new Map();
+  const until = Date.now() + STAMPEDE_MS;
+  for (const request of requests) await sendUntilAnswered(world.services.api.url, request, answers, until);
+  return { courseId, keys: requests.map((r) => r.idempotency_key) };
+}
+
+/** The draw period ends DRAW_END_MS from now (in the database: the API refuses such a change once begun). */
+async function endDrawSoon(world, draw) {
+  await query(
+    world,
+    `UPDATE courses SET opens_at = clock_timestamp() + make_interval(secs => $2::float8 / 1000)
+                                   - make_interval(secs => draw_window_s)
+      WHERE id = $1`,
+    [draw.courseId, DRAW_END_MS],
+  ).catch(() => undefined);
+}
+
+/**
+ * The draw at rest: made once (one drawn event, the stored order with every entry), the order the one
+ * recomputed here from the revealed seed, each entry decided once with its draw_rank, in draw order (decision
+ * numbers rising along it), and a student's second key ending already_*. Each failing check counts one.
+ */
+async function checkDraw(world, draw) {
+  const [stored] = await query(
+    world,
+    `SELECT d.seed, d.entries, c.draw_pending,
+            (SELECT count(*)::int FROM course_changes WHERE course_id = c.id AND type = 'drawn') AS drawn_events
+       FROM course_draws d JOIN courses c ON c.id = d.course_id WHERE d.course_id = $1`,
+    [draw.courseId],
+  );
+  const rows = await query(
+    world,
+    `SELECT idempotency_key, student_id, priority, requested_at, draw_rank, decision_seq, decided_as, reason
+       FROM decisions WHERE course_id = $1 ORDER BY draw_rank`,
+    [draw.courseId],
+  );
+  const order = (stored?.entries ?? []).map((entry) => entry.idempotencyKey);
+  const ticket = (student) =>
+    createHmac('sha256', stored.seed).update(`${draw.courseId}:${student}`).digest('hex');
+  const recomputed = [...rows]
+    .sort(
+      (a, b) =>
+        b.priority - a.priority ||
+        ticket(a.student_id).localeCompare(ticket(b.student_id)) ||
+        a.requested_at - b.requested_at ||
+        a.draw_rank - b.draw_rank,
+    )
+    .map((row) => row.idempotency_key);
+  const seqs = rows.map((row) => row.decision_seq);
+  const firstKey = new Map();
+  const failures = [
+    [!stored || stored.draw_pending, 'the draw was not carried out'],
+    [stored?.drawn_events !== 1, `${stored?.drawn_events} drawn events`],
+    [rows.length !== draw.keys.length, `${rows.length} of ${draw.keys.length} entries decided`],
+    [
+      order.join() !== rows.map((row) => row.idempotency_key).join(),
+      'the stored order differs from the ranks',
+    ],
+    [recomputed.join() !== order.join(), 'the recomputed order differs'],
+    [rows.some((row, i) => row.draw_rank !== i + 1), 'draw ranks are not 1..n'],
+    [seqs.some((seq, i) => i > 0 && seq < seqs[i - 1]), 'decided out of draw order'],
+    [
+      rows.some((row) => {
+        const first = firstKey.get(row.student_id);
+        if (!first) {
+          firstKey.set(row.student_id, row);
+          return false;
+        }
+        return ['enrolled', 'waitlisted'].includes(first.decided_as) && !/^already_/.test(row.reason ?? '');
+      }),
+      "a student's second key took a place",
+    ],
+  ].filter(([failed]) => failed);
+  return {
+    drawViolations: failures.length,
+    drawEntries: rows.length,
+    drawDetail:
+      `draw: ${rows.length} entries decided, ${rows.filter((row) => row.decided_as === 'enrolled').length} enrolled` +
+      (failures.length ? ` (${failures.map(([, what]) => what).join('; ')})` : ', order verified'),
+  };
+}
+
 // ---------------------------------------------------------------- waiting and checking
 
 /** What the clients were told, per key. */
@@ -1253,6 +1375,7 @@ async function runScenario(world, fault, run) {
     SWAP_SEATS,
   );
   const offers = await offerCourse(world, tag);
+  const draw = await drawCourse(world, tag);
   const sends = stampedeRequests(courseId, companionId, swapCourseId, tag, prng(seed));
   const answers = new Map();
   log(`${fault.name} #${run}: course ${courseId}, ${sends.length} requests (seed ${seed})`);
@@ -1261,6 +1384,7 @@ async function runScenario(world, fault, run) {
   let raised;
   const inject = () => {
     injected ??= openOffers(world, offers)
+      .then(() => endDrawSoon(world, draw))
       .then(() => fault.inject(world))
       .then(
         (result) => result,
@@ -1286,7 +1410,11 @@ async function runScenario(world, fault, run) {
   const waitFor = new Set([...told.accepted, ...told.queuedReplies]);
   // A failed heal (a process that never became ready) is put right before waiting, or nothing decides.
   if (outcome.error) await ensureHealthy(world).catch((error) => notes.push(error.message));
-  const waited = await waitForDecisions(world, [courseId, companionId, swapCourseId], waitFor);
+  const waited = await waitForDecisions(
+    world,
+    [courseId, companionId, swapCourseId, draw.courseId],
+    new Set([...waitFor, ...draw.keys]),
+  );
   if (waited !== 'all decided') notes.push(waited);
   if (told.acceptedTwice.size > 0) notes.push(`${told.acceptedTwice.size} keys answered 202 twice`);
   if (told.keptAfter503.size > 0) {
@@ -1297,6 +1425,7 @@ async function runScenario(world, fault, run) {
   const result = {
     ...(await check(world, courseId, companionId, swapCourseId, tag, told, outcome.healedAt)),
     ...(await checkOffers(world, offers)),
+    ...(await checkDraw(world, draw)),
     storedUnconfirmed: told.storedUnconfirmed.size,
     exit: outcome.exit,
     notes,
@@ -1311,7 +1440,7 @@ async function runScenario(world, fault, run) {
       `dead letters ${result.deadLettered}, 503 stored-unconfirmed ${result.storedUnconfirmed}, ` +
       `recover ${result.recoverSeconds?.toFixed(1) ?? '–'} s${outcome.exit ? `, ${formatExit(outcome.exit)}` : ''}; ` +
       `answers ${statuses} in ${stampedeSeconds.toFixed(1)} s (${Math.round(sends.length / stampedeSeconds)} req/s); ` +
-      `${result.detail}; ${result.offersDetail}; ${((Date.now() - runStartedAt) / 1000).toFixed(0)} s` +
+      `${result.detail}; ${result.offersDetail}; ${result.drawDetail}; ${((Date.now() - runStartedAt) / 1000).toFixed(0)} s` +
       notes.map((note) => `\n    note: ${note}`).join(''),
   );
   const failed =
@@ -1322,7 +1451,8 @@ async function runScenario(world, fault, run) {
       result.deadLettered +
       result.scheduleViolations +
       result.swapViolations +
-      result.offerViolations >
+      result.offerViolations +
+      result.drawViolations >
     0;
   if (failed || notes.length > 0) printNotable(runStartedAt);
   return result;
@@ -1373,11 +1503,12 @@ function report(faults, results, failedRuns) {
     `Chaos${CLUSTER ? ` on a Redis Cluster (3 masters, 3 replicas, REDIS_WAIT_REPLICAS=${REDIS_WAIT})` : ''}: ${REPEAT} run(s) of each fault; each a fresh course with ${CAPACITY} seats and ${STUDENTS + DUPLICATES + SECOND_KEYS} POST /enroll ` +
       `(${STUDENTS} keys, ${DUPLICATES} exact repeats, ${SECOND_KEYS} second keys), plus ${COMPANION_STUDENTS} of its students asking for a ${CREDITS}-credit companion course on another partition with a ${CREDITS}-credit limit, ` +
       `${SWAP_STUDENTS} of whom then swap the companion for a third course (${SWAP_SEATS} seats, raised to ${SWAP_STUDENTS} during the fault), ` +
-      `and an offer-mode course (${OFFER_SEATS} seats, ${OFFER_WAITING} waiting) whose holders drop just before the fault, their offers' deadlines ${OFFER_DEADLINE_MS / 1000} s later, ` +
+      `an offer-mode course (${OFFER_SEATS} seats, ${OFFER_WAITING} waiting) whose holders drop just before the fault, their offers' deadlines ${OFFER_DEADLINE_MS / 1000} s later, ` +
+      `and a course with an opening draw (${DRAW_SEATS} seats, ${DRAW_STUDENTS + DRAW_SECOND_KEYS} entries of ${DRAW_STUDENTS} students) whose period ends ${DRAW_END_MS / 1000} s into the fault, ` +
       `${CONCURRENCY} at a time, the fault after ${FAULT_AFTER * 100}% were answered.`,
     '',
-    '| fault | runs | accepted | decided | lost | doubled | queued w/o job | order violations | schedule violations | swaps (carried out / broken) | offers (ended once / violations) | recover (s, max) | exit on SIGTERM | 503 "stored, unconfirmed" |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| fault | runs | accepted | decided | lost | doubled | queued w/o job | order violations | schedule violations | swaps (carried out / broken) | offers (ended once / violations) | draws (entries decided / violations) | recover (s, max) | exit on SIGTERM | 503 "stored, unconfirmed" |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const fault of faults) {
     const list = results.get(fault.name);
@@ -1390,6 +1521,7 @@ function report(faults, results, failedRuns) {
         `${sum(list, (r) => r.scheduleViolations)} | ` +
         `${sum(list, (r) => r.swapped)} / ${sum(list, (r) => r.swapViolations)} | ` +
         `${sum(list, (r) => r.offersEnded)} / ${sum(list, (r) => r.offerViolations)} | ` +
+        `${sum(list, (r) => r.drawEntries)} / ${sum(list, (r) => r.drawViolations)} | ` +
         `${recovered.length ? Math.max(...recovered).toFixed(1) : '–'} | ${exitColumn(list)} | ` +
         `${sum(list, (r) => r.storedUnconfirmed)} |`,
     );
@@ -1404,13 +1536,14 @@ function report(faults, results, failedRuns) {
     scheduleViolations: sum(all, (r) => r.scheduleViolations),
     swapViolations: sum(all, (r) => r.swapViolations),
     offerViolations: sum(all, (r) => r.offerViolations),
+    drawViolations: sum(all, (r) => r.drawViolations),
   };
   lines.push(
     '',
     `TOTAL lost=${totals.lost} doubled=${totals.doubled} order_violations=${totals.orderViolations} ` +
       `queued_without_job=${totals.queuedWithoutJob} dead_lettered=${totals.deadLettered} ` +
       `schedule_violations=${totals.scheduleViolations} swap_violations=${totals.swapViolations} ` +
-      `offer_violations=${totals.offerViolations}`,
+      `offer_violations=${totals.offerViolations} draw_violations=${totals.drawViolations}`,
   );
   console.log(lines.join('\n'));
   return Object.values(totals).every((n) => n === 0);

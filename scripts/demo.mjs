@@ -8,7 +8,7 @@
 // Otherwise the demo's database is its own, courseflow_demo_<pid> (or DEMO_DATABASE), dropped at the end, also
 // after a failure or Ctrl-C.
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -982,6 +982,177 @@ async function offers(url, adminToken) {
   return checks.every((c) => c.ok);
 }
 
+// ------------------------------------------------------------ a fair opening: a draw, and a bot that sends first
+
+const OPENING_SEATS = 10;
+const BOTS = 10; // a bot farm: each sends first, with three keys
+const HONEST = 60;
+
+/**
+ * CONTRACT v3 "Fair opening", guarantee 4 as amended: two courses open to the same arrivals, bots first
+ * (three keys each) and then honest students: one served first come, first served, one with an opening
+ * draw. The draw's seed hash is published before, the seed after; its order is recomputed here from public
+ * data, as `npm run verify-draw` does.
+ */
+async function opening(url, adminToken) {
+  const admin = { authorization: `Bearer ${adminToken}` };
+  const tag = randomBytes(2).toString('hex');
+  const opensAt = new Date(Math.ceil((Date.now() + 4000) / 1000) * 1000);
+  const windowS = 3;
+  const create = async (code, extra) =>
+    (
+      await call(url, 'POST', '/courses', {
+        body: {
+          code: `${code}-${tag}`,
+          title: code,
+          capacity: OPENING_SEATS,
+          opens_at: opensAt.toISOString(),
+          ...extra,
+        },
+        headers: admin,
+      })
+    ).id;
+  const fcfs = await create('FCFS', { opens_at: null });
+  const drawn = await create('DRAW', { draw_window_s: windowS, prequeue_s: 5 });
+  const published = await call(url, 'GET', `/courses/${drawn}/draw`);
+  console.log(
+    `\nA fair opening: two courses of ${OPENING_SEATS} seats, FCFS (first come, first served) and DRAW ` +
+      `(draw_window_s ${windowS}, prequeue_s 5: entries from ${published.starts_at} to ${published.ends_at})`,
+  );
+  console.log(`  DRAW's seed is secret; its SHA-256 is published now: ${published.seed_sha256}`);
+  const bots = Array.from({ length: BOTS }, (_, i) => `s-bot${i}-${tag}`);
+  const honest = Array.from({ length: HONEST }, (_, i) => `s-${String(i).padStart(3, '0')}-${tag}`);
+  const bodies = (courseId) => [
+    ...bots.flatMap((student) =>
+      [1, 2, 3].map((k) => ({
+        student_id: student,
+        course_id: courseId,
+        idempotency_key: `${student}-${courseId}-k${k}`,
+      })),
+    ),
+    ...honest.map((student) => ({
+      student_id: student,
+      course_id: courseId,
+      idempotency_key: `${student}-${courseId}`,
+    })),
+  ];
+  const send = async (list) => {
+    // The bots' requests all go first and at once; the students' follow.
+    const botCount = BOTS * 3;
+    await Promise.all(list.slice(0, botCount).map((body) => call(url, 'POST', '/enroll', { body })));
+    await Promise.all(list.slice(botCount).map((body) => call(url, 'POST', '/enroll', { body })));
+  };
+  await Promise.all([send(bodies(fcfs)), send(bodies(drawn))]);
+  console.log(
+    `  ${BOTS} bots sent 3 keys each the moment each course opened, then ${HONEST} students sent one each ` +
+      `(${bodies(drawn).length} requests per course)`,
+  );
+  const checks = [];
+  const check = (name, ok, detail) => checks.push({ name, ok, detail });
+  const stillQueued = await Promise.all(
+    bodies(drawn)
+      .slice(0, 5)
+      .map((body) => call(url, 'GET', `/enrollments/${encodeURIComponent(body.idempotency_key)}`)),
+  );
+  check(
+    'no draw entry is decided before the period ends',
+    Date.now() < Date.parse(published.ends_at) ? stillQueued.every((r) => r.status === 'queued') : true,
+    `${stillQueued.filter((r) => r.status === 'queued').length} of 5 sampled entries still queued before ${published.ends_at}`,
+  );
+  let draw = published;
+  for (
+    const deadline = Date.now() + 60_000;
+    draw.state !== 'drawn' && Date.now() < deadline;
+    await sleep(200)
+  ) {
+    draw = await call(url, 'GET', `/courses/${drawn}/draw`);
+  }
+  const read = async (courseId) => {
+    const keys = bodies(courseId).map((body) => body.idempotency_key);
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(200)) {
+      const requests = await Promise.all(
+        keys.map((key) => call(url, 'GET', `/enrollments/${encodeURIComponent(key)}`)),
+      );
+      if (requests.every((r) => r.status !== 'queued')) return requests;
+    }
+    throw new Error(`course ${courseId}: requests still queued after 60 s`);
+  };
+  const [fcfsRequests, drawnRequests] = await Promise.all([read(fcfs), read(drawn)]);
+  const botSeats = (requests) =>
+    requests.filter((r) => r.status === 'enrolled' && r.student_id.startsWith('s-bot')).length;
+  const seedOk =
+    createHash('sha256')
+      .update(draw.seed ?? '')
+      .digest('hex') === published.seed_sha256;
+  console.log(
+    `  drawn: ${draw.entries} entries; seed revealed ${draw.seed} (its SHA-256 matches: ${seedOk})`,
+  );
+  const byKey = new Map(drawnRequests.map((r) => [r.idempotency_key, r]));
+  const ticket = (student) => createHmac('sha256', draw.seed).update(`${drawn}:${student}`).digest('hex');
+  const recomputed = [...drawnRequests]
+    .sort(
+      (a, b) =>
+        b.priority - a.priority ||
+        ticket(a.student_id).localeCompare(ticket(b.student_id)) ||
+        a.requested_at.localeCompare(b.requested_at) ||
+        a.draw_rank - b.draw_rank,
+    )
+    .map((r) => r.idempotency_key);
+  console.log(
+    `  the first places: ${draw.order
+      .slice(0, 5)
+      .map((key) => `#${byKey.get(key).draw_rank} ${byKey.get(key).student_id} ${byKey.get(key).status}`)
+      .join(', ')}, …`,
+  );
+  const fcfsShare = botSeats(fcfsRequests);
+  const drawShare = botSeats(drawnRequests);
+  console.log(
+    `  the bots hold ${fcfsShare} of ${OPENING_SEATS} seats first come, first served (${Math.round((fcfsShare / OPENING_SEATS) * 100)}%), ` +
+      `${drawShare} of ${OPENING_SEATS} with the draw (${Math.round((drawShare / OPENING_SEATS) * 100)}%; ` +
+      `their share of the students: ${Math.round((BOTS / (BOTS + HONEST)) * 100)}%)`,
+  );
+  const extraKeys = drawnRequests.filter(
+    (r) => r.student_id.startsWith('s-bot') && !r.idempotency_key.endsWith('-k1'),
+  );
+  const extraReasons = [...new Set(extraKeys.map((r) => r.reason))];
+  console.log(`  the bots' ${extraKeys.length} extra keys: ${extraReasons.join(', ')}`);
+  check(
+    'the published seed matches its hash, and the order recomputed from it is the published order',
+    seedOk && recomputed.join() === draw.order.join(),
+    `${draw.entries} entries recomputed with HMAC-SHA256(seed, "<course>:<student>")`,
+  );
+  // In draw order, each student's first entry: the first OPENING_SEATS are enrolled, the rest wait.
+  const firstEntries = draw.order
+    .map((key) => byKey.get(key))
+    .filter((r, i, all) => all.findIndex((other) => other.student_id === r.student_id) === i);
+  check(
+    'every entry shows its draw_rank, and the seats went to the first students in draw order',
+    draw.order.every((key, i) => byKey.get(key).draw_rank === i + 1) &&
+      firstEntries.every((r, i) => r.status === (i < OPENING_SEATS ? 'enrolled' : 'waitlisted')),
+    `ranks 1..${draw.order.length}; the first ${OPENING_SEATS} students enrolled, the next ${firstEntries.length - OPENING_SEATS} waitlisted`,
+  );
+  check(
+    'a bot that sends first no longer takes the seats; its extra keys end already_*',
+    drawShare < OPENING_SEATS && extraReasons.every((reason) => /^already_/.test(reason ?? '')),
+    `${drawShare} of ${OPENING_SEATS} (first come, first served: ${fcfsShare})`,
+  );
+  // What anyone can run against a live server: npm run verify-draw -- <base-url> <course-id>.
+  console.log(`\n  npm run verify-draw -- ${url} ${drawn}`);
+  const verified = await new Promise((resolve) => {
+    const child = spawn(process.execPath, ['scripts/verify-draw.mjs', url, String(drawn)], {
+      env: { ...process.env, CLIENT_TOKEN: clientToken ?? '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.on('exit', (code) => resolve({ code, output }));
+  });
+  for (const line of verified.output.trimEnd().split('\n')) console.log(`    ${line}`);
+  check('npm run verify-draw agrees on the real draw', verified.code === 0, `exit ${verified.code}`);
+  printChecks('Fair opening checks', checks);
+  return checks.every((c) => c.ok);
+}
+
 async function main() {
   const queuePrefix = `demo-${randomBytes(4).toString('hex')}`;
   let url = process.env.DEMO_URL;
@@ -1019,7 +1190,8 @@ async function main() {
     const schedulesOk = await schedules(url, adminToken);
     const swapsOk = await swaps(url, adminToken);
     const offersOk = await offers(url, adminToken);
-    return stampedeOk && lifecycleOk && liveOk && schedulesOk && swapsOk && offersOk;
+    const openingOk = await opening(url, adminToken);
+    return stampedeOk && lifecycleOk && liveOk && schedulesOk && swapsOk && offersOk && openingOk;
   } finally {
     await Promise.all(live?.all.map((client) => client.close()) ?? []);
     await cleanUp();

@@ -1,10 +1,11 @@
+import { execFile } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { partitionOf } from '../src/queue/allocation-queue.contract.js';
 import { WorkerPool } from './support/child-service.js';
 import { connect } from './support/db-client.js';
-import { asAdmin, eventually, http, useWorld } from './support/test-app.js';
+import { asAdmin, CLIENT_TOKEN, eventually, http, useWorld } from './support/test-app.js';
 import { inParallel, randomSource, shuffled } from './support/race-kit.js';
 
 /** A decided draw entry as the database holds it. */
@@ -328,6 +329,18 @@ describe('opening draw', () => {
       // The drawn event precedes every decision of the draw.
       expect(Number(drawn[0].cursor)).toBeLessThan(entries[0].decision_seq);
     }
+    // Anyone's check from outside: npm run verify-draw agrees on a real draw.
+    // (Run asynchronously: the API answering it runs in this process.)
+    const verify = await new Promise<{ status: number | null; stdout: string; stderr: string }>((done) =>
+      execFile(
+        process.execPath,
+        ['scripts/verify-draw.mjs', ctx.baseUrl, String(draws[0])],
+        { env: { ...process.env, CLIENT_TOKEN } },
+        (error, stdout, stderr) => done({ status: error ? (error.code as number) : 0, stdout, stderr }),
+      ),
+    );
+    expect({ status: verify.status, stderr: verify.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(verify.stdout).toContain(`the draw of course ${draws[0]} is verified`);
     // Under first come, first served the bots (who sent first) would hold all 40 seats; drawn, they hold
     // about capacity ÷ students of them: 10 of 70 students, so about 5.7 of 40.
     const share = botSeats / (capacity * draws.length);

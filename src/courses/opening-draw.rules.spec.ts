@@ -9,11 +9,11 @@ import {
   seedDigest,
 } from './opening-draw.rules.js';
 
-const entry = (key: string, studentId: string, priority = 0) => ({
+const entry = (key: string, studentId: string, priority = 0, requestedAt = '2026-12-01T09:00:00.000Z') => ({
   idempotencyKey: key,
   studentId,
   priority,
-  requestedAt: '2026-12-01T09:00:00.000Z',
+  requestedAt,
 });
 
 describe('the opening draw rules', () => {
@@ -105,5 +105,17 @@ describe('the opening draw rules', () => {
     const first = drawOrder('1'.repeat(64), 3, entries).map((one) => one.studentId);
     expect(drawOrder('2'.repeat(64), 3, entries).map((one) => one.studentId)).not.toEqual(first);
     expect(drawOrder('1'.repeat(64), 4, entries).map((one) => one.studentId)).not.toEqual(first);
+  });
+
+  it("puts a student's keys in the order they were accepted, then in the order they joined", () => {
+    const seed = 'beef'.repeat(16);
+    const later = entry('late', 's-1', 0, '2026-12-01T09:00:00.005Z');
+    const earlier = entry('early', 's-1', 0, '2026-12-01T09:00:00.001Z');
+    const sameMs = entry('same', 's-1', 0, '2026-12-01T09:00:00.005Z');
+    expect(drawOrder(seed, 1, [later, earlier, sameMs]).map((one) => one.idempotencyKey)).toEqual([
+      'early',
+      'late',
+      'same',
+    ]);
   });
 });

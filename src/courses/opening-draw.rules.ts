@@ -88,17 +88,25 @@ export const drawTicket = (seed: string, courseId: number, studentId: string): s
   createHmac('sha256', seed).update(`${courseId}:${studentId}`, 'utf8').digest('hex');
 
 /**
- * The draw order: priority descending, then the ticket ascending, then acceptance order (the entries'
- * order as given). A student's second key has their first key's ticket, so it falls right behind it.
+ * The draw order: priority descending, then the ticket ascending, then acceptance order: the acceptance time
+ * (requested_at, public, so anyone can recompute it), and for two entries accepted in the same millisecond the
+ * order they joined the entries in. Only one student's keys can get that far (their ticket is the same), so a
+ * student's second key falls right behind the first.
  */
 export function drawOrder(seed: string, courseId: number, entries: readonly DrawnEntry[]): DrawnEntry[] {
   return entries
-    .map((entry, accepted) => ({ entry, accepted, ticket: drawTicket(seed, courseId, entry.studentId) }))
+    .map((entry, joined) => ({
+      entry,
+      joined,
+      acceptedAt: Date.parse(entry.requestedAt),
+      ticket: drawTicket(seed, courseId, entry.studentId),
+    }))
     .sort(
       (a, b) =>
         b.entry.priority - a.entry.priority ||
         (a.ticket < b.ticket ? -1 : a.ticket > b.ticket ? 1 : 0) ||
-        a.accepted - b.accepted,
+        a.acceptedAt - b.acceptedAt ||
+        a.joined - b.joined,
     )
     .map(({ entry }) => entry);
 }

@@ -4,6 +4,7 @@ import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { REDIS_CLIENT, type RedisClient } from './redis/redis-client.js';
 import { AllocationModule } from './allocation/allocation.module.js';
+import { AppointmentsModule } from './appointments/appointments.module.js';
 import { ClientTokenGuard } from './auth/client-token.guard.js';
 import { type AppConfig, AppConfigModule } from './config/app-config.js';
 import { CoursesHttpModule } from './courses/courses-http.module.js';
@@ -58,6 +59,7 @@ export class AppModule {
               DeadLettersModule,
               EnrollmentModule,
               StudentsModule,
+              AppointmentsModule,
               QueueBoardModule,
             ]
           : []),

@@ -1,12 +1,25 @@
 import type { Server } from 'node:http';
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { json, type RequestHandler, urlencoded } from 'express';
+import {
+  json,
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+  urlencoded,
+} from 'express';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { AppConfig } from './config/app-config.js';
 import { LiveGateway } from './live/live.gateway.js';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
+import {
+  APPOINTMENT_BATCH_MAX_BODY_BYTES,
+  APPOINTMENT_BATCH_TOO_LARGE,
+  isAppointmentBatchRoute,
+} from './appointments/dto/appointment-batch.js';
+import { DomainError, DomainErrorCode } from './errors/domain-error.js';
 import { BoundedExpressAdapter } from './http/bounded-express.adapter.js';
 import { edge } from './http/edge.js';
 import { securityHeaders } from './http/security-headers.js';
@@ -40,7 +53,8 @@ function configureApp(app: INestApplication, config: AppConfig): void {
   express.disable('etag');
   // One Express layer for the whole edge (src/http/edge.ts): the request id, the security headers, the
   // operator pages, then the body: one that is not JSON is refused (415) before it is read, one past the
-  // 16 KiB limit (413) before it is read whole (Nest's own parsers, 100 KiB, are off: see createApp).
+  // 16 KiB limit (413) before it is read whole (Nest's own parsers, 100 KiB, are off: see createApp); only
+  // POST /admin/appointments, 10,000 rows at most, takes up to 2 MiB (jsonBody).
   // What passes is checked for depth, prototype keys and a repeated Idempotency-Key.
   app.use(
     edge([
@@ -48,7 +62,7 @@ function configureApp(app: INestApplication, config: AppConfig): void {
       securityHeaders(),
       restrictOperatorPages(config),
       requireJsonBody,
-      json({ limit: MAX_BODY_BYTES }),
+      jsonBody(),
       urlencoded({ limit: MAX_BODY_BYTES, extended: false }),
       checkRequest,
     ]),
@@ -56,6 +70,23 @@ function configureApp(app: INestApplication, config: AppConfig): void {
   // /ws reads its own messages (src/live): the adapter's parser is told to leave them alone.
   app.useWebSocketAdapter(new WsAdapter(app, { messageParser: () => undefined }));
   serveOpenApi(app);
+}
+
+/**
+ * A JSON body read with the limit of its route: MAX_BODY_BYTES, or APPOINTMENT_BATCH_MAX_BODY_BYTES for
+ * POST /admin/appointments, whose 413 names its own limit (body-parser's error would be told as 16 KiB's).
+ */
+function jsonBody(): RequestHandler {
+  const small = json({ limit: MAX_BODY_BYTES });
+  const batch = json({ limit: APPOINTMENT_BATCH_MAX_BODY_BYTES });
+  const batchTooLarge = () =>
+    new DomainError(DomainErrorCode.BodyTooLarge, APPOINTMENT_BATCH_TOO_LARGE, [APPOINTMENT_BATCH_TOO_LARGE]);
+  return (request: Request, response: Response, next: NextFunction) => {
+    if (!isAppointmentBatchRoute(request.method, request.path)) return small(request, response, next);
+    return batch(request, response, (error?: unknown) =>
+      next((error as { type?: unknown } | undefined)?.type === 'entity.too.large' ? batchTooLarge() : error),
+    );
+  };
 }
 
 /**

@@ -43,6 +43,8 @@ async function main(): Promise<void> {
   const location: string | null = created.response.headers.get('location');
   const listed = await client.GET('/courses');
   const one = await client.GET('/courses/{id}', { params: { path: { id: courseId } } });
+  const draw = await client.GET('/courses/{id}/draw', { params: { path: { id: courseId } } });
+  const drawState: 'none' | 'scheduled' | 'open' | 'drawn' | undefined = draw.data?.state;
   const missing = await client.GET('/courses/{id}', { params: { path: { id: 2147483647 } } });
   const missingMessage: string | undefined = missing.error?.message;
 
@@ -132,6 +134,23 @@ async function main(): Promise<void> {
     params: { path: { id: overrideId } },
     headers: admin,
   });
+  const appointment = await client.PUT('/admin/appointments/{student_id}', {
+    params: { path: { student_id: 's-generated-apt' } },
+    headers: admin,
+    body: { opens_at: '2026-01-01T00:00:00Z', closes_at: null },
+  });
+  const appointments = await client.POST('/admin/appointments', {
+    headers: admin,
+    body: [{ student_id: 's-generated-apt2', opens_at: '2026-01-01T00:00:00Z', closes_at: '2099-01-01T00:00:00Z' }],
+  });
+  const appointmentRead = await client.GET('/students/{student_id}/appointment', {
+    params: { path: { student_id: 's-generated-apt' } },
+  });
+  const appointmentClosesAt: string | null | undefined = appointmentRead.data?.closes_at;
+  const appointmentLifted = await client.DELETE('/admin/appointments/{student_id}', {
+    params: { path: { student_id: 's-generated-apt' } },
+    headers: admin,
+  });
   const metrics = await client.GET('/metrics', { parseAs: 'text' });
   const metricsJson = await client.GET('/metrics/json');
 
@@ -144,6 +163,7 @@ async function main(): Promise<void> {
       location: location === '/courses/' + courseId,
       listed: listed.data?.some((course) => course.id === courseId),
       code: one.data?.code,
+      drawState,
       missing: [missing.response.status, missingMessage],
       accepted: [accepted.response.status, accepted.data.priority, reason, swapFor, offerExpiresAt],
       acceptedAgain: [acceptedAgain.response.status, acceptedAgain.data?.status],
@@ -164,6 +184,10 @@ async function main(): Promise<void> {
       overrideKinds: override.data?.kinds,
       scheduleOverrides: schedule.data?.overrides.length,
       removed: removed.response.status,
+      appointment: [appointment.response.status, appointment.data?.opens_at],
+      upserted: appointments.data?.upserted,
+      appointmentClosesAt,
+      appointmentLifted: appointmentLifted.response.status,
       metrics: typeof metrics.data === 'string' && metrics.data.includes('enrollment_requests_total'),
       metricsJson: metricsJson.data?.some((metric) => metric.name === 'courseflow_queue_depth'),
     }),
@@ -240,6 +264,7 @@ describe('the OpenAPI document, through a generated client', () => {
       location: true,
       listed: true,
       code: `GEN${process.pid}`,
+      drawState: 'none',
       missing: [404, 'course_id 2147483647 does not exist'],
       accepted: [202, 0, null, null, null],
       acceptedAgain: [200, 'enrolled'],
@@ -260,6 +285,10 @@ describe('the OpenAPI document, through a generated client', () => {
       overrideKinds: ['time_conflict'],
       scheduleOverrides: 1,
       removed: 204,
+      appointment: [200, '2026-01-01T00:00:00.000Z'],
+      upserted: 1,
+      appointmentClosesAt: null,
+      appointmentLifted: 204,
       metrics: true,
       metricsJson: true,
     });

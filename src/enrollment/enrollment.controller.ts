@@ -108,8 +108,10 @@ export class EnrollmentController {
   @ApiErrorResponse(404, 'Unknown course', 'course_id 7 does not exist')
   @ApiErrorResponse(
     409,
-    "Outside the course's registration window (the message says when it opens or when it closed), or " +
-      'swap_for names a request another pending swap already names',
+    "Outside the course's registration window (for a course with an opening draw it opens prequeue_s " +
+      "early), or outside the student's registration appointment (the message says when it opens or when " +
+      'it closed; nothing is queued, the key is not remembered), or swap_for names a request another ' +
+      'pending swap already names',
     'registration for course_id 7 opens at 2026-12-01T09:00:00.000Z',
   )
   @ApiBodyRefused()

@@ -13,10 +13,11 @@ import { REDIS_CLIENT, type RedisClient } from '../redis/redis-client.js';
 import { RateLimitCounter } from './rate-limit.counter.js';
 import { StudentRateLimitGuard } from './student-rate-limit.guard.js';
 import { SchedulesModule } from '../schedules/schedules.module.js';
+import { AppointmentsModule } from '../appointments/appointments.module.js';
 
 /** POST /enroll and the student's requests: validate, claim the key, queue (the worker decides). */
 @Module({
-  imports: [CoursesModule, DecisionsModule, EventsModule, SchedulesModule],
+  imports: [AppointmentsModule, CoursesModule, DecisionsModule, EventsModule, SchedulesModule],
   controllers: [EnrollmentController],
   providers: [
     EnrollmentService,

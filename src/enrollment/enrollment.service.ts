@@ -18,6 +18,7 @@ import { EventsService } from '../events/events.service.js';
 import type { CourseEventResponse } from '../events/dto/course-event.response.js';
 import { ScheduleReader } from '../schedules/schedule.reader.js';
 import { SwapClaims } from './swap-claims.js';
+import { AppointmentsService } from '../appointments/appointments.service.js';
 
 interface Submission {
   /** True when this call queued the request (202); false for a replay of a known key (200). */
@@ -46,12 +47,17 @@ export class EnrollmentService {
     @Inject(EventsService) private readonly eventsService: EventsService,
     @Inject(ScheduleReader) private readonly schedules: ScheduleReader,
     @Inject(SwapClaims) private readonly swapClaims: SwapClaims,
+    @Inject(AppointmentsService) private readonly appointments: AppointmentsService,
   ) {}
 
   async submit(dto: EnrollRequestDto, headerKey: string | undefined): Promise<Submission> {
     const key = resolveIdempotencyKey(dto.idempotency_key, headerKey);
     const acceptedAt = new Date();
+    // Both checks at once; the course's answer (404, its window) comes first when both refuse.
+    const appointment = this.appointments.assertWithin(dto.student_id, acceptedAt);
+    appointment.catch(() => undefined);
     const admission = await this.courses.assertOpen(dto.course_id, acceptedAt);
+    await appointment;
     const request: AcceptedRequest = {
       studentId: dto.student_id,
       courseId: dto.course_id,
@@ -96,8 +102,14 @@ export class EnrollmentService {
     return this.replay(key, request, claimant);
   }
 
-  /** Queues a plain request, or enters a draw entry in its course's draw (contract v3, Fair opening). */
+  /**
+   * Queues a plain request, or enters a draw entry in its course's draw (contract v3, Fair opening). The
+   * acceptance time is stamped here, with nothing awaited between it and the lane: the checks before (a
+   * course, an appointment, a swap's claim) take each request a different time, and requests must reach
+   * their lane in the order of their requested_at, the acceptance order guarantee 4 speaks of.
+   */
   private enqueue(key: string, request: AcceptedRequest, admission: Admission) {
+    request.requestedAt = new Date().toISOString();
     return admission === 'draw_entry'
       ? this.queue.acceptDrawEntry(key, request)
       : this.queue.accept(key, request);

@@ -32,6 +32,10 @@ export enum DomainErrorCode {
   OfferBlocked = 'offer_blocked',
   DrawSettingsInvalid = 'draw_settings_invalid',
   DrawPeriodBegun = 'draw_period_begun',
+  AppointmentNotFound = 'appointment_not_found',
+  AppointmentNotOpen = 'appointment_not_open',
+  AppointmentClosed = 'appointment_closed',
+  AppointmentBatchTooLarge = 'appointment_batch_too_large',
 }
 
 export class DomainError extends Error {

@@ -1012,6 +1012,36 @@ async function opening(url, adminToken) {
         headers: admin,
       })
     ).id;
+  // Appointments first: a student whose time ticket opens tomorrow is refused today, queued nothing, and the
+  // same key is accepted once an operator moves the ticket to now.
+  const early = `s-senior-${tag}`;
+  const tomorrow = new Date(Date.now() + 86_400_000).toISOString();
+  await call(url, 'PUT', `/admin/appointments/${early}`, {
+    body: { opens_at: tomorrow, closes_at: null },
+    headers: admin,
+  });
+  const ticketCourse = await create('TICKET', { opens_at: null });
+  const body = { student_id: early, course_id: ticketCourse, idempotency_key: `ticket-${tag}` };
+  const refused = await fetch(`${url}/enroll`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...asClient() },
+    body: JSON.stringify(body),
+  });
+  const refusedBody = await refused.json();
+  const unknown = await fetch(`${url}/enrollments/${encodeURIComponent(body.idempotency_key)}`, {
+    headers: asClient(),
+  });
+  await call(url, 'PUT', `/admin/appointments/${early}`, {
+    body: { opens_at: new Date(Date.now() - 1000).toISOString(), closes_at: null },
+    headers: admin,
+  });
+  const accepted = await enrollAndWait(url, body);
+  console.log(`\nAppointments: ${early}'s registration appointment opens tomorrow`);
+  console.log(
+    `  POST /enroll → ${refused.status} "${refusedBody.message}"; the key is unknown (${unknown.status})`,
+  );
+  console.log(`  the operator moves the appointment to now → the same key: ${accepted.status}`);
+  const ticketOk = refused.status === 409 && unknown.status === 404 && accepted.status === 'enrolled';
   const fcfs = await create('FCFS', { opens_at: null });
   const drawn = await create('DRAW', { draw_window_s: windowS, prequeue_s: 5 });
   const published = await call(url, 'GET', `/courses/${drawn}/draw`);
@@ -1149,6 +1179,11 @@ async function opening(url, adminToken) {
   });
   for (const line of verified.output.trimEnd().split('\n')) console.log(`    ${line}`);
   check('npm run verify-draw agrees on the real draw', verified.code === 0, `exit ${verified.code}`);
+  check(
+    'outside the appointment: 409 naming the time, nothing queued; the same key accepted once it opens',
+    ticketOk,
+    `${refused.status}, then ${accepted.status}`,
+  );
   printChecks('Fair opening checks', checks);
   return checks.every((c) => c.ok);
 }

@@ -264,6 +264,16 @@ function courseEventSchema() {
         'string',
         'The committing transaction, decimal digits: events of one commit share it, no two commits do; null before v3',
       ),
+      entries: {
+        type: 'integer',
+        minimum: 0,
+        description: 'Only on drawn: how many entries the opening draw had',
+      },
+      seed: {
+        type: 'string',
+        pattern: '^[0-9a-f]{64}$',
+        description: 'Only on drawn: the seed, revealed (GET /courses/:id/draw published its SHA-256 before)',
+      },
     },
   };
 }

@@ -19,15 +19,18 @@ import {
   AppointmentBatchPipe,
   type AppointmentRow,
   MAX_APPOINTMENTS_PER_CALL,
+  ONE_ROW_PER_STUDENT,
 } from './dto/appointment-batch.js';
 import { AppointmentRowDto } from './dto/appointment-row.dto.js';
 import { AppointmentResponse, AppointmentsUpsertedResponse } from './dto/appointment.response.js';
 import { SetAppointmentDto } from './dto/set-appointment.dto.js';
 import { ApiStudentIdInvalid, ApiStudentIdParam, StudentIdPipe } from './student-id.pipe.js';
+import { parseDateTime } from '../http/date-time.js';
+import { ApiCrossFieldRules, CLOSES_AFTER_OPENS } from '../http/cross-field-rules.js';
 
 /** What a refused batch's details look like: each offending row and field, each student named twice. */
 const BATCH_REFUSED = [
-  '[17].opens_at must be an RFC 3339 date-time with an offset (e.g. 2026-12-01T09:00:00Z)',
+  '[17].opens_at must be an RFC 3339 date-time with an offset, years 0001..9998 (e.g. 2026-12-01T09:00:00Z)',
   '[42].student_id s-0042 is already at [3]; name a student once',
 ];
 
@@ -74,6 +77,7 @@ export class AppointmentsController {
   })
   @ApiStudentIdParam()
   @ApiOkResponse({ type: AppointmentResponse, description: 'The appointment as set' })
+  @ApiCrossFieldRules(CLOSES_AFTER_OPENS)
   @ApiErrorResponse(
     400,
     'A field is missing, invalid or unknown, closes_at is not after opens_at, or student_id is not 1..64 ' +
@@ -88,8 +92,8 @@ export class AppointmentsController {
     @Body() dto: SetAppointmentDto,
   ): Promise<AppointmentResponse> {
     const appointment = await this.appointments.set(studentId, {
-      opensAt: new Date(dto.opens_at),
-      closesAt: dto.closes_at == null ? null : new Date(dto.closes_at),
+      opensAt: parseDateTime(dto.opens_at)!,
+      closesAt: dto.closes_at == null ? null : parseDateTime(dto.closes_at)!,
     });
     return AppointmentResponse.from(appointment);
   }
@@ -117,6 +121,7 @@ export class AppointmentsController {
     },
   })
   @ApiOkResponse({ type: AppointmentsUpsertedResponse, description: 'Every row written' })
+  @ApiCrossFieldRules(CLOSES_AFTER_OPENS, ONE_ROW_PER_STUDENT)
   @ApiErrorResponse(
     400,
     'The body is not an array, is empty, a row is invalid (details names each row and field), or a ' +

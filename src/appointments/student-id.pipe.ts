@@ -14,7 +14,7 @@ export class StudentIdPipe implements PipeTransform<string, string> {
     if (STUDENT_ID_PATTERN.test(value)) return value;
     throw new DomainError(
       DomainErrorCode.PathParameterInvalid,
-      'student_id must be 1..64 characters of [A-Za-z0-9._:-]',
+      'student_id must be 1..64 characters of [A-Za-z0-9._:-], not . or ..',
     );
   }
 }
@@ -34,6 +34,6 @@ export const ApiStudentIdParam = () =>
 export const ApiStudentIdInvalid = () =>
   ApiErrorResponse(
     400,
-    'student_id is not 1..64 characters of [A-Za-z0-9._:-]',
-    'student_id must be 1..64 characters of [A-Za-z0-9._:-]',
+    'student_id is not 1..64 characters of [A-Za-z0-9._:-], not . or ..',
+    'student_id must be 1..64 characters of [A-Za-z0-9._:-], not . or ..',
   );

@@ -22,6 +22,8 @@ import { ScheduleReader } from '../schedules/schedule.reader.js';
 import { CreateOverrideDto } from './dto/create-override.dto.js';
 import { OverrideResponse, ScheduleResponse } from './dto/schedule.response.js';
 import { SetLimitsDto } from './dto/set-limits.dto.js';
+import { parseDateTime } from '../http/date-time.js';
+import { ApiCrossFieldRules, type CrossFieldRule } from '../http/cross-field-rules.js';
 
 const ApiStudentIdParam = () =>
   ApiParam({
@@ -37,9 +39,18 @@ const ApiStudentIdParam = () =>
 const ApiStudentIdInvalid = () =>
   ApiErrorResponse(
     400,
-    'student_id is not 1..64 characters of [A-Za-z0-9._:-]',
-    'student_id must be 1..64 characters of [A-Za-z0-9._:-]',
+    'student_id is not 1..64 characters of [A-Za-z0-9._:-], not . or ..',
+    'student_id must be 1..64 characters of [A-Za-z0-9._:-], not . or ..',
   );
+
+/** Not a rule over two fields, but over a field and the clock: the document states it the same way. */
+const EXPIRES_IN_THE_FUTURE: CrossFieldRule = {
+  fields: ['expires_at'],
+  rule: 'expires_at must be in the future',
+};
+
+/** An override's id as the service writes it (a bigint): one spelling per override, no leading zeros. */
+const OVERRIDE_ID = /^[1-9][0-9]{0,17}$/;
 
 /** Students' schedules (contract v3, Schedules): the student's view, and the operators' limits and overrides. */
 @ApiTags('schedules')
@@ -113,6 +124,7 @@ export class StudentsController {
       'same transaction.',
   })
   @ApiCreatedResponse({ type: OverrideResponse })
+  @ApiCrossFieldRules(EXPIRES_IN_THE_FUTURE)
   @ApiErrorResponse(
     400,
     'A field is invalid, or expires_at is not in the future',
@@ -122,10 +134,10 @@ export class StudentsController {
   @ApiCourseNotFound()
   @ApiBodyRefused()
   async createOverride(@Body() dto: CreateOverrideDto): Promise<OverrideResponse> {
-    const expiresAt = dto.expires_at == null ? null : new Date(dto.expires_at);
+    const expiresAt = dto.expires_at == null ? null : parseDateTime(dto.expires_at)!;
     if (expiresAt && expiresAt.getTime() <= Date.now()) {
-      throw new DomainError(DomainErrorCode.RequestInvalid, 'expires_at must be in the future', [
-        'expires_at must be in the future',
+      throw new DomainError(DomainErrorCode.RequestInvalid, EXPIRES_IN_THE_FUTURE.rule, [
+        EXPIRES_IN_THE_FUTURE.rule,
       ]);
     }
     const created = await this.ledger.addOverride({
@@ -146,15 +158,15 @@ export class StudentsController {
     summary: 'Remove an override (operators)',
     description: 'Later decisions apply the rules again; nobody loses a place over it.',
   })
-  @ApiParam({ name: 'id', schema: { type: 'string', pattern: '^[0-9]{1,18}$', example: '12' } })
+  @ApiParam({ name: 'id', schema: { type: 'string', pattern: OVERRIDE_ID.source, example: '12' } })
   @ApiNoContentResponse({ description: 'Removed' })
   @ApiAdminTokenInvalid()
   @ApiErrorResponse(404, 'No override with this id', 'no override with id 12')
   async deleteOverride(@Param('id') id: string): Promise<void> {
-    if (!/^[0-9]{1,18}$/.test(id)) {
+    if (!OVERRIDE_ID.test(id)) {
       throw new DomainError(
         DomainErrorCode.OverrideNotFound,
-        'no override with that id: ids are decimal digits',
+        'no override with that id: ids are decimal digits without leading zeros',
       );
     }
     await this.ledger.removeOverride(id);

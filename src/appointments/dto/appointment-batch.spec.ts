@@ -28,7 +28,8 @@ const row = (index: number, fields: Record<string, unknown> = {}) => ({
   ...fields,
 });
 
-const DATE_TIME = 'must be an RFC 3339 date-time with an offset (e.g. 2026-12-01T09:00:00Z)';
+const DATE_TIME =
+  'must be an RFC 3339 date-time with an offset, years 0001..9998 (e.g. 2026-12-01T09:00:00Z)';
 
 describe('parseAppointmentBatch (POST /admin/appointments)', () => {
   it('takes rows as the service writes them, closes_at null or absent meaning none', () => {
@@ -89,11 +90,11 @@ describe('parseAppointmentBatch (POST /admin/appointments)', () => {
       '[2].closes_at must be after opens_at',
       '[3].room should not exist',
       '[4] must be an object with student_id, opens_at and closes_at',
-      '[5].student_id must be 1..64 characters of [A-Za-z0-9._:-]',
+      '[5].student_id must be 1..64 characters of [A-Za-z0-9._:-], not . or ..',
       `[6].opens_at ${DATE_TIME}`,
       `[6].closes_at ${DATE_TIME}`,
       '[7] must be an object with student_id, opens_at and closes_at',
-      '[8].student_id must be 1..64 characters of [A-Za-z0-9._:-]; student_id must be a string',
+      '[8].student_id must be 1..64 characters of [A-Za-z0-9._:-], not . or ..; student_id must be a string',
     ]);
     expect(refused.message).toBe(`${refused.details!.slice(0, 9).join('; ')}`);
   });

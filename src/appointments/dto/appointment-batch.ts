@@ -4,7 +4,8 @@ import { validateSync, type ValidationError } from 'class-validator';
 import { DomainError, DomainErrorCode } from '../../errors/domain-error.js';
 import { STUDENT_ID_PATTERN } from '../../decisions/vocabulary.js';
 import { AppointmentRowDto } from './appointment-row.dto.js';
-import { isDateTime } from './set-appointment.dto.js';
+import { isDateTime, parseDateTime } from '../../http/date-time.js';
+import type { CrossFieldRule } from '../../http/cross-field-rules.js';
 
 /** The most rows one POST /admin/appointments takes (contract v3, Limits); more is a 413. */
 export const MAX_APPOINTMENTS_PER_CALL = 10_000;
@@ -20,6 +21,12 @@ export const isAppointmentBatchRoute = (method: string, path: string): boolean =
 export const APPOINTMENT_BATCH_TOO_LARGE = `the body is larger than ${APPOINTMENT_BATCH_MAX_BODY_BYTES / 1024 / 1024} MiB`;
 /** How many of the offending fields the message quotes; `details` lists every one. */
 const QUOTED_IN_MESSAGE = 10;
+
+/** Rows name distinct students: a rule across rows, which JSON Schema's uniqueItems cannot state. */
+export const ONE_ROW_PER_STUDENT: CrossFieldRule = {
+  fields: ['student_id'],
+  rule: 'name a student once',
+};
 
 /** A registration appointment as the service keeps it. */
 export interface AppointmentWindow {
@@ -68,13 +75,16 @@ export function parseAppointmentBatch(body: unknown): AppointmentRow[] {
     if (typeof studentId === 'string') {
       const first = firstIndexOf.get(studentId);
       if (first === undefined) firstIndexOf.set(studentId, index);
-      else problems.push(`[${index}].student_id ${studentId} is already at [${first}]; name a student once`);
+      else
+        problems.push(
+          `[${index}].student_id ${studentId} is already at [${first}]; ${ONE_ROW_PER_STUDENT.rule}`,
+        );
     }
     if (errors.length === 0) {
       rows.push({
         studentId,
-        opensAt: new Date(opensAt),
-        closesAt: closesAt == null ? null : new Date(closesAt),
+        opensAt: parseDateTime(opensAt)!,
+        closesAt: closesAt == null ? null : parseDateTime(closesAt)!,
       });
     }
   });
@@ -106,7 +116,7 @@ export function isPlainlyValid(row: object): boolean {
     isDateTime(opensAt) &&
     (closesAt === undefined ||
       closesAt === null ||
-      (isDateTime(closesAt) && Date.parse(closesAt) > Date.parse(opensAt)))
+      (isDateTime(closesAt) && parseDateTime(closesAt)! > parseDateTime(opensAt)!))
   );
 }
 

@@ -6,7 +6,6 @@ import {
   IsArray,
   IsIn,
   IsInt,
-  IsISO8601,
   IsString,
   Matches,
   Max,
@@ -15,12 +14,17 @@ import {
 } from 'class-validator';
 import { STUDENT_ID_PATTERN } from '../../decisions/vocabulary.js';
 import { OVERRIDE_KINDS, type OverrideKind } from '../../schedules/schedule.rules.js';
+import { DATE_TIME_SCHEMA, IsDateTime } from '../../http/date-time.js';
+import { ClosedSchema } from '../../http/closed-schema.js';
 
 /** POST /admin/overrides: an exception to one student's schedule rules for one course. */
+@ClosedSchema()
 export class CreateOverrideDto {
   @ApiProperty({ example: 's-0042', pattern: STUDENT_ID_PATTERN.source, minLength: 1, maxLength: 64 })
   @IsString()
-  @Matches(STUDENT_ID_PATTERN, { message: 'student_id must be 1..64 characters of [A-Za-z0-9._:-]' })
+  @Matches(STUDENT_ID_PATTERN, {
+    message: 'student_id must be 1..64 characters of [A-Za-z0-9._:-], not . or ..',
+  })
   student_id!: string;
 
   @ApiProperty({ type: 'integer', minimum: 1, maximum: 2_147_483_647, example: 1 })
@@ -46,14 +50,13 @@ export class CreateOverrideDto {
   kinds!: OverrideKind[];
 
   @ApiProperty({
-    type: String,
-    format: 'date-time',
+    ...DATE_TIME_SCHEMA,
     nullable: true,
     required: false,
     example: '2026-12-20T00:00:00Z',
     description: 'When the override stops applying (in the future); null or absent: never',
   })
   @ValidateIf((_, value) => value !== undefined && value !== null)
-  @IsISO8601({ strict: true })
+  @IsDateTime('expires_at')
   expires_at?: string | null;
 }

@@ -187,7 +187,7 @@ describe('registration appointments', () => {
     const refused = await bulk(badRow);
     expect(refused.status).toBe(400);
     expect(refused.body.details).toEqual([
-      '[17].opens_at must be an RFC 3339 date-time with an offset (e.g. 2026-12-01T09:00:00Z)',
+      '[17].opens_at must be an RFC 3339 date-time with an offset, years 0001..9998 (e.g. 2026-12-01T09:00:00Z)',
     ]);
 
     const twice = [...rows, { ...rows[4], opens_at: '2026-12-15T09:00:00Z' }];

@@ -187,7 +187,9 @@ describe('POST /enroll and GET /enrollments/:key', () => {
       { 'idempotency-key': 'k'.repeat(129) },
     );
     expect(rejected.status).toBe(400);
-    expect(rejected.body.message).toBe('Idempotency-Key header must be 1..128 printable ASCII characters');
+    expect(rejected.body.message).toBe(
+      'Idempotency-Key header must be 1..128 printable ASCII characters, not . or ..',
+    );
     expect((await http(ctx.baseUrl, 'GET', `/enrollments/${'k'.repeat(129)}`)).status).toBe(404);
   });
 

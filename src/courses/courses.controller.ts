@@ -11,6 +11,25 @@ import { CreateCourseDto } from './dto/create-course.dto.js';
 import { ChangeCourseDto } from './dto/change-course.dto.js';
 import { ForClients } from '../auth/client-token.guard.js';
 import { ApiCourseIdInvalid, ApiCourseIdParam, ApiCourseNotFound, CourseIdPipe } from './course-id.pipe.js';
+import { ApiCrossFieldRules, CLOSES_AFTER_OPENS } from '../http/cross-field-rules.js';
+import { DRAW_NEEDS_OPENS_AT, PREQUEUE_NEEDS_DRAW } from './opening-draw.rules.js';
+import { MEETING_ENDS_AFTER_START } from './dto/meeting.dto.js';
+
+/** What a course's fields must satisfy together (with its stored fields, on PATCH). */
+const COURSE_RULES = [CLOSES_AFTER_OPENS, DRAW_NEEDS_OPENS_AT, PREQUEUE_NEEDS_DRAW, MEETING_ENDS_AFTER_START];
+
+/** From a created course to what reads or changes it (OpenAPI links, for stateful clients and SDKs). */
+const courseLink = (operationId: string, description: string) => ({
+  operationId,
+  parameters: { id: '$response.body#/id' },
+  description,
+});
+const COURSE_LINKS = {
+  GetCourse: courseLink('getCourse', 'The course as it stands'),
+  UpdateCourse: courseLink('updateCourse', 'Change its title, capacity, window, schedule or draw'),
+  GetCourseDraw: courseLink('getCourseDraw', 'Its opening draw'),
+  ListCourseEvents: courseLink('listCourseEvents', 'The record of what happened to it'),
+};
 
 @ApiTags('courses')
 @ApiDependencyUnavailable()
@@ -71,8 +90,9 @@ export class CoursesController {
     operationId: 'createCourse',
     summary: 'Create a course (operators)',
     description:
-      'Codes are trimmed and unique whatever their case. opens_at and closes_at bound the registration ' +
-      'window; absent or null, that side has no limit.',
+      'Codes are unique whatever their case; a code or a title does not begin or end with white space ' +
+      '(refused, not trimmed). opens_at and closes_at bound the registration window; absent or null, that ' +
+      'side has no limit.',
   })
   @ApiCreatedResponse({
     type: CourseResponse,
@@ -84,10 +104,12 @@ export class CoursesController {
         schema: { type: 'string', example: '/courses/1' },
       },
     },
+    links: COURSE_LINKS,
   })
+  @ApiCrossFieldRules(...COURSE_RULES)
   @ApiErrorResponse(
     400,
-    'A field is invalid or unknown; details names each',
+    'A field is invalid or unknown (details names each), or a rule of x-cross-field-rules is broken',
     'capacity must not be less than 0',
     ['capacity must not be less than 0'],
   )
@@ -121,10 +143,12 @@ export class CoursesController {
     type: CourseResponse,
     description: 'Changed. A capacity raise promoted waitlist heads, in order, in the same transaction',
   })
+  @ApiCrossFieldRules(...COURSE_RULES)
   @ApiErrorResponse(
     400,
-    'A field is invalid, id is not decimal digits, or opens_at is not before closes_at',
-    'opens_at (2026-12-08T00:00:00.000Z) must be before closes_at (2026-12-01T00:00:00.000Z)',
+    'A field is invalid or unknown, id is not a course id, or a rule of x-cross-field-rules is broken by ' +
+      'the body with what the course already has',
+    CLOSES_AFTER_OPENS.rule,
   )
   @ApiAdminTokenInvalid()
   @ApiCourseNotFound()

@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { DomainError, DomainErrorCode } from '../errors/domain-error.js';
 import type { DrawnEntry } from './course-draw.entity.js';
+import type { CrossFieldRule } from '../http/cross-field-rules.js';
 
 // The opening draw's pure rules (contract v3, Fair opening): when its period runs, whether its settings may
 // change, and the draw order anyone can recompute from the revealed seed.
@@ -28,19 +29,23 @@ export function drawPeriodOf(settings: DrawSettings): DrawPeriod | null {
   };
 }
 
+/** The rules assertDrawSettings enforces, as the OpenAPI document states them (x-cross-field-rules). */
+export const DRAW_NEEDS_OPENS_AT: CrossFieldRule = {
+  fields: ['draw_window_s', 'opens_at'],
+  rule: 'draw_window_s needs opens_at: the draw period runs from opens_at - prequeue_s to opens_at + draw_window_s',
+};
+export const PREQUEUE_NEEDS_DRAW: CrossFieldRule = {
+  fields: ['prequeue_s', 'draw_window_s'],
+  rule: 'prequeue_s needs draw_window_s > 0: requests accepted before opens_at are draw entries',
+};
+
 /** A draw needs opens_at, and a prequeue needs a draw (also a CHECK constraint: this names the fields). */
 export function assertDrawSettings(settings: DrawSettings): void {
   if (settings.drawWindowS > 0 && !settings.opensAt) {
-    throw new DomainError(
-      DomainErrorCode.DrawSettingsInvalid,
-      'draw_window_s needs opens_at: the draw period runs from opens_at - prequeue_s to opens_at + draw_window_s',
-    );
+    throw new DomainError(DomainErrorCode.DrawSettingsInvalid, DRAW_NEEDS_OPENS_AT.rule);
   }
   if (settings.prequeueS > 0 && settings.drawWindowS === 0) {
-    throw new DomainError(
-      DomainErrorCode.DrawSettingsInvalid,
-      'prequeue_s needs draw_window_s > 0: requests accepted before opens_at are draw entries',
-    );
+    throw new DomainError(DomainErrorCode.DrawSettingsInvalid, PREQUEUE_NEEDS_DRAW.rule);
   }
 }
 

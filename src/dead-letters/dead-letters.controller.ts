@@ -16,7 +16,7 @@ const ApiDeadLetterId = () =>
   ApiParam({
     name: 'id',
     description: 'A dead letter id as GET /admin/dead-letters listed it',
-    schema: { type: 'string', minLength: 1, example: '17' },
+    schema: { type: 'string', pattern: '^[1-9][0-9]{0,17}$', example: '17' },
   });
 const ApiUnknownId = () => ApiErrorResponse(404, 'No dead letter with this id', 'no dead letter with id 17');
 

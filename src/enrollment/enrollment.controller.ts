@@ -1,4 +1,8 @@
-import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from '../decisions/vocabulary.js';
+import {
+  IDEMPOTENCY_KEY_HEADER_PATTERN,
+  IDEMPOTENCY_KEY_PATTERN,
+  STUDENT_ID_PATTERN,
+} from '../decisions/vocabulary.js';
 import {
   Body,
   Controller,
@@ -24,7 +28,7 @@ import type { Response } from 'express';
 import { EnrollRequestDto } from './dto/enroll-request.dto.js';
 import { RequestEventsResponse } from '../events/dto/course-event.response.js';
 import { EnrollmentRequestResponse } from '../decisions/dto/enrollment-request.response.js';
-import { EnrollmentService } from './enrollment.service.js';
+import { EnrollmentService, KEY_MISMATCH, KEY_MISSING, SWAP_FOR_ITSELF } from './enrollment.service.js';
 import { ForClients } from '../auth/client-token.guard.js';
 import {
   ApiBodyRefused,
@@ -34,6 +38,7 @@ import {
 } from '../http/error.response.js';
 import { StudentRateLimitGuard } from './student-rate-limit.guard.js';
 import { IdempotencyKeyParamPipe, StudentIdParamPipe } from './path-parameter.pipes.js';
+import { ApiCrossFieldRules } from '../http/cross-field-rules.js';
 
 /** The idempotency key's rules, wherever it travels: the body field, the header, the path. */
 const IDEMPOTENCY_KEY_SCHEMA = {
@@ -52,6 +57,29 @@ const ApiIdempotencyKeyParam = () =>
 
 const ApiEnrollmentNotFound = () =>
   ApiErrorResponse(404, 'Unknown idempotency key', 'no request with idempotency_key portal-7f3a9c1e');
+
+/** From an accepted request to what reads, changes or withdraws it (OpenAPI links). */
+const byKey = (operationId: string, description: string) => ({
+  operationId,
+  parameters: { idempotency_key: '$response.body#/idempotency_key' },
+  description,
+});
+const REQUEST_LINKS = {
+  GetEnrollment: byKey('getEnrollment', 'The request as it stands: poll it for the decision'),
+  ListEnrollmentEvents: byKey('listEnrollmentEvents', 'Everything that happened to the request'),
+  AcceptOffer: byKey('acceptOffer', 'Take the seat it is offered'),
+  DropEnrollment: byKey('dropEnrollment', 'Withdraw it: drop the seat, leave the waitlist or cancel it'),
+  ListStudentRequests: {
+    operationId: 'listStudentRequests',
+    parameters: { student_id: '$response.body#/student_id' },
+    description: "The student's requests, this one among them",
+  },
+  GetStudentSchedule: {
+    operationId: 'getStudentSchedule',
+    parameters: { student_id: '$response.body#/student_id' },
+    description: "The student's schedule, with this request once it holds a seat or a place",
+  },
+};
 
 /** Where a request's state can be read: sent with 202 and with the 200 of a replay. */
 const LOCATION = {
@@ -86,18 +114,27 @@ export class EnrollmentController {
   @ApiHeader({
     name: 'Idempotency-Key',
     required: false,
-    description: 'Instead of the idempotency_key field (one of the two is required; both must then be equal)',
-    schema: { ...IDEMPOTENCY_KEY_SCHEMA, example: 'portal-7f3a9c1e' },
+    description:
+      'Instead of the idempotency_key field (one of the two is required; both must then be equal). As a ' +
+      'header, a key cannot begin or end with a space: HTTP does not count those as part of the value',
+    schema: {
+      ...IDEMPOTENCY_KEY_SCHEMA,
+      pattern: IDEMPOTENCY_KEY_HEADER_PATTERN.source,
+      example: 'portal-7f3a9c1e',
+    },
   })
+  @ApiCrossFieldRules(KEY_MISSING, KEY_MISMATCH, SWAP_FOR_ITSELF)
   @ApiAcceptedResponse({
     type: EnrollmentRequestResponse,
     description: 'Queued; Location names where the outcome will be',
     headers: LOCATION,
+    links: REQUEST_LINKS,
   })
   @ApiOkResponse({
     type: EnrollmentRequestResponse,
     description: 'A repeat of a known key with the same payload: the request as it stands',
     headers: LOCATION,
+    links: REQUEST_LINKS,
   })
   @ApiErrorResponse(
     400,
@@ -245,8 +282,8 @@ export class EnrollmentController {
   })
   @ApiErrorResponse(
     400,
-    'student_id is not 1..64 characters of [A-Za-z0-9._:-]',
-    'student_id must be 1..64 characters of [A-Za-z0-9._:-]',
+    'student_id is not 1..64 characters of [A-Za-z0-9._:-], not . or ..',
+    'student_id must be 1..64 characters of [A-Za-z0-9._:-], not . or ..',
   )
   studentRequests(
     @Param('student_id', StudentIdParamPipe) studentId: string,

@@ -19,6 +19,7 @@ import type { CourseEventResponse } from '../events/dto/course-event.response.js
 import { ScheduleReader } from '../schedules/schedule.reader.js';
 import { SwapClaims } from './swap-claims.js';
 import { AppointmentsService } from '../appointments/appointments.service.js';
+import type { CrossFieldRule } from '../http/cross-field-rules.js';
 
 interface Submission {
   /** True when this call queued the request (202); false for a replay of a known key (200). */
@@ -81,10 +82,7 @@ export class EnrollmentService {
   private async submitSwap(key: string, request: AcceptedRequest, admission: Admission): Promise<Submission> {
     const swapFor = request.swapFor!;
     if (swapFor === key) {
-      throw new DomainError(
-        DomainErrorCode.SwapForInvalid,
-        'swap_for names the request itself; it must name another request of the same student',
-      );
+      throw new DomainError(DomainErrorCode.SwapForInvalid, SWAP_FOR_ITSELF.rule);
     }
     const known = await this.identityOf(key);
     if (known) return this.replay(key, request, known);
@@ -251,25 +249,33 @@ function notFound(key: string): DomainError {
   return new DomainError(DomainErrorCode.EnrollmentNotFound, `no request with idempotency_key ${key}`);
 }
 
+/** POST /enroll's rules over its fields and its header, as the OpenAPI document states them. */
+export const KEY_MISSING: CrossFieldRule = {
+  fields: ['idempotency_key', 'Idempotency-Key'],
+  rule: 'idempotency_key is required (in the body or as the Idempotency-Key header)',
+};
+export const KEY_MISMATCH: CrossFieldRule = {
+  fields: ['idempotency_key', 'Idempotency-Key'],
+  rule: 'idempotency_key and the Idempotency-Key header differ; send one, or the same in both',
+};
+export const SWAP_FOR_ITSELF: CrossFieldRule = {
+  fields: ['swap_for', 'idempotency_key', 'Idempotency-Key'],
+  rule: 'swap_for names the request itself; it must name another request of the same student',
+};
+
 function resolveIdempotencyKey(bodyKey: string | undefined, headerKey: string | undefined): string {
   if (headerKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(headerKey)) {
     throw new DomainError(
       DomainErrorCode.IdempotencyKeyInvalid,
-      'Idempotency-Key header must be 1..128 printable ASCII characters',
+      'Idempotency-Key header must be 1..128 printable ASCII characters, not . or ..',
     );
   }
   if (bodyKey !== undefined && headerKey !== undefined && bodyKey !== headerKey) {
-    throw new DomainError(
-      DomainErrorCode.IdempotencyKeyMismatch,
-      'idempotency_key and the Idempotency-Key header differ; send one, or the same in both',
-    );
+    throw new DomainError(DomainErrorCode.IdempotencyKeyMismatch, KEY_MISMATCH.rule);
   }
   const key = bodyKey ?? headerKey;
   if (key === undefined) {
-    throw new DomainError(
-      DomainErrorCode.IdempotencyKeyMissing,
-      'idempotency_key is required (in the body or as the Idempotency-Key header)',
-    );
+    throw new DomainError(DomainErrorCode.IdempotencyKeyMissing, KEY_MISSING.rule);
   }
   return key;
 }

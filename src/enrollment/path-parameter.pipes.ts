@@ -13,7 +13,7 @@ export class IdempotencyKeyParamPipe implements PipeTransform<string, string> {
     if (IDEMPOTENCY_KEY_PATTERN.test(value)) return value;
     throw new DomainError(
       DomainErrorCode.EnrollmentNotFound,
-      'no request with that idempotency_key: a key is 1..128 printable ASCII characters',
+      'no request with that idempotency_key: a key is 1..128 printable ASCII characters, not . or ..',
     );
   }
 }
@@ -25,7 +25,7 @@ export class StudentIdParamPipe implements PipeTransform<string, string> {
     if (STUDENT_ID_PATTERN.test(value)) return value;
     throw new DomainError(
       DomainErrorCode.PathParameterInvalid,
-      'student_id must be 1..64 characters of [A-Za-z0-9._:-]',
+      'student_id must be 1..64 characters of [A-Za-z0-9._:-], not . or ..',
     );
   }
 }

@@ -10,6 +10,9 @@ import { ApiCourseIdParam, ApiCourseNotFound, CourseIdPipe } from '../courses/co
 
 const DEFAULT_PAGE = 100;
 
+/** The largest event number a course's record can hold (an integer column). */
+const LAST_SEQ = 2_147_483_647;
+
 @ApiTags('events')
 @Controller('courses')
 export class EventsController {
@@ -45,7 +48,8 @@ export class EventsController {
   ): Promise<CourseEventsPage> {
     await this.courses.get(id);
     const after = Number(query.after ?? 0);
-    const events = await this.events.forCourse(id, after, query.limit ?? DEFAULT_PAGE);
+    // A cursor past PostgreSQL's integer (the document allows ten digits) is past every event there is.
+    const events = await this.events.forCourse(id, Math.min(after, LAST_SEQ), query.limit ?? DEFAULT_PAGE);
     return { events, next: events.at(-1)?.cursor ?? String(after) };
   }
 }

@@ -6,8 +6,10 @@ import {
   type ApiResponseNoStatusOptions,
 } from '@nestjs/swagger';
 import { reasonPhrase } from './domain-exception.filter.js';
+import { ClosedSchema } from './closed-schema.js';
 
 /** Every error's shape, whatever its status (see DomainExceptionFilter). */
+@ClosedSchema()
 export class ErrorResponse {
   @ApiProperty({ type: 'integer', minimum: 400, maximum: 599, example: 409 })
   statusCode!: number;

@@ -45,13 +45,16 @@ export function parseClientMessage(message: unknown): ClientMessage | MessagePro
   switch (given[0]) {
     case 'student_id':
       if (typeof value !== 'string' || !STUDENT_ID_PATTERN.test(value))
-        return { message: 'student_id must be 1..64 characters of [A-Za-z0-9._:-]', field: 'student_id' };
+        return {
+          message: 'student_id must be 1..64 characters of [A-Za-z0-9._:-], not . or ..',
+          field: 'student_id',
+        };
       selector = { kind: 'student', studentId: value };
       break;
     case 'idempotency_key':
       if (typeof value !== 'string' || !IDEMPOTENCY_KEY_PATTERN.test(value))
         return {
-          message: 'idempotency_key must be 1..128 printable ASCII characters',
+          message: 'idempotency_key must be 1..128 printable ASCII characters, not . or ..',
           field: 'idempotency_key',
         };
       selector = { kind: 'request', idempotencyKey: value };

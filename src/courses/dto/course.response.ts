@@ -1,7 +1,10 @@
 import { ApiProperty } from '@nestjs/swagger';
 import type { Course } from '../course.entity.js';
 import { MeetingDto } from './meeting.dto.js';
+import { DATE_TIME_SCHEMA } from '../../http/date-time.js';
+import { ClosedSchema } from '../../http/closed-schema.js';
 
+@ClosedSchema()
 export class CourseResponse {
   @ApiProperty({
     type: 'integer',
@@ -47,8 +50,7 @@ export class CourseResponse {
   waitlist_length!: number;
 
   @ApiProperty({
-    type: String,
-    format: 'date-time',
+    ...DATE_TIME_SCHEMA,
     nullable: true,
     example: '2026-12-01T09:00:00.000Z',
     description: 'Registration opens; null: no limit',
@@ -56,8 +58,7 @@ export class CourseResponse {
   opens_at!: string | null;
 
   @ApiProperty({
-    type: String,
-    format: 'date-time',
+    ...DATE_TIME_SCHEMA,
     nullable: true,
     example: null,
     description: 'Registration closes; null: no limit',

@@ -19,9 +19,31 @@ describe('CreateCourseDto', () => {
     expect(await invalidFields({ ...valid, capacity: 100_000 })).toEqual([]);
   });
 
-  it('trims a code and a title', () => {
-    const dto = plainToInstance(CreateCourseDto, { ...valid, code: '  CS101 ', title: ' Intro to CS  ' });
-    expect([dto.code, dto.title]).toEqual(['CS101', 'Intro to CS']);
+  it('counts characters by code point, as JSON Schema does: 200 emoji are a title', async () => {
+    expect(await invalidFields({ ...valid, title: '💥'.repeat(200) })).toEqual([]);
+    expect(await invalidFields({ ...valid, title: '💥'.repeat(201) })).toEqual(['title']);
+  });
+
+  it('refuses, rather than trims, white space at either end of a code or a title, and lone surrogates', async () => {
+    expect(await invalidFields({ ...valid, code: '  CS101 ' })).toEqual(['code']);
+    expect(await invalidFields({ ...valid, title: ' Intro to CS' })).toEqual(['title']);
+    expect(await invalidFields({ ...valid, title: 'Intro \ud800' })).toEqual(['title']);
+    expect(await invalidFields({ ...valid, title: 'Intro to  CS' })).toEqual([]);
+  });
+
+  it('refuses null for a field the document does not make nullable', async () => {
+    expect(await invalidFields({ ...valid, credits: null })).toEqual(['credits']);
+    expect(await invalidFields({ ...valid, opens_at: null })).toEqual([]);
+  });
+
+  it.each([
+    '2026-12-01',
+    '2026-12-01T09:00:00',
+    '2026-W49-1',
+    '2026-12-01T24:00:00Z',
+    '0000-01-01T00:00:00Z',
+  ])('refuses %s as opens_at: RFC 3339 only', async (opensAt) => {
+    expect(await invalidFields({ ...valid, opens_at: opensAt })).toEqual(['opens_at']);
   });
 
   it.each([

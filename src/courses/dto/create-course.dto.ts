@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
+import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   IsArray,
@@ -9,41 +9,25 @@ import {
   IsObject,
   ValidateIf,
   ValidateNested,
-  IsISO8601,
-  IsNotEmpty,
   IsOptional,
-  IsString,
-  Matches,
   Max,
-  MaxLength,
   Min,
 } from 'class-validator';
 import { MAX_MEETINGS } from '../../schedules/meeting.js';
 import { IsOnHalfGrid, MeetingDto } from './meeting.dto.js';
 import { WAITLIST_MODES, type WaitlistMode } from '../course.entity.js';
+import { ClosedSchema } from '../../http/closed-schema.js';
+import { DATE_TIME_SCHEMA, IsDateTime } from '../../http/date-time.js';
+import { IsText, textSchema } from '../../http/text.js';
 
-/** No C0 control character (NUL included) and no DEL: they break logs, labels and PostgreSQL text. */
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
-const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001f\u007f]*$/;
-
-/** Leading and trailing spaces are not part of a code or a title. */
-const trimmed = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
-
+@ClosedSchema()
 export class CreateCourseDto {
-  @ApiProperty({ example: 'CS101', minLength: 1, maxLength: 32, description: 'Unique course code' })
-  @Transform(trimmed)
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(32)
-  @Matches(NO_CONTROL_CHARACTERS, { message: 'code must not contain control characters' })
+  @ApiProperty({ ...textSchema(32), example: 'CS101', description: 'Unique course code, whatever its case' })
+  @IsText('code', 32)
   code!: string;
 
-  @ApiProperty({ example: 'Intro to CS', minLength: 1, maxLength: 200 })
-  @Transform(trimmed)
-  @IsString()
-  @IsNotEmpty()
-  @MaxLength(200)
-  @Matches(NO_CONTROL_CHARACTERS, { message: 'title must not contain control characters' })
+  @ApiProperty({ ...textSchema(200), example: 'Intro to CS' })
+  @IsText('title', 200)
   title!: string;
 
   @ApiProperty({
@@ -59,27 +43,25 @@ export class CreateCourseDto {
   capacity!: number;
 
   @ApiProperty({
-    type: String,
-    format: 'date-time',
+    ...DATE_TIME_SCHEMA,
     nullable: true,
     required: false,
     example: '2026-12-01T09:00:00Z',
-    description: 'Registration opens (ISO 8601); null or absent: open from creation',
+    description: 'Registration opens (RFC 3339); null or absent: open from creation',
   })
   @IsOptional()
-  @IsISO8601({ strict: true })
+  @IsDateTime('opens_at')
   opens_at?: string | null;
 
   @ApiProperty({
-    type: String,
-    format: 'date-time',
+    ...DATE_TIME_SCHEMA,
     nullable: true,
     required: false,
     example: '2026-12-08T17:00:00Z',
-    description: 'Registration closes (ISO 8601), after opens_at; null or absent: never closes',
+    description: 'Registration closes (RFC 3339), after opens_at; null or absent: never closes',
   })
   @IsOptional()
-  @IsISO8601({ strict: true })
+  @IsDateTime('closes_at')
   closes_at?: string | null;
 
   @ApiProperty({

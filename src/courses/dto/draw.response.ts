@@ -2,6 +2,8 @@ import { ApiProperty } from '@nestjs/swagger';
 import type { Course } from '../course.entity.js';
 import type { CourseDraw } from '../course-draw.entity.js';
 import { drawPeriodOf } from '../opening-draw.rules.js';
+import { DATE_TIME_SCHEMA } from '../../http/date-time.js';
+import { ClosedSchema } from '../../http/closed-schema.js';
 
 export const DRAW_STATES = ['none', 'scheduled', 'open', 'drawn'] as const;
 export type DrawState = (typeof DRAW_STATES)[number];
@@ -11,6 +13,7 @@ export type DrawState = (typeof DRAW_STATES)[number];
  * moment the draw is configured; once drawn, the seed, the entry count and the order, so anyone can
  * recompute the order (npm run verify-draw).
  */
+@ClosedSchema()
 export class DrawResponse {
   @ApiProperty({ type: 'integer', minimum: 1, maximum: 2_147_483_647, example: 7 })
   course_id!: number;
@@ -25,8 +28,7 @@ export class DrawResponse {
   state!: DrawState;
 
   @ApiProperty({
-    type: String,
-    format: 'date-time',
+    ...DATE_TIME_SCHEMA,
     nullable: true,
     example: '2026-12-01T08:50:00.000Z',
     description: 'opens_at - prequeue_s: the first moment a request is a draw entry (null: no draw)',
@@ -34,8 +36,7 @@ export class DrawResponse {
   starts_at!: string | null;
 
   @ApiProperty({
-    type: String,
-    format: 'date-time',
+    ...DATE_TIME_SCHEMA,
     nullable: true,
     example: '2026-12-01T09:05:00.000Z',
     description: 'opens_at + draw_window_s: requests accepted from here on follow the draw (null: no draw)',

@@ -1,6 +1,8 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsString, Matches, registerDecorator, type ValidationArguments, ValidateBy } from 'class-validator';
+import { ClosedSchema } from '../../http/closed-schema.js';
 import { MEETING_DAYS, MEETING_DAYS_PATTERN, MEETING_TIME_PATTERN } from '../../schedules/meeting.js';
+import type { CrossFieldRule } from '../../http/cross-field-rules.js';
 
 /** Credits and credit limits come in steps of 0.5 (the contract's grid). */
 export const IsOnHalfGrid = (field: string): PropertyDecorator =>
@@ -11,6 +13,12 @@ export const IsOnHalfGrid = (field: string): PropertyDecorator =>
       defaultMessage: () => `${field} must be a multiple of 0.5`,
     },
   });
+
+/** The rule IsAfterStart enforces, as the OpenAPI document states it (x-cross-field-rules). */
+export const MEETING_ENDS_AFTER_START: CrossFieldRule = {
+  fields: ['meetings.start', 'meetings.end'],
+  rule: 'end must be after start',
+};
 
 /** `end` must come after `start` (both HH:MM, so comparing the strings compares the times). */
 function IsAfterStart(): PropertyDecorator {
@@ -26,12 +34,13 @@ function IsAfterStart(): PropertyDecorator {
           if (!MEETING_TIME_PATTERN.test(value) || !MEETING_TIME_PATTERN.test(start)) return true;
           return value > start;
         },
-        defaultMessage: () => 'end must be after start',
+        defaultMessage: () => MEETING_ENDS_AFTER_START.rule,
       },
     });
 }
 
 /** One weekly meeting: `{ "days": "MWF", "start": "09:00", "end": "09:50" }`. */
+@ClosedSchema()
 export class MeetingDto {
   @ApiProperty({
     example: 'MWF',

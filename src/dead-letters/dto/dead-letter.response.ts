@@ -6,8 +6,11 @@ import {
   queuedView,
 } from '../../decisions/dto/enrollment-request.response.js';
 import type { DeadLetter } from '../dead-letter.entity.js';
+import { DATE_TIME_SCHEMA } from '../../http/date-time.js';
+import { ClosedSchema } from '../../http/closed-schema.js';
 
 /** A request that could not be decided, set aside for an operator. */
+@ClosedSchema()
 export class DeadLetterResponse {
   @ApiProperty({ example: '17', description: 'Opaque; use it in the retry and reject paths' })
   id!: string;
@@ -16,8 +19,7 @@ export class DeadLetterResponse {
   error!: string;
 
   @ApiProperty({
-    type: String,
-    format: 'date-time',
+    ...DATE_TIME_SCHEMA,
     example: '2026-11-25T09:00:01.250Z',
     description: 'The last failure',
   })

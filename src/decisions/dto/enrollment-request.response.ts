@@ -13,11 +13,14 @@ import {
   REJECTION_REASONS,
   type RejectionReason,
 } from '../decision.entity.js';
+import { DATE_TIME_SCHEMA } from '../../http/date-time.js';
+import { ClosedSchema } from '../../http/closed-schema.js';
 
 /**
  * A request as clients see it: queued until a worker decides it, then its one decision, then only
  * promotion (waitlisted → enrolled) or a drop.
  */
+@ClosedSchema()
 export class EnrollmentRequestResponse {
   @ApiProperty({
     example: 'portal-7f3a9c1e',
@@ -71,15 +74,14 @@ export class EnrollmentRequestResponse {
   })
   reason!: RejectionReason | DropReason | null;
 
-  @ApiProperty({ type: String, format: 'date-time', example: '2026-11-25T09:00:00.000Z' })
+  @ApiProperty({ ...DATE_TIME_SCHEMA, example: '2026-11-25T09:00:00.000Z' })
   requested_at!: string;
 
-  @ApiProperty({ type: String, format: 'date-time', nullable: true, example: null })
+  @ApiProperty({ ...DATE_TIME_SCHEMA, nullable: true, example: null })
   decided_at!: string | null;
 
   @ApiProperty({
-    type: String,
-    format: 'date-time',
+    ...DATE_TIME_SCHEMA,
     nullable: true,
     example: null,
     description: 'When a waitlisted request was enrolled',
@@ -87,8 +89,7 @@ export class EnrollmentRequestResponse {
   promoted_at!: string | null;
 
   @ApiProperty({
-    type: String,
-    format: 'date-time',
+    ...DATE_TIME_SCHEMA,
     nullable: true,
     example: null,
     description: 'When the request was dropped or cancelled',
@@ -120,8 +121,7 @@ export class EnrollmentRequestResponse {
   blocked_reason!: 'time_conflict' | 'max_credits' | null;
 
   @ApiProperty({
-    type: String,
-    format: 'date-time',
+    ...DATE_TIME_SCHEMA,
     nullable: true,
     example: null,
     description:

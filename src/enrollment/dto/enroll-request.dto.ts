@@ -1,11 +1,16 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from '../../decisions/vocabulary.js';
-import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { IsInt, IsString, Matches, Max, Min, ValidateIf } from 'class-validator';
+import { ClosedSchema } from '../../http/closed-schema.js';
 
+/** The body of POST /enroll. An optional field is absent or valid: null is not a value of any of them. */
+@ClosedSchema()
 export class EnrollRequestDto {
   @ApiProperty({ example: 's-0042', pattern: STUDENT_ID_PATTERN.source, minLength: 1, maxLength: 64 })
   @IsString()
-  @Matches(STUDENT_ID_PATTERN, { message: 'student_id must be 1..64 characters of [A-Za-z0-9._:-]' })
+  @Matches(STUDENT_ID_PATTERN, {
+    message: 'student_id must be 1..64 characters of [A-Za-z0-9._:-], not . or ..',
+  })
   student_id!: string;
 
   @ApiProperty({
@@ -29,7 +34,7 @@ export class EnrollRequestDto {
     maximum: 100,
     description: 'Higher is served first; absent: 0',
   })
-  @IsOptional()
+  @ValidateIf((_, value) => value !== undefined)
   @IsInt()
   @Min(0)
   @Max(100)
@@ -42,9 +47,11 @@ export class EnrollRequestDto {
     maxLength: 128,
     description: 'Identifies the request; may come instead as the Idempotency-Key header (one is required)',
   })
-  @IsOptional()
+  @ValidateIf((_, value) => value !== undefined)
   @IsString()
-  @Matches(IDEMPOTENCY_KEY_PATTERN, { message: 'idempotency_key must be 1..128 printable ASCII characters' })
+  @Matches(IDEMPOTENCY_KEY_PATTERN, {
+    message: 'idempotency_key must be 1..128 printable ASCII characters, not . or ..',
+  })
   idempotency_key?: string;
 
   // No example: Swagger UI would prefill it, and "Try it out" would send a swap.
@@ -58,8 +65,10 @@ export class EnrollRequestDto {
       'swapped) in the transaction that enrolls this request. Its own key → 400; unknown, another ' +
       "student's or the same course → 422; already named by a pending swap → 409",
   })
-  @IsOptional()
+  @ValidateIf((_, value) => value !== undefined)
   @IsString()
-  @Matches(IDEMPOTENCY_KEY_PATTERN, { message: 'swap_for must be 1..128 printable ASCII characters' })
+  @Matches(IDEMPOTENCY_KEY_PATTERN, {
+    message: 'swap_for must be 1..128 printable ASCII characters, not . or ..',
+  })
   swap_for?: string;
 }

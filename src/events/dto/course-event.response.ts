@@ -1,3 +1,4 @@
+import { DATE_TIME_SCHEMA } from '../../http/date-time.js';
 import { REQUEST_STATUSES, type CourseEventType, type RequestStatus } from '../../decisions/vocabulary.js';
 import { ApiProperty } from '@nestjs/swagger';
 import {
@@ -6,6 +7,7 @@ import {
   REJECTION_REASONS,
   type RejectionReason,
 } from '../../decisions/decision.entity.js';
+import { ClosedSchema } from '../../http/closed-schema.js';
 
 export const EVENT_TYPES: CourseEventType[] = [
   'enrolled',
@@ -23,6 +25,7 @@ export const EVENT_TYPES: CourseEventType[] = [
 ];
 
 /** One change, as the record keeps it. */
+@ClosedSchema()
 export class CourseEventResponse {
   @ApiProperty({
     example: '42',
@@ -87,7 +90,7 @@ export class CourseEventResponse {
   })
   capacity!: number | null;
 
-  @ApiProperty({ type: String, format: 'date-time', example: '2026-11-25T09:00:00.012Z' })
+  @ApiProperty({ ...DATE_TIME_SCHEMA, example: '2026-11-25T09:00:00.012Z' })
   at!: string;
 
   @ApiProperty({
@@ -121,11 +124,13 @@ export class CourseEventResponse {
   txid!: string | null;
 }
 
+@ClosedSchema()
 export class RequestEventsResponse {
   @ApiProperty({ type: [CourseEventResponse] })
   events!: CourseEventResponse[];
 }
 
+@ClosedSchema()
 export class CourseEventsPage {
   @ApiProperty({ type: [CourseEventResponse], description: 'Empty when the reader is up to date' })
   events!: CourseEventResponse[];

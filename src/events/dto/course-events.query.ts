@@ -1,5 +1,5 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
 
 export class CourseEventsQuery {
@@ -23,7 +23,10 @@ export class CourseEventsQuery {
     description: 'Events per page; absent: 100',
   })
   @IsOptional()
-  @Type(() => Number)
+  // Only the digits of an integer become one: `1e2`, `0x10`, ` 5` and `5.0` stay text, and are refused.
+  @Transform(({ value }) =>
+    typeof value === 'string' && /^-?(0|[1-9][0-9]{0,15})$/.test(value) ? Number(value) : value,
+  )
   @IsInt()
   @Min(1)
   @Max(1000)

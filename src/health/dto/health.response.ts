@@ -1,7 +1,9 @@
 import { ApiProperty } from '@nestjs/swagger';
 import type { HealthIndicatorResult } from '@nestjs/terminus';
+import { ClosedSchema } from '../../http/closed-schema.js';
 
 /** GET /health: the process answers. */
+@ClosedSchema()
 export class LivenessResponse {
   @ApiProperty({ enum: ['ok'], example: 'ok' })
   status!: 'ok';
@@ -11,6 +13,7 @@ export class LivenessResponse {
 }
 
 /** One Redis server the probe asked, so an operator sees which one is away. */
+@ClosedSchema()
 export class RedisNodeResponse {
   @ApiProperty({ example: '127.0.0.1:6379', description: 'host:port' })
   address!: string;
@@ -23,6 +26,7 @@ export class RedisNodeResponse {
 }
 
 /** What one dependency's check found (Terminus' indicator result). */
+@ClosedSchema()
 export class DependencyCheckResponse {
   @ApiProperty({ enum: ['up', 'down'], example: 'down' })
   status!: 'up' | 'down';
@@ -33,9 +37,19 @@ export class DependencyCheckResponse {
     description: "Why it is down: the dependency and where it is expected, never the driver's words",
   })
   message?: string;
+
+  @ApiProperty({
+    type: 'integer',
+    minimum: 0,
+    required: false,
+    example: 2,
+    description: 'How long the check took, in milliseconds (when it answered)',
+  })
+  responseTime?: number;
 }
 
 /** GET /ready, whether 200 or 503. */
+@ClosedSchema()
 export class ReadinessResponse {
   @ApiProperty({
     enum: ['ready', 'not_ready'],

@@ -1,8 +1,11 @@
+import { DATE_TIME_SCHEMA } from '../../http/date-time.js';
 import { ApiProperty } from '@nestjs/swagger';
 import { EnrollmentRequestResponse } from '../../decisions/dto/enrollment-request.response.js';
 import { STUDENT_ID_PATTERN } from '../../decisions/vocabulary.js';
 import { OVERRIDE_KINDS, type OverrideKind, type OverrideRecord } from '../../schedules/schedule.rules.js';
+import { ClosedSchema } from '../../http/closed-schema.js';
 
+@ClosedSchema()
 export class OverrideResponse {
   @ApiProperty({ example: '12', description: 'Send it back to DELETE /admin/overrides/{id}' })
   id!: string;
@@ -22,10 +25,10 @@ export class OverrideResponse {
   })
   kinds!: OverrideKind[];
 
-  @ApiProperty({ type: String, format: 'date-time', nullable: true, example: null })
+  @ApiProperty({ ...DATE_TIME_SCHEMA, nullable: true, example: null })
   expires_at!: string | null;
 
-  @ApiProperty({ type: String, format: 'date-time', example: '2026-12-05T09:00:00.000Z' })
+  @ApiProperty({ ...DATE_TIME_SCHEMA, example: '2026-12-05T09:00:00.000Z' })
   created_at!: string;
 
   static from(row: OverrideRecord): OverrideResponse {
@@ -41,6 +44,7 @@ export class OverrideResponse {
 }
 
 /** A student's schedule: limits in force, load, what they hold and wait on, and their overrides. */
+@ClosedSchema()
 export class ScheduleResponse {
   @ApiProperty({ example: 's-0042', pattern: STUDENT_ID_PATTERN.source, minLength: 1, maxLength: 64 })
   student_id!: string;

@@ -1,11 +1,13 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsInt, IsNumber, Max, Min, ValidateIf } from 'class-validator';
 import { IsOnHalfGrid } from '../../courses/dto/meeting.dto.js';
+import { ClosedSchema } from '../../http/closed-schema.js';
 
 /**
  * PUT /admin/students/:student_id/limits: the student's own limits, replacing what was there. null (or
  * absent) means the configured default (DEFAULT_MAX_CREDITS, DEFAULT_MAX_WAITLISTED; unset: no limit).
  */
+@ClosedSchema()
 export class SetLimitsDto {
   @ApiProperty({
     type: 'number',

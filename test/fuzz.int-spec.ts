@@ -195,7 +195,7 @@ describe('fuzzing the API (fast-check, the real service, PostgreSQL and Redis)',
       (p: string) => ['GET', `/enrollments/${p}/events`, asClient] as const,
       (p: string) => ['DELETE', `/enrollments/${p}`, asClient] as const,
       (p: string) => ['GET', `/students/${p}/requests`, asClient] as const,
-      (p: string) => ['POST', `/dead-letters/${p}/reject`, asAdmin] as const,
+      (p: string) => ['POST', `/admin/dead-letters/${p}/reject`, asAdmin] as const,
       (p: string) => ['GET', `/courses/${courseId}/events?after=${p}&limit=${p}`, asAdmin] as const,
     );
     await fc.assert(

@@ -422,14 +422,17 @@ describe('lifecycle races', () => {
     while (neighbour % partitions !== courseId % partitions) neighbour = await newCourse(ctx.baseUrl, 5);
     const burstKeys: string[] = [];
     const rounds: Array<{ key: string; busy: boolean; delayMs: number | 'none'; answer: HttpResult }> = [];
-    // Ten waves of four concurrent rounds on two seats: some are enrolled, some waitlisted, some still queued
+    // Waves of four concurrent rounds on two seats: some are enrolled, some waitlisted, some still queued
     // when their DELETE arrives, and drops promote each other's requests. Two rounds a wave send their DELETE
     // alongside their POST (repeated while the key is unknown); the others wait for the 202, then 0..30 ms.
-    for (let wave = 0; wave < 10; wave += 1) {
-      const busy = wave % 2 === 1;
-      const burst = Array.from({ length: busy ? 150 : 0 }, () => newRequest(neighbour));
+    // A last wave queues its rounds behind 1,500 requests of the neighbour, accepted first, so that at least
+    // one DELETE surely comes before its decision (on a fast machine the ten waves may see none).
+    for (let wave = 0; wave < 11; wave += 1) {
+      const busy = wave % 2 === 1 || wave === 10;
+      const burst = Array.from({ length: wave === 10 ? 1500 : busy ? 150 : 0 }, () => newRequest(neighbour));
       burstKeys.push(...burst.map((body) => body.idempotency_key));
       const bursting = Promise.all(burst.map(enroll));
+      if (wave === 10) await bursting;
       const bodies = Array.from({ length: 4 }, () => newRequest(courseId));
       rounds.push(
         ...(await Promise.all(

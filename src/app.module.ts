@@ -24,6 +24,7 @@ import { QueueBoardModule } from './queue-board/queue-board.module.js';
 import { QueueModule } from './queue/queue.module.js';
 import { RedisModule } from './redis/redis.module.js';
 import { StudentsModule } from './students/students.module.js';
+import { WebhookDeliveryModule, WebhooksModule } from './webhooks/webhooks.module.js';
 
 @Module({})
 export class AppModule {
@@ -61,9 +62,10 @@ export class AppModule {
               StudentsModule,
               AppointmentsModule,
               QueueBoardModule,
+              WebhooksModule,
             ]
           : []),
-        ...(allocates ? [AllocationModule] : []),
+        ...(allocates ? [AllocationModule, WebhookDeliveryModule] : []),
       ],
       providers: [
         {

@@ -16,7 +16,7 @@ const FLOORS = [
   ['decisions', 'queue'],
   ['courses', 'schedules', 'appointments'],
   ['events', 'dead-letters'],
-  ['enrollment', 'allocation', 'live', 'metrics', 'health', 'queue-board', 'students'],
+  ['enrollment', 'allocation', 'live', 'metrics', 'health', 'queue-board', 'students', 'webhooks'],
   ['.'], // the composition root: main.ts, app.module.ts, app.setup.ts
 ];
 const floorOf = new Map(FLOORS.flatMap((modules, floor) => modules.map((module) => [module, floor])));

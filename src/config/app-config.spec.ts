@@ -44,6 +44,7 @@ describe('parseConfig', () => {
         maxConnections: 10_000,
         heartbeatMs: 30_000,
       },
+      webhooks: { retryMaxMs: 60_000, concurrency: 16, pollMs: 250 },
     });
   });
 
@@ -92,6 +93,9 @@ describe('parseConfig', () => {
       WS_MAX_SUBSCRIPTIONS: '5',
       WS_MAX_CONNECTIONS: '100',
       WS_HEARTBEAT_MS: '1000',
+      WEBHOOK_RETRY_MAX_MS: '5000',
+      WEBHOOK_CONCURRENCY: '4',
+      WEBHOOK_POLL_MS: '100',
       RATE_LIMIT_PER_STUDENT: '30',
       RATE_LIMIT_WINDOW_MS: '10000',
       HTTP_HEADERS_TIMEOUT_MS: '5000',
@@ -127,6 +131,7 @@ describe('parseConfig', () => {
         maxConnections: 100,
         heartbeatMs: 1000,
       },
+      webhooks: { retryMaxMs: 5000, concurrency: 4, pollMs: 100 },
       rateLimitPerStudent: 30,
       rateLimitWindowMs: 10_000,
       http: { headersTimeoutMs: 5000, requestTimeoutMs: 15_000, maxConnections: 500 },
@@ -166,6 +171,9 @@ describe('parseConfig', () => {
     ['WS_SEND_BUFFER_BYTES', '1024'],
     ['WS_MAX_SUBSCRIPTIONS', '0'],
     ['WS_HEARTBEAT_MS', '10'],
+    ['WEBHOOK_RETRY_MAX_MS', '120000'],
+    ['WEBHOOK_CONCURRENCY', '0'],
+    ['WEBHOOK_POLL_MS', '5'],
     ['RATE_LIMIT_PER_STUDENT', '-1'],
     ['RATE_LIMIT_WINDOW_MS', '10'],
     ['HTTP_HEADERS_TIMEOUT_MS', '0'],

@@ -89,6 +89,15 @@ export interface AppConfig {
     /** Ping interval; a client that has not answered the previous ping is dropped. */
     heartbeatMs: number;
   };
+  /** Webhook delivery (contract v3, Webhooks), run by worker processes. */
+  webhooks: {
+    /** The longest wait between two tries of an event (the delays grow to it; the contract caps it at 1 min). */
+    retryMaxMs: number;
+    /** Webhooks one worker process delivers to at once (one job per webhook; a slow receiver holds one). */
+    concurrency: number;
+    /** How often each worker process looks for webhooks with events to deliver. */
+    pollMs: number;
+  };
 }
 
 /** The injection token of the validated AppConfig: `@Inject(APP_CONFIG) config: AppConfig`. */
@@ -257,6 +266,11 @@ export function parseConfig(env: Env): AppConfig {
       maxSubscriptions: int('WS_MAX_SUBSCRIPTIONS', 20, 1, 1000),
       maxConnections: int('WS_MAX_CONNECTIONS', 10_000, 1, 1_000_000),
       heartbeatMs: int('WS_HEARTBEAT_MS', 30_000, 100, 600_000),
+    },
+    webhooks: {
+      retryMaxMs: int('WEBHOOK_RETRY_MAX_MS', 60_000, 1000, 60_000),
+      concurrency: int('WEBHOOK_CONCURRENCY', 16, 1, 256),
+      pollMs: int('WEBHOOK_POLL_MS', 250, 50, 60_000),
     },
   };
   if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {

@@ -10,6 +10,8 @@ import { ScheduleOverride } from '../schedules/schedule-override.entity.js';
 import { SwapClaim } from '../decisions/swap-claim.entity.js';
 import { CourseDraw } from '../courses/course-draw.entity.js';
 import { StudentAppointment } from '../appointments/student-appointment.entity.js';
+import { Webhook } from '../webhooks/webhook.entity.js';
+import { WebhookCursor } from '../webhooks/webhook-cursor.entity.js';
 import { migrations } from './migrations/index.js';
 
 export const entities = [
@@ -24,6 +26,8 @@ export const entities = [
   SwapClaim,
   CourseDraw,
   StudentAppointment,
+  Webhook,
+  WebhookCursor,
 ];
 
 /** One definition of the connection for the app (TypeOrmModule) and the TypeORM CLI (ormconfig.ts). */

@@ -36,6 +36,7 @@ export enum DomainErrorCode {
   AppointmentNotOpen = 'appointment_not_open',
   AppointmentClosed = 'appointment_closed',
   AppointmentBatchTooLarge = 'appointment_batch_too_large',
+  WebhookNotFound = 'webhook_not_found',
 }
 
 export class DomainError extends Error {

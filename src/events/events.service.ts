@@ -50,28 +50,29 @@ export class EventsService {
   /**
    * The live feed's read: each course's events after its number, at most `limit` per course, in order;
    * with `only`, just the events of those students or requests (a process whose subscribers follow a few
-   * students need not read every decision of a busy course).
+   * students need not read every decision of a busy course); with `types`, just events of those types
+   * (a webhook's).
    */
   async inCoursesAfter(
     after: ReadonlyMap<number, number>,
     limit: number,
     only?: { studentIds: string[]; idempotencyKeys: string[] },
+    types?: readonly string[],
   ): Promise<RecordedEvent[]> {
-    const filter = only
-      ? 'AND (student_id = ANY($4::varchar[]) OR idempotency_key = ANY($5::varchar[]))'
-      : '';
+    const parameters: unknown[] = [[...after.keys()], [...after.values()], limit];
+    const parameter = (value: unknown) => `$${parameters.push(value)}`;
+    const filter =
+      (only
+        ? `AND (student_id = ANY(${parameter(only.studentIds)}::varchar[]) ` +
+          `OR idempotency_key = ANY(${parameter(only.idempotencyKeys)}::varchar[]))`
+        : '') + (types ? ` AND type = ANY(${parameter(types)}::varchar[])` : '');
     const rows: EventRow[] = await this.dataSource.query(
       `SELECT e.* FROM unnest($1::int[], $2::int[]) AS p(course_id, after)
          CROSS JOIN LATERAL (SELECT ${COLUMNS} FROM course_events
                               WHERE course_id = p.course_id AND seq > p.after ${filter}
                               ORDER BY seq LIMIT $3) e
         ORDER BY e.course_id, e.seq`,
-      [
-        [...after.keys()],
-        [...after.values()],
-        limit,
-        ...(only ? [only.studentIds, only.idempotencyKeys] : []),
-      ],
+      parameters,
     );
     return rows.map(recordOf);
   }
@@ -154,6 +155,7 @@ function recordOf(row: EventRow): RecordedEvent {
     seq: row.seq,
     atMs: row.at.getTime(),
     body: {
+      id: eventId(row.course_id, row.seq),
       type: row.type,
       course_id: row.course_id,
       student_id: row.student_id,
@@ -169,6 +171,17 @@ function recordOf(row: EventRow): RecordedEvent {
   };
 }
 
+/**
+ * An event's name, the same wherever it is read (REST, /ws, webhooks): its course and its place in the
+ * course's record, which no other event shares and which never changes once committed.
+ */
+export const eventId = (courseId: number, seq: number): string => `${courseId}-${seq}`;
+
 function eventOf(row: EventRow): CourseEventResponse {
-  return { cursor: String(row.seq), ...recordOf(row).body };
+  return withCursor(recordOf(row));
+}
+
+/** The event object as a course's reader receives it: its cursor is the course sequence number. */
+export function withCursor(event: RecordedEvent): CourseEventResponse {
+  return { cursor: String(event.seq), ...event.body };
 }

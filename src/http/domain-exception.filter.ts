@@ -42,6 +42,7 @@ export const STATUS_BY_CODE: Record<DomainErrorCode, HttpStatus> = {
   [DomainErrorCode.DrawSettingsInvalid]: HttpStatus.BAD_REQUEST,
   [DomainErrorCode.DrawPeriodBegun]: HttpStatus.CONFLICT,
   [DomainErrorCode.AppointmentNotFound]: HttpStatus.NOT_FOUND,
+  [DomainErrorCode.WebhookNotFound]: HttpStatus.NOT_FOUND,
   [DomainErrorCode.AppointmentNotOpen]: HttpStatus.CONFLICT,
   [DomainErrorCode.AppointmentClosed]: HttpStatus.CONFLICT,
   [DomainErrorCode.AppointmentBatchTooLarge]: HttpStatus.PAYLOAD_TOO_LARGE,

@@ -1,6 +1,6 @@
 import { IDEMPOTENCY_KEY_PATTERN, STUDENT_ID_PATTERN } from '../decisions/vocabulary.js';
 import type { AppConfig } from '../config/app-config.js';
-import { EVENT_TYPES } from '../events/dto/course-event.response.js';
+import { EVENT_ID_PATTERN, EVENT_TYPES } from '../events/dto/course-event.response.js';
 import { MAX_MESSAGE_BYTES } from './live.gateway.js';
 
 /** What the document states of this deployment: where it listens and the /ws limits it enforces. */
@@ -189,6 +189,7 @@ export function asyncApiDocument({ host, serverPort, live }: AsyncApiOptions): R
           {
             event: {
               cursor: 'eyJzOnMtMDA0MiI6W1s3LDQzXV19',
+              id: '7-43',
               type: 'promoted',
               course_id: 7,
               student_id: 's-0042',
@@ -235,6 +236,7 @@ function courseEventSchema() {
     type: 'object',
     required: [
       'cursor',
+      'id',
       'type',
       'course_id',
       'student_id',
@@ -248,6 +250,11 @@ function courseEventSchema() {
     ],
     properties: {
       cursor,
+      id: {
+        type: 'string',
+        pattern: EVENT_ID_PATTERN,
+        description: 'Names this event alone, the same over REST, /ws and webhooks (dedupe by it)',
+      },
       type: { type: 'string', enum: EVENT_TYPES },
       course_id: { type: 'integer' },
       student_id: nullable('string', 'Null for capacity_changed'),

@@ -10,6 +10,7 @@ function event(courseId: number, seq: number, studentId: string): RecordedEvent 
     seq,
     atMs: 0,
     body: {
+      id: `${courseId}-${seq}`,
       type: 'enrolled',
       course_id: courseId,
       student_id: studentId,

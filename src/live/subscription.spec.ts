@@ -11,6 +11,7 @@ function event(courseId: number, seq: number, studentId: string, atMs = seq): Li
     seq,
     atMs,
     body: {
+      id: `${courseId}-${seq}`,
       type: 'enrolled',
       course_id: courseId,
       student_id: studentId,

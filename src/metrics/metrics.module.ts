@@ -15,6 +15,12 @@ import {
   REQUESTS_TOTAL,
 } from './enrollment-metrics.service.js';
 import { MetricsController, MetricsJsonController } from './metrics.controller.js';
+import {
+  WEBHOOK_DELIVERIES_TOTAL,
+  WEBHOOK_FAILING_SECONDS,
+  WEBHOOK_LAG_SECONDS,
+  WebhookMetrics,
+} from './webhook-metrics.service.js';
 import type { Gauge } from 'prom-client';
 import { DataSource } from 'typeorm';
 
@@ -44,7 +50,39 @@ const courseGauge = (name: string, help: string) =>
   controllers: [MetricsJsonController],
   providers: [
     EnrollmentMetrics,
+    WebhookMetrics,
     CourseGauges,
+    makeCounterProvider({
+      name: WEBHOOK_DELIVERIES_TOTAL,
+      help: 'Webhook delivery tries by result: delivered (2xx within 10 s), rejected (another status), timeout, unreachable',
+      labelNames: ['result'],
+    }),
+    makeHistogramProvider({
+      name: WEBHOOK_LAG_SECONDS,
+      help: "Seconds from an event's commit to its delivery (a receiver's 2xx)",
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400],
+    }),
+    makeGaugeProvider({
+      name: WEBHOOK_FAILING_SECONDS,
+      help: "Per webhook, seconds since its oldest undelivered event's first failed try; 0 when none is failing (fleet-wide: aggregate with max)",
+      labelNames: ['webhook_id'],
+      inject: [DataSource],
+      async collect(this: Gauge<string>, dataSource: DataSource) {
+        try {
+          const rows: Array<{ webhook_id: string; seconds: number }> = await dataSource.query(
+            `SELECT w.id::text AS webhook_id,
+                    COALESCE(EXTRACT(EPOCH FROM now() - min(k.failing_since)), 0)::float8 AS seconds
+               FROM webhooks w LEFT JOIN webhook_cursors k ON k.webhook_id = w.id
+              GROUP BY w.id`,
+          );
+          // A removed webhook leaves the series.
+          this.reset();
+          for (const row of rows) this.set({ webhook_id: row.webhook_id }, row.seconds);
+        } catch {
+          // The database is away: the last values stay; /ready reports the outage.
+        }
+      },
+    }),
     makeCounterProvider({
       name: REQUESTS_TOTAL,
       help: 'Enrollment requests by what became of them (queued, replayed, rejected_invalid, rate_limited, unavailable, enrolled, waitlisted, rejected)',
@@ -85,6 +123,6 @@ const courseGauge = (name: string, help: string) =>
       },
     }),
   ],
-  exports: [EnrollmentMetrics],
+  exports: [EnrollmentMetrics, WebhookMetrics],
 })
 export class MetricsModule {}

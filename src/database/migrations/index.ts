@@ -9,6 +9,7 @@ import { Schedules1795800000000 } from './1795800000000-Schedules.js';
 import { Swaps1795900000000 } from './1795900000000-Swaps.js';
 import { Offers1796000000000 } from './1796000000000-Offers.js';
 import { FairOpening1796100000000 } from './1796100000000-FairOpening.js';
+import { Webhooks1796200000000 } from './1796200000000-Webhooks.js';
 
 export const migrations = [
   CreateSchema1795583224743,
@@ -21,4 +22,5 @@ export const migrations = [
   Swaps1795900000000,
   Offers1796000000000,
   FairOpening1796100000000,
+  Webhooks1796200000000,
 ];

@@ -24,6 +24,9 @@ export const EVENT_TYPES: CourseEventType[] = [
   'drawn',
 ];
 
+/** An event's id: its course and its place in the course's record (see eventId). */
+export const EVENT_ID_PATTERN = '^[1-9][0-9]{0,9}-[1-9][0-9]{0,9}$';
+
 /** One change, as the record keeps it. */
 @ClosedSchema()
 export class CourseEventResponse {
@@ -32,6 +35,15 @@ export class CourseEventResponse {
     description: "Opaque; the course's event sequence number, in commit order. Resume after it with ?after=",
   })
   cursor!: string;
+
+  @ApiProperty({
+    pattern: EVENT_ID_PATTERN,
+    example: '7-43',
+    description:
+      'Names this event alone and is the same wherever it is read (REST, /ws, webhooks): a webhook ' +
+      'receiver dedupes by it. Opaque',
+  })
+  id!: string;
 
   @ApiProperty({ enum: EVENT_TYPES, enumName: 'EventType', example: 'promoted' })
   type!: CourseEventType;

@@ -152,6 +152,10 @@ describe('monitoring files', () => {
     // The histogram's sub-series are really exposed under these names.
     expect(exposition).toMatch(/^enrollment_latency_seconds_bucket\{le="0\.001"\} \d+$/m);
     expect(exposition).toMatch(/^allocation_batch_size_count \d+$/m);
+    // The webhook figures are served whatever the role (the failing gauge from PostgreSQL at each scrape).
+    expect(types.get('courseflow_webhook_deliveries_total')).toBe('counter');
+    expect(types.get('courseflow_webhook_lag_seconds')).toBe('histogram');
+    expect(types.get('courseflow_webhook_failing_seconds')).toBe('gauge');
 
     const uses = metricUses().filter((use) => !SYNTHETIC.has(use.name));
     const unknown = uses
@@ -171,6 +175,9 @@ describe('monitoring files', () => {
       'courseflow_seats_taken',
       'courseflow_capacity',
       'courseflow_dead_letters',
+      'courseflow_webhook_deliveries_total',
+      'courseflow_webhook_lag_seconds_bucket',
+      'courseflow_webhook_failing_seconds',
       'process_resident_memory_bytes',
     ])
       expect({ name, onDashboard: onDashboard.has(name) }).toEqual({ name, onDashboard: true });
@@ -198,6 +205,7 @@ describe('monitoring files', () => {
         'CourseFlowQueueGrowing',
         'CourseFlowTargetDown',
         'CourseFlowDecisionLatencyHigh',
+        'CourseFlowWebhookFailing',
       ]),
     );
   });

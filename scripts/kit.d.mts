@@ -24,6 +24,8 @@ export type LiveSelector =
 /** An event object as /ws and GET /courses/:id/events send it (docs/guarantees.md §15). */
 export interface LiveEvent {
   cursor: string;
+  /** Names the event alone, the same over REST, /ws and webhooks. */
+  id: string;
   type:
     | 'enrolled'
     | 'waitlisted'
@@ -35,7 +37,8 @@ export interface LiveEvent {
     | 'cancelled'
     | 'capacity_changed'
     | 'dead_lettered'
-    | 'dead_letter_retried';
+    | 'dead_letter_retried'
+    | 'drawn';
   course_id: number;
   student_id: string | null;
   idempotency_key: string | null;

@@ -81,7 +81,7 @@ export class WebhookDispatch implements OnApplicationBootstrap, OnModuleDestroy 
       Promise.all([this.worker?.close(!ready), ready ? this.queue?.close() : undefined]).catch(
         () => undefined,
       ),
-      sleep(2000),
+      sleep(2000, undefined, { ref: false }),
     ]);
     this.blocking?.disconnect();
   }

@@ -210,7 +210,8 @@ export class WebhookStore {
    */
   async undelivered(webhook: WebhookRecord, state: DeliveryState | undefined, limit: number) {
     const lanes = await this.lanes(webhook.id);
-    const perLane = state === 'failing' ? 1 : limit;
+    // A failing course's first event is read too (and left out of a pending list): one more per course.
+    const perLane = state === 'failing' ? 1 : limit + 1;
     const events = await this.eventsFor(
       webhook,
       state === 'failing' ? lanes.filter((lane) => lane.attempts > 0) : lanes,

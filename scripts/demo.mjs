@@ -2,14 +2,18 @@
 // the stampede over HTTP (with duplicate retries, second keys and mixed priorities), waits for every
 // decision and checks the guarantees. Then 10 enrolled students drop, one waitlisted student leaves and
 // the capacity grows by 5, each step checked against the waitlist and the course's events. Five of the
-// students and an operator follow it all live on /ws, checked against the record at the end. Exit 0 when
+// students and an operator follow it all live on /ws, checked against the record at the end. Then
+// schedules, swaps, offers and a fair opening; last, webhooks: a receiver in the demo that answers 500 to
+// every third call and goes away for a few seconds gets a course's every event, signed, in commit order
+// (the service runs with WEBHOOK_RETRY_MAX_MS=2000, so retries wait seconds, not a minute). Exit 0 when
 // every invariant holds, 1 when one fails, 2 when PostgreSQL or Redis cannot be reached.
 // DEMO_URL=http://host:port (with ADMIN_TOKEN, and CLIENT_TOKEN when that service sets CLIENT_TOKENS) uses a running service.
 // Otherwise the demo's database is its own, courseflow_demo_<pid> (or DEMO_DATABASE), dropped at the end, also
 // after a failure or Ctrl-C.
 import { spawn } from 'node:child_process';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, openSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -154,6 +158,8 @@ async function startService(databaseUrl, queuePrefix, adminToken) {
       ROLE: 'all',
       RUN_MIGRATIONS: 'true',
       LOG_LEVEL: 'warn',
+      // The Webhooks section's retries wait 1 s, then 2 s at most (the default cap is a minute).
+      WEBHOOK_RETRY_MAX_MS: String(WEBHOOK_RETRY_MAX_MS),
     },
     stdio: ['ignore', log, log],
   });
@@ -1188,6 +1194,326 @@ async function opening(url, adminToken) {
   return checks.every((c) => c.ok);
 }
 
+// ------------------------------------------------------------ webhooks: the record, pushed
+
+/** The longest wait between two tries on the demo's service (WEBHOOK_RETRY_MAX_MS; the default is a minute). */
+const WEBHOOK_RETRY_MAX_MS = 2000;
+const HOOK_SEATS = 5;
+const HOOK_STUDENTS = 20;
+/** The demo's receiver answers 500 to every third call, as `npm run watch -- --fail-every 3` does. */
+const FAIL_EVERY = 3;
+/** How long the receiver stays down. */
+const OUTAGE_MS = 4000;
+
+/**
+ * Whether `CourseFlow-Signature: t=<unix s>,v1=<hex>` signs this raw body with the secret, as README.md
+ * ("Webhooks") shows a receiver checking it: HMAC-SHA256(secret, "<t>.<raw body>") compared in constant
+ * time, and t within 300 s of now.
+ */
+function signatureValid(secret, rawBody, header) {
+  const { t, v1 } = Object.fromEntries(
+    String(header ?? '')
+      .split(',')
+      .map((part) => part.split('=')),
+  );
+  const expected = createHmac('sha256', secret).update(`${t}.${rawBody}`).digest();
+  const given = Buffer.from(v1 ?? '', 'hex');
+  const fresh = /^\d+$/.test(t ?? '') && Math.abs(Date.now() / 1000 - Number(t)) <= 300;
+  return fresh && given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * A receiver on 127.0.0.1:<port>: verifies each call's signature over the raw body, dedupes by event.id
+ * (`firsts`: each event once, in the order first taken), and answers 500 to every third call on purpose.
+ * Every call is kept, in arrival order, with what it was answered.
+ */
+function webhookReceiver(secret, port) {
+  const calls = [];
+  const firsts = [];
+  const seen = new Set();
+  let server;
+  const handle = (request, response) => {
+    const chunks = [];
+    request.on('data', (chunk) => chunks.push(chunk));
+    request.on('end', () => {
+      const rawBody = Buffer.concat(chunks).toString('utf8');
+      const valid = signatureValid(secret, rawBody, request.headers['courseflow-signature']);
+      const number = calls.length + 1;
+      let event;
+      try {
+        event = JSON.parse(rawBody).event;
+      } catch {
+        event = undefined;
+      }
+      const status = !valid || typeof event?.id !== 'string' ? 401 : number % FAIL_EVERY === 0 ? 500 : 200;
+      const repeat = status === 200 && seen.has(event.id);
+      const call = { number, event, valid, status, repeat, at: Date.now() };
+      calls.push(call);
+      if (status === 200 && !repeat) {
+        seen.add(event.id);
+        firsts.push(call);
+      }
+      response.writeHead(status).end(); // a repeat is answered 2xx too, or it comes again
+    });
+  };
+  return {
+    calls,
+    firsts,
+    url: `http://127.0.0.1:${port}/courseflow/events`,
+    start: () =>
+      new Promise((resolve, reject) => {
+        server = createServer(handle);
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', resolve);
+      }),
+    // Kept-alive connections too, so the next try finds nobody listening (ECONNREFUSED).
+    stop: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** A figure from /metrics (Prometheus text) by its series, e.g. `name{result="rejected"}`; 0 if absent. */
+async function metricValue(url, series) {
+  const text = await (await fetch(`${url}/metrics`, { headers: asClient() })).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+/**
+ * CONTRACT v3 "Webhooks": a receiver registered for a new course gets every event of its record signed,
+ * in commit order (a later one not sent before the earlier one was answered 2xx), at least once: the
+ * 500s it answers on purpose are tried again, and what piles up while it is down arrives, in order, once
+ * it is back.
+ */
+async function webhooks(url, adminToken, { ownService }) {
+  const local = ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname);
+  if (!local) {
+    console.log(`\nWebhooks: skipped (the demo's receiver listens on 127.0.0.1, which ${url} cannot reach)`);
+    return true;
+  }
+  const admin = { authorization: `Bearer ${adminToken}` };
+  const tag = randomBytes(2).toString('hex');
+  const course = await call(url, 'POST', '/courses', {
+    body: { code: `HOOK-${tag}`, title: 'Webhooks', capacity: HOOK_SEATS },
+    headers: admin,
+  });
+  const secret = `whsec-demo-${randomBytes(12).toString('hex')}`;
+  const receiver = webhookReceiver(secret, await freePort());
+  await receiver.start();
+  const before = new Set((await readEvents(url, admin, course.id)).events.map((e) => e.id));
+  const webhook = await call(url, 'POST', '/admin/webhooks', {
+    body: { url: receiver.url, secret, events: ['*'], course_id: course.id },
+    headers: admin,
+  });
+  const deliveries = (state) =>
+    call(url, 'GET', `/admin/webhooks/${webhook.id}/deliveries${state ? `?state=${state}` : ''}`, {
+      headers: admin,
+    });
+  const started = Date.now();
+  const request = (i) => ({
+    student_id: `s-hook${String(i).padStart(2, '0')}-${tag}`,
+    course_id: course.id,
+    idempotency_key: `hook-${tag}-${i}`,
+  });
+  /** Until every event of the record is taken (once, with a 2xx) and nothing is left undelivered. */
+  const caughtUp = async (deadlineMs) => {
+    let record = [];
+    for (const deadline = Date.now() + deadlineMs; Date.now() < deadline; await sleep(100)) {
+      record = (await readEvents(url, admin, course.id)).events.filter((e) => !before.has(e.id));
+      const taken = new Set(receiver.firsts.map((c) => c.event.id));
+      if (record.every((e) => taken.has(e.id)) && (await deliveries()).length === 0) break;
+    }
+    return record;
+  };
+  const show = (e) =>
+    `${e.id} ${e.type} ${e.student_id ?? '-'} ${e.status ?? ''}${e.waitlist_position ? ` #${e.waitlist_position}` : ''}`.trimEnd();
+  const callLine = (c) => {
+    const failedBefore = receiver.calls.findLast(
+      (other) => other.number < c.number && other.event?.id === c.event?.id && other.status === 500,
+    );
+    return (
+      `  call ${String(c.number).padStart(2)}  ${show(c.event).padEnd(40)} signature ${c.valid ? 'ok' : 'BAD'}` +
+      ` → ${c.status}${c.status === 500 ? ` (every ${ordinal(FAIL_EVERY)} call, on purpose)` : ''}` +
+      `${c.status === 200 && failedBefore ? `, retried after 500 (${((c.at - failedBefore.at) / 1000).toFixed(1)} s later)` : ''}${c.repeat ? ', a repeat (already had it)' : ''}`
+    );
+  };
+  const showDelivery = (d) =>
+    `${d.event.id} ${d.event.type} ${d.event.student_id ?? '-'}: attempts ${d.attempts}, ` +
+    `last_error "${d.last_error}", next_attempt_at ${d.next_attempt_at}`;
+
+  console.log(
+    `\nWebhooks: a receiver on ${receiver.url} (verifies CourseFlow-Signature, dedupes by event.id, answers ` +
+      `500 to every ${ordinal(FAIL_EVERY)} call)`,
+  );
+  console.log(
+    `  POST /admin/webhooks {"events":["*"],"course_id":${course.id}} → ${webhook.id}; ` +
+      (ownService
+        ? `the service runs with WEBHOOK_RETRY_MAX_MS=${WEBHOOK_RETRY_MAX_MS}, so a failed try is repeated after 1 s, then 2 s at most (the default caps the wait at a minute)`
+        : "the service's own WEBHOOK_RETRY_MAX_MS caps the waits between tries (default: a minute)"),
+  );
+
+  // While the stampede's events go out, look for a course held by a failed try.
+  let failing = null;
+  let watching = true;
+  const watcher = (async () => {
+    while (watching && failing === null) {
+      const list = await deliveries('failing');
+      if (list.length > 0) failing = list;
+      else await sleep(100);
+    }
+  })();
+  await Promise.all(
+    Array.from({ length: HOOK_STUDENTS }, (_, i) => call(url, 'POST', '/enroll', { body: request(i) })),
+  );
+  const decided = await Promise.all(
+    Array.from({ length: HOOK_STUDENTS }, async (_, i) => {
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(100)) {
+        const r = await call(url, 'GET', `/enrollments/${encodeURIComponent(request(i).idempotency_key)}`);
+        if (r.status !== 'queued') return r;
+      }
+      throw new Error(`request ${request(i).idempotency_key} was not decided within 30 s`);
+    }),
+  );
+  const enrolled = decided
+    .filter((r) => r.status === 'enrolled')
+    .sort((a, b) => a.student_id.localeCompare(b.student_id));
+  const drop = (r) => call(url, 'DELETE', `/enrollments/${encodeURIComponent(r.idempotency_key)}`);
+  await drop(enrolled[0]);
+  let record = await caughtUp(30_000);
+  watching = false;
+  await watcher;
+  const counts = {};
+  for (const e of record) counts[e.type] = (counts[e.type] ?? 0) + 1;
+  console.log(
+    `  ${HOOK_STUDENTS} students for ${HOOK_SEATS} seats at once, then ${enrolled[0].student_id} drops: ` +
+      `${record.length} events (${Object.entries(counts)
+        .map(([type, n]) => `${type} ${n}`)
+        .join(', ')}), all received ${((Date.now() - started) / 1000).toFixed(1)} s after the first request`,
+  );
+  for (const c of receiver.calls.slice(0, 7)) console.log(callLine(c));
+  console.log(`  … ${receiver.calls.length} calls for ${record.length} events`);
+  console.log(
+    failing
+      ? `  caught while it waited: GET /admin/webhooks/${webhook.id}/deliveries?state=failing → ${showDelivery(failing[0])}`
+      : '  (no failing delivery caught by GET …/deliveries?state=failing: each was retried between two looks)',
+  );
+
+  // The receiver goes away; what is committed meanwhile waits for it, in order.
+  await receiver.stop();
+  const downAt = Date.now();
+  const downFrom = receiver.calls.length;
+  await drop(enrolled[1]);
+  await drop(enrolled[2]);
+  console.log(
+    `\n  the receiver stops for ${OUTAGE_MS / 1000} s; ${enrolled[1].student_id} and ${enrolled[2].student_id} drop meanwhile`,
+  );
+  let refused = [];
+  for (const deadline = downAt + OUTAGE_MS; Date.now() < deadline; await sleep(200)) {
+    const list = await deliveries('failing');
+    if (list.some((d) => /ECONNREFUSED/.test(d.last_error ?? ''))) refused = list;
+  }
+  const pending = await deliveries('pending');
+  const failingSeconds = await metricValue(
+    url,
+    `courseflow_webhook_failing_seconds{webhook_id="${webhook.id}"}`,
+  );
+  console.log(
+    refused.length > 0
+      ? `  GET …/deliveries?state=failing → ${showDelivery(refused[0])}`
+      : '  GET …/deliveries?state=failing → no ECONNREFUSED caught',
+  );
+  console.log(
+    `  GET …/deliveries?state=pending → ${pending.length} behind it (${pending.map((d) => d.event.id).join(', ')}); ` +
+      `courseflow_webhook_failing_seconds{webhook_id="${webhook.id}"} ${failingSeconds.toFixed(1)}`,
+  );
+
+  await receiver.start();
+  const backAt = Date.now();
+  record = await caughtUp(30_000);
+  const backlog = receiver.calls.slice(downFrom);
+  console.log(
+    `  the receiver is back: the backlog's first call ${(((backlog[0]?.at ?? backAt) - backAt) / 1000).toFixed(1)} s later, ` +
+      `every event of it in commit order`,
+  );
+  for (const c of backlog) console.log(callLine(c));
+
+  // The checks, against the course's record.
+  const checks = [];
+  const check = (name, ok, detail) => checks.push({ name, ok, detail });
+  const taken = receiver.firsts.map((c) => c.event.id);
+  const recordIds = record.map((e) => e.id);
+  check(
+    "every event of the course's record received (GET /courses/:id/events), once deduplicated",
+    sameList([...taken].sort(), [...recordIds].sort()),
+    `${recordIds.length} recorded, ${taken.length} received (${receiver.calls.filter((c) => c.repeat).length} repeats)`,
+  );
+  check(
+    'every signature valid (HMAC-SHA256 over "<t>.<raw body>", t within 300 s)',
+    receiver.calls.length > 0 && receiver.calls.every((c) => c.valid),
+    `${receiver.calls.filter((c) => c.valid).length} of ${receiver.calls.length} calls`,
+  );
+  // Each call for an event must come after its predecessor in the record was answered 2xx.
+  const previous = new Map(recordIds.map((id, i) => [id, recordIds[i - 1]]));
+  const early = receiver.calls.filter((c) => {
+    const before = previous.get(c.event?.id);
+    return (
+      before !== undefined &&
+      !receiver.calls.some(
+        (other) => other.number < c.number && other.event?.id === before && other.status === 200,
+      )
+    );
+  });
+  check(
+    'commit order: first receipts in record order, none sent before the previous event was answered 2xx',
+    sameList(taken, recordIds) && early.length === 0,
+    early.length === 0
+      ? `${taken.length} in order over ${receiver.calls.length} calls`
+      : `sent early: ${early.map((c) => c.event.id).join(', ')}`,
+  );
+  const refusedCalls = receiver.calls.filter((c) => c.status === 500);
+  const retried = refusedCalls.filter((c) =>
+    receiver.calls.some(
+      (other) => other.number > c.number && other.event?.id === c.event.id && other.status === 200,
+    ),
+  );
+  check(
+    'every 500 tried again until answered 2xx',
+    refusedCalls.length > 0 && retried.length === refusedCalls.length,
+    `${retried.length} of ${refusedCalls.length} answered 500 delivered later`,
+  );
+  check(
+    'the outage: ECONNREFUSED shown as failing, the backlog delivered when the receiver came back',
+    refused.length > 0 && backlog.length > 0 && backlog.every((c) => c.at >= backAt),
+    `${refused[0]?.attempts ?? 0} refused tries, ${backlog.filter((c) => c.status === 200).length} deliveries after the restart`,
+  );
+  const left = await deliveries();
+  check(
+    'nothing left: GET …/deliveries is empty at the end',
+    left.length === 0,
+    `${left.length} undelivered`,
+  );
+  const rejected = await metricValue(url, 'courseflow_webhook_deliveries_total{result="rejected"}');
+  const delivered = await metricValue(url, 'courseflow_webhook_deliveries_total{result="delivered"}');
+  const unreachable = await metricValue(url, 'courseflow_webhook_deliveries_total{result="unreachable"}');
+  check(
+    '/metrics counts the rejected tries: courseflow_webhook_deliveries_total{result="rejected"} > 0',
+    rejected > 0,
+    `delivered ${delivered}, rejected ${rejected}, unreachable ${unreachable}`,
+  );
+  const removed = await fetch(`${url}/admin/webhooks/${webhook.id}`, { method: 'DELETE', headers: admin });
+  await receiver.stop();
+  console.log(
+    `  DELETE /admin/webhooks/${webhook.id} → ${removed.status}; the section took ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
+  printChecks('Webhook checks', checks);
+  return checks.every((c) => c.ok);
+}
+
+const ordinal = (n) => ({ 2: 'second', 3: 'third' })[n] ?? `${n}th`;
+
 async function main() {
   const queuePrefix = `demo-${randomBytes(4).toString('hex')}`;
   let url = process.env.DEMO_URL;
@@ -1226,7 +1552,10 @@ async function main() {
     const swapsOk = await swaps(url, adminToken);
     const offersOk = await offers(url, adminToken);
     const openingOk = await opening(url, adminToken);
-    return stampedeOk && lifecycleOk && liveOk && schedulesOk && swapsOk && offersOk && openingOk;
+    const webhooksOk = await webhooks(url, adminToken, { ownService: databaseUrl !== null });
+    return (
+      stampedeOk && lifecycleOk && liveOk && schedulesOk && swapsOk && offersOk && openingOk && webhooksOk
+    );
   } finally {
     await Promise.all(live?.all.map((client) => client.close()) ?? []);
     await cleanUp();

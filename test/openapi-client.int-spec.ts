@@ -151,6 +151,21 @@ async function main(): Promise<void> {
     params: { path: { student_id: 's-generated-apt' } },
     headers: admin,
   });
+  // A receiver that is never there (port 9 on this machine): the event stays failing or pending.
+  const webhook = await client.POST('/admin/webhooks', {
+    headers: admin,
+    body: { url: 'http://127.0.0.1:9/hook', secret: 'generated-secret-0001', events: ['*'], course_id: courseId },
+  });
+  const webhookId: string = webhook.data?.id ?? 'none';
+  const webhooks = await client.GET('/admin/webhooks', { headers: admin });
+  const deliveries = await client.GET('/admin/webhooks/{id}/deliveries', {
+    params: { path: { id: webhookId }, query: { state: 'pending', limit: 10 } },
+    headers: admin,
+  });
+  const webhookRemoved = await client.DELETE('/admin/webhooks/{id}', {
+    params: { path: { id: webhookId } },
+    headers: admin,
+  });
   const metrics = await client.GET('/metrics', { parseAs: 'text' });
   const metricsJson = await client.GET('/metrics/json');
 
@@ -188,6 +203,10 @@ async function main(): Promise<void> {
       upserted: appointments.data?.upserted,
       appointmentClosesAt,
       appointmentLifted: appointmentLifted.response.status,
+      webhook: [webhook.response.status, webhook.data?.course_id === courseId, webhook.data?.events],
+      webhookListed: webhooks.data?.some((one) => one.id === webhookId),
+      deliveries: Array.isArray(deliveries.data),
+      webhookRemoved: webhookRemoved.response.status,
       metrics: typeof metrics.data === 'string' && metrics.data.includes('enrollment_requests_total'),
       metricsJson: metricsJson.data?.some((metric) => metric.name === 'courseflow_queue_depth'),
     }),
@@ -289,6 +308,10 @@ describe('the OpenAPI document, through a generated client', () => {
       upserted: 1,
       appointmentClosesAt: null,
       appointmentLifted: 204,
+      webhook: [201, true, ['*']],
+      webhookListed: true,
+      deliveries: true,
+      webhookRemoved: 204,
       metrics: true,
       metricsJson: true,
     });

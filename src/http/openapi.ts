@@ -8,6 +8,7 @@ export const API_TAGS = {
   events: 'The record of every decision, promotion, drop and capacity change',
   'dead-letters': 'Requests that could not be decided, waiting for an operator',
   schedules: "Students' schedules: credit and waitlist limits, time conflicts, operators' overrides",
+  webhooks: 'The record pushed to receivers: signed, in commit order per course, at least once',
   health: 'Probes for orchestrators and load balancers; open to anyone',
   operations: 'Metrics for operators and dashboards',
 } as const;

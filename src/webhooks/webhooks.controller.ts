@@ -79,7 +79,11 @@ export class WebhooksController {
   }
 
   @Get()
-  @ApiOperation({ operationId: 'listWebhooks', summary: 'The registered webhooks, oldest first (operators)' })
+  @ApiOperation({
+    operationId: 'listWebhooks',
+    summary: 'The registered webhooks, oldest first (operators)',
+    description: 'Each with its url, events and course; never its secret.',
+  })
   @ApiOkResponse({ type: [WebhookResponse], description: 'Every webhook, without its secret' })
   async list(): Promise<WebhookResponse[]> {
     return (await this.store.list()).map(viewOf);

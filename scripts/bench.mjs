@@ -7,6 +7,10 @@
 // 500-students-vs-30-seats stampede: delivery rate and latency, the API's memory, the accept rate with and
 // without them, and that each subscriber received exactly its student's events.
 //
+// The webhooks phase (BENCH_ONLY=webhooks) measures the accept and decide rates with a webhook registered to a
+// receiver in this process (one answering at once, one answering after 2 s) against none, and the delivery lag
+// of a stampede's events to the fast one, every event checked received.
+//
 // The profile phase (first run only; BENCH_ONLY=profile) runs the accept stampede once more against the API
 // and then the bare app under V8's CPU profiler, and charges their CPU to the parts of the accept path.
 //
@@ -348,12 +352,16 @@ async function acceptedCount(world) {
   }
 }
 
-/** Waits until `count` decisions exist; the rate is from the first decision to the last. Checks capacity. */
-async function decisionsPerSecond(world, count, timeoutMs = 600_000) {
+/**
+ * Waits until `count` decisions exist (of one course, if `courseId` is given); the rate is from the first
+ * decision to the last. Checks capacity.
+ */
+async function decisionsPerSecond(world, count, timeoutMs = 600_000, courseId = undefined) {
+  const scope = courseId === undefined ? ['', []] : ['WHERE course_id = $1', [courseId]];
   return withClient(world.url, async (client) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { rows } = await client.query('SELECT count(*)::int AS n FROM decisions');
+      const { rows } = await client.query(`SELECT count(*)::int AS n FROM decisions ${scope[0]}`, scope[1]);
       if (rows[0].n >= count) break;
       if (Date.now() > deadline)
         throw new Error(`only ${rows[0].n} of ${count} decisions after ${timeoutMs} ms`);
@@ -361,10 +369,11 @@ async function decisionsPerSecond(world, count, timeoutMs = 600_000) {
     }
     const { rows } = await client.query(
       `SELECT count(*)::int AS n, EXTRACT(EPOCH FROM max(decided_at) - min(decided_at))::float AS seconds,
-              count(*) FILTER (WHERE decided_at = (SELECT max(decided_at) FROM decisions))::int AS last_batch,
+              count(*) FILTER (WHERE decided_at = (SELECT max(decided_at) FROM decisions ${scope[0]}))::int AS last_batch,
               1000 * EXTRACT(EPOCH FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY decided_at - requested_at))::float AS wait_p50,
               1000 * EXTRACT(EPOCH FROM percentile_cont(0.99) WITHIN GROUP (ORDER BY decided_at - requested_at))::float AS wait_p99
-         FROM decisions`,
+         FROM decisions ${scope[0]}`,
+      scope[1],
     );
     const { rows: invalid } = await client.query(
       `SELECT count(*)::int AS n FROM courses c
@@ -405,11 +414,7 @@ async function createCourses(world, count, capacity, tag, schedule) {
  * process start-up. The partition queues are paused meanwhile (BullMQ hands out nothing from a paused queue).
  */
 async function startDrainingWorkers(world, count, root = process.cwd(), env = {}) {
-  // The service's default ALLOCATION_PARTITIONS; the bench does not change it.
-  const { partitionQueueNames } = await import('../dist/queue/allocation-queue.contract.js');
-  const queues = partitionQueueNames(4).map(
-    (name) => new Queue(name, { connection: { ...REDIS }, prefix: world.prefix }),
-  );
+  const queues = await partitionQueues(world);
   try {
     await Promise.all(queues.map((queue) => queue.pause()));
     const workers = await Promise.all(
@@ -422,6 +427,15 @@ async function startDrainingWorkers(world, count, root = process.cwd(), env = {}
   } finally {
     await Promise.all(queues.map((queue) => queue.close()));
   }
+}
+
+/** The world's partition queues (BullMQ handles; the caller closes them). */
+async function partitionQueues(world) {
+  // The service's default ALLOCATION_PARTITIONS; the bench does not change it.
+  const { partitionQueueNames } = await import('../dist/queue/allocation-queue.contract.js');
+  return partitionQueueNames(4).map(
+    (name) => new Queue(name, { connection: { ...REDIS }, prefix: world.prefix }),
+  );
 }
 
 // ---------------------------------------------------------------- the naive transaction
@@ -1394,6 +1408,271 @@ async function liveSubscribers() {
   };
 }
 
+// ---------------------------------------------------------------- webhooks
+
+/** The slow receiver answers every call after this: its webhook's deliverer is always busy and behind. */
+const SLOW_RECEIVER_MS = 2_000;
+/** Enrolled requests of the lag phase's course dropped after its stampede, each promoting the head. */
+const WEBHOOK_DROPS = SMOKE ? 2 : 20;
+/** Requests accepted with the partition queues paused, then decided: the decide rate's batch. */
+const DECIDE_BATCH = SMOKE ? 200 : 10_000;
+
+/**
+ * The bench's webhook receiver on 127.0.0.1: POST /fast is answered 204 at once, and each event's first
+ * receipt kept by its id (with its `at`); POST /slow is answered 204 after SLOW_RECEIVER_MS, each call
+ * counted with its course. Nothing is verified: the signature is the unit tests' business.
+ */
+async function startReceiver() {
+  const fast = new Map();
+  const receiver = { fast, repeated: 0, slowCalls: 0, slowCourses: new Map() };
+  const server = createServer((request, response) => {
+    const chunks = [];
+    request.on('data', (chunk) => chunks.push(chunk));
+    request.on('end', () => {
+      const receivedAt = Date.now();
+      const { event } = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      if (request.url === '/slow') {
+        receiver.slowCalls += 1;
+        receiver.slowCourses.set(event.course_id, (receiver.slowCourses.get(event.course_id) ?? 0) + 1);
+        setTimeout(() => response.writeHead(204).end(), SLOW_RECEIVER_MS);
+        return;
+      }
+      if (fast.has(event.id)) receiver.repeated += 1;
+      else fast.set(event.id, { receivedAt, at: Date.parse(event.at), courseId: event.course_id });
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  return Object.assign(receiver, {
+    fastUrl: `${base}/fast`,
+    slowUrl: `${base}/slow`,
+    close() {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(resolve));
+    },
+  });
+}
+
+/** POST /admin/webhooks for every event type; resolves with the webhook's id. */
+async function registerWebhook(api, url) {
+  const answer = await fetch(`${api.url}/admin/webhooks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+    body: JSON.stringify({ url, secret: `bench-${randomBytes(12).toString('hex')}`, events: ['*'] }),
+  });
+  if (answer.status !== 201) throw new Error(`POST /admin/webhooks: ${answer.status} ${await answer.text()}`);
+  return (await answer.json()).id;
+}
+
+async function removeWebhook(api, id) {
+  const answer = await fetch(`${api.url}/admin/webhooks/${id}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
+  if (answer.status !== 204) throw new Error(`DELETE /admin/webhooks/${id}: ${answer.status}`);
+}
+
+/** Events of the record past the webhook's cursors (what it has yet to deliver), from PostgreSQL. */
+async function webhookBacklog(world, webhookId) {
+  const { rows } = await withClient(world.url, (client) =>
+    client.query(
+      `SELECT COALESCE(sum(c.events_written - COALESCE(k.delivered_seq, 0)), 0)::int AS n
+         FROM courses c LEFT JOIN webhook_cursors k ON k.webhook_id = $1 AND k.course_id = c.id
+        WHERE c.events_written > COALESCE(k.delivered_seq, 0)`,
+      [webhookId],
+    ),
+  );
+  return rows[0].n;
+}
+
+/**
+ * Webhooks (contract v3) against the accept and decide paths, and their delivery lag. One API process and
+ * one worker (which decides and delivers), and the bench's receiver (startReceiver). Measured in turn:
+ * without a webhook, the accept rate (autocannon on POST /enroll, as the accept phase, each measurement on
+ * a fresh 10,000-seat course, the worker deciding meanwhile, the queue drained after each) and the decide
+ * rate (DECIDE_BATCH requests accepted with the partition queues paused, then let go: first to last
+ * decision, as the hot course's); with a webhook (["*"]) to the fast receiver, a 500-students-vs-30-seats
+ * stampede and WEBHOOK_DROPS drops, each event timed from its `at` (its transaction's start: an upper
+ * bound) to its receipt, then the accept rate, then the backlog it left drained; with a webhook to the
+ * slow receiver instead (its deliverer always waiting on a call), the accept and decide rates; and without
+ * a webhook again. The "without" figures are the mean of before and after, so a drift of the machine over
+ * the phase falls on both sides alike. Every event of the stampede's course must reach the fast receiver.
+ */
+async function webhookPhase() {
+  const world = await freshWorld();
+  const api = await startCourseFlow(world, 'api');
+  const worker = await startCourseFlow(world, 'worker', { RUN_MIGRATIONS: 'false' });
+  const receiver = await startReceiver();
+  const queues = await partitionQueues(world);
+  try {
+    let courses = 0;
+    const freshCourse = async (seats = HOT_SEATS) =>
+      (await createCourses(world, 1, seats, `WH${(courses += 1)}-`))[0];
+    // The processes' own CPU only: the shared servers may be restarted by a fault run on the same machine.
+    const cpuOf = (processes) => {
+      const before = Object.fromEntries(Object.entries(processes).map(([name, p]) => [name, p.cpuMs()]));
+      return (count) =>
+        Object.fromEntries(
+          Object.entries(processes).map(([name, p]) => [name, (p.cpuMs() - before[name]) / count]),
+        );
+    };
+    /** The accept rate on a fresh course, and each process' CPU per request until its requests are decided. */
+    const accept = async (duration = SCALE.liveAcceptSeconds) => {
+      const courseId = await freshCourse();
+      const cpu = cpuOf({ api, worker });
+      const result = await load(api.url, { courseIds: [courseId], duration });
+      await settled(world);
+      return { ...result, cpu: cpu(result.accepted) };
+    };
+    /** DECIDE_BATCH requests for a fresh course accepted while no worker may take them, then decided. */
+    const decide = async () => {
+      const courseId = await freshCourse();
+      await Promise.all(queues.map((queue) => queue.pause()));
+      let accepted;
+      try {
+        ({ accepted } = await load(api.url, { courseIds: [courseId], amount: DECIDE_BATCH }));
+      } finally {
+        await Promise.all(queues.map((queue) => queue.resume()));
+      }
+      const cpu = cpuOf({ worker });
+      const { rate } = await decisionsPerSecond(world, accepted, 600_000, courseId);
+      return { rate, accepted, cpu: cpu(accepted) };
+    };
+
+    // The API's CPU per request keeps falling for several seconds after start (JIT): measure past that.
+    if (!SMOKE) await accept(4);
+    const without = [{ accept: await accept(), decide: await decide() }];
+
+    // The fast receiver: delivery lag through a stampede and drops, then the accept rate.
+    const fastId = await registerWebhook(api, receiver.fastUrl);
+    const lagCourse = await freshCourse(LIVE_SEATS);
+    const tag = randomBytes(3).toString('hex');
+    const students = Array.from({ length: SCALE.liveStudents }, (_, i) => `wh${tag}-${i}`);
+    const answers = await Promise.all(
+      students.map(async (student_id, i) => {
+        const answer = await fetch(`${api.url}/enroll`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...AS_CLIENT },
+          body: JSON.stringify({
+            student_id,
+            course_id: lagCourse,
+            idempotency_key: `${student_id}-k`,
+            priority: (i % 4) * 10,
+          }),
+        });
+        await answer.arrayBuffer();
+        return answer.status;
+      }),
+    );
+    const notAccepted = answers.filter((status) => status !== 202).length;
+    if (notAccepted > 0) throw new Error(`${notAccepted} stampede requests were not accepted`);
+    await settled(world);
+    const { rows: held } = await withClient(world.url, (client) =>
+      client.query('SELECT idempotency_key FROM enrollments WHERE course_id = $1 ORDER BY id LIMIT $2', [
+        lagCourse,
+        WEBHOOK_DROPS,
+      ]),
+    );
+    await dropEach(
+      api.url,
+      held.map((row) => row.idempotency_key),
+    );
+    const { rows: recorded } = await withClient(world.url, (client) =>
+      client.query(
+        `SELECT course_id || '-' || seq AS id, type FROM course_events WHERE course_id = $1 ORDER BY seq`,
+        [lagCourse],
+      ),
+    );
+    // The events are delivered one after another; the deadline only bounds a run that lost some.
+    const deadline = Date.now() + (SMOKE ? 30_000 : 120_000);
+    while (Date.now() < deadline && recorded.some((event) => !receiver.fast.has(event.id))) await sleep(20);
+    const received = recorded.map((event) => receiver.fast.get(event.id)).filter(Boolean);
+    const problems = [];
+    const missing = recorded.length - received.length;
+    if (missing > 0)
+      problems.push(`webhook: ${missing} of ${recorded.length} events never reached the receiver`);
+    const lags = received.map((event) => event.receivedAt - event.at);
+    const firstCommit = Math.min(...received.map((event) => event.at));
+    const lastReceipt = Math.max(...received.map((event) => event.receivedAt));
+    const types = {};
+    for (const { type } of recorded) types[type] = (types[type] ?? 0) + 1;
+
+    const withFast = await accept();
+    // What the load left to deliver (one course's events, one after another), and how fast it drains.
+    const backlog = await webhookBacklog(world, fastId);
+    const drainStarted = performance.now();
+    const drainDeadline = Date.now() + 600_000;
+    while ((await webhookBacklog(world, fastId)) > 0) {
+      if (Date.now() > drainDeadline) throw new Error(`webhook backlog of ${backlog} events never drained`);
+      await sleep(50);
+    }
+    const drainSeconds = (performance.now() - drainStarted) / 1000;
+    await removeWebhook(api, fastId);
+
+    // The slow receiver: its deliverer is busy and behind from the first event on.
+    const slowId = await registerWebhook(api, receiver.slowUrl);
+    const withSlow = { accept: await accept(), decide: await decide() };
+    const slowCallsWhileRegistered = receiver.slowCalls;
+    const slowBacklog = await webhookBacklog(world, slowId);
+    await removeWebhook(api, slowId);
+    const slowCallsAtRemoval = receiver.slowCalls;
+
+    without.push({ accept: await accept(), decide: await decide() });
+    const slowCallsAfterRemoval = receiver.slowCalls - slowCallsAtRemoval;
+    const apiRss = api.peakRssMiB();
+    const workerRss = worker.peakRssMiB();
+    const mean = (pick) => (pick(without[0]) + pick(without[1])) / 2;
+    return {
+      acceptWithout: {
+        requestsPerSecond: mean((r) => r.accept.requestsPerSecond),
+        p99: Math.max(without[0].accept.p99, without[1].accept.p99),
+        apiCpuMsPerRequest: mean((r) => r.accept.cpu.api),
+        workerCpuMsPerRequest: mean((r) => r.accept.cpu.worker),
+      },
+      acceptFast: {
+        requestsPerSecond: withFast.requestsPerSecond,
+        p99: withFast.p99,
+        apiCpuMsPerRequest: withFast.cpu.api,
+        workerCpuMsPerRequest: withFast.cpu.worker,
+      },
+      acceptSlow: {
+        requestsPerSecond: withSlow.accept.requestsPerSecond,
+        p99: withSlow.accept.p99,
+        apiCpuMsPerRequest: withSlow.accept.cpu.api,
+        workerCpuMsPerRequest: withSlow.accept.cpu.worker,
+      },
+      decideWithout: mean((r) => r.decide.rate),
+      decideSlow: withSlow.decide.rate,
+      decideWorkerCpu: { without: mean((r) => r.decide.cpu.worker), slow: withSlow.decide.cpu.worker },
+      events: recorded.length,
+      received: received.length,
+      types,
+      eventsPerSecond: received.length / ((lastReceipt - firstCommit) / 1000),
+      lagP50: percentile(lags, 0.5),
+      lagP99: percentile(lags, 0.99),
+      lagMax: Math.max(...lags),
+      repeated: receiver.repeated,
+      backlog,
+      drainRate: backlog / drainSeconds,
+      slowCalls: slowCallsWhileRegistered,
+      slowBacklog,
+      slowCourses: Object.fromEntries(receiver.slowCourses),
+      slowCallsAfterRemoval,
+      apiRss,
+      workerRss,
+      runs: { without, withFast, withSlow },
+      problems,
+    };
+  } finally {
+    await Promise.all(queues.map((queue) => queue.close()));
+    await api.stop();
+    await worker.stop();
+    await receiver.close();
+    await dropWorld(world);
+  }
+}
+
 // ---------------------------------------------------------------- report
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -1446,6 +1725,7 @@ async function main() {
     openingAtOnce: [],
     openingPrequeue: [],
     subscribers: [],
+    webhooks: [],
     cluster: [],
     profile: [],
     coldBurst: [],
@@ -1476,6 +1756,7 @@ async function main() {
     await step('opening spike, all at once', runs.openingAtOnce, () => openingSpike(false));
     await step('opening spike, prequeue', runs.openingPrequeue, () => openingSpike(true));
     await step('websocket subscribers', runs.subscribers, liveSubscribers);
+    await step('webhooks', runs.webhooks, webhookPhase);
     await step('redis cluster accept', runs.cluster, clusterAccept);
     // One profile is enough to say where the CPU goes; its spread is not the point.
     if (round === 1) await step('accept profile', runs.profile, acceptProfile);
@@ -1493,6 +1774,13 @@ async function main() {
           .join('\n'),
       );
     }
+    if (runs.webhooks.length > 0) {
+      console.log(
+        ['| Phase | CourseFlow | Compared with | Ratio | Target |', '| --- | --- | --- | --- | --- |']
+          .concat(webhookRows(runs.webhooks), '')
+          .join('\n'),
+      );
+    }
     if (runs.stampede.length > 0 && runs.spread1.length > 0) console.log(`${costRows(runs).join('\n')}\n`);
     if (runs.cluster.length > 0) console.log(`${clusterRows(runs.cluster).join('\n')}\n`);
     if (runs.draw.length > 0 && runs.stampede.length > 0 && runs.openingAtOnce.length > 0) {
@@ -1505,7 +1793,7 @@ async function main() {
     }
     if (runs.profile.length > 0) console.log(`${profileRows(runs).join('\n')}\n`);
     console.log(JSON.stringify(Object.fromEntries(Object.entries(runs).filter(([, list]) => list.length))));
-    failOnLostEvents(runs.subscribers);
+    failOnLostEvents([...runs.subscribers, ...runs.webhooks]);
     return;
   }
   const all = (list, pick) => list.map(pick);
@@ -1635,6 +1923,7 @@ async function main() {
       all(runs.drops, (r) => r.naive),
     )} | ≥ 0.5× |`,
     ...subscriberRows(live),
+    ...webhookRows(runs.webhooks),
     ...clusterRows(runs.cluster),
     '',
     '| Peak RSS (MiB) | API | Worker |',
@@ -1649,7 +1938,7 @@ async function main() {
     ...profileRows(runs),
   ];
   console.log(lines.join('\n'));
-  failOnLostEvents(live);
+  failOnLostEvents([...live, ...runs.webhooks]);
 }
 
 /** The fair opening's rows: the draw's decide rate against the naive floor, its lag, and the spike. */
@@ -1774,11 +2063,44 @@ function subscriberRows(live) {
   ];
 }
 
-/** After the figures are printed: a subscriber that missed, repeated or was sent another's events fails the bench. */
+/** The webhooks phase's rows of the main table: accept and decide with and without one, and the lag. */
+function webhookRows(list) {
+  if (list.length === 0) return [];
+  const all = (pick) => list.map(pick);
+  const accept = (which) =>
+    `${stat(all((r) => r[which].requestsPerSecond))} req/s, p99 ${stat(all((r) => r[which].p99))} ms, API CPU ${stat(
+      all((r) => r[which].apiCpuMsPerRequest),
+      2,
+    )} ms/request`;
+  const perRun = (ours, theirs) =>
+    `${stat(
+      all((r) => ours(r) / theirs(r)),
+      2,
+    )}× (per run)`;
+  const load = `POST /enroll, 1 API + 1 worker, ${CONNECTIONS} connections, ${SCALE.liveAcceptSeconds} s`;
+  return [
+    `| accept with a webhook (["*"]) to a fast receiver (204 at once): ${load} | ${accept('acceptFast')} | no webhook: ${accept('acceptWithout')} | ${perRun(
+      (r) => r.acceptFast.requestsPerSecond,
+      (r) => r.acceptWithout.requestsPerSecond,
+    )} | ≥ 0.9× |`,
+    `| accept with a webhook to a slow receiver (every call answered after ${SLOW_RECEIVER_MS / 1000} s: its deliverer always busy and behind): ${load} | ${accept('acceptSlow')} | no webhook: ${accept('acceptWithout')} | ${perRun(
+      (r) => r.acceptSlow.requestsPerSecond,
+      (r) => r.acceptWithout.requestsPerSecond,
+    )} | ≥ 0.9× |`,
+    `| decide with the slow receiver's webhook, one worker (${fmt(DECIDE_BATCH)} requests queued, then decided) | ${stat(all((r) => r.decideSlow))} decisions/s | no webhook: ${stat(all((r) => r.decideWithout))} decisions/s | ${perRun(
+      (r) => r.decideSlow,
+      (r) => r.decideWithout,
+    )} | ≥ 0.9× |`,
+    `| webhook delivery lag, fast receiver: ${fmt(SCALE.liveStudents)} students vs ${LIVE_SEATS} seats + ${WEBHOOK_DROPS} drops, 1 API + 1 worker | ${stat(all((r) => r.eventsPerSecond))} events/s (${stat(all((r) => r.events))} events), commit → receipt p50 ${stat(all((r) => r.lagP50))} ms, p99 ${stat(all((r) => r.lagP99))} ms, max ${stat(all((r) => r.lagMax))} ms; received ${stat(all((r) => r.received))}, repeated ${stat(all((r) => r.repeated))} | – | – | reported |`,
+    `| webhook backlog left by the fast-receiver accept load (one course's events, delivered one after another) | ${stat(all((r) => r.backlog))} events drained at ${stat(all((r) => r.drainRate))} events/s | – | – | reported |`,
+  ];
+}
+
+/** After the figures are printed: an event a subscriber or a webhook missed (or a foreign one) fails the bench. */
 function failOnLostEvents(runs) {
   const problems = runs.flatMap((run) => run.problems);
   if (problems.length > 0) {
-    throw new Error(`live events not delivered exactly:\n  ${problems.slice(0, 10).join('\n  ')}`);
+    throw new Error(`events not delivered exactly:\n  ${problems.slice(0, 10).join('\n  ')}`);
   }
 }
 

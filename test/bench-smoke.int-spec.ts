@@ -61,6 +61,29 @@ describe('npm run bench', () => {
       ),
     );
     expect(stdout).toMatch(/^\| API peak RSS with \d+ \/ws subscribers connected \| [\d,.]+ MiB/m);
+    // Webhooks: accept and decide with a webhook registered (fast and slow receiver) against none, and the lag.
+    expect(stdout).toMatch(
+      new RegExp(
+        `^\\| accept with a webhook \\(\\["\\*"\\]\\) to a fast receiver .*\\| ${figure} req/s.*\\| no webhook: ${figure} req/s.*\\| [\\d,.]+(?: \\([\\d,.]+–[\\d,.]+\\))?× \\(per run\\)`,
+        'm',
+      ),
+    );
+    expect(stdout).toMatch(
+      new RegExp(
+        `^\\| accept with a webhook to a slow receiver .*\\| ${figure} req/s.*\\| no webhook: ${figure} req/s`,
+        'm',
+      ),
+    );
+    expect(stdout).toMatch(
+      new RegExp(
+        `^\\| decide with the slow receiver's webhook.*\\| ${figure} decisions/s \\| no webhook: ${figure} decisions/s`,
+        'm',
+      ),
+    );
+    // Every event of the stampede's course reached the receiver (the bench also fails when one did not).
+    expect(stdout).toMatch(
+      /^\| webhook delivery lag, fast receiver: .*\(([\d,]+) events\), commit → receipt p50 [\d,.]+ ms, p99 [\d,.]+ ms, max [\d,.]+ ms; received \1, /m,
+    );
     expect(stdout).toMatch(
       new RegExp(
         `^\\| accept on a Redis Cluster .*\\| REDIS_WAIT_REPLICAS=1: ${figure} req/s, p99 ${figure} ms \\| REDIS_WAIT_REPLICAS=0: ${figure} req/s`,

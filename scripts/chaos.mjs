@@ -6,16 +6,21 @@
 // CHAOS_REPEAT (5) runs of each fault; CHAOS_FAULTS=substring,substring selects faults; CHAOS_SEED (1) seeds
 // the stampedes; CHAOS_BUDGET_S skips the runs that would start after that many seconds; CHAOS_KEEP=1 keeps
 // the temp dir (every process's log); CHAOS_PG_BIN (/usr/lib/postgresql/15/bin).
+// Every run also registers a webhook (["*"]) with a receiver in this script that checks each delivery's
+// signature, answers some tries 500 and some only after 11 s (past the 10 s a try may take), and at rest
+// finds every event of the run's courses received, a course's events first received in commit order, none
+// before the one ahead of it was answered 2xx (contract v3, Webhooks).
 // CHAOS_REDIS=cluster runs on a Redis Cluster instead (three masters, three replicas, REDIS_MODE=cluster) with
 // its own faults: none (stampede and order alone), a worker killed, a master failed over to its replica
 // (CLUSTER FAILOVER), a master killed, a master killed after its replicas were cut off; CHAOS_REDIS_WAIT (1 there, 0 on
 // one server) is REDIS_WAIT_REPLICAS.
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
@@ -65,6 +70,20 @@ const DRAW_SEATS = 20;
 const DRAW_STUDENTS = 60;
 const DRAW_SECOND_KEYS = 10;
 const DRAW_END_MS = 1000;
+// Webhooks under faults: the receiver answers every WEBHOOK_FAIL_EVERY-th call 500 and every
+// WEBHOOK_SLOW_EVERY-th only after WEBHOOK_SLOW_MS (the service gives a try 10 s). A course's events go one
+// at a time, each failure holding its course back a retry delay, and a try held to its timeout holds the
+// webhook's other courses too (they wait for the pass of its courses to end), so a course is failed at most
+// once per WEBHOOK_FAIL_GAP_MS and the receiver is slow at most once per WEBHOOK_SLOW_GAP_MS: else the main
+// course's ~1,900 events would wait out ~190 retry delays and the run ~38 slow tries.
+const WEBHOOK_FAIL_EVERY = 10;
+const WEBHOOK_SLOW_EVERY = 50;
+const WEBHOOK_SLOW_MS = 11_000;
+const WEBHOOK_FAIL_GAP_MS = 5000;
+const WEBHOOK_SLOW_GAP_MS = 60_000;
+const WEBHOOK_RETRY_MAX_MS = 2000;
+/** A receiver's clock tolerance for the signed timestamp (as the README's receiver). */
+const WEBHOOK_TOLERANCE_S = 300;
 const CONCURRENCY = 64;
 const FAULT_AFTER = 0.4; // of the requests answered
 const QUEUE_PREFIX = 'courseflow';
@@ -81,6 +100,7 @@ const EXIT_MS = SHUTDOWN_TIMEOUT_MS + 10_000; // past this a SIGTERM'd process i
 const DECISIONS_MS = 120_000; // after the stampede and the fault are over
 const STALL_MS = 45_000; // no new decision for this long: give up (a dead worker's job returns in <= 23 s)
 const EMPTY_QUEUE_MS = 5_000; // nothing queued in Redis and no new decision for this long: give up
+const WEBHOOK_MS = 90_000; // at rest: every event of the run's courses received by then
 
 const startedAt = Date.now();
 const log = (line) => console.error(`[chaos ${((Date.now() - startedAt) / 1000).toFixed(0)} s] ${line}`);
@@ -409,7 +429,7 @@ function spawnService(world, role, migrate) {
   const incarnation = (world.incarnations[role] = (world.incarnations[role] ?? 0) + 1);
   const name = `${role}-${incarnation}`;
   const port = world.ports[role];
-  const child = spawn(process.execPath, ['dist/main.js'], {
+  const child = spawn(process.execPath, [world.main], {
     env: {
       ...process.env,
       NODE_OPTIONS: '',
@@ -430,6 +450,7 @@ function spawnService(world, role, migrate) {
       LOG_LEVEL: 'info',
       SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
       DEFAULT_MAX_CREDITS: String(CREDITS),
+      WEBHOOK_RETRY_MAX_MS: String(WEBHOOK_RETRY_MAX_MS),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -525,6 +546,12 @@ async function startWorld() {
   // PostgreSQL runs as postgres and keeps its data, socket and log here.
   if (process.getuid?.() === 0) execFileSync('chown', ['postgres', dir]);
   pgData = join(dir, 'data');
+  // The services run the build this run began with: `npm run build` empties dist/ first, so a rebuild by
+  // anyone meanwhile would leave a process restarted by a fault with no program.
+  const app = join(dir, 'app');
+  cpSync('dist', join(app, 'dist'), { recursive: true });
+  cpSync('package.json', join(app, 'package.json'));
+  symlinkSync(resolve('node_modules'), join(app, 'node_modules'));
   const taken = new Set();
   const world = {
     pg: { port: await freePort(taken) },
@@ -532,6 +559,8 @@ async function startWorld() {
     ports: { api: await freePort(taken), worker: await freePort(taken) },
     services: {},
     incarnations: {},
+    receiver: await startReceiver(await freePort(taken)),
+    main: join(app, 'dist', 'main.js'),
   };
   world.redis.dir = join(dir, 'redis');
   if (CLUSTER) {
@@ -551,7 +580,7 @@ async function startWorld() {
   }
   world.databaseUrl = `postgres://postgres@127.0.0.1:${world.pg.port}/courseflow`;
   log(
-    `temp dir ${dir}; PostgreSQL :${world.pg.port}, Redis ${CLUSTER ? `cluster :${world.cluster.map((node) => node.port).join(',:')}` : `:${world.redis.port}`}, API :${world.ports.api}, worker :${world.ports.worker}`,
+    `temp dir ${dir}; PostgreSQL :${world.pg.port}, Redis ${CLUSTER ? `cluster :${world.cluster.map((node) => node.port).join(',:')}` : `:${world.redis.port}`}, API :${world.ports.api}, worker :${world.ports.worker}, webhook receiver ${world.receiver.url}`,
   );
   await exec(...asPostgres(`${PG_BIN}/initdb -D ${pgData} -A trust -U postgres --no-sync`), {
     cwd: dir,
@@ -1102,6 +1131,287 @@ async function checkDraw(world, draw) {
   };
 }
 
+// ---------------------------------------------------------------- webhooks
+
+/** Is `header` (t=<unix s>,v1=<hex>) the HMAC-SHA256 of "<t>.<raw body>" under the secret, t within tolerance? */
+function signatureValid(secret, rawBody, header) {
+  const parts = new Map(
+    String(header ?? '')
+      .split(',')
+      .map((part) => [part.slice(0, part.indexOf('=')).trim(), part.slice(part.indexOf('=') + 1).trim()]),
+  );
+  const t = Number(parts.get('t'));
+  if (!Number.isInteger(t) || Math.abs(Date.now() / 1000 - t) > WEBHOOK_TOLERANCE_S) return false;
+  const given = Buffer.from(parts.get('v1') ?? '', 'hex');
+  const expected = createHmac('sha256', secret).update(`${t}.${rawBody}`).digest();
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * The world's webhook receiver on 127.0.0.1. Each call is kept (for the webhooks registered in `active`)
+ * with two marks on one counter, `tick`: when it arrived and when it was answered, so "event n+1 arrived
+ * after event n was answered 2xx" is exact (the sender needs the answer before it may send the next). A
+ * slow answer whose sender gave up first (the socket closed) is kept as `abandoned`, not as answered.
+ */
+async function startReceiver(port) {
+  const receiver = {
+    url: `http://127.0.0.1:${port}/courseflow-events`,
+    secret: `chaos-whsec-${randomBytes(16).toString('hex')}`,
+    active: new Map(), // webhook id -> its calls
+    tick: 0,
+    count: 0,
+    badSignatures: 0,
+    failedAt: new Map(), // course id -> when a call of it was last answered 500
+    slowedAt: 0, // when a call was last held past the try's timeout
+    slowPending: new Set(),
+  };
+  receiver.server = createServer((req, res) => {
+    const arrived = ++receiver.tick;
+    const chunks = [];
+    let gone = false;
+    res.once('close', () => {
+      if (!res.writableFinished) gone = true;
+    });
+    req.on('data', (chunk) => chunks.push(chunk));
+    req.once('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const signed = signatureValid(receiver.secret, raw, req.headers['courseflow-signature']);
+      if (!signed) receiver.badSignatures += 1;
+      let body = null;
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        // Kept as a call with no event: its signature decides whether it counts.
+      }
+      const event = body?.event;
+      const call = {
+        webhookId: String(body?.webhook_id),
+        id: event?.id,
+        courseId: Number(event?.course_id),
+        seq: Number(event?.cursor),
+        type: event?.type,
+        signed,
+        arrived,
+        at: Date.now(),
+        status: null,
+        answered: null,
+      };
+      receiver.active.get(call.webhookId)?.push(call);
+      const n = ++receiver.count;
+      const now = Date.now();
+      let status = 200;
+      let delay = 0;
+      if (n % WEBHOOK_SLOW_EVERY === 0 && now - receiver.slowedAt > WEBHOOK_SLOW_GAP_MS) {
+        receiver.slowedAt = now;
+        delay = WEBHOOK_SLOW_MS;
+      } else if (
+        n % WEBHOOK_FAIL_EVERY === 0 &&
+        now - (receiver.failedAt.get(call.courseId) ?? 0) > WEBHOOK_FAIL_GAP_MS
+      ) {
+        receiver.failedAt.set(call.courseId, now);
+        status = 500;
+      }
+      const answer = () => {
+        receiver.slowPending.delete(timer);
+        if (gone) {
+          call.status = 'abandoned';
+          return;
+        }
+        res.writeHead(status, { 'content-type': 'text/plain' }).end(status === 200 ? 'ok' : 'chaos says no');
+        call.status = status;
+        call.answered = ++receiver.tick;
+      };
+      const timer = delay > 0 ? setTimeout(answer, delay) : null;
+      if (timer) receiver.slowPending.add(timer);
+      else answer();
+    });
+  });
+  await new Promise((resolve, reject) => {
+    receiver.server.once('error', reject);
+    receiver.server.listen(port, '127.0.0.1', resolve);
+  });
+  return receiver;
+}
+
+function stopReceiver(receiver) {
+  for (const timer of receiver.slowPending) clearTimeout(timer);
+  receiver.server.closeAllConnections();
+  receiver.server.close();
+}
+
+/** POST /admin/webhooks for every event of every course, sent again until answered 201; resolves with its id. */
+async function registerWebhook(world) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const response = await fetch(`${world.services.api.url}/admin/webhooks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({ url: world.receiver.url, secret: world.receiver.secret, events: ['*'] }),
+      signal: AbortSignal.timeout(ATTEMPT_MS),
+    }).catch(() => null);
+    const body = await response?.json().catch(() => null);
+    if (response?.status === 201) {
+      world.receiver.active.set(body.id, []);
+      return { id: body.id, badBefore: world.receiver.badSignatures };
+    }
+    if (Date.now() > deadline)
+      throw new Error(`POST /admin/webhooks answered ${response?.status ?? 'nothing'}`);
+    await sleep(500);
+  }
+}
+
+/** The run's webhook is removed (else every later run's events would go to every earlier run's webhook too). */
+async function removeWebhook(world, webhook) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const response = await fetch(`${world.services.api.url}/admin/webhooks/${webhook.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      signal: AbortSignal.timeout(ATTEMPT_MS),
+    }).catch(() => null);
+    await response?.body?.cancel();
+    if (response?.status === 204 || response?.status === 404 || Date.now() > deadline) break;
+    await sleep(500);
+  }
+  world.receiver.active.delete(webhook.id);
+  world.webhook = null;
+}
+
+/** Waits (WEBHOOK_MS at most) until every event of the courses in the record has reached the receiver. */
+async function webhookSettled(world, webhook, courseIds) {
+  const deadline = Date.now() + WEBHOOK_MS;
+  const calls = world.receiver.active.get(webhook.id);
+  for (;;) {
+    const record = await query(
+      world,
+      'SELECT course_id, seq, type FROM course_events WHERE course_id = ANY($1) ORDER BY course_id, seq',
+      [courseIds],
+    ).catch(() => null);
+    if (record) {
+      const received = new Set(calls.map((call) => `${call.courseId}-${call.seq}`));
+      if (record.every((event) => received.has(`${event.course_id}-${event.seq}`))) return record;
+      if (Date.now() > deadline) return record;
+    } else if (Date.now() > deadline) {
+      throw new Error('the event record could not be read');
+    }
+    await sleep(500);
+  }
+}
+
+/**
+ * Webhooks at rest (contract v3): every event of the run's courses in the record received at least once
+ * (a missing one counts one); per course, the first receipts in commit order, each event first received
+ * after the one before it was answered 2xx, and every delivery the record's own event (each failing pair
+ * or stranger counts one); every signature valid. Receipts after a 2xx of the same event are the at-least-
+ * once redeliveries, a figure.
+ */
+async function checkWebhook(world, webhook, courseIds) {
+  const waitStartedAt = Date.now();
+  const record = await webhookSettled(world, webhook, courseIds);
+  const waitSeconds = (Date.now() - waitStartedAt) / 1000;
+  const calls = world.receiver.active.get(webhook.id).filter((call) => courseIds.includes(call.courseId));
+  const byEvent = new Map();
+  for (const call of calls) {
+    const key = `${call.courseId}-${call.seq}`;
+    if (!byEvent.has(key)) byEvent.set(key, []);
+    byEvent.get(key).push(call);
+  }
+  for (const received of byEvent.values()) received.sort((a, b) => a.arrived - b.arrived);
+  const recorded = new Map(record.map((event) => [`${event.course_id}-${event.seq}`, event]));
+  const problems = [];
+  let missing = 0;
+  let orderViolations = 0;
+  let redelivered = 0;
+  for (const courseId of courseIds) {
+    let before = null;
+    const missed = [];
+    for (const event of record.filter((e) => e.course_id === courseId)) {
+      const key = `${courseId}-${event.seq}`;
+      const received = byEvent.get(key) ?? [];
+      if (received.length === 0) {
+        missed.push(event.seq);
+        continue;
+      }
+      const first = received[0];
+      const okAt = firstAnswered2xx(received);
+      redelivered += received.filter((call) => call.arrived > okAt).length;
+      if (received.some((call) => call.id !== key || call.type !== event.type)) {
+        orderViolations += 1;
+        problems.push(
+          `course ${courseId} seq ${event.seq}: delivered as ${first.id} ${first.type}, recorded ${event.type}`,
+        );
+      }
+      if (before) {
+        if (first.arrived < before.received[0].arrived) {
+          orderViolations += 1;
+          problems.push(`course ${courseId}: seq ${event.seq} first received before seq ${before.seq}`);
+        } else if (first.arrived < firstAnswered2xx(before.received)) {
+          orderViolations += 1;
+          problems.push(
+            `course ${courseId}: seq ${event.seq} received before seq ${before.seq} was answered 2xx ` +
+              `(${before.seq}: ${before.received.map((call) => call.status).join(',')})`,
+          );
+        }
+      }
+      before = { seq: event.seq, received };
+    }
+    missing += missed.length;
+    if (missed.length > 0) {
+      problems.push(
+        `course ${courseId}: ${missed.length} events never received (seq ${missed.slice(0, 5).join(', ')}${missed.length > 5 ? ', …' : ''})`,
+      );
+    }
+  }
+  const strangers = [...byEvent.keys()].filter((key) => !recorded.has(key));
+  if (strangers.length > 0) {
+    orderViolations += strangers.length;
+    problems.push(
+      `${strangers.length} deliveries of events not in the record (${strangers.slice(0, 3).join(', ')})`,
+    );
+  }
+  if (missing > 0) problems.push(...(await webhookState(world, webhook, courseIds)));
+  const answered = calls.filter((call) => call.status !== null);
+  const count = (pick) => answered.filter(pick).length;
+  return {
+    webhookMissing: missing,
+    webhookOrderViolations: orderViolations,
+    webhookBadSignatures: world.receiver.badSignatures - webhook.badBefore,
+    webhookEvents: record.length,
+    webhookRedelivered: redelivered,
+    webhookProblems: problems.slice(0, 10),
+    webhookDetail:
+      `webhook: ${record.length} events, ${calls.length} calls (${count((call) => call.status === 500)} answered 500, ` +
+      `${count((call) => call.status === 'abandoned')} abandoned after ${WEBHOOK_SLOW_MS / 1000} s), ` +
+      `${redelivered} redelivered, ${missing} missing, all received ${waitSeconds.toFixed(1)} s after rest`,
+  };
+}
+
+/** The tick of an event's first 2xx answer (Infinity if none). */
+const firstAnswered2xx = (received) =>
+  Math.min(
+    ...received.filter((call) => call.status >= 200 && call.status < 300).map((call) => call.answered),
+  );
+
+/** What the service says of an incomplete webhook: its cursors and its failing deliveries. */
+async function webhookState(world, webhook, courseIds) {
+  const cursors = await query(
+    world,
+    `SELECT c.id, c.events_written, k.delivered_seq, k.attempts, k.last_error, k.next_attempt_at
+       FROM courses c LEFT JOIN webhook_cursors k ON k.course_id = c.id AND k.webhook_id = $1
+      WHERE c.id = ANY($2) ORDER BY c.id`,
+    [webhook.id, courseIds],
+  ).catch((error) => [{ error: error.message }]);
+  const response = await fetch(
+    `${world.services.api.url}/admin/webhooks/${webhook.id}/deliveries?state=failing`,
+    { headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, signal: AbortSignal.timeout(ATTEMPT_MS) },
+  ).catch(() => null);
+  const failing = await response?.text().catch(() => null);
+  return [
+    `webhook ${webhook.id} cursors: ${JSON.stringify(cursors)}`,
+    `webhook ${webhook.id} failing: ${String(failing).slice(0, 600)}`,
+  ];
+}
+
 // ---------------------------------------------------------------- waiting and checking
 
 /** What the clients were told, per key. */
@@ -1355,6 +1665,10 @@ async function check(world, courseId, companionId, swapCourseId, tag, told, heal
 async function runScenario(world, fault, run) {
   const runStartedAt = Date.now();
   await ensureHealthy(world);
+  // A run that failed midway left its webhook behind.
+  if (world.webhook) await removeWebhook(world, world.webhook);
+  // Before the run's courses exist, so every event of theirs is one the webhook must deliver.
+  const webhook = (world.webhook = await registerWebhook(world));
   const seed =
     (SEED * 1_000_003 + run * 7919 + createHash('sha256').update(fault.name).digest().readUInt32BE(0)) >>> 0;
   const tag = `c${run}-${randomBytes(3).toString('hex')}`;
@@ -1426,11 +1740,20 @@ async function runScenario(world, fault, run) {
     ...(await check(world, courseId, companionId, swapCourseId, tag, told, outcome.healedAt)),
     ...(await checkOffers(world, offers)),
     ...(await checkDraw(world, draw)),
+    ...(await checkWebhook(world, webhook, [
+      courseId,
+      companionId,
+      swapCourseId,
+      offers.courseId,
+      draw.courseId,
+    ])),
     storedUnconfirmed: told.storedUnconfirmed.size,
     exit: outcome.exit,
     notes,
   };
   notes.push(...result.violationExamples.map((example) => `out of order: ${example}`));
+  notes.push(...result.webhookProblems.map((problem) => `webhook: ${problem}`));
+  await removeWebhook(world, webhook);
   const statuses = Object.entries(told.statuses)
     .map(([status, n]) => `${status}×${n}`)
     .join(' ');
@@ -1440,7 +1763,9 @@ async function runScenario(world, fault, run) {
       `dead letters ${result.deadLettered}, 503 stored-unconfirmed ${result.storedUnconfirmed}, ` +
       `recover ${result.recoverSeconds?.toFixed(1) ?? '–'} s${outcome.exit ? `, ${formatExit(outcome.exit)}` : ''}; ` +
       `answers ${statuses} in ${stampedeSeconds.toFixed(1)} s (${Math.round(sends.length / stampedeSeconds)} req/s); ` +
-      `${result.detail}; ${result.offersDetail}; ${result.drawDetail}; ${((Date.now() - runStartedAt) / 1000).toFixed(0)} s` +
+      `${result.detail}; ${result.offersDetail}; ${result.drawDetail}; ${result.webhookDetail}; ` +
+      `webhook_missing=${result.webhookMissing} webhook_order_violations=${result.webhookOrderViolations} ` +
+      `webhook_bad_signatures=${result.webhookBadSignatures}; ${((Date.now() - runStartedAt) / 1000).toFixed(0)} s` +
       notes.map((note) => `\n    note: ${note}`).join(''),
   );
   const failed =
@@ -1452,7 +1777,10 @@ async function runScenario(world, fault, run) {
       result.scheduleViolations +
       result.swapViolations +
       result.offerViolations +
-      result.drawViolations >
+      result.drawViolations +
+      result.webhookMissing +
+      result.webhookOrderViolations +
+      result.webhookBadSignatures >
     0;
   if (failed || notes.length > 0) printNotable(runStartedAt);
   return result;
@@ -1505,10 +1833,11 @@ function report(faults, results, failedRuns) {
       `${SWAP_STUDENTS} of whom then swap the companion for a third course (${SWAP_SEATS} seats, raised to ${SWAP_STUDENTS} during the fault), ` +
       `an offer-mode course (${OFFER_SEATS} seats, ${OFFER_WAITING} waiting) whose holders drop just before the fault, their offers' deadlines ${OFFER_DEADLINE_MS / 1000} s later, ` +
       `and a course with an opening draw (${DRAW_SEATS} seats, ${DRAW_STUDENTS + DRAW_SECOND_KEYS} entries of ${DRAW_STUDENTS} students) whose period ends ${DRAW_END_MS / 1000} s into the fault, ` +
+      `every event of the five courses delivered to a webhook whose receiver answers every ${WEBHOOK_FAIL_EVERY}th call 500 and every ${WEBHOOK_SLOW_EVERY}th after ${WEBHOOK_SLOW_MS / 1000} s (WEBHOOK_RETRY_MAX_MS=${WEBHOOK_RETRY_MAX_MS}), ` +
       `${CONCURRENCY} at a time, the fault after ${FAULT_AFTER * 100}% were answered.`,
     '',
-    '| fault | runs | accepted | decided | lost | doubled | queued w/o job | order violations | schedule violations | swaps (carried out / broken) | offers (ended once / violations) | draws (entries decided / violations) | recover (s, max) | exit on SIGTERM | 503 "stored, unconfirmed" |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| fault | runs | accepted | decided | lost | doubled | queued w/o job | order violations | schedule violations | swaps (carried out / broken) | offers (ended once / violations) | draws (entries decided / violations) | webhook events (redelivered / missing / order / bad signatures) | recover (s, max) | exit on SIGTERM | 503 "stored, unconfirmed" |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   for (const fault of faults) {
     const list = results.get(fault.name);
@@ -1522,6 +1851,9 @@ function report(faults, results, failedRuns) {
         `${sum(list, (r) => r.swapped)} / ${sum(list, (r) => r.swapViolations)} | ` +
         `${sum(list, (r) => r.offersEnded)} / ${sum(list, (r) => r.offerViolations)} | ` +
         `${sum(list, (r) => r.drawEntries)} / ${sum(list, (r) => r.drawViolations)} | ` +
+        `${sum(list, (r) => r.webhookEvents)} (${sum(list, (r) => r.webhookRedelivered)} / ` +
+        `${sum(list, (r) => r.webhookMissing)} / ${sum(list, (r) => r.webhookOrderViolations)} / ` +
+        `${sum(list, (r) => r.webhookBadSignatures)}) | ` +
         `${recovered.length ? Math.max(...recovered).toFixed(1) : '–'} | ${exitColumn(list)} | ` +
         `${sum(list, (r) => r.storedUnconfirmed)} |`,
     );
@@ -1537,13 +1869,19 @@ function report(faults, results, failedRuns) {
     swapViolations: sum(all, (r) => r.swapViolations),
     offerViolations: sum(all, (r) => r.offerViolations),
     drawViolations: sum(all, (r) => r.drawViolations),
+    webhookMissing: sum(all, (r) => r.webhookMissing),
+    webhookOrderViolations: sum(all, (r) => r.webhookOrderViolations),
+    webhookBadSignatures: sum(all, (r) => r.webhookBadSignatures),
   };
   lines.push(
     '',
     `TOTAL lost=${totals.lost} doubled=${totals.doubled} order_violations=${totals.orderViolations} ` +
       `queued_without_job=${totals.queuedWithoutJob} dead_lettered=${totals.deadLettered} ` +
       `schedule_violations=${totals.scheduleViolations} swap_violations=${totals.swapViolations} ` +
-      `offer_violations=${totals.offerViolations} draw_violations=${totals.drawViolations}`,
+      `offer_violations=${totals.offerViolations} draw_violations=${totals.drawViolations} ` +
+      `webhook_missing=${totals.webhookMissing} webhook_order_violations=${totals.webhookOrderViolations} ` +
+      `webhook_bad_signatures=${totals.webhookBadSignatures} ` +
+      `webhook_events=${sum(all, (r) => r.webhookEvents)} webhook_redelivered=${sum(all, (r) => r.webhookRedelivered)}`,
   );
   console.log(lines.join('\n'));
   return Object.values(totals).every((n) => n === 0);
@@ -1623,6 +1961,7 @@ async function main() {
     // A graceful stop if they manage it in time; cleanup() kills whatever is left.
     for (const service of Object.values(world.services)) service.child.kill('SIGTERM');
     await within(Promise.all(Object.values(world.services).map((service) => service.exited)), EXIT_MS);
+    stopReceiver(world.receiver);
   }
   const clean = report(faults, results, failedRuns);
   if (!complete) console.error('[chaos] some runs failed or were skipped: the table does not cover them');

@@ -29,7 +29,7 @@ export function chaosProblems(run: ScriptRun, faults: readonly string[]): string
   const problems: string[] = [];
   if (run.exit !== 0) problems.push(`the script exited with ${run.exit}`);
   if (
-    !/^TOTAL lost=0 doubled=0 order_violations=0 queued_without_job=0 dead_lettered=0 schedule_violations=0 swap_violations=0 offer_violations=0 draw_violations=0$/m.test(
+    !/^TOTAL lost=0 doubled=0 order_violations=0 queued_without_job=0 dead_lettered=0 schedule_violations=0 swap_violations=0 offer_violations=0 draw_violations=0 webhook_missing=0 webhook_order_violations=0 webhook_bad_signatures=0 webhook_events=[1-9]\d* webhook_redelivered=\d+$/m.test(
       run.stdout,
     )
   ) {

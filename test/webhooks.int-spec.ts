@@ -246,8 +246,9 @@ describe('webhooks', () => {
     expect(atKill).toBeLessThan(200);
     expect(orderViolations(target.calls, seqsOf(byCourse))).toEqual([]);
     expect(target.calls.every((one) => one.signatureValid)).toBe(true);
-    // At least once: an event in flight at the kill may come again (one per course at most).
-    expect(duplicates(target.calls)).toBeLessThanOrEqual(courseIds.length);
+    // At least once: an event in flight at the kill may come again, and the one before it if its cursor
+    // write was still in flight (two per course at most).
+    expect(duplicates(target.calls)).toBeLessThanOrEqual(2 * courseIds.length);
     await call('DELETE', `/admin/webhooks/${webhookId}`);
   }, 240_000);
 

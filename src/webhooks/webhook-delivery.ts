@@ -14,6 +14,8 @@ const LANES_AT_ONCE = 8;
 const EVENTS_PER_READ = 100;
 /** A run hands its job back after this (the next poll adds it again), so webhooks take turns. */
 const RUN_FOR_MS = 20_000;
+/** A course's turn within a run: then the others (taken in a new random order each pass) go first. */
+const LANE_TURN_MS = 2000;
 
 /**
  * The wait before try `attempts + 1` of an event: 1 s, 2 s, 4 s … doubling up to the cap, each within
@@ -59,10 +61,10 @@ export class WebhookDelivery {
    * run used its time and more is waiting.
    */
   async run(webhookId: string): Promise<Date | null> {
-    const started = Date.now();
+    const deadline = Date.now() + RUN_FOR_MS;
     const webhook = await this.store.get(webhookId);
     if (!webhook) return null;
-    while (Date.now() - started < RUN_FOR_MS) {
+    while (Date.now() < deadline) {
       if (this.stopping.signal.aborted) throw new DeliveryStopped('stopping');
       const lanes = await this.store.lanes(webhookId);
       const now = Date.now();
@@ -71,39 +73,70 @@ export class WebhookDelivery {
         if (lanes.length === 0) return null;
         return new Date(Math.min(...lanes.map((lane) => lane.nextAttemptAt!.getTime())));
       }
+      // Shuffled, so courses with long backlogs cannot keep the others waiting run after run.
+      for (let i = ready.length - 1; i > 0; i -= 1) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [ready[i], ready[j]] = [ready[j], ready[i]];
+      }
       let next = 0;
+      let gone = false;
       const worker = async () => {
-        while (next < ready.length) await this.deliverLane(webhook, ready[next++]);
+        while (next < ready.length && !gone) {
+          const turnEnds = Math.min(deadline, Date.now() + LANE_TURN_MS);
+          if ((await this.deliverLane(webhook, ready[next++], turnEnds)) === 'gone') gone = true;
+        }
       };
       await Promise.all(Array.from({ length: Math.min(LANES_AT_ONCE, ready.length) }, worker));
+      if (gone) return null;
     }
     return new Date();
   }
 
-  /** One course's events for the webhook, in commit order, until one fails or none is left. */
-  private async deliverLane(webhook: WebhookRecord, lane: Lane): Promise<void> {
+  /**
+   * One course's events for the webhook, in commit order, until one fails, none is left, or its turn is
+   * up (so a long backlog in one course does not keep the webhook's other courses waiting, nor the run
+   * from noticing the webhook was removed). Each cursor write overlaps the next event's POST, and is
+   * awaited before the one after: a crash can cost a course at most two repeats, never a skip.
+   */
+  private async deliverLane(
+    webhook: WebhookRecord,
+    lane: Lane,
+    deadline: number,
+  ): Promise<'caught up' | 'failed' | 'paused' | 'gone'> {
     let after = lane.after;
-    for (;;) {
-      const events = await this.store.eventsFor(webhook, [{ ...lane, after }], EVENTS_PER_READ);
-      for (const event of events) {
-        const outcome = await this.send(webhook, event);
-        if (outcome.result !== 'delivered') {
-          this.metrics.tried(outcome.result);
-          // Whatever lay between the last delivered event and this one was not selected.
-          await this.store.failed(webhook.id, lane.courseId, event.seq - 1, outcome.error, (attempts) =>
-            retryDelayMs(attempts, this.config.webhooks.retryMaxMs),
-          );
-          return;
+    let written: Promise<boolean> = Promise.resolve(true);
+    const cursorAt = async (seq: number) => {
+      const still = await written;
+      written = still ? this.store.advance(webhook.id, lane.courseId, seq) : written;
+      return still;
+    };
+    try {
+      for (;;) {
+        const events = await this.store.eventsFor(webhook, [{ ...lane, after }], EVENTS_PER_READ);
+        for (const event of events) {
+          if (Date.now() > deadline) return 'paused';
+          const outcome = await this.send(webhook, event);
+          if (outcome.result !== 'delivered') {
+            this.metrics.tried(outcome.result);
+            if (!(await written)) return 'gone';
+            // Whatever lay between the last delivered event and this one was not selected.
+            await this.store.failed(webhook.id, lane.courseId, event.seq - 1, outcome.error, (attempts) =>
+              retryDelayMs(attempts, this.config.webhooks.retryMaxMs),
+            );
+            return 'failed';
+          }
+          this.metrics.tried('delivered', event.atMs);
+          if (!(await cursorAt(event.seq))) return 'gone';
+          after = event.seq;
         }
-        this.metrics.tried('delivered', event.atMs);
-        await this.store.advance(webhook.id, lane.courseId, event.seq);
-        after = event.seq;
+        if (events.length < EVENTS_PER_READ) {
+          // Every event up to the course's last one (when the lane was read) is delivered or not selected.
+          if (lane.upTo > after && !(await cursorAt(lane.upTo))) return 'gone';
+          return 'caught up';
+        }
       }
-      if (events.length < EVENTS_PER_READ) {
-        // Every event up to the course's last one (when the lane was read) is delivered or not selected.
-        if (lane.upTo > after) await this.store.advance(webhook.id, lane.courseId, lane.upTo);
-        return;
-      }
+    } finally {
+      await written.catch(() => undefined);
     }
   }
 

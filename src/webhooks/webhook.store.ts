@@ -158,17 +158,21 @@ export class WebhookStore {
 
   /**
    * The lane stands after `seq` (delivered, or not selected): the retry state is cleared. Never moves a
-   * cursor back (two deliverers that overlapped after a lost lock cannot undo each other).
+   * cursor back (two deliverers that overlapped after a lost lock cannot undo each other). False if the
+   * webhook is gone.
    */
-  async advance(webhookId: string, courseId: number, seq: number): Promise<void> {
-    await this.dataSource.query(
+  async advance(webhookId: string, courseId: number, seq: number): Promise<boolean> {
+    const written: unknown[] = await this.dataSource.query(
       `INSERT INTO webhook_cursors AS k (webhook_id, course_id, delivered_seq)
        SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = $1)
        ON CONFLICT (webhook_id, course_id) DO UPDATE
           SET delivered_seq = GREATEST(k.delivered_seq, EXCLUDED.delivered_seq), attempts = 0,
-              last_error = NULL, next_attempt_at = NULL, failing_since = NULL`,
+              last_error = NULL, next_attempt_at = NULL, failing_since = NULL
+       RETURNING 1`,
       [webhookId, courseId, seq],
     );
+    // Nothing written: the webhook was removed.
+    return written.length > 0;
   }
 
   /**

@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
-import { IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { IsOptional, Matches } from 'class-validator';
+import { PageLimit } from '../../http/page-limit.js';
 
 export class CourseEventsQuery {
   @ApiProperty({
@@ -13,22 +13,6 @@ export class CourseEventsQuery {
   @Matches(/^(0|[1-9][0-9]{0,9})$/, { message: 'after must be a cursor this service returned' })
   after?: string;
 
-  // Absent: 100 (said, not `default`, so a generated client's parameter type stays optional).
-  @ApiProperty({
-    required: false,
-    type: 'integer',
-    minimum: 1,
-    maximum: 1000,
-    example: 100,
-    description: 'Events per page; absent: 100',
-  })
-  @IsOptional()
-  // Only the digits of an integer become one: `1e2`, `0x10`, ` 5` and `5.0` stay text, and are refused.
-  @Transform(({ value }) =>
-    typeof value === 'string' && /^-?(0|[1-9][0-9]{0,15})$/.test(value) ? Number(value) : value,
-  )
-  @IsInt()
-  @Min(1)
-  @Max(1000)
+  @PageLimit('Events per page')
   limit?: number;
 }

@@ -6,7 +6,7 @@ function runBench(): Promise<string> {
     execFile(
       process.execPath,
       ['scripts/bench.mjs'],
-      { env: { ...process.env, NODE_OPTIONS: '', BENCH_SCALE: 'smoke' }, timeout: 240_000 },
+      { env: { ...process.env, NODE_OPTIONS: '', BENCH_SCALE: 'smoke' }, timeout: 330_000 },
       (error, stdout, stderr) =>
         error
           ? reject(new Error(`bench failed (${error.message.split('\n')[0]}):\n${stderr}`))
@@ -118,5 +118,5 @@ describe('npm run bench', () => {
     expect(stdout).toMatch(
       /^\| live events delivered exactly .*\| (\d+) of \1 subscribers exact; operator: (\d+) decision events for \2 decisions/m,
     );
-  }, 270_000);
+  }, 360_000);
 });

@@ -13,6 +13,7 @@ import { StudentAppointment } from '../appointments/student-appointment.entity.j
 import { Webhook } from '../webhooks/webhook.entity.js';
 import { WebhookCursor } from '../webhooks/webhook-cursor.entity.js';
 import { migrations } from './migrations/index.js';
+import { PoolClient } from './pool-client.js';
 
 export const entities = [
   Course,
@@ -40,7 +41,7 @@ export function dataSourceOptions(databaseUrl: string): DataSourceOptions {
     migrationsTableName: 'migrations',
     // The schema comes from migrations only.
     synchronize: false,
-    extra: { max: 20, connectionTimeoutMillis: 5000 },
+    extra: { max: 20, connectionTimeoutMillis: 5000, Client: PoolClient },
   };
 }
 

@@ -107,7 +107,12 @@ export class WebhookDelivery {
     let written: Promise<boolean> = Promise.resolve(true);
     const cursorAt = async (seq: number) => {
       const still = await written;
-      written = still ? this.store.advance(webhook.id, lane.courseId, seq) : written;
+      if (still) {
+        written = this.store.advance(webhook.id, lane.courseId, seq);
+        // Marked handled now: it fails (PostgreSQL away) while the next POST is out, and an unhandled
+        // rejection would end the process. Its error is thrown where it is awaited: here, or below.
+        written.catch(() => undefined);
+      }
       return still;
     };
     try {

@@ -14,6 +14,7 @@ const base = {
 export default {
   // Integration tests race hundreds of requests through real PostgreSQL and Redis.
   testTimeout: 60_000,
+  testSequencer: '<rootDir>/test/support/longest-first.mjs',
   projects: [
     {
       ...base,

@@ -1,4 +1,5 @@
 import { jest } from '@jest/globals';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, type Worker } from 'bullmq';
 import { PartitionWorkers } from '../src/allocation/partition-workers.js';
 import { AllocationQueues } from '../src/queue/allocation-queues.js';
@@ -20,6 +21,10 @@ describe('the partition watchdog', () => {
     const partition = partitionOf(courseId, ctx.app.config.allocationPartitions);
     const silent = processor.workers[partition];
     await silent.pause(true);
+    // BullMQ's pause does not end a blocking wait already under way (up to drainDelay, 5 s): a job arriving
+    // meanwhile would still be taken, and its batch would decide the others behind it. Out of that wait, the
+    // paused worker takes nothing more.
+    await sleep(6000);
 
     const requests = [newRequest(courseId), newRequest(courseId), newRequest(courseId)];
     for (const request of requests) {
